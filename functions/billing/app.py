@@ -1,0 +1,157 @@
+"""Lambda entry point: routes HTTP API requests and the scheduled smoke check. Wiring only.
+
+Each route parses its body into a model, calls one service method and returns the model as JSON. Errors are
+mapped to the one error shape (design.md D12) in one place, `_api_error`; routes hold no try/except.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from billing.deadline import Deadline
+from billing.errors import ApiError, FieldError, InvalidRequest, UnsupportedMediaType
+from billing.models import IssueBillingKeyRequest, parse_model
+from billing.observability import logger, metrics
+from billing.service import get_service
+
+ISSUE_BILLING_PATH = "/subscriptions/issue-billing"
+# What the template's ScheduleV2 event sends (template.yaml, SmokeCheck): nothing else runs the smoke check.
+SMOKE_CHECK_EVENT = {"action": "smoke-check"}
+# Every response: no caching of card results anywhere, no content sniffing.
+_SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+app = APIGatewayHttpResolver()
+
+
+@app.post(ISSUE_BILLING_PATH)
+def issue_billing_key() -> Response[str]:
+    request = parse_model(IssueBillingKeyRequest, _json_body())
+    result = get_service().issue_billing_key(request, _deadline())
+    metrics.add_metric(name="BillingKeyIssued", unit=MetricUnit.Count, value=1)
+    return _json_response(200, result.model_dump(mode="json"))
+
+
+@app.exception_handler(ApiError)
+def _api_error(error: ApiError) -> Response[str]:
+    metrics.add_metric(name=_metric_name(error.code), unit=MetricUnit.Count, value=1)
+    log = logger.error if error.status >= 500 else logger.info
+    log(
+        "request failed",
+        extra={
+            "route": _route(),
+            "outcome": error.code,
+            "http_status": error.status,
+            "error_fields": [f"{e.field}:{e.reason}" for e in error.field_errors] or None,
+        },
+    )
+    body: dict[str, Any] = {
+        "status": "failed",
+        "code": error.code,
+        "message": error.message,
+        "request_id": _request_id(),
+    }
+    if error.field_errors:
+        body["errors"] = [{"field": e.field, "reason": e.reason} for e in error.field_errors]
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    return _json_response(error.status, body, headers)
+
+
+@app.exception_handler(Exception)
+def _unexpected_error(error: Exception) -> Response[str]:
+    # The traceback goes to the log (our exceptions never carry card data; the PAN filter is the backstop);
+    # the client gets the generic 500 shape and a request id to quote.
+    logger.exception("unexpected error", extra={"route": _route(), "outcome": "INTERNAL_ERROR"})
+    response: Response[str] = _api_error(ApiError(type(error).__name__))
+    return response
+
+
+@app.not_found
+def _not_found(_: Exception) -> Response[str]:
+    metrics.add_metric(name="NotFound", unit=MetricUnit.Count, value=1)
+    body = {"status": "failed", "code": "NOT_FOUND", "message": "No such route.", "request_id": _request_id()}
+    return _json_response(404, body)
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False, clear_state=True
+)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event == SMOKE_CHECK_EVENT:
+        return _smoke_check(context)
+    try:
+        return app.resolve(event, context)
+    finally:
+        # The resolver keeps the last event (card data in its body) on a class attribute until the next
+        # invocation; drop it so nothing of the request outlives the request.
+        BaseRouter.current_event = None  # type: ignore[assignment]
+
+
+def _smoke_check(context: LambdaContext) -> dict[str, Any]:
+    try:
+        get_service().smoke_check(Deadline.from_lambda_context(context))
+    except Exception as exc:
+        code = exc.code if isinstance(exc, ApiError) else "INTERNAL_ERROR"
+        metrics.add_metric(name="SmokeCheckFailed", unit=MetricUnit.Count, value=1)
+        logger.error("smoke check failed", extra={"outcome": code})
+        raise  # fail the invocation so the Errors metric and its alarm see it
+    metrics.add_metric(name="SmokeCheckPassed", unit=MetricUnit.Count, value=1)
+    return {"status": "success"}
+
+
+def _json_body() -> Any:
+    """The request's JSON body, or a 4xx that says what is wrong with it (never what it contained)."""
+    event = app.current_event
+    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType(f"content type {media_type or 'missing'}")
+    try:
+        text = event.decoded_body
+        if not text:
+            raise InvalidRequest([FieldError("body", "required")])
+        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except (ValueError, RecursionError):
+        # ValueError covers bad JSON, bad base64, bad UTF-8 and integers too long to parse.
+        raise InvalidRequest([FieldError("body", "malformed_json")]) from None
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise InvalidRequest([FieldError("body", "duplicate_key")])
+    return dict(pairs)
+
+
+def _deadline() -> Deadline:
+    return Deadline.from_lambda_context(app.lambda_context)
+
+
+def _json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        headers={**_SECURITY_HEADERS, **(headers or {})},
+    )
+
+
+def _request_id() -> str:
+    event = app.current_event
+    return event.request_context.request_id if event else app.lambda_context.aws_request_id
+
+
+def _route() -> str:
+    """The matched route template (e.g. "POST /subscriptions/issue-billing"), never the raw path."""
+    return str(app.current_event.raw_event.get("routeKey", ""))
+
+
+def _metric_name(code: str) -> str:
+    """INVALID_REQUEST -> InvalidRequest: one CloudWatch metric per outcome."""
+    return "".join(part.capitalize() for part in code.split("_"))

@@ -1,0 +1,147 @@
+"""The HTTP API's contract: request and response models, and the translation of validation failures.
+
+Card fields are `SecretStr`, so a model that reaches a repr, a log line or a traceback shows `**********`.
+Validation failures are reported as (field, reason) pairs only: pydantic's own errors carry the input and
+attacker-chosen key names, so they never leave `parse_model`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from billing import cards
+from billing.errors import FieldError, InvalidRequest
+
+CUSTOMER_UID_PATTERN = r"[A-Za-z0-9_-]{1,80}"  # it travels in PortOne's URL path
+_SAFE_KEY = re.compile(r"[a-z_]{1,40}")  # unknown keys are named back only when they cannot hold card digits
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_TEL = re.compile(r"[0-9+() -]{2,20}")
+_BIRTH_DATE_LENGTH = 6  # YYMMDD; the other form is a 10-digit business number
+
+# pydantic's error types mapped to the API's reason codes.
+_REASONS = {
+    "missing": "required",
+    "extra_forbidden": "unknown_field",
+    "string_type": "must_be_string",
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "string_pattern_mismatch": "invalid_characters",
+    "model_type": "must_be_object",
+}
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _reject(reason: str) -> PydanticCustomError:
+    return PydanticCustomError(reason, "invalid")
+
+
+def _require_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _reject("must_be_string")
+    return value
+
+
+class IssueBillingKeyRequest(BaseModel):
+    """Body of `POST /subscriptions/issue-billing`."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, str_strip_whitespace=True)
+
+    customer_uid: Annotated[str, Field(pattern=f"^{CUSTOMER_UID_PATTERN}$", strict=True)]
+    card_number: SecretStr
+    expiry: SecretStr
+    birth: SecretStr
+    # Personal cards need the PIN's first two digits; corporate cards (birth = business number) may omit them.
+    pwd_2digit: Annotated[SecretStr | None, Field(validate_default=True)] = None
+    customer_name: Annotated[str | None, Field(max_length=20, strict=True)] = None
+    customer_email: Annotated[str | None, Field(max_length=200, strict=True)] = None
+    customer_tel: Annotated[str | None, Field(max_length=20, strict=True)] = None
+
+    @field_validator("card_number", mode="before")
+    @classmethod
+    def _card_number(cls, value: Any) -> str:
+        digits = cards.CARD_SEPARATORS.sub("", _require_str(value))
+        if problem := cards.card_number_problem(digits):
+            raise _reject(problem)
+        return digits
+
+    @field_validator("expiry", mode="before")
+    @classmethod
+    def _expiry(cls, value: Any) -> str:
+        text = _require_str(value).strip()
+        if problem := cards.expiry_problem(text, cards.today_in_korea()):
+            raise _reject(problem)
+        return text
+
+    @field_validator("birth", mode="before")
+    @classmethod
+    def _birth(cls, value: Any) -> str:
+        text = _require_str(value).strip().replace("-", "")  # business numbers are often written 123-45-67890
+        if problem := cards.birth_problem(text):
+            raise _reject(problem)
+        return text
+
+    @field_validator("pwd_2digit", mode="before")
+    @classmethod
+    def _pwd(cls, value: Any, info: ValidationInfo) -> str | None:
+        if value is None:
+            birth = info.data.get("birth")
+            if birth is not None and len(birth.get_secret_value()) == _BIRTH_DATE_LENGTH:
+                raise _reject("required")
+            return None
+        text = _require_str(value)
+        if problem := cards.pin_problem(text):
+            raise _reject(problem)
+        return text
+
+    @field_validator("customer_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.fullmatch(value):
+            raise _reject("email_format")
+        return value
+
+    @field_validator("customer_tel")
+    @classmethod
+    def _tel(cls, value: str | None) -> str | None:
+        if value is not None and not _TEL.fullmatch(value):
+            raise _reject("phone_format")
+        return value
+
+
+class CardSummary(BaseModel):
+    """What the API shows of a card: never more than the last four digits."""
+
+    name: str | None
+    code: str | None
+    last4: str | None
+    type: Literal["credit", "check"] | None
+
+
+class IssueBillingKeyResponse(BaseModel):
+    status: Literal["success"] = "success"
+    customer_uid: str
+    card: CardSummary
+
+
+def parse_model(model: type[Model], payload: Any) -> Model:
+    """Validate `payload` into `model`, or raise InvalidRequest naming each field and rule (never a value)."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        errors = [_field_error(error) for error in exc.errors(include_url=False, include_input=False)]
+        # `from None`: the ValidationError's text holds the submitted values and must not reach a traceback.
+        raise InvalidRequest(errors) from None
+
+
+def _field_error(error: Mapping[str, Any]) -> FieldError:
+    location = [str(part) for part in error["loc"]]
+    field = ".".join(location) or "body"
+    if error["type"] == "extra_forbidden" and not _SAFE_KEY.fullmatch(field):
+        field = "(unnamed)"  # an attacker-chosen key name could itself be a card number
+    return FieldError(field=field, reason=_REASONS.get(error["type"], error["type"]))

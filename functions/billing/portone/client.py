@@ -1,0 +1,284 @@
+"""The only code that speaks HTTP to PortOne's V1 REST API (design.md D5, D6).
+
+- One `requests.Session` per container: keep-alive saves a TLS handshake per call.
+- Every call is bounded by the invocation's Deadline as well as by its own connect/read timeouts.
+- The access token is cached until shortly before it expires, measured with PortOne's own `now` so a skewed
+  local clock does not matter; a 401 forces one refresh and one retry; a 401 from getToken re-reads the
+  secret once, in case the keys were rotated.
+- Retries happen here only, and only when they are safe: getToken and GETs, and any request that provably
+  never left (connection refused, connect timeout). A POST that may have arrived is never repeated: it
+  raises PortOneOutcomeUnknown for the caller to reconcile.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
+
+import requests
+import urllib3.exceptions
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from billing.deadline import Deadline
+from billing.observability import logger
+from billing.portone.errors import (
+    PortOneAuthFailed,
+    PortOneBusinessError,
+    PortOneCardRejected,
+    PortOneError,
+    PortOneNotFound,
+    PortOneOutcomeUnknown,
+    PortOneProtocolError,
+    PortOneUnavailable,
+)
+from billing.portone.models import AccessToken, BillingKeyCard, Credentials, Customer, Envelope
+
+DEFAULT_BASE_URL = "https://api.iamport.kr"
+TOKEN_REFRESH_MARGIN = 60.0  # seconds; asking in the last minute also gets PortOne's 5-minute extension
+_MIN_ATTEMPT_SECONDS = 0.5  # below this an attempt cannot finish: fail before sending anything
+_RETRY_PAUSE = (0.05, 0.2)  # seconds, jittered, between the two attempts of a safe request
+_CODE_CARD_REJECTED = -1
+_CODE_BUSINESS = 1
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class CredentialSource(Protocol):
+    def __call__(self, *, refresh: bool) -> Credentials: ...
+
+
+@dataclass(frozen=True)
+class _CachedToken:
+    value: SecretStr
+    refresh_at: float  # monotonic
+
+
+class PortOneClient:
+    def __init__(
+        self,
+        credentials: CredentialSource,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        session: requests.Session | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._credentials = credentials
+        self._base_url = base_url.rstrip("/")
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._session = session or _new_session()
+        self._monotonic = monotonic
+        self._token: _CachedToken | None = None
+
+    # --- operations -------------------------------------------------------------------------------------
+
+    def issue_billing_key(
+        self,
+        customer_uid: str,
+        card: BillingKeyCard,
+        *,
+        extra: Mapping[str, str],
+        deadline: Deadline,
+    ) -> Customer:
+        """`POST /subscribe/customers/{customer_uid}`: issue (or replace) the customer's billing key."""
+        body = {**extra, **card.wire()}
+        response = self._call(
+            "POST",
+            "/subscribe/customers/{customer_uid}",
+            {"customer_uid": customer_uid},
+            json=body,
+            deadline=deadline,
+            state_changing=True,
+        )
+        return _parse(Customer, response, state_changing=True)
+
+    def get_customer(self, customer_uid: str, *, deadline: Deadline) -> Customer:
+        """`GET /subscribe/customers/{customer_uid}`; PortOneNotFound for an unknown uid (404 or code 1)."""
+        try:
+            response = self._call(
+                "GET",
+                "/subscribe/customers/{customer_uid}",
+                {"customer_uid": customer_uid},
+                deadline=deadline,
+                state_changing=False,
+            )
+        except PortOneBusinessError as exc:
+            if exc.code == _CODE_BUSINESS:
+                raise PortOneNotFound(exc.detail, http_status=exc.http_status, code=exc.code) from None
+            raise
+        return _parse(Customer, response, state_changing=False)
+
+    def check_credentials(self, *, deadline: Deadline) -> None:
+        """Ask PortOne for a token now, not from the cache: proves the keys work (the smoke check)."""
+        self._fetch_token(deadline)
+
+    # --- token ------------------------------------------------------------------------------------------
+
+    def _access_token(self, deadline: Deadline, *, force: bool = False) -> SecretStr:
+        if not force and self._token is not None and self._monotonic() < self._token.refresh_at:
+            return self._token.value
+        asked_at = self._monotonic()
+        token = self._fetch_token(deadline)
+        # expired_at - now is the lifetime by PortOne's clock; counted from when we asked, it errs early.
+        lifetime = token.expired_at - token.now
+        self._token = _CachedToken(token.access_token, asked_at + lifetime - TOKEN_REFRESH_MARGIN)
+        return token.access_token
+
+    def _fetch_token(self, deadline: Deadline) -> AccessToken:
+        try:
+            return self._request_token(self._credentials(refresh=False), deadline)
+        except PortOneAuthFailed:
+            # The keys may have been rotated since we cached them: read the secret again, once.
+            return self._request_token(self._credentials(refresh=True), deadline)
+
+    def _request_token(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
+        body = {"imp_key": credentials.imp_key, "imp_secret": credentials.imp_secret.get_secret_value()}
+        response = self._send(
+            "POST",
+            "/users/getToken",
+            "/users/getToken",
+            {},
+            json=body,
+            deadline=deadline,
+            state_changing=False,
+        )
+        if response.status_code == 401:
+            raise PortOneAuthFailed("getToken refused imp_key/imp_secret", http_status=401)
+        return _parse(AccessToken, _unwrap(response, state_changing=False), state_changing=False)
+
+    # --- HTTP -------------------------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        template: str,
+        path_params: Mapping[str, str],
+        *,
+        deadline: Deadline,
+        state_changing: bool,
+        json: Mapping[str, Any] | None = None,
+    ) -> Any:
+        path = template.format(**{k: quote(v, safe="") for k, v in path_params.items()})
+        response = None
+        for forced_refresh in (False, True):
+            token = self._access_token(deadline, force=forced_refresh)
+            headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+            response = self._send(
+                method, template, path, headers, json=json, deadline=deadline, state_changing=state_changing
+            )
+            if response.status_code != 401:
+                break
+            # A 401 means PortOne rejected the token before doing anything: retrying is safe.
+            self._token = None
+        assert response is not None
+        if response.status_code == 401:
+            raise PortOneAuthFailed("a freshly issued token was refused", http_status=401)
+        return _unwrap(response, state_changing=state_changing)
+
+    def _send(
+        self,
+        method: str,
+        template: str,
+        path: str,
+        headers: Mapping[str, str],
+        *,
+        deadline: Deadline,
+        state_changing: bool,
+        json: Mapping[str, Any] | None = None,
+    ) -> requests.Response:
+        route = f"{method} {template}"
+        for attempt in (1, 2):
+            budget = deadline.remaining()
+            if budget < _MIN_ATTEMPT_SECONDS:
+                raise PortOneUnavailable(f"{route}: no time left to call PortOne")
+            started = self._monotonic()
+            try:
+                response = self._session.request(
+                    method,
+                    self._base_url + path,
+                    headers=headers,
+                    json=json,
+                    timeout=(min(self._connect_timeout, budget), min(self._read_timeout, budget)),
+                )
+            except requests.RequestException as exc:
+                failure = _classify(exc, route, state_changing)
+                # `from None`: a requests exception holds the prepared request, card or secret body included.
+                if attempt == 2 or isinstance(failure, PortOneOutcomeUnknown):
+                    raise failure from None
+                logger.warning("PortOne call failed, retrying", extra={"route": route, "retries": attempt})
+                time.sleep(random.uniform(*_RETRY_PAUSE))  # noqa: S311 (jitter, not security)
+                continue
+            latency_ms = round((self._monotonic() - started) * 1000, 1)
+            logger.info(
+                "PortOne call",
+                extra={"route": route, "http_status": response.status_code, "latency_ms": latency_ms},
+            )
+            if response.status_code < 500:
+                return response
+            if state_changing:
+                raise PortOneOutcomeUnknown(
+                    f"{route}: HTTP {response.status_code}", http_status=response.status_code
+                )
+            if attempt == 2:
+                raise PortOneUnavailable(
+                    f"{route}: HTTP {response.status_code}", http_status=response.status_code
+                )
+            time.sleep(random.uniform(*_RETRY_PAUSE))  # noqa: S311
+        raise AssertionError("unreachable")
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers.update({"Accept": "application/json", "User-Agent": "portone-billing-lambda/1"})
+    return session
+
+
+def _classify(exc: requests.RequestException, route: str, state_changing: bool) -> PortOneError:
+    kind = type(exc).__name__
+    if _never_sent(exc) or not state_changing:
+        return PortOneUnavailable(f"{route}: {kind}")
+    return PortOneOutcomeUnknown(f"{route}: {kind}; the request may have reached PortOne")
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True only when the connection was never established, so PortOne cannot have seen the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(
+        reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError
+    )
+
+
+def _unwrap(response: requests.Response, *, state_changing: bool) -> Any:
+    """The envelope's `response` when code == 0; otherwise the typed error for its code and status."""
+    try:
+        envelope = Envelope.model_validate_json(response.content)
+    except ValidationError:
+        detail = f"HTTP {response.status_code} with a body that is not a PortOne envelope"
+        error = PortOneOutcomeUnknown if state_changing else PortOneProtocolError
+        raise error(detail, http_status=response.status_code) from None
+    if response.status_code == 200 and envelope.code == 0:
+        return envelope.response
+    detail = envelope.message or f"HTTP {response.status_code}, code {envelope.code}"
+    kwargs = {"http_status": response.status_code, "code": envelope.code}
+    if response.status_code == 404:
+        raise PortOneNotFound(detail, **kwargs)
+    if envelope.code == _CODE_CARD_REJECTED:
+        raise PortOneCardRejected(detail, **kwargs)
+    raise PortOneBusinessError(detail, **kwargs)
+
+
+def _parse(model: type[_M], payload: Any, *, state_changing: bool) -> _M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError:
+        detail = f"PortOne's response does not match {model.__name__}"
+        error = PortOneOutcomeUnknown if state_changing else PortOneProtocolError
+        raise error(detail) from None

@@ -1,0 +1,66 @@
+"""PortOne V1 wire models: what goes on the wire and what comes back, parsed strictly.
+
+Separate from the API's models (billing.models): the service maps between the two explicitly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+
+class _Wire(BaseModel):
+    # PortOne adds fields over time (sandbox, channel_key...): ignore what we do not read.
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+
+class Envelope(_Wire):
+    """Every V1 body: code 0 is success; `message` is null then and free text otherwise (§1.2)."""
+
+    code: int
+    message: str | None = None
+    response: Any = None
+
+
+class AccessToken(_Wire):
+    access_token: SecretStr
+    now: int
+    expired_at: int
+
+
+class Customer(_Wire):
+    """The CustomerAnnotation of a billing key (§3.1). `card_number` is PortOne's masked form."""
+
+    customer_uid: str
+    pg_provider: str | None = None
+    pg_id: str | None = None
+    card_name: str | None = None
+    card_code: str | None = None
+    card_number: str | None = None
+    card_type: int | None = None
+    inserted: int
+    updated: int
+
+
+class BillingKeyCard(BaseModel):
+    """The card fields of `POST /subscribe/customers/{customer_uid}`, already validated and normalised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    card_number: SecretStr
+    expiry: SecretStr
+    birth: SecretStr
+    pwd_2digit: SecretStr | None
+
+    def wire(self) -> dict[str, str]:
+        return {name: secret.get_secret_value() for name, secret in self if secret is not None}
+
+
+class Credentials(BaseModel):
+    """The secret's JSON: `{"imp_key": ..., "imp_secret": ...}` (design.md D4)."""
+
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+    imp_key: str
+    imp_secret: SecretStr

@@ -1,0 +1,34 @@
+"""Settings shared by every tier: no real AWS credentials or endpoints can leak into a test run."""
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+# moto's request recorder (used to count AWS calls) reads its file location when moto is imported.
+os.environ.setdefault("MOTO_RECORDER_FILEPATH", os.path.join(tempfile.mkdtemp(), "moto-recording.jsonl"))
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-northeast-2",
+        "POWERTOOLS_METRICS_NAMESPACE": "PortOneBilling",
+        "POWERTOOLS_SERVICE_NAME": "billing",
+    }
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_container() -> Iterator[None]:
+    """Each test starts like a cold Lambda container: no cached settings, service, client or token."""
+    from billing.service import get_service
+    from billing.settings import get_settings
+
+    get_settings.cache_clear()
+    get_service.cache_clear()
+    yield
+    get_settings.cache_clear()
+    get_service.cache_clear()

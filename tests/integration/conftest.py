@@ -1,0 +1,63 @@
+"""The integration tier: the real handler, moto's server and the PortOne emulator over loopback HTTP.
+
+The stack is the same embedded default `make invoke` uses (local/stack.py), and the function's environment
+is built the same way: template.yaml's variables valued from events/env.json.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from local.lambda_context import LocalLambdaContext
+from local.stack import EmbeddedStack, embedded_stack
+from tests.integration.support import ENVIRONMENT, FUNCTION, Invocation, MotoRecorder
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[EmbeddedStack]:
+    with embedded_stack(ENVIRONMENT["PORTONE_SECRET_ID"]) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def function_environment(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {**ENVIRONMENT, **stack.environment()}.items():
+        monkeypatch.setenv(name, value)
+    stack.emulator.reset()
+    stack.emulator.clear_faults()
+
+
+@pytest.fixture
+def invoke() -> Callable[..., Invocation]:
+    """Call the handler as the Lambda runtime would; parse the HTTP API response."""
+    from billing.app import lambda_handler
+
+    def _invoke(event: dict[str, Any], timeout_seconds: float = FUNCTION.timeout) -> Invocation:
+        result = lambda_handler(event, LocalLambdaContext(timeout_seconds=timeout_seconds))
+        return Invocation(result["statusCode"], result.get("headers", {}), json.loads(result["body"]))
+
+    return _invoke
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Everything the function's logger writes during the test."""
+    from billing.observability import logger
+
+    buffer = io.StringIO()
+    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
+    yield buffer
+    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def aws_calls(stack: EmbeddedStack) -> Iterator[MotoRecorder]:
+    recorder = MotoRecorder(stack.aws_endpoint_url)
+    recorder.start()
+    yield recorder
+    recorder.stop()

@@ -1,0 +1,151 @@
+"""POST /subscriptions/issue-billing through the real handler, with every sample event in events/."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from local.portone_emulator import cards as magic
+from local.stack import EmbeddedStack
+
+from tests.integration.support import Invocation, http_event, load_event
+
+ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
+TOKEN = ("POST", "/users/getToken")
+
+
+def test_a_valid_card_gets_a_billing_key_and_only_its_last_four_digits_back(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given the sample event, when the function handles it
+    response: Invocation = invoke(load_event("issue_billing"))
+
+    # Then PortOne holds a key for the customer and the page sees the masked card only
+    assert response.status == 200
+    assert response.body == {
+        "status": "success",
+        "customer_uid": "cust_0001_card_a",
+        "card": {"name": response.body["card"]["name"], "code": "361", "last4": "0001", "type": "credit"},
+    }
+    assert response.body["card"]["name"]
+    assert "cust_0001_card_a" in stack.emulator.customers
+    assert stack.emulator.count(*ISSUE) == 1
+    assert response.headers["Cache-Control"] == "no-store"
+    assert stack.emulator.contract_violations == []
+
+
+def test_a_corporate_card_with_a_business_number_and_no_pin_is_accepted(invoke) -> None:
+    response = invoke(load_event("issue_billing_corporate"))
+    assert response.status == 200, response.body
+
+
+def test_a_card_the_issuer_rejects_is_a_402_without_portones_text(invoke, stack: EmbeddedStack) -> None:
+    response = invoke(load_event("issue_billing_declined"))
+
+    assert response.status == 402
+    assert response.body["code"] == "CARD_REJECTED"
+    assert response.body["request_id"] == "req-declined"
+    assert "F112" not in response.body["message"]
+    assert "카드" not in response.body["message"]
+    assert stack.emulator.count(*ISSUE) == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "errors"),
+    [
+        ("invalid_card_number", [{"field": "card_number", "reason": "checksum"}]),
+        ("invalid_expiry", [{"field": "expiry", "reason": "expired"}]),
+        ("invalid_birth", [{"field": "birth", "reason": "invalid_date"}]),
+        ("invalid_pwd", [{"field": "pwd_2digit", "reason": "two_digits"}]),
+        ("invalid_customer_uid", [{"field": "customer_uid", "reason": "invalid_characters"}]),
+        ("invalid_unknown_field", [{"field": "cvc", "reason": "unknown_field"}]),
+        ("invalid_malformed_json", [{"field": "body", "reason": "malformed_json"}]),
+        ("invalid_missing_body", [{"field": "body", "reason": "required"}]),
+    ],
+)
+def test_each_invalid_event_is_a_400_naming_field_and_rule(invoke, stack, event: str, errors) -> None:
+    response = invoke(load_event(event))
+
+    assert response.status == 400
+    assert response.body["code"] == "INVALID_REQUEST"
+    assert response.body["errors"] == errors
+    assert stack.emulator.count(*ISSUE) == 0
+    assert stack.emulator.count(*TOKEN) == 0  # a bad request never costs a PortOne call
+
+
+def test_missing_fields_are_each_listed(invoke) -> None:
+    response = invoke(load_event("invalid_missing_fields"))
+    assert response.status == 400
+    assert {e["field"] for e in response.body["errors"]} == {
+        "customer_uid",
+        "card_number",
+        "expiry",
+        "birth",
+    }
+
+
+def test_a_form_body_is_a_415(invoke) -> None:
+    response = invoke(load_event("invalid_content_type"))
+    assert response.status == 415
+    assert response.body["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"a": 1, "a": 2}', "duplicate_key"),
+        ("[" * 100_000, "malformed_json"),
+        ('{"n": ' + "9" * 5000 + "}", "malformed_json"),
+        ('"\\ud800"', None),
+    ],
+)
+def test_hostile_json_is_a_4xx(invoke, body: str, reason: str | None) -> None:
+    response = invoke(http_event(body))
+    assert response.status == 400
+    if reason:
+        assert response.body["errors"] == [{"field": "body", "reason": reason}]
+
+
+def test_a_base64_body_is_decoded(invoke) -> None:
+    event = load_event("issue_billing")
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+    assert invoke(event).status == 200
+
+
+def test_an_unknown_route_is_a_404_in_the_error_shape(invoke) -> None:
+    event = load_event("issue_billing")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/nope"
+    response = invoke(event)
+    assert response.status == 404
+    assert response.body["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("card", "status", "code"),
+    [
+        (magic.CARD_WRONG_PASSWORD, 402, "CARD_REJECTED"),
+        (magic.CARD_PASSWORD_LOCKED, 402, "CARD_REJECTED"),
+        (magic.CARD_EXPIRY_MISMATCH, 402, "CARD_REJECTED"),
+        (magic.CARD_NO_PG, 422, "PAYMENT_PROVIDER_REJECTED"),
+        (magic.TEST_CARD_CHECK, 200, None),
+    ],
+)
+def test_each_portone_outcome_has_its_own_status(invoke, card: str, status: int, code: str | None) -> None:
+    body = {**_valid_body(), "card_number": card}
+    response = invoke(http_event(body))
+    assert response.status == status
+    assert response.body.get("code") == code
+
+
+def test_pg_codes_are_logged_and_pg_text_is_not(invoke, logs) -> None:
+    invoke(load_event("issue_billing_declined"))
+    text = logs.getvalue()
+    assert '"pg_code":"F112"' in text
+    assert "유효하지않은" not in text
+
+
+def _valid_body() -> dict[str, str]:
+    return json.loads(load_event("issue_billing")["body"])

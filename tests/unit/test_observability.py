@@ -1,0 +1,44 @@
+"""The logging backstops: the allow-list and the PAN filter."""
+
+import io
+import json
+import logging
+
+import pytest
+from aws_lambda_powertools import Logger
+from hypothesis import given
+from hypothesis import strategies as st
+
+from billing import cards
+from billing.observability import AllowListFormatter, redact_pans
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["card 4242424242424242 end", "4242-4242-4242-4242", "4242 4242 4242 4242", "x378282246310005y"],
+)
+def test_a_luhn_valid_run_becomes_pan(text: str) -> None:
+    assert "[PAN]" in redact_pans(text)
+    assert "4242424242424242" not in redact_pans(text).replace("-", "").replace(" ", "")
+
+
+@pytest.mark.parametrize("text", ["order 424242424242", "amount 1000", "2026-11-27", "ts 1795748400001"])
+def test_other_numbers_stay(text: str) -> None:
+    assert redact_pans(text) == text
+
+
+@given(st.text(alphabet="0123456789", min_size=12, max_size=18), st.text(), st.text())
+def test_no_luhn_valid_card_survives(payload: str, before: str, after: str) -> None:
+    number = next(payload + d for d in "0123456789" if cards.luhn_valid(payload + d))
+    assert number not in redact_pans(f"{before} {number} {after}")
+
+
+def test_keys_off_the_allow_list_are_dropped() -> None:
+    stream = io.StringIO()
+    logger = Logger(service="t", logger_formatter=AllowListFormatter(), stream=stream, name="allow-list-test")
+    logger.info("hello", extra={"customer_uid": "c1", "card_number": "secret", "body": "{...}"})
+    line = json.loads(stream.getvalue())
+    assert line["customer_uid"] == "c1"
+    assert "card_number" not in line
+    assert "body" not in line
+    logging.getLogger("allow-list-test").handlers.clear()
