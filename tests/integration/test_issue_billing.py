@@ -9,7 +9,6 @@ import pytest
 
 from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
-
 from tests.integration.support import Invocation, http_event, load_event
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")

@@ -1,0 +1,206 @@
+"""The PortOne client against the emulator over real HTTP: tokens, envelopes, faults and retries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from pydantic import SecretStr
+
+from billing.deadline import Deadline
+from billing.portone.client import PortOneClient
+from billing.portone.errors import (
+    PortOneAuthFailed,
+    PortOneCardRejected,
+    PortOneNotFound,
+    PortOneOutcomeUnknown,
+    PortOneProtocolError,
+    PortOneUnavailable,
+)
+from billing.portone.models import BillingKeyCard, Credentials
+from local.portone_emulator import FakeClock, PortOneEmulator
+from local.portone_emulator import cards as magic
+
+KEY, SECRET = "imp_client_test", "imp_client_test_secret"
+ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
+GET = ("GET", "/subscribe/customers/{customer_uid}")
+TOKEN = ("POST", "/users/getToken")
+
+
+class KeyStore:
+    """Stands in for Secrets Manager: hands out `current`, counting reads and forced refreshes."""
+
+    def __init__(self, secret: str = SECRET) -> None:
+        self.current = Credentials(imp_key=KEY, imp_secret=SecretStr(secret))
+        self.stale: Credentials | None = None
+        self.refreshes = 0
+
+    def __call__(self, *, refresh: bool) -> Credentials:
+        self.refreshes += refresh
+        if self.stale is not None and not refresh:
+            return self.stale
+        return self.current
+
+
+@pytest.fixture(scope="module")
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(scope="module")
+def emulator(clock: FakeClock) -> Iterator[PortOneEmulator]:
+    with PortOneEmulator({KEY: SECRET}, clock=clock) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _clean(emulator: PortOneEmulator) -> None:
+    emulator.reset()
+    emulator.clear_faults()
+
+
+@pytest.fixture
+def keys() -> KeyStore:
+    return KeyStore()
+
+
+@pytest.fixture
+def client(emulator: PortOneEmulator, keys: KeyStore, clock: FakeClock) -> PortOneClient:
+    # The client's monotonic clock is the emulator's clock, so token lifetimes pass without sleeping.
+    return PortOneClient(keys, base_url=emulator.url, read_timeout=2.0, monotonic=clock)
+
+
+def card(number: str = magic.TEST_CARD_OK) -> BillingKeyCard:
+    return BillingKeyCard(
+        card_number=SecretStr(number),
+        expiry=SecretStr("2030-12"),
+        birth=SecretStr("880101"),
+        pwd_2digit=SecretStr("12"),
+    )
+
+
+def issue(client: PortOneClient, uid: str = "cu_1", number: str = magic.TEST_CARD_OK, seconds: float = 10):
+    return client.issue_billing_key(uid, card(number), extra={}, deadline=Deadline.after(seconds))
+
+
+def test_ten_issues_share_one_token(client: PortOneClient, emulator: PortOneEmulator) -> None:
+    for n in range(10):
+        issue(client, f"cu_{n}")
+    assert emulator.count(*TOKEN) == 1
+    assert emulator.count(*ISSUE) == 10
+    assert emulator.contract_violations == []
+
+
+def test_the_customer_comes_back_masked(client: PortOneClient) -> None:
+    customer = issue(client)
+    assert customer.customer_uid == "cu_1"
+    assert customer.card_number is not None
+    assert customer.card_number.endswith("0001")
+    assert magic.TEST_CARD_OK not in customer.card_number
+    assert customer.inserted == customer.updated
+
+
+def test_a_token_is_renewed_shortly_before_it_expires(client, emulator, clock: FakeClock) -> None:
+    issue(client)
+    clock.advance(29 * 60 + 1)  # inside the refresh margin, before PortOne's expiry
+    issue(client)
+    assert emulator.count(*TOKEN) == 2
+    assert emulator.count(*ISSUE, status=401) == 0
+
+
+def test_a_token_portone_no_longer_accepts_is_refreshed_once(client, emulator) -> None:
+    issue(client)
+    emulator.expire_tokens()
+    issue(client)
+    assert emulator.count(*ISSUE, status=401) == 1
+    assert emulator.count(*ISSUE, status=200) == 2
+    assert emulator.count(*TOKEN) == 2
+
+
+def test_rotated_keys_are_read_again_once(client, emulator, keys: KeyStore) -> None:
+    keys.stale = Credentials(imp_key=KEY, imp_secret=SecretStr("an-old-secret"))
+    issue(client)
+    assert keys.refreshes == 1
+    assert emulator.count(*TOKEN, status=401) == 1
+
+
+def test_wrong_keys_fail_as_auth_after_one_reread(emulator, clock) -> None:
+    keys = KeyStore(secret="wrong")
+    client = PortOneClient(keys, base_url=emulator.url, monotonic=clock)
+    with pytest.raises(PortOneAuthFailed):
+        issue(client)
+    assert keys.refreshes == 1
+    assert emulator.count(*ISSUE) == 0
+
+
+def test_a_rejected_card_carries_portones_code_and_pg_code(client) -> None:
+    with pytest.raises(PortOneCardRejected) as caught:
+        issue(client, number=magic.CARD_INVALID_NUMBER)
+    assert caught.value.code == -1
+    assert caught.value.pg_code == "F112"
+    assert magic.CARD_INVALID_NUMBER not in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [404, 200])
+def test_an_unknown_customer_is_not_found_whichever_way_portone_says_it(client, emulator, status: int) -> None:
+    emulator.unknown_customer_status = status
+    try:
+        with pytest.raises(PortOneNotFound):
+            client.get_customer("nobody", deadline=Deadline.after(5))
+    finally:
+        emulator.unknown_customer_status = 404
+
+
+@pytest.mark.parametrize(
+    ("kind", "seconds"),
+    [("latency", 3.0), ("reset", 0.0), ("http_500", 0.0), ("http_503", 0.0), ("malformed", 0.0)],
+)
+def test_a_post_that_may_have_arrived_is_never_repeated(client, emulator, kind: str, seconds: float) -> None:
+    issue(client, "warm_up")  # take the token call out of the picture
+    emulator.add_fault(kind, "POST /subscribe/customers", seconds=seconds)
+    with pytest.raises(PortOneOutcomeUnknown):
+        issue(client)
+    assert emulator.count(*ISSUE) == 2  # the warm-up and the one attempt: no retry
+    assert "cu_1" in emulator.customers  # it did arrive: only a lookup can tell (reconciliation, D6)
+
+
+def test_a_get_is_retried_once_after_a_5xx(client, emulator) -> None:
+    issue(client)
+    emulator.add_fault("http_502", "GET /subscribe/customers")
+    assert client.get_customer("cu_1", deadline=Deadline.after(5)).customer_uid == "cu_1"
+    assert emulator.count(*GET) == 2
+
+
+def test_a_garbled_answer_to_a_get_is_a_protocol_error(client, emulator) -> None:
+    issue(client)
+    emulator.add_fault("malformed", "GET /subscribe/customers")
+    with pytest.raises(PortOneProtocolError):
+        client.get_customer("cu_1", deadline=Deadline.after(5))
+
+
+def test_get_token_is_retried_after_a_5xx(client, emulator) -> None:
+    emulator.add_fault("http_500", "POST /users/getToken")
+    issue(client)
+    assert emulator.count(*TOKEN) == 2
+
+
+def test_a_closed_port_is_unavailable_and_nothing_was_sent(keys) -> None:
+    client = PortOneClient(keys, base_url="http://127.0.0.1:9", connect_timeout=0.5)
+    with pytest.raises(PortOneUnavailable):
+        issue(client)
+
+
+def test_no_call_starts_without_time_to_finish(client, emulator) -> None:
+    with pytest.raises(PortOneUnavailable):
+        issue(client, seconds=0.1)
+    assert emulator.calls == ()
+
+
+def test_the_deadline_bounds_a_slow_answer(client, emulator) -> None:
+    issue(client, "warm_up")
+    emulator.add_fault("latency", "POST /subscribe/customers", seconds=3.0)
+    started = time.monotonic()
+    with pytest.raises(PortOneOutcomeUnknown):
+        issue(client, seconds=1.0)  # the client's own read timeout is 2 s; the deadline is tighter
+    assert time.monotonic() - started < 1.8

@@ -1,0 +1,62 @@
+"""The scheduled smoke check (design.md D14): passes quietly, fails the invocation loudly."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from billing.errors import ConfigurationUnavailable, ProviderMisconfigured, ProviderRejected
+from local.lambda_context import LocalLambdaContext
+from local.stack import EmbeddedStack
+from tests.integration.support import load_event
+
+
+def run_smoke_check() -> dict:
+    from billing.app import lambda_handler
+
+    return lambda_handler(load_event("smoke_check"), LocalLambdaContext())
+
+
+def emitted_metrics(text: str) -> set[str]:
+    names = set()
+    for line in text.splitlines():
+        if '"_aws"' in line:
+            record = json.loads(line)
+            names |= {m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    return names
+
+
+def test_it_reads_the_secret_gets_a_token_and_reports_success(stack: EmbeddedStack, capsys) -> None:
+    assert run_smoke_check() == {"status": "success"}
+    assert stack.emulator.count("POST", "/users/getToken") == 1
+    assert "SmokeCheckPassed" in emitted_metrics(capsys.readouterr().out)
+
+
+def test_it_looks_up_the_configured_test_customer(invoke, stack: EmbeddedStack, monkeypatch) -> None:
+    monkeypatch.setenv("SMOKE_CUSTOMER_UID", "cust_0001_card_a")
+    assert invoke(load_event("issue_billing")).status == 200
+    run_smoke_check()
+    assert stack.emulator.count("GET", "/subscribe/customers/{customer_uid}") == 1
+
+
+def test_an_unknown_test_customer_fails_it(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("SMOKE_CUSTOMER_UID", "nobody")
+    with pytest.raises(ProviderRejected):
+        run_smoke_check()
+    assert "SmokeCheckFailed" in emitted_metrics(capsys.readouterr().out)
+
+
+def test_rejected_keys_fail_it(stack: EmbeddedStack, monkeypatch) -> None:
+    client = boto3.client("secretsmanager", endpoint_url=stack.aws_endpoint_url)
+    client.create_secret(Name="smoke-wrong-keys", SecretString='{"imp_key": "k", "imp_secret": "s"}')
+    monkeypatch.setenv("PORTONE_SECRET_ID", "smoke-wrong-keys")
+    with pytest.raises(ProviderMisconfigured):
+        run_smoke_check()
+
+
+def test_an_unreadable_secret_fails_it(monkeypatch) -> None:
+    monkeypatch.setenv("PORTONE_SECRET_ID", "no-such-secret")
+    with pytest.raises(ConfigurationUnavailable):
+        run_smoke_check()
