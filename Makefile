@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SAM_VENV  := .venv-sam
+SAM       := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
 EVENT  ?= events/issue_billing.json
 ENV_VARS ?= events/env.json
 
@@ -20,10 +23,16 @@ $(STAMP): requirements-dev.txt layers/deps/requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-venv: $(STAMP) ## Build .venv with the function's and the tests' packages
+$(SAM_STAMP): requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	touch $@
 
-test: lint ## Run every test (lint and types first)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+venv: $(STAMP) $(SAM_STAMP) ## Build .venv (function and tests) and .venv-sam (the SAM CLI)
+
+test: lint $(SAM_STAMP) ## Run every test (lint and types first)
+	SAM_CLI=$(SAM) $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 unit: $(STAMP) ## Run only the fast unit tests
 	$(BIN)/python -m pytest tests/unit
@@ -40,4 +49,4 @@ emulator: $(STAMP) ## Run the PortOne V1 emulator on 127.0.0.1:8090
 	$(BIN)/python -m local.portone_emulator --port 8090
 
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ secret holds the emulator's keys, so the function runs its real code path end to
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class EmbeddedStack:
 @contextmanager
 def embedded_stack(secret_id: str) -> Iterator[EmbeddedStack]:
     """Start both servers on free loopback ports, seed the PortOne secret, and stop both on exit."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     emulator = PortOneEmulator(api_keys={LOCAL_IMP_KEY: LOCAL_IMP_SECRET})

@@ -143,7 +143,9 @@ def test_a_rejected_card_carries_portones_code_and_pg_code(client) -> None:
 
 
 @pytest.mark.parametrize("status", [404, 200])
-def test_an_unknown_customer_is_not_found_whichever_way_portone_says_it(client, emulator, status: int) -> None:
+def test_an_unknown_customer_is_not_found_whichever_way_portone_says_it(
+    client, emulator, status: int
+) -> None:
     emulator.unknown_customer_status = status
     try:
         with pytest.raises(PortOneNotFound):

@@ -6,22 +6,20 @@ The template is read with cfn-lint's own loader, which turns !Ref/!If/!Sub into 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint_file
-from cfnlint.decode import decode
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
+from billing.app import ISSUE_BILLING_PATH, SMOKE_CHECK_EVENT
+from local.template import ROOT, TEMPLATE, load_template
 
 # The only routes the API has (D1: explicit routes, no $default or proxy).
-EXPECTED_ROUTES = {("POST", "/subscriptions/issue-billing")}
-# What the scheduled smoke check hands the function as its event (D14); the handler recognises it by this.
-SMOKE_CHECK_EVENT = {"action": "smoke-check"}
+EXPECTED_ROUTES = {("POST", ISSUE_BILLING_PATH)}
 API_GATEWAY_INTEGRATION_LIMIT_S = 30
 # Lambda's python3.13 runtime in the Seoul region and the default one.
 LINT_REGIONS = ["ap-northeast-2", "us-east-1"]
@@ -29,10 +27,7 @@ LINT_REGIONS = ["ap-northeast-2", "us-east-1"]
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    tpl, errors = decode(str(TEMPLATE))
-    assert not errors, [str(e) for e in errors]
-    assert isinstance(tpl, dict)
-    return tpl
+    return load_template()
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +74,20 @@ def test_cfn_lint_finds_nothing() -> None:
 
     # Then there is not a single finding
     assert [str(m) for m in matches] == []
+
+
+def test_sam_validate_lint_passes() -> None:
+    # `make test` builds the SAM CLI in its own virtualenv and names it in SAM_CLI.
+    sam = os.environ.get("SAM_CLI", str(ROOT / ".venv-sam" / "bin" / "sam"))
+    result = subprocess.run(
+        [sam, "validate", "--lint", "--template-file", str(TEMPLATE), "--region", "ap-northeast-2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- API (D1) ------------------------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""`make invoke`: the Docker-free `sam local invoke`, run as a user would, on the embedded default."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from local.template import ROOT
+
+
+def run_invoke(event: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PORTONE_"))}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local.invoke",
+            "--event",
+            f"events/{event}.json",
+            "--env-vars",
+            "events/env.json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_sample_event_prints_a_success_with_only_the_last_four_digits() -> None:
+    result = run_invoke("issue_billing")
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    response = json.loads(result.stdout)
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["status"] == "success"
+    assert body["card"]["last4"] == "0001"
+    for text in (result.stdout, result.stderr):
+        assert "9540490000000001" not in text.replace("-", "")
+    assert '"message":"billing key issued"' in result.stderr  # logs go to stderr, as with sam local
+
+
+@pytest.mark.parametrize(("event", "status"), [("invalid_expiry", 400), ("issue_billing_declined", 402)])
+def test_other_events_print_their_error_response(event: str, status: int) -> None:
+    result = run_invoke(event)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["statusCode"] == status
+
+
+def test_the_smoke_check_event_runs_the_smoke_check() -> None:
+    result = run_invoke("smoke_check")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == {"status": "success"}
