@@ -1,0 +1,22 @@
+"""A local emulator of PortOne's (iamport) V1 REST API: tokens and billing keys, over real HTTP on loopback.
+
+Behaviour follows the project's PortOne notes (the README sections cited in comments). ``v1.openapi.json``
+is PortOne's own schema, from portone-io/developers.portone.io ``src/schema/v1.openapi.json``, version of
+2026-07-27; ``contract.py`` checks requests and responses against it.
+
+    with PortOneEmulator(clock=FakeClock()) as emulator:
+        # point the client at emulator.url with DEFAULT_IMP_KEY and DEFAULT_IMP_SECRET
+        emulator.add_fault("reset", "POST /subscribe/customers")  # issued, but the answer is lost
+        ...
+        assert "cu_1" in emulator.customers
+        assert emulator.count("POST", "/subscribe/customers/{customer_uid}") == 1
+        assert emulator.contract_violations == []
+
+Standalone: ``python -m local.portone_emulator --port 8090``.
+"""
+
+from local.portone_emulator.clock import FakeClock
+from local.portone_emulator.emulator import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, Call, PortOneEmulator
+from local.portone_emulator.faults import Fault
+
+__all__ = ["DEFAULT_IMP_KEY", "DEFAULT_IMP_SECRET", "Call", "FakeClock", "Fault", "PortOneEmulator"]

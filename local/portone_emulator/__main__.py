@@ -1,0 +1,63 @@
+"""Run the emulator standalone: ``python -m local.portone_emulator --port 8090``; Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from local.portone_emulator.clock import FakeClock
+from local.portone_emulator.emulator import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, PortOneEmulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.portone_emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090, help="0 picks a free port")
+    parser.add_argument("--imp-key", default=DEFAULT_IMP_KEY)
+    parser.add_argument("--imp-secret", default=DEFAULT_IMP_SECRET)
+    parser.add_argument(
+        "--unknown-customer-status",
+        type=int,
+        choices=(404, 200),
+        default=404,
+        help="status for an unknown customer_uid on GET and DELETE (README §3.4)",
+    )
+    parser.add_argument(
+        "--fake-clock",
+        action="store_true",
+        help="start a FakeClock at the current time, movable with POST /__emulator__/clock",
+    )
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    clock: Callable[[], float] = FakeClock(time.time()) if args.fake_clock else time.time
+    emulator = PortOneEmulator(
+        {args.imp_key: args.imp_secret}, clock=clock, unknown_customer_status=args.unknown_customer_status
+    )
+    url = emulator.start(args.host, args.port)
+    print(f"PortOne V1 emulator listening on {url}", flush=True)
+
+    def _terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # SIGINT too: a shell that starts us in the background may have set it to "ignore".
+    signal.signal(signal.SIGINT, _terminate)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    print("PortOne V1 emulator stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

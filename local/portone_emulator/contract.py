@@ -1,0 +1,274 @@
+"""Contract checks against PortOne's own V1 schema (``v1.openapi.json`` beside this module, Swagger 2.0).
+
+``request_violations`` checks what a client sent against an operation's parameters; ``response_violations``
+checks a body against the operation's schema for that status. Both return readable strings naming the
+operation, the field and the rule broken, never a value (requests carry card data).
+
+How the schema is read:
+
+- ``$ref`` to ``#/definitions/...`` are inlined and ``allOf`` parts merged into one object.
+- ``maxLength`` is written as a string ("80") in the definitions; it is read as a number.
+- Properties the schema does not require may be JSON null: PortOne sends its optional fields as null, and
+  ``message`` is null on success (README §1.2).
+- Response objects may hold only documented properties: the emulator must not invent fields. Real PortOne
+  bodies may carry fields newer than this schema, so do not use this on captured live responses.
+- The envelope rules the schema cannot say (README §1.2) are checked too: ``code``, ``message`` and
+  ``response`` are always there, ``message`` is null when ``code`` is 0, ``response`` is null otherwise.
+- Where the schema and reality disagree, ``REQUEST_EXCEPTIONS`` and ``UNLISTED_STATUSES`` name each known
+  case and cite the README.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft4Validator, ValidationError  # type: ignore[import-untyped]
+
+SPEC_FILE = Path(__file__).with_name("v1.openapi.json")
+
+# (method, path template, parameter, rule) -> why the emulator does not hold clients to it.
+REQUEST_EXCEPTIONS: dict[tuple[str, str, str, str], str] = {
+    ("POST", "/subscribe/customers/{customer_uid}", "channel_key", "required"): (
+        "required only since the 2026 spec; older specs lack it and `pg` is still documented, so clients "
+        "on `pg` may omit it (README §3.1, §9)"
+    ),
+}
+
+# (method, path template, status) the emulator answers although the operation does not list the status.
+UNLISTED_STATUSES: dict[tuple[str, str, int], str] = {
+    ("POST", "/users/getToken", 400): "missing imp_key/imp_secret, inferred in README §1.4",
+}
+
+_ENVELOPE_KEYS = {"code", "message", "response"}
+_INTEGER_TEXT = re.compile(r"^[-+]?\d+$")
+_KEPT_KEYWORDS = ("type", "enum", "maxLength", "minLength", "maximum", "minimum", "pattern")
+
+
+@functools.cache
+def spec() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+def operation(method: str, template: str) -> dict[str, Any]:
+    try:
+        op: dict[str, Any] = spec()["paths"][template][method.lower()]
+    except KeyError:
+        raise ValueError(f"{method} {template} is not an operation of PortOne's spec") from None
+    return op
+
+
+# --- requests ---
+
+
+def request_violations(
+    method: str,
+    template: str,
+    *,
+    path_params: Mapping[str, str],
+    query: Sequence[tuple[str, str]],
+    body: Mapping[str, Any],
+    form: bool,
+) -> list[str]:
+    """Check a request: ``query`` as flat pairs, ``body`` as parsed (``form``: from a form, so all text)."""
+    where = f"request {method} {template}"
+    grouped: dict[str, list[str]] = {}
+    for key, text in query:
+        grouped.setdefault(key, []).append(text)
+    given: dict[str, Mapping[str, Any]] = {"path": path_params, "query": grouped, "formData": body}
+    documented: dict[str, set[str]] = {place: set() for place in given}
+    violations: list[str] = []
+    for param in operation(method, template).get("parameters", []):
+        name, place = param["name"], param["in"]
+        documented.setdefault(place, set()).add(name)
+        label = f"{where}: {place} parameter '{name}'"
+        value = given.get(place, {}).get(name)
+        if value is None:
+            if param.get("required") and (method, template, name, "required") not in REQUEST_EXCEPTIONS:
+                violations.append(f"{label} is required")
+            continue
+        if place == "query" and param.get("type") != "array":
+            if len(value) > 1:
+                violations.append(f"{label} is repeated")
+            value = value[0]
+        problem = _parameter_problem(param, value, as_text=form or place != "formData")
+        if problem:
+            violations.append(f"{label} {problem}")
+    for place, values in given.items():
+        violations += [
+            f"{where}: {place} parameter '{name}' is not in the spec"
+            for name in sorted(set(values) - documented[place])
+        ]
+    return violations
+
+
+def _parameter_problem(param: Mapping[str, Any], value: Any, *, as_text: bool) -> str | None:
+    kind = param.get("type")
+    if kind == "array":
+        item_kind = param.get("items", {}).get("type")
+        if not isinstance(value, list):
+            return "must be an array"
+        if not all(_has_type(item_kind, item, as_text) for item in value):
+            return f"must hold {item_kind} items"
+        return None
+    if not _has_type(kind, value, as_text):
+        return f"must be {kind}" + (" text" if as_text else "")
+    if "maxLength" in param and isinstance(value, str) and len(value) > int(param["maxLength"]):
+        return f"is longer than {int(param['maxLength'])}"
+    return None
+
+
+def _has_type(kind: str | None, value: Any, as_text: bool) -> bool:
+    """JSON types in JSON bodies; in forms, query strings and paths everything is text that must parse."""
+    if kind is None:
+        return True
+    if kind == "object":
+        return isinstance(value, dict)
+    if as_text:
+        if not isinstance(value, str):
+            return False
+        if kind == "integer":
+            return bool(_INTEGER_TEXT.match(value))
+        if kind == "number":
+            try:
+                return math.isfinite(float(value))
+            except ValueError:
+                return False
+        if kind == "boolean":
+            return value in ("true", "false")
+        return kind == "string"
+    if isinstance(value, bool):
+        return kind == "boolean"
+    return {
+        "string": isinstance(value, str),
+        "integer": isinstance(value, int),
+        "number": isinstance(value, int | float),
+    }.get(kind, False)
+
+
+# --- responses ---
+
+
+def response_violations(method: str, template: str, status: int, body: Any) -> list[str]:
+    where = f"response {method} {template} {status}"
+    violations = [f"{where}: {problem}" for problem in _envelope_problems(body)]
+    entry = operation(method, template)["responses"].get(str(status))
+    if entry is None:
+        if (method, template, status) not in UNLISTED_STATUSES:
+            violations.append(f"{where}: status {status} is not documented for this operation")
+        return violations
+    if "schema" in entry:
+        errors = sorted(_validator(method, template, status).iter_errors(body), key=lambda e: str(e.path))
+        violations += [f"{where}: {_describe(e)}" for e in errors]
+    return violations
+
+
+def _envelope_problems(body: Any) -> list[str]:
+    if not isinstance(body, dict):
+        return ["body is not a JSON object"]
+    problems = []
+    if set(body) != _ENVELOPE_KEYS:
+        problems.append("envelope must have exactly code, message and response")
+    code = body.get("code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        problems.append("envelope code must be an integer")
+    elif code == 0 and body.get("message") is not None:
+        problems.append("message must be null on success")
+    elif code != 0 and (body.get("response") is not None or not isinstance(body.get("message"), str)):
+        problems.append("a failure must carry a message and a null response")
+    return problems
+
+
+@functools.cache
+def _validator(method: str, template: str, status: int) -> Draft4Validator:
+    schema = operation(method, template)["responses"][str(status)]["schema"]
+    # The billing-key operations describe 200 as a map of alternatives, {CustomerResponse,
+    # SuperBillingKeyResponse}, not as an object with those members. The emulator issues no super billing
+    # keys (channel_group_id is out of scope, README §3.1), so its bodies are CustomerResponse.
+    alternatives = schema.get("properties", {})
+    if set(schema) == {"properties"} and "CustomerResponse" in alternatives:
+        schema = alternatives["CustomerResponse"]
+    return Draft4Validator(_compile(schema, ()))
+
+
+def _compile(schema: Mapping[str, Any], seen: tuple[str, ...]) -> dict[str, Any]:
+    schema, seen = _deref(schema, seen)
+    if "allOf" in schema or "properties" in schema:
+        members, required = _members(schema, seen)
+        properties = {}
+        for name, (member, member_seen) in members.items():
+            compiled = _compile(member, member_seen)
+            properties[name] = compiled if name in required else _nullable(compiled)
+        compiled_object: dict[str, Any] = {
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        if required:
+            compiled_object["required"] = sorted(required)
+        return compiled_object
+    compiled = {key: schema[key] for key in _KEPT_KEYWORDS if key in schema}
+    for key in ("maxLength", "minLength"):
+        if key in compiled:
+            compiled[key] = int(compiled[key])
+    if "items" in schema:
+        compiled["items"] = _compile(schema["items"], seen)
+    return compiled
+
+
+def _deref(schema: Mapping[str, Any], seen: tuple[str, ...]) -> tuple[Mapping[str, Any], tuple[str, ...]]:
+    while "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/definitions/")
+        if name in seen:
+            raise ValueError(f"recursive definition {name} in the spec")
+        schema, seen = spec()["definitions"][name], (*seen, name)
+    return schema, seen
+
+
+def _members(
+    schema: Mapping[str, Any], seen: tuple[str, ...]
+) -> tuple[dict[str, tuple[Mapping[str, Any], tuple[str, ...]]], set[str]]:
+    """Properties and required names of an object, its ``allOf`` parts merged; later parts win."""
+    schema, seen = _deref(schema, seen)
+    members: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {}
+    required = set(schema.get("required", []))
+    for part in schema.get("allOf", []):
+        part_members, part_required = _members(part, seen)
+        members.update(part_members)
+        required |= part_required
+    members.update({name: (member, seen) for name, member in schema.get("properties", {}).items()})
+    return members, required
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    if "type" not in schema:
+        return schema  # an untyped schema accepts null already
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    nullable = {**schema, "type": [*types, "null"]}
+    if "enum" in nullable:
+        nullable["enum"] = [*nullable["enum"], None]
+    return nullable
+
+
+def _describe(error: ValidationError) -> str:
+    """Where and which rule; never the instance, which may be personal data."""
+    where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in instance]
+        return f"{where} lacks required {', '.join(missing)}"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(instance) - set(error.schema.get("properties", {})))
+        return f"{where} has undocumented {', '.join(extra)}"
+    if error.validator == "type":
+        kinds = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        return f"{where} must be {' or '.join(kinds)}"
+    if error.validator == "maxLength":
+        return f"{where} is longer than {error.validator_value}"
+    return f"{where} breaks '{error.validator}' of the spec"

@@ -1,0 +1,296 @@
+"""``PortOneEmulator``: PortOne's routes, faults, counters and contract checks behind one HTTP server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import Any, NamedTuple, Self
+
+from local.portone_emulator import admin, contract
+from local.portone_emulator.bodies import BodyError, is_json, parse_body, parse_query, query_pairs
+from local.portone_emulator.faults import Fault, FaultBook
+from local.portone_emulator.routes import ApiRequest, Reply, Route, error_reply, find_route
+from local.portone_emulator.server import (
+    RESET,
+    EmulatorHTTPServer,
+    RawRequest,
+    RawResponse,
+    Reset,
+    serve,
+    stop_server,
+)
+from local.portone_emulator.state import PortOneError, PortOneState, token_from_headers
+
+logger = logging.getLogger("local.portone_emulator")
+
+# The local emulator's well-known key pair; not a PortOne credential.
+DEFAULT_API_KEYS = {"imp_local_key": "imp_local_secret"}
+DEFAULT_IMP_KEY = "imp_local_key"
+DEFAULT_IMP_SECRET = DEFAULT_API_KEYS[DEFAULT_IMP_KEY]
+UNKNOWN_ROUTE = "<unknown>"
+RESET_STATUS = 0  # recorded for a connection reset: no status reached the client
+
+
+class Call(NamedTuple):
+    """One PortOne call as the client saw it. Bodies are never recorded: they hold card data."""
+
+    method: str
+    route: str  # the route template, e.g. "/subscribe/customers/{customer_uid}"
+    status: int
+
+
+class PortOneEmulator:
+    """A PortOne V1 REST API on loopback, for tests and local runs.
+
+    ``api_keys`` maps imp_key to imp_secret (default ``imp_local_key``/``imp_local_secret``). ``clock`` gives
+    UNIX seconds (a ``FakeClock`` in tests). ``unknown_customer_status`` is 404 (the spec) or 200 (the live
+    API as SDK tests saw it, README §3.4). With ``check_contract`` every request and response of an
+    implemented operation is checked against PortOne's schema and problems land in ``contract_violations``;
+    requests are never rejected for them.
+    """
+
+    def __init__(
+        self,
+        api_keys: Mapping[str, str] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        unknown_customer_status: int = 404,
+        check_contract: bool = True,
+    ) -> None:
+        keys = dict(api_keys if api_keys is not None else DEFAULT_API_KEYS)
+        self.clock = clock
+        self.check_contract = check_contract
+        self._state = PortOneState(keys, clock, unknown_customer_status)
+        self._faults = FaultBook()
+        self._lock = threading.Lock()
+        self._calls: list[Call] = []
+        self._violations: list[str] = []
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # --- lifecycle ---
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve on a daemon thread; returns the base URL, e.g. ``http://127.0.0.1:54321``."""
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self._stopping.clear()
+        self._server, self._thread = serve(self.handle, host, port)
+        return self.url
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving, end open connections and free the port; latency faults stop waiting."""
+        if self._server is None or self._thread is None:
+            return
+        self._stopping.set()
+        stop_server(self._server, self._thread)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- switches ---
+
+    @property
+    def unknown_customer_status(self) -> int:
+        return self._state.unknown_customer_status
+
+    @unknown_customer_status.setter
+    def unknown_customer_status(self, status: int) -> None:
+        if status not in (200, 404):
+            raise ValueError("unknown_customer_status is 404 or 200")
+        self._state.unknown_customer_status = status
+
+    def add_fault(
+        self,
+        kind: str,
+        route: str = "*",
+        *,
+        times: int | None = 1,
+        seconds: float = 0.0,
+        after_effect: bool = True,
+    ) -> Fault:
+        """Add a fault; see ``local.portone_emulator.faults`` for kinds, routes and ``after_effect``."""
+        fault = Fault(kind, route, times, seconds, after_effect)
+        self._faults.add(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def faults(self) -> list[dict[str, Any]]:
+        """The active faults, each with the hits it has ``remaining``."""
+        return self._faults.snapshot()
+
+    def expire_tokens(self) -> None:
+        self._state.expire_tokens()
+
+    def reset(self) -> None:
+        """Forget tokens, customers, recorded calls and contract violations; faults stay."""
+        self._state.reset()
+        with self._lock:
+            self._calls.clear()
+            self._violations.clear()
+
+    # --- observations ---
+
+    @property
+    def customers(self) -> Mapping[str, Mapping[str, Any]]:
+        """Stored billing keys by customer_uid, as PortOne keeps them (masked card number)."""
+        return MappingProxyType({uid: MappingProxyType(r) for uid, r in self._state.customers().items()})
+
+    @property
+    def calls(self) -> tuple[Call, ...]:
+        with self._lock:
+            return tuple(self._calls)
+
+    def count(self, method: str, route: str, status: int | None = None) -> int:
+        """How many calls of ``method`` ``route`` (a template) were answered, with ``status`` if given."""
+        return sum(
+            1 for c in self.calls if (c.method, c.route) == (method, route) and status in (None, c.status)
+        )
+
+    @property
+    def contract_violations(self) -> list[str]:
+        with self._lock:
+            return list(self._violations)
+
+    def take_contract_violations(self) -> list[str]:
+        """The violations so far, forgetting them: for tests that break the contract on purpose."""
+        with self._lock:
+            taken, self._violations = self._violations, []
+            return taken
+
+    # --- serving ---
+
+    def handle(self, request: RawRequest) -> RawResponse | Reset:
+        """Answer one HTTP request; called on the server's threads."""
+        started = time.monotonic()
+        result: RawResponse | Reset
+        if request.path.startswith(admin.PREFIX):
+            template = request.path
+            result = admin.handle(self, request)
+        else:
+            found = find_route(request.method, request.path)
+            template = found[0].template if found else UNKNOWN_ROUTE
+            try:
+                fault = self._faults.take(request.method, request.path)
+                result = self._answer(request, template, fault, self._receive(request, found))
+            except Exception:
+                logger.exception("emulator error on %s %s", request.method, template)
+                result = self._record(request, template, _json(Reply(500, _failure(-1, "emulator error"))))
+        status = result.status if isinstance(result, RawResponse) else RESET_STATUS
+        logger.info("%s %s %s %.1fms", request.method, template, status, (time.monotonic() - started) * 1000)
+        return result
+
+    def _answer(
+        self, request: RawRequest, template: str, fault: Fault | None, process: Callable[[], Reply]
+    ) -> RawResponse | Reset:
+        if fault is not None and fault.kind == "expire_tokens":
+            self._state.expire_tokens()
+            fault = None
+        if fault is None:
+            return self._record(request, template, _json(process()))
+        if fault.kind == "latency":
+            # after_effect: handled now, answered late; otherwise the request itself arrives late.
+            if not fault.after_effect:
+                self._stopping.wait(fault.seconds)
+            response = self._record(request, template, _json(process()))
+            if fault.after_effect:
+                self._stopping.wait(fault.seconds)
+            return response
+        reply = process() if fault.after_effect else None
+        if fault.kind == "reset":
+            self._record_call(Call(request.method, template, RESET_STATUS))
+            return RESET
+        if fault.kind == "malformed":
+            whole = _json(reply).body if reply else b'{"code":0,"message":null,"response":{}}'
+            return self._record(request, template, RawResponse(200, whole[: len(whole) // 2]))
+        status = fault.status or 500
+        body = _failure(-1, f"emulated HTTP {status} (fault)")
+        return self._record(request, template, _json(Reply(status, body)))
+
+    def _receive(
+        self, request: RawRequest, found: tuple[Route, dict[str, str]] | None
+    ) -> Callable[[], Reply]:
+        """Read and contract-check the request now; the returned step applies it (faults may skip that)."""
+        if found is None:
+            reply = Reply(404, _failure(1, f"the emulator has no route {request.method} {request.path}"))
+            return lambda: reply
+        route, path_params = found
+        content_type = request.headers.get("content-type", "")
+        try:
+            query = parse_query(request.query)
+            body = parse_body(content_type, request.body)
+        except BodyError as exc:
+            if self.check_contract:
+                self._add_violations([f"request {request.method} {route.template}: {exc}"])
+            reply = Reply(400, _failure(1, str(exc)))
+            return lambda: reply
+        if self.check_contract:
+            self._add_violations(
+                contract.request_violations(
+                    request.method,
+                    route.template,
+                    path_params=path_params,
+                    query=query_pairs(request.query),
+                    body=body,
+                    form=not is_json(content_type),
+                )
+            )
+
+        def apply() -> Reply:
+            try:
+                if route.needs_token:
+                    self._state.authenticate(token_from_headers(request.headers))
+                reply = route.handler(self._state, ApiRequest(path_params, query, body))
+            except PortOneError as error:
+                reply = error_reply(error)
+            if self.check_contract:
+                self._add_violations(
+                    contract.response_violations(request.method, route.template, reply.status, reply.body)
+                )
+            return reply
+
+        return apply
+
+    def _record(self, request: RawRequest, template: str, response: RawResponse) -> RawResponse:
+        self._record_call(Call(request.method, template, response.status))
+        return response
+
+    def _record_call(self, call: Call) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def _add_violations(self, violations: list[str]) -> None:
+        if violations:
+            with self._lock:
+                self._violations.extend(violations)
+
+
+def _failure(code: int, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message, "response": None}
+
+
+def _json(reply: Reply) -> RawResponse:
+    return RawResponse(reply.status, json.dumps(reply.body, ensure_ascii=False).encode("utf-8"))
