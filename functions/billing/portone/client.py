@@ -165,21 +165,16 @@ class PortOneClient:
         json: Mapping[str, Any] | None = None,
     ) -> Any:
         path = template.format(**{k: quote(v, safe="") for k, v in path_params.items()})
-        response = None
-        for forced_refresh in (False, True):
-            token = self._access_token(deadline, force=forced_refresh)
+        # A 401 means PortOne rejected the token before doing anything, so one retry with a new token is safe.
+        for refresh in (False, True):
+            token = self._access_token(deadline, force=refresh)
             headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
             response = self._send(
                 method, template, path, headers, json=json, deadline=deadline, state_changing=state_changing
             )
             if response.status_code != 401:
-                break
-            # A 401 means PortOne rejected the token before doing anything: retrying is safe.
-            self._token = None
-        assert response is not None
-        if response.status_code == 401:
-            raise PortOneAuthFailed("a freshly issued token was refused", http_status=401)
-        return _unwrap(response, state_changing=state_changing)
+                return _unwrap(response, state_changing=state_changing)
+        raise PortOneAuthFailed("PortOne refused a freshly issued token", http_status=401)
 
     def _send(
         self,
