@@ -1,0 +1,1 @@
+"""PortOne V1 billing keys on AWS Lambda: handler (app) -> service -> adapters (portone, credentials)."""

@@ -1,0 +1,1 @@
+"""Adapter for PortOne's V1 REST API: the client, its wire models and its errors."""
