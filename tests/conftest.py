@@ -5,6 +5,12 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Speed is measured by benchmarks, not by tests: no per-example deadline, and no failure when a cold, busy
+# CI machine makes input generation slow.
+settings.register_profile("project", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("project")
 
 # moto's request recorder (used to count AWS calls) reads its file location when moto is imported.
 os.environ.setdefault("MOTO_RECORDER_FILEPATH", os.path.join(tempfile.mkdtemp(), "moto-recording.jsonl"))
