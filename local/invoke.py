@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     environment = function_environment(definition, args.env_vars)
     with contextlib.ExitStack() as stack:
         if not environment.get("PORTONE_BASE_URL"):
-            local = stack.enter_context(embedded_stack(environment["PORTONE_SECRET_ID"]))
+            local = stack.enter_context(embedded_stack(definition, environment))
             environment.update(local.environment())
             print(f"embedded stack: moto {local.aws_endpoint_url}, PortOne emulator {local.emulator.url}",
                   file=sys.stderr)  # fmt: skip

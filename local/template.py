@@ -28,6 +28,8 @@ class FunctionDefinition:
     memory_mb: int
     # Each variable the template declares, with the value it has when nothing overrides it.
     environment: dict[str, str]
+    # Variables that name one of the template's own resources (`!Ref Table`, or either branch of an `!If`).
+    resource_variables: dict[str, str]
 
 
 def function_definition(logical_id: str) -> FunctionDefinition:
@@ -46,6 +48,11 @@ def function_definition(logical_id: str) -> FunctionDefinition:
         timeout=float(props["Timeout"]),
         memory_mb=int(props["MemorySize"]),
         environment={name: _default_value(value, template) for name, value in env.items()},
+        resource_variables={
+            name: resource
+            for name, value in env.items()
+            if (resource := _referenced_resource(value, template))
+        },
     )
 
 
@@ -57,3 +64,12 @@ def _default_value(value: Any, template: dict[str, Any]) -> str:
         parameter = template.get("Parameters", {}).get(value["Ref"], {})
         return str(parameter.get("Default", ""))
     return ""
+
+
+def _referenced_resource(value: Any, template: dict[str, Any]) -> str | None:
+    if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template["Resources"]:
+        return str(value["Ref"])
+    if isinstance(value, dict) and set(value) == {"Fn::If"}:
+        branches = value["Fn::If"][1:]
+        return next((r for b in branches if (r := _referenced_resource(b, template))), None)
+    return None

@@ -7,6 +7,8 @@ mapped to the one error shape (design.md D12) in one place, `_api_error`; routes
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -14,16 +16,24 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from billing.deadline import Deadline
-from billing.errors import ApiError, FieldError, InvalidRequest, UnsupportedMediaType
+from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from billing.idempotency import REPLAYED_HEADER, StoredResponse
+from billing.identity import Caller, caller_from_event
 from billing.models import IssueBillingKeyRequest, parse_model
 from billing.observability import logger, metrics
 from billing.service import get_service
+from billing.settings import get_settings
 
 ISSUE_BILLING_PATH = "/subscriptions/issue-billing"
 # What the template's ScheduleV2 event sends (template.yaml, SmokeCheck): nothing else runs the smoke check.
 SMOKE_CHECK_EVENT = {"action": "smoke-check"}
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,128}")  # a UUID or any other opaque token
+MAX_BODY_BYTES = 4096  # a card request is about 300 bytes; anything far larger is not one
+_OUTCOME_METRICS = {"success": "BillingKeyIssued", "pending": "BillingKeyPending"}
 # Every response: no caching of card results anywhere, no content sniffing.
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -32,14 +42,57 @@ app = APIGatewayHttpResolver()
 
 @app.post(ISSUE_BILLING_PATH)
 def issue_billing_key() -> Response[str]:
-    request = parse_model(IssueBillingKeyRequest, _json_body())
-    result = get_service().issue_billing_key(request, _deadline())
-    metrics.add_metric(name="BillingKeyIssued", unit=MetricUnit.Count, value=1)
-    return _json_response(200, result.model_dump(mode="json"))
+    settings = get_settings()
+    caller = caller_from_event(
+        app.current_event.raw_event, issuer=settings.jwt_issuer, scope=settings.jwt_scope
+    )
+    key = _idempotency_key()
+    payload = _json_body()
+    request = parse_model(IssueBillingKeyRequest, payload)
+    service = get_service()
+    deadline = _deadline()
+    stored = service.idempotency.run(
+        scope=f"{caller.subject or 'anonymous'}|POST {ISSUE_BILLING_PATH}",
+        key=key,
+        body_hmac=service.fingerprints.body(payload),
+        context=app.lambda_context,
+        operation=lambda: _answer(lambda: service.issue_billing_key(request, caller, key, deadline)),
+    )
+    if REPLAYED_HEADER in stored["headers"]:
+        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+    return _json_response(stored["status"], stored["body"], stored["headers"])
+
+
+def _answer(operation: Callable[[], BaseModel]) -> StoredResponse:
+    """Run a use case and turn its definitive outcome into the response to store and send.
+
+    A success, a pending outcome and a replayable error (the card was rejected) are answers about this
+    request; any other error propagates, so the idempotency record is dropped and a retry runs again.
+    """
+    try:
+        result = operation()
+    except ApiError as error:
+        if not error.replayable:
+            raise
+        _record_failure(error)
+        return _error_payload(error)
+    outcome = str(getattr(result, "status", "success"))
+    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    return {
+        "status": 202 if outcome == "pending" else 200,
+        "body": result.model_dump(mode="json"),
+        "headers": {},
+    }
 
 
 @app.exception_handler(ApiError)
 def _api_error(error: ApiError) -> Response[str]:
+    _record_failure(error)
+    payload = _error_payload(error)
+    return _json_response(payload["status"], payload["body"], payload["headers"])
+
+
+def _record_failure(error: ApiError) -> None:
     metrics.add_metric(name=_metric_name(error.code), unit=MetricUnit.Count, value=1)
     log = logger.error if error.status >= 500 else logger.info
     log(
@@ -51,6 +104,9 @@ def _api_error(error: ApiError) -> Response[str]:
             "error_fields": [f"{e.field}:{e.reason}" for e in error.field_errors] or None,
         },
     )
+
+
+def _error_payload(error: ApiError) -> StoredResponse:
     body: dict[str, Any] = {
         "status": "failed",
         "code": error.code,
@@ -60,7 +116,7 @@ def _api_error(error: ApiError) -> Response[str]:
     if error.field_errors:
         body["errors"] = [{"field": e.field, "reason": e.reason} for e in error.field_errors]
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
-    return _json_response(error.status, body, headers)
+    return {"status": error.status, "body": body, "headers": headers}
 
 
 @app.exception_handler(Exception)
@@ -106,12 +162,33 @@ def _smoke_check(context: LambdaContext) -> dict[str, Any]:
     return {"status": "success"}
 
 
+def _caller() -> Caller:
+    settings = get_settings()
+    return caller_from_event(
+        app.current_event.raw_event, issuer=settings.jwt_issuer, scope=settings.jwt_scope
+    )
+
+
+def _idempotency_key() -> str:
+    key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
+    if not key:
+        raise InvalidRequest([FieldError(IDEMPOTENCY_HEADER, "required")])
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise InvalidRequest([FieldError(IDEMPOTENCY_HEADER, "format_8_to_128_url_safe")])
+    return key
+
+
 def _json_body() -> Any:
     """The request's JSON body, or a 4xx that says what is wrong with it (never what it contained)."""
     event = app.current_event
     media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaType(f"content type {media_type or 'missing'}")
+    raw = event.body or ""
+    # Checked before decoding or parsing anything: base64 grows a body by a third.
+    size = len(raw) * 3 // 4 if event.is_base64_encoded else len(raw.encode())
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"{size} bytes")
     try:
         text = event.decoded_body
         if not text:

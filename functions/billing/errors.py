@@ -20,8 +20,10 @@ class ApiError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "INTERNAL_ERROR"
     message: ClassVar[str] = "Something went wrong on our side. Try again later."
+    # A definitive answer about the request itself: an idempotent retry replays it instead of running again.
+    replayable: ClassVar[bool] = False
     # Seconds a client should wait before retrying, when retrying can help.
-    retry_after: ClassVar[int | None] = None
+    retry_after: int | None = None
 
     def __init__(self, detail: str = "") -> None:
         # `detail` is for logs and tracebacks only (never card data); the response uses `message`.
@@ -52,10 +54,68 @@ class UnsupportedMediaType(ApiError):
     message = "Send the body as application/json."
 
 
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    message = "The body is larger than this API accepts."
+
+
+class Unauthorized(ApiError):
+    """No verified caller where the API requires one (the JWT authorizer's claims are missing or foreign)."""
+
+    status = 401
+    code = "UNAUTHORIZED"
+    message = "Sign in again."
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "FORBIDDEN"
+    message = "The token does not allow this."
+
+
+class CustomerNotFound(ApiError):
+    """The customer_uid belongs to another caller, or may not be touched by this one (design.md D8).
+
+    Indistinguishable from "does not exist", so the answer tells an attacker nothing about other customers.
+    """
+
+    status = 404
+    code = "CUSTOMER_NOT_FOUND"
+    message = "No such customer."
+
+
+class RequestInProgress(ApiError):
+    status = 409
+    code = "REQUEST_IN_PROGRESS"
+    message = "A request with this Idempotency-Key is still running. Retry shortly to get its result."
+    retry_after = 2
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+    message = "This Idempotency-Key was used with a different body. Use a new key for a new request."
+
+
+class RateLimited(ApiError):
+    """Too many attempts from this caller, address or card (design.md D9): no PortOne call was made."""
+
+    status = 429
+    code = "TOO_MANY_ATTEMPTS"
+    message = "Too many attempts. Try again later."
+
+    def __init__(self, dimension: str, retry_after: int) -> None:
+        super().__init__(f"limit reached: {dimension}")
+        self.dimension = dimension
+        self.retry_after = retry_after
+
+
 class CardRejected(ApiError):
     """The card issuer or PG refused the card (PortOne code -1)."""
 
     status = 402
+    replayable = True
     code = "CARD_REJECTED"
     message = "The card was not accepted. Check the card details or use another card."
 
@@ -64,6 +124,7 @@ class ProviderRejected(ApiError):
     """PortOne refused the request for a business reason (code 1), e.g. no non-auth PG is configured."""
 
     status = 422
+    replayable = True
     code = "PAYMENT_PROVIDER_REJECTED"
     message = "The payment provider refused the request."
 

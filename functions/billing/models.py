@@ -52,7 +52,8 @@ class IssueBillingKeyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, str_strip_whitespace=True)
 
-    customer_uid: Annotated[str, Field(pattern=f"^{CUSTOMER_UID_PATTERN}$", strict=True)]
+    # Omitted: the server mints an opaque one, so a client cannot guess or reuse another customer's.
+    customer_uid: Annotated[str | None, Field(pattern=f"^{CUSTOMER_UID_PATTERN}$", strict=True)] = None
     card_number: SecretStr
     expiry: SecretStr
     birth: SecretStr
@@ -127,6 +128,17 @@ class IssueBillingKeyResponse(BaseModel):
     status: Literal["success"] = "success"
     customer_uid: str
     card: CardSummary
+
+
+class IssueBillingKeyPending(BaseModel):
+    """PortOne may or may not have issued the key, and a lookup could not tell (design.md D6)."""
+
+    status: Literal["pending"] = "pending"
+    customer_uid: str
+    message: str = (
+        "The payment provider did not confirm the billing key in time; it may exist. "
+        "Check the customer before sending the card again."
+    )
 
 
 def parse_model(model: type[Model], payload: Any) -> Model:

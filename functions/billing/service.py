@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -9,17 +10,28 @@ from functools import lru_cache
 from typing import Literal
 
 from billing import cards
-from billing.credentials import SecretsManagerCredentials
+from billing.access import AccessStore, Attempt
 from billing.deadline import Deadline
 from billing.errors import (
     ApiError,
     CardRejected,
+    CustomerNotFound,
     ProviderMisconfigured,
     ProviderOutcomeUnknown,
     ProviderRejected,
     ProviderUnavailable,
+    RateLimited,
 )
-from billing.models import CardSummary, IssueBillingKeyRequest, IssueBillingKeyResponse
+from billing.fingerprints import Fingerprints
+from billing.idempotency import IdempotencyStore
+from billing.identity import Caller
+from billing.keys import HmacKey, PortOneKeys, Secrets
+from billing.models import (
+    CardSummary,
+    IssueBillingKeyPending,
+    IssueBillingKeyRequest,
+    IssueBillingKeyResponse,
+)
 from billing.observability import logger
 from billing.portone.client import PortOneClient
 from billing.portone.errors import (
@@ -32,27 +44,51 @@ from billing.portone.errors import (
 from billing.portone.models import BillingKeyCard, Customer
 from billing.settings import Settings, get_settings
 
+_CLOCK_TOLERANCE_SECONDS = 5  # PortOne's `updated` and our estimate of its clock may differ this much
 _CARD_TYPES: dict[int, Literal["credit", "check"]] = {0: "credit", 1: "check"}
 
 
 @dataclass(frozen=True)
 class BillingService:
     portone: PortOneClient
+    access: AccessStore
+    idempotency: IdempotencyStore
+    fingerprints: Fingerprints
     settings: Settings
 
     def issue_billing_key(
-        self, request: IssueBillingKeyRequest, deadline: Deadline
-    ) -> IssueBillingKeyResponse:
+        self, request: IssueBillingKeyRequest, caller: Caller, idempotency_key: str, deadline: Deadline
+    ) -> IssueBillingKeyResponse | IssueBillingKeyPending:
+        """Issue (or, for its owner, replace) a billing key, within the ownership and card-testing rules."""
+        customer_uid = request.customer_uid or mint_customer_uid()
+        card_number = request.card_number.get_secret_value()
+        attempt = Attempt(
+            customer_uid=customer_uid,
+            owner=self._owner(caller, idempotency_key),
+            caller=f"sub:{caller.subject}" if caller.subject else f"ip:{caller.client_ip}",
+            client_ip=caller.client_ip,
+            card=self.fingerprints.card(card_number),
+        )
+        try:
+            self.access.admit(attempt)
+        except (RateLimited, CustomerNotFound) as refused:
+            logger.warning("attempt refused", extra={"outcome": refused.code, "customer_uid": customer_uid})
+            raise
         card = BillingKeyCard(
             card_number=request.card_number,
             expiry=request.expiry,
             birth=request.birth,
             pwd_2digit=request.pwd_2digit,
         )
-        with _portone_errors_as_api_errors(request.customer_uid):
-            customer = self.portone.issue_billing_key(
-                request.customer_uid, card, extra=self._issue_extras(request), deadline=deadline
-            )
+        sent_at = self.portone.portone_time()
+        try:
+            with _portone_errors_as_api_errors(customer_uid):
+                customer = self._issue(customer_uid, card, request, sent_at, deadline)
+        except CardRejected:
+            self.access.count_failure(attempt.caller)
+            raise
+        if customer is None:
+            return IssueBillingKeyPending(customer_uid=customer_uid)
         summary = _card_summary(customer)
         logger.info(
             "billing key issued",
@@ -73,6 +109,54 @@ class BillingService:
                 self.portone.get_customer(self.settings.smoke_customer_uid, deadline=deadline)
         logger.info("smoke check passed", extra={"outcome": "SMOKE_CHECK_PASSED"})
 
+    def _issue(
+        self,
+        customer_uid: str,
+        card: BillingKeyCard,
+        request: IssueBillingKeyRequest,
+        sent_at: float,
+        deadline: Deadline,
+    ) -> Customer | None:
+        """The issued customer; None when PortOne may have issued it but a lookup could not confirm it."""
+        try:
+            return self.portone.issue_billing_key(
+                customer_uid, card, extra=self._issue_extras(request), deadline=deadline
+            )
+        except PortOneOutcomeUnknown:
+            # Never send the card twice (D6): ask PortOne what happened instead.
+            return self._reconcile(customer_uid, card, sent_at, deadline)
+
+    def _reconcile(
+        self, customer_uid: str, card: BillingKeyCard, sent_at: float, deadline: Deadline
+    ) -> Customer | None:
+        try:
+            customer = self.portone.get_customer(customer_uid, deadline=deadline)
+        except PortOneError as exc:
+            logger.warning(
+                "reconciliation lookup failed",
+                extra={"outcome": "PENDING", "customer_uid": customer_uid, "http_status": exc.http_status},
+            )
+            return None
+        # Ours if PortOne updated the key at or after our request (its `updated` is in its own clock) and the
+        # key's card ends like ours: an earlier key for the same uid fails one test or the other.
+        ours = cards.last4(customer.card_number) == card.card_number.get_secret_value()[-4:]
+        if ours and customer.updated >= int(sent_at) - _CLOCK_TOLERANCE_SECONDS:
+            logger.info(
+                "reconciled: issued", extra={"outcome": "RECONCILED_ISSUED", "customer_uid": customer_uid}
+            )
+            return customer
+        logger.warning(
+            "reconciled: not confirmed", extra={"outcome": "PENDING", "customer_uid": customer_uid}
+        )
+        return None
+
+    def _owner(self, caller: Caller, idempotency_key: str) -> str:
+        """Who a new uid belongs to. An anonymous caller is known only by its request's Idempotency-Key, so it
+        can finish its own claim on a retry but can never reuse a uid with another request (design.md D8)."""
+        if caller.subject:
+            return f"sub:{caller.subject}"
+        return f"anon:{self.fingerprints.token(idempotency_key)}"
+
     def _issue_extras(self, request: IssueBillingKeyRequest) -> dict[str, str]:
         """The non-card fields PortOne takes; the PG settings come from config, never from the client."""
         extras = {
@@ -83,6 +167,11 @@ class BillingService:
             "customer_tel": request.customer_tel,
         }
         return {name: value for name, value in extras.items() if value}
+
+
+def mint_customer_uid() -> str:
+    """An opaque uid nobody can guess: 128 random bits."""
+    return "cu_" + secrets.token_urlsafe(16)
 
 
 def _card_summary(customer: Customer) -> CardSummary:
@@ -132,11 +221,17 @@ def _api_error_for(exc: PortOneError) -> ApiError:
 def get_service() -> BillingService:
     """The container's service: built on first use (not at import) so tests can configure the environment."""
     settings = get_settings()
-    credentials = SecretsManagerCredentials(settings.portone_secret_id, settings.secret_max_age_seconds)
+    secrets_manager = Secrets(settings.secret_max_age_seconds)
     client = PortOneClient(
-        credentials,
+        PortOneKeys(secrets_manager, settings.portone_secret_id),
         base_url=settings.portone_base_url,
         connect_timeout=settings.portone_connect_timeout,
         read_timeout=settings.portone_read_timeout,
     )
-    return BillingService(portone=client, settings=settings)
+    return BillingService(
+        portone=client,
+        access=AccessStore(settings.table_name, settings.limits()),
+        idempotency=IdempotencyStore(settings.table_name),
+        fingerprints=Fingerprints(HmacKey(secrets_manager, settings.hmac_key_secret_id)),
+        settings=settings,
+    )

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from billing.access import Limits
 from billing.portone.client import DEFAULT_BASE_URL
 
 
@@ -29,6 +30,28 @@ class Settings(BaseModel):
     secret_max_age_seconds: Annotated[int, Field(ge=0, le=300)] = 300
     # The smoke check also looks this billing key up when it is set (design.md D14).
     smoke_customer_uid: str = ""
+    # The one DynamoDB table: idempotency records, customer_uid owners, card-testing counters.
+    table_name: Annotated[str, Field(min_length=3)]
+    # The template-generated key for keyed fingerprints of cards and bodies.
+    hmac_key_secret_id: Annotated[str, Field(min_length=1)]
+    # The JWT authorizer's issuer; empty: the stack has none and every caller is anonymous (design.md D8).
+    jwt_issuer: str = ""
+    jwt_scope: str = ""
+    # Card-testing limits (design.md D9), per fixed window.
+    limit_window_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    limit_attempts_per_caller: Annotated[int, Field(ge=1)] = 5
+    limit_attempts_per_ip: Annotated[int, Field(ge=1)] = 20
+    limit_attempts_per_card: Annotated[int, Field(ge=1)] = 3
+    limit_failures_per_caller: Annotated[int, Field(ge=1)] = 3
+
+    def limits(self) -> Limits:
+        return Limits(
+            window_seconds=self.limit_window_seconds,
+            attempts_per_caller=self.limit_attempts_per_caller,
+            attempts_per_ip=self.limit_attempts_per_ip,
+            attempts_per_card=self.limit_attempts_per_card,
+            failures_per_caller=self.limit_failures_per_caller,
+        )
 
 
 class ConfigurationError(RuntimeError):

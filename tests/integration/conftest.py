@@ -15,21 +15,29 @@ import pytest
 
 from local.lambda_context import LocalLambdaContext
 from local.stack import EmbeddedStack, embedded_stack
-from tests.integration.support import ENVIRONMENT, FUNCTION, Invocation, MotoRecorder
+from tests.integration.support import (
+    ENVIRONMENT,
+    FUNCTION,
+    GENEROUS_LIMITS,
+    Invocation,
+    MotoRecorder,
+    empty_table,
+)
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[EmbeddedStack]:
-    with embedded_stack(ENVIRONMENT["PORTONE_SECRET_ID"]) as running:
+    with embedded_stack(FUNCTION, ENVIRONMENT) as running:
         yield running
 
 
 @pytest.fixture(autouse=True)
 def function_environment(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {**ENVIRONMENT, **stack.environment()}.items():
+    for name, value in {**ENVIRONMENT, **stack.environment(), **GENEROUS_LIMITS}.items():
         monkeypatch.setenv(name, value)
     stack.emulator.reset()
     stack.emulator.clear_faults()
+    empty_table(stack)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,20 +15,45 @@ from local.template import ROOT, function_definition
 EVENTS = ROOT / "events"
 FUNCTION = function_definition("BillingFunction")
 ENVIRONMENT = function_environment(FUNCTION, EVENTS / "env.json")
+TEST_ISSUER = "https://issuer.test/"
+# Limits high enough that tests about other things never meet them; the limit tests set their own.
+GENEROUS_LIMITS = {
+    "LIMIT_ATTEMPTS_PER_CALLER": "1000",
+    "LIMIT_ATTEMPTS_PER_IP": "1000",
+    "LIMIT_ATTEMPTS_PER_CARD": "1000",
+    "LIMIT_FAILURES_PER_CALLER": "1000",
+}
 
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())
 
 
-def http_event(body: Any, *, content_type: str | None = "application/json") -> dict[str, Any]:
-    """The sample API event with another body (a dict is sent as JSON)."""
+def http_event(
+    body: Any, *, content_type: str = "application/json", key: str | None = None, **headers: str
+) -> dict[str, Any]:
+    """The sample API event with another body (a dict is sent as JSON) and a fresh Idempotency-Key."""
     event = load_event("issue_billing")
     event["body"] = body if isinstance(body, str) or body is None else json.dumps(body)
-    if content_type is None:
-        event["headers"].pop("content-type")
-    else:
-        event["headers"]["content-type"] = content_type
+    event["headers"] |= {
+        "content-type": content_type,
+        "idempotency-key": key or f"test-{uuid.uuid4()}",
+        **headers,
+    }
+    return event
+
+
+def sample_body() -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(load_event("issue_billing")["body"])
+    return body
+
+
+def with_caller(
+    event: dict[str, Any], subject: str, *, issuer: str = TEST_ISSUER, scope: str = "billing/write"
+):
+    """The event as API Gateway passes it on after its JWT authorizer verified a token for `subject`."""
+    claims = {"sub": subject, "iss": issuer, "scope": scope, "aud": "billing-web"}
+    event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": scope.split()}}
     return event
 
 
@@ -56,3 +82,12 @@ class MotoRecorder:
         text = requests.get(f"{self._endpoint}/moto-api/recorder/download-recording", timeout=5).text
         entries = [json.loads(line) for line in text.splitlines() if line.strip()]
         return sum(1 for e in entries if e["headers"].get("X-Amz-Target") == target)
+
+
+def empty_table(stack: Any) -> None:
+    """Delete every item of the function's table: each test starts with no records and no counters."""
+    client = stack.client("dynamodb")
+    table = ENVIRONMENT["TABLE_NAME"]
+    for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk"):
+        for item in page["Items"]:
+            client.delete_item(TableName=table, Key={"pk": item["pk"]})

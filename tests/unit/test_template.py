@@ -1,4 +1,4 @@
-"""template.yaml: cfn-lint finds nothing, and the decisions it carries hold (design.md D1-D4, D11, D14).
+"""template.yaml: cfn-lint finds nothing and the decisions it carries hold (design.md D1-D4, D7-D9, D11, D14).
 
 The template is read with cfn-lint's own loader, which turns !Ref/!If/!Sub into {"Ref": ...} dicts.
 """
@@ -23,6 +23,22 @@ EXPECTED_ROUTES = {("POST", ISSUE_BILLING_PATH)}
 API_GATEWAY_INTEGRATION_LIMIT_S = 30
 # Lambda's python3.13 runtime in the Seoul region and the default one.
 LINT_REGIONS = ["ap-northeast-2", "us-east-1"]
+# Variables the stores, the authorizer-aware code and the card-testing limits read (D7-D9).
+NEW_ENV_VARS = {
+    "TABLE_NAME": {"Ref": "BillingTable"},
+    "HMAC_KEY_SECRET_ID": {"Ref": "HmacKeySecret"},
+    "JWT_ISSUER": {"Ref": "JwtIssuer"},
+    "JWT_AUDIENCE": {"Ref": "JwtAudience"},
+    "JWT_SCOPE": {"Ref": "JwtScope"},
+}
+LIMIT_ENV_VARS = [
+    "LIMIT_WINDOW_SECONDS",
+    "LIMIT_ATTEMPTS_PER_CALLER",
+    "LIMIT_ATTEMPTS_PER_IP",
+    "LIMIT_ATTEMPTS_PER_CARD",
+    "LIMIT_FAILURES_PER_CALLER",
+]
+NO_VALUE = {"Ref": "AWS::NoValue"}
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +54,26 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def function(resources: dict[str, Any]) -> dict[str, Any]:
     return resources["BillingFunction"]["Properties"]
+
+
+@pytest.fixture(scope="module")
+def api(resources: dict[str, Any]) -> dict[str, Any]:
+    return resources["BillingApi"]["Properties"]
+
+
+@pytest.fixture(scope="module")
+def stage(resources: dict[str, Any]) -> dict[str, Any]:
+    return resources["BillingApiStage"]["Properties"]
+
+
+@pytest.fixture(scope="module")
+def routes(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: res["Properties"] for name, res in _of_type(resources, "AWS::ApiGatewayV2::Route").items()}
+
+
+@pytest.fixture(scope="module")
+def table(resources: dict[str, Any]) -> dict[str, Any]:
+    return resources["BillingTable"]
 
 
 def _of_type(resources: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
@@ -63,6 +99,10 @@ def _walk(node: Any) -> Iterator[Any]:
 
 def _secret_arn_expr() -> dict[str, Any]:
     return {"Fn::If": ["CreateSecret", {"Ref": "PortOneSecret"}, {"Ref": "PortOneSecretArn"}]}
+
+
+def _policies(function: dict[str, Any], name: str) -> list[Any]:
+    return [p[name] for p in function["Policies"] if isinstance(p, dict) and name in p]
 
 
 # --- cfn-lint ------------------------------------------------------------------------------------------
@@ -93,26 +133,131 @@ def test_sam_validate_lint_passes() -> None:
 # --- API (D1) ------------------------------------------------------------------------------------------
 
 
-def test_api_has_exactly_the_explicit_routes(resources: dict[str, Any]) -> None:
-    routes = {(props["Method"].upper(), props["Path"]) for _, props in _events(resources, "HttpApi")}
+def test_the_only_api_is_the_billing_http_api(resources: dict[str, Any], api: dict[str, Any]) -> None:
+    # Plain AWS::ApiGatewayV2 resources: SAM's HttpApi Auth takes no Fn::If (the authorizer is optional).
+    assert list(_of_type(resources, "AWS::ApiGatewayV2::Api")) == ["BillingApi"]
+    assert api["ProtocolType"] == "HTTP"
+    for type_ in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
+        assert not _of_type(resources, type_), type_
+    # SAM would make an implicit API (with a $default stage of its own) for any such event.
+    assert not list(_events(resources, "HttpApi"))
+    assert not list(_events(resources, "Api"))
 
-    assert routes == EXPECTED_ROUTES
-    for method, path in routes:
-        assert method not in {"ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD"}
-        assert "$default" not in path
+
+def test_api_has_exactly_the_explicit_routes(routes: dict[str, dict[str, Any]]) -> None:
+    # Given every AWS::ApiGatewayV2::Route, when their route keys are read as (method, path)
+    keys = [tuple(props["RouteKey"].split(" ", 1)) for props in routes.values()]
+
+    # Then they are the application's routes, each once, and none is a catch-all
+    assert sorted(keys) == sorted(EXPECTED_ROUTES)
+    for method, path in keys:
+        assert method not in {"ANY", "$default"}
         assert "+}" not in path, "no greedy proxy paths"
 
 
-def test_every_route_is_on_the_billing_http_api(resources: dict[str, Any]) -> None:
-    assert list(_of_type(resources, "AWS::Serverless::HttpApi")) == ["BillingApi"]
-    assert not list(_events(resources, "Api")), "REST API events would bypass the HTTP API (D1)"
-    for name, props in _events(resources, "HttpApi"):
-        assert props.get("ApiId") == {"Ref": "BillingApi"}, name
-        assert props.get("PayloadFormatVersion", "2.0") == "2.0", name
+def test_every_route_is_on_the_api_and_targets_the_integration(routes: dict[str, dict[str, Any]]) -> None:
+    for name, props in routes.items():
+        assert props["ApiId"] == {"Ref": "BillingApi"}, name
+        assert props["Target"] == {"Fn::Sub": "integrations/${BillingIntegration}"}, name
 
 
-def test_cors_origins_come_from_the_parameter_never_star(template: dict[str, Any]) -> None:
-    cors = template["Resources"]["BillingApi"]["Properties"]["CorsConfiguration"]
+def test_integration_is_the_function_as_lambda_proxy_with_payload_2(resources: dict[str, Any]) -> None:
+    integrations = _of_type(resources, "AWS::ApiGatewayV2::Integration")
+    props = integrations["BillingIntegration"]["Properties"]
+
+    assert list(integrations) == ["BillingIntegration"]
+    assert props["ApiId"] == {"Ref": "BillingApi"}
+    assert props["IntegrationType"] == "AWS_PROXY"
+    assert props["IntegrationUri"] == {"Fn::GetAtt": ["BillingFunction", "Arn"]}
+    assert props["PayloadFormatVersion"] == "2.0"
+
+
+def test_integration_outlasts_the_function(template: dict[str, Any], resources: dict[str, Any]) -> None:
+    # So a slow request ends in the function's own JSON error, not API Gateway's bare 503.
+    props = resources["BillingIntegration"]["Properties"]
+    function_timeout_s = template["Globals"]["Function"]["Timeout"]
+
+    assert props["TimeoutInMillis"] == API_GATEWAY_INTEGRATION_LIMIT_S * 1000
+    assert function_timeout_s * 1000 < props["TimeoutInMillis"]
+
+
+def test_invoke_permission_is_scoped_to_this_api(resources: dict[str, Any]) -> None:
+    permissions = _of_type(resources, "AWS::Lambda::Permission")
+    props = permissions["BillingApiInvokePermission"]["Properties"]
+
+    assert list(permissions) == ["BillingApiInvokePermission"]
+    assert props["Action"] == "lambda:InvokeFunction"
+    assert props["FunctionName"] == {"Fn::GetAtt": ["BillingFunction", "Arn"]}
+    assert props["Principal"] == "apigateway.amazonaws.com"
+    assert props["SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${BillingApi}/*/*"
+    }
+
+
+# --- JWT authorizer (D8) ---------------------------------------------------------------------------------
+
+
+def test_jwt_is_off_unless_an_issuer_is_given(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+
+    assert params["JwtIssuer"]["Default"] == ""
+    assert template["Conditions"]["UseJwt"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}]}
+
+
+def test_jwt_parameters_defaults(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+
+    assert params["JwtAudience"]["Type"] == "String"
+    assert params["JwtAudience"]["Default"] == ""
+    assert params["JwtScope"]["Default"] == "billing/write"
+    assert re.fullmatch(params["JwtScope"]["AllowedPattern"], params["JwtScope"]["Default"])
+    assert not re.fullmatch(params["JwtScope"]["AllowedPattern"], "")
+
+
+def test_an_issuer_without_an_audience_is_refused(template: dict[str, Any]) -> None:
+    # Given the rule CloudFormation checks before it creates anything
+    rule = template["Rules"]["JwtAudienceWithIssuer"]
+
+    # Then it applies when JwtIssuer is set, and asserts JwtAudience is not empty
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwtIssuer"}, ""]}]}
+    assert [a["Assert"] for a in rule["Assertions"]] == [
+        {"Fn::Not": [{"Fn::Equals": [{"Ref": "JwtAudience"}, ""]}]}
+    ]
+
+
+def test_jwt_authorizer_exists_only_under_use_jwt(resources: dict[str, Any]) -> None:
+    authorizers = _of_type(resources, "AWS::ApiGatewayV2::Authorizer")
+    authorizer = authorizers["JwtAuthorizer"]
+    props = authorizer["Properties"]
+
+    assert list(authorizers) == ["JwtAuthorizer"]
+    assert authorizer["Condition"] == "UseJwt"
+    assert props["ApiId"] == {"Ref": "BillingApi"}
+    assert props["AuthorizerType"] == "JWT"
+    assert props["IdentitySource"] == ["$request.header.Authorization"]
+    assert props["JwtConfiguration"] == {
+        "Issuer": {"Ref": "JwtIssuer"},
+        "Audience": {"Fn::Split": [",", {"Ref": "JwtAudience"}]},
+    }
+
+
+def test_every_route_uses_the_jwt_authorizer_and_scope_under_use_jwt_none_otherwise(
+    routes: dict[str, dict[str, Any]],
+) -> None:
+    assert routes
+    for name, props in routes.items():
+        assert props["AuthorizationType"] == {"Fn::If": ["UseJwt", "JWT", "NONE"]}, name
+        assert props["AuthorizerId"] == {"Fn::If": ["UseJwt", {"Ref": "JwtAuthorizer"}, NO_VALUE]}, name
+        assert props["AuthorizationScopes"] == {"Fn::If": ["UseJwt", [{"Ref": "JwtScope"}], NO_VALUE]}, name
+
+
+# --- CORS (D1) -------------------------------------------------------------------------------------------
+
+
+def test_cors_origins_come_from_the_parameter_never_star(
+    template: dict[str, Any], api: dict[str, Any]
+) -> None:
+    cors = api["CorsConfiguration"]
     param = template["Parameters"]["AllowedOrigins"]
 
     assert cors["AllowOrigins"] == {"Ref": "AllowedOrigins"}
@@ -128,29 +273,52 @@ def test_cors_origins_come_from_the_parameter_never_star(template: dict[str, Any
     assert rule == {"Fn::Not": [{"Fn::Contains": [{"Ref": "AllowedOrigins"}, "*"]}]}
 
 
-def test_cors_allows_the_headers_the_page_sends_and_only_routed_methods(template: dict[str, Any]) -> None:
-    cors = template["Resources"]["BillingApi"]["Properties"]["CorsConfiguration"]
+def test_cors_allows_the_headers_the_page_sends_and_only_routed_methods(api: dict[str, Any]) -> None:
+    cors = api["CorsConfiguration"]
     headers = {h.lower() for h in cors["AllowHeaders"]}
     methods = {m.upper() for m in cors["AllowMethods"]}
 
     assert {"content-type", "authorization", "idempotency-key"} <= headers
     assert "*" not in headers
-    assert methods <= {m for m, _ in EXPECTED_ROUTES} | {"OPTIONS"}
+    assert methods == {m for m, _ in EXPECTED_ROUTES} | {"OPTIONS"}
     assert isinstance(cors.get("MaxAge"), int)
 
 
-def test_routes_are_throttled(template: dict[str, Any]) -> None:
-    settings = template["Resources"]["BillingApi"]["Properties"]["DefaultRouteSettings"]
+def test_cors_exposes_the_headers_the_page_reads(api: dict[str, Any]) -> None:
+    exposed = {h.lower() for h in api["CorsConfiguration"]["ExposeHeaders"]}
+
+    # Retry-After on a 429 (D9), Idempotency-Replayed on a replayed answer (D7)
+    assert exposed == {"retry-after", "idempotency-replayed"}
+
+
+# --- stage (D1, D9, D11) ---------------------------------------------------------------------------------
+
+
+def test_stage_is_the_auto_deployed_default_stage(resources: dict[str, Any], stage: dict[str, Any]) -> None:
+    assert list(_of_type(resources, "AWS::ApiGatewayV2::Stage")) == ["BillingApiStage"]
+    assert stage["ApiId"] == {"Ref": "BillingApi"}
+    assert stage["StageName"] == "$default"
+    assert stage["AutoDeploy"] is True
+
+
+def test_routes_are_throttled(stage: dict[str, Any]) -> None:
+    settings = stage["DefaultRouteSettings"]
 
     assert 0 < settings["ThrottlingRateLimit"] <= 100
     assert 0 < settings["ThrottlingBurstLimit"] <= 200
 
 
-def test_access_log_holds_no_body_header_or_query(template: dict[str, Any]) -> None:
-    api = template["Resources"]["BillingApi"]["Properties"]
-    fmt = api.get("AccessLogSettings", {}).get("Format", "")
+def test_access_log_goes_to_its_group(stage: dict[str, Any]) -> None:
+    settings = stage["AccessLogSettings"]
 
-    for leak in ("$context.requestBody", "$input", "$request."):
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["BillingApiAccessLogGroup", "Arn"]}
+    assert "$context.requestId" in settings["Format"]
+
+
+def test_access_log_holds_no_body_header_or_query(stage: dict[str, Any]) -> None:
+    fmt = stage["AccessLogSettings"]["Format"]
+
+    for leak in ("$context.requestBody", "$input", "$request.", "$context.authorizer"):
         assert leak not in fmt
 
 
@@ -223,11 +391,14 @@ def test_layer_is_built_by_its_makefile_for_the_function(
 # --- secret (D4) -----------------------------------------------------------------------------------------
 
 
-def test_secret_read_is_scoped_to_the_one_secret(function: dict[str, Any]) -> None:
-    name = "AWSSecretsManagerGetSecretValuePolicy"
-    reads = [p[name] for p in function["Policies"] if isinstance(p, dict) and name in p]
+def test_secret_reads_are_scoped_to_the_two_secrets(function: dict[str, Any]) -> None:
+    reads = _policies(function, "AWSSecretsManagerGetSecretValuePolicy")
 
-    assert reads == [{"SecretArn": _secret_arn_expr()}]
+    # The PortOne keys (D4) and the HMAC key (D7, D9), each by its own ARN
+    assert reads == [{"SecretArn": _secret_arn_expr()}, {"SecretArn": {"Ref": "HmacKeySecret"}}]
+
+
+def test_policies_are_templates_with_no_wildcard(function: dict[str, Any]) -> None:
     # No managed policy by name (e.g. SecretsManagerReadWrite) and no wildcard resource anywhere.
     assert all(isinstance(p, dict) for p in function["Policies"])
     assert "*" not in [v for v in _walk(function["Policies"]) if isinstance(v, str)]
@@ -240,6 +411,92 @@ def test_environment_names_the_secret_and_portone_settings(function: dict[str, A
     assert env["PORTONE_BASE_URL"] == {"Ref": "PortOneBaseUrl"}
     assert env["PORTONE_PG"] == {"Ref": "PortOnePg"}
     assert env["PORTONE_CHANNEL_KEY"] == {"Ref": "PortOneChannelKey"}
+
+
+def test_environment_names_the_table_the_hmac_key_and_the_jwt_settings(function: dict[str, Any]) -> None:
+    env = function["Environment"]["Variables"]
+
+    assert {name: env.get(name) for name in NEW_ENV_VARS} == NEW_ENV_VARS
+
+
+@pytest.mark.parametrize("name", [*NEW_ENV_VARS, *LIMIT_ENV_VARS])
+def test_new_environment_values_are_plain_strings_or_refs(function: dict[str, Any], name: str) -> None:
+    # Local tools (sam local, local/invoke.py) resolve only a literal or a Ref to a parameter or resource.
+    value = function["Environment"]["Variables"][name]
+
+    assert isinstance(value, str) or (isinstance(value, dict) and set(value) == {"Ref"}), value
+
+
+@pytest.mark.parametrize("name", LIMIT_ENV_VARS)
+def test_card_testing_limits_are_positive_integers(function: dict[str, Any], name: str) -> None:
+    value = function["Environment"]["Variables"][name]
+
+    # A string (Lambda's environment holds strings), of a positive integer
+    assert isinstance(value, str)
+    assert re.fullmatch(r"[1-9][0-9]*", value), value
+
+
+# --- table (D7, D8, D9) ----------------------------------------------------------------------------------
+
+
+def test_one_table_keyed_by_pk_only(resources: dict[str, Any], table: dict[str, Any]) -> None:
+    props = table["Properties"]
+
+    assert list(_of_type(resources, "AWS::DynamoDB::Table")) == ["BillingTable"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
+    assert "GlobalSecondaryIndexes" not in props
+    assert "LocalSecondaryIndexes" not in props
+
+
+def test_table_expires_items_by_expires_at(table: dict[str, Any]) -> None:
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_table_is_encrypted_and_recoverable(table: dict[str, Any]) -> None:
+    props = table["Properties"]
+
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_table_outlives_the_stack(table: dict[str, Any]) -> None:
+    # Ownership records (D8) cannot be rebuilt: neither deleting the stack nor replacing the table drops them.
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_table_access_is_scoped_to_the_table(function: dict[str, Any]) -> None:
+    dynamodb = [p for p in function["Policies"] if any(name.startswith("DynamoDB") for name in p)]
+
+    assert dynamodb == [{"DynamoDBCrudPolicy": {"TableName": {"Ref": "BillingTable"}}}]
+
+
+# --- HMAC key (D7, D9) -----------------------------------------------------------------------------------
+
+
+def test_hmac_key_is_generated_as_a_plain_string(resources: dict[str, Any]) -> None:
+    secret = resources["HmacKeySecret"]
+    props = secret["Properties"]
+    gen = props["GenerateSecretString"]
+
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert "Condition" not in secret
+    assert "SecretString" not in props, "the key is generated, never written in the template"
+    assert gen["PasswordLength"] == 64
+    assert gen["ExcludePunctuation"] is True
+    # No template and key: the secret is the key itself, not JSON
+    assert "SecretStringTemplate" not in gen
+    assert "GenerateStringKey" not in gen
+
+
+def test_hmac_key_goes_with_the_stack(resources: dict[str, Any]) -> None:
+    # A new key only resets counters and idempotency body checks, which expire anyway.
+    secret = resources["HmacKeySecret"]
+
+    assert secret["DeletionPolicy"] == "Delete"
+    assert secret["UpdateReplacePolicy"] == "Delete"
 
 
 def test_created_secret_holds_no_key(template: dict[str, Any]) -> None:
@@ -298,8 +555,7 @@ def test_smoke_check_event_is_the_fixed_input(function: dict[str, Any]) -> None:
 def test_outputs(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
 
-    assert outputs["ApiUrl"]["Value"] == {
-        "Fn::Sub": "https://${BillingApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
-    }
+    assert outputs["ApiUrl"]["Value"] == {"Fn::GetAtt": ["BillingApi", "ApiEndpoint"]}
     assert outputs["BillingFunctionName"]["Value"] == {"Ref": "BillingFunction"}
     assert outputs["PortOneSecretArn"]["Value"] == _secret_arn_expr()
+    assert outputs["TableName"]["Value"] == {"Ref": "BillingTable"}

@@ -75,6 +75,7 @@ class PortOneClient:
         self._session = session or _new_session()
         self._monotonic = monotonic
         self._token: _CachedToken | None = None
+        self._clock_offset = 0.0  # PortOne's clock minus ours, learnt from each token response
 
     # --- operations -------------------------------------------------------------------------------------
 
@@ -114,6 +115,10 @@ class PortOneClient:
             raise
         return _parse(Customer, response, state_changing=False)
 
+    def portone_time(self) -> float:
+        """Now on PortOne's clock (UNIX seconds), for comparing with the times PortOne reports."""
+        return time.time() + self._clock_offset
+
     def check_credentials(self, *, deadline: Deadline) -> None:
         """Ask PortOne for a token now, not from the cache: proves the keys work (the smoke check)."""
         self._fetch_token(deadline)
@@ -132,10 +137,12 @@ class PortOneClient:
 
     def _fetch_token(self, deadline: Deadline) -> AccessToken:
         try:
-            return self._request_token(self._credentials(refresh=False), deadline)
+            token = self._request_token(self._credentials(refresh=False), deadline)
         except PortOneAuthFailed:
             # The keys may have been rotated since we cached them: read the secret again, once.
-            return self._request_token(self._credentials(refresh=True), deadline)
+            token = self._request_token(self._credentials(refresh=True), deadline)
+        self._clock_offset = token.now - time.time()
+        return token
 
     def _request_token(self, credentials: Credentials, deadline: Deadline) -> AccessToken:
         body = {"imp_key": credentials.imp_key, "imp_secret": credentials.imp_secret.get_secret_value()}

@@ -1,0 +1,107 @@
+"""Idempotency-Key handling for state-changing routes (design.md D7), on Powertools' idempotency utility.
+
+- The record's key is the caller, the route and the client's Idempotency-Key: one caller's key can never
+  replay another caller's result.
+- The body is compared through a keyed HMAC of it, so the store holds no card data (and no plain hash of it).
+- What is stored is the response the client got: status, masked body and headers. Definitive answers are
+  stored (success, pending, card rejected); failures a retry may cure are not (Powertools deletes the record
+  when the operation raises).
+- A repeat gets the stored response with `Idempotency-Replayed: true`; a repeat while the first still runs
+  gets 409; the same key with another body gets 422. Records expire after 24 hours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from billing.errors import ConfigurationUnavailable, IdempotencyKeyReused, RequestInProgress
+from billing.observability import logger
+
+RECORD_TTL_SECONDS = 24 * 60 * 60
+REPLAYED_HEADER = "Idempotency-Replayed"
+_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
+
+StoredResponse = dict[str, Any]  # {"status": int, "body": {...}, "headers": {...}}
+
+
+class _KeepAnswerPersistence(DynamoDBPersistenceLayer):
+    """Powertools' DynamoDB store, except that failing to save a result never hides that result.
+
+    Once PortOne has answered, the client must get that answer even if DynamoDB then fails; the record stays
+    "in progress" until the invocation's time is up, after which a retry runs again.
+    """
+
+    def save_success(self, data: dict[str, Any], result: dict[str, Any]) -> None:
+        try:
+            super().save_success(data=data, result=result)
+        except Exception as exc:  # any store failure: the answer still goes out
+            logger.error(
+                "idempotency result not saved",
+                extra={"outcome": "IDEMPOTENCY_SAVE_FAILED", "error_fields": [type(exc).__name__]},
+            )
+
+
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
+    return {**response, "headers": {**response.get("headers", {}), REPLAYED_HEADER: "true"}}
+
+
+class IdempotencyStore:
+    def __init__(self, table_name: str) -> None:
+        self._config = IdempotencyConfig(
+            event_key_jmespath="key",
+            payload_validation_jmespath="body",
+            expires_after_seconds=RECORD_TTL_SECONDS,
+            response_hook=_mark_replayed,
+        )
+        self._persistence = _KeepAnswerPersistence(
+            table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto_config=_BOTO_CONFIG
+        )
+
+    def run(
+        self,
+        *,
+        scope: str,
+        key: str,
+        body_hmac: str,
+        context: LambdaContext,
+        operation: Callable[[], StoredResponse],
+    ) -> StoredResponse:
+        """Run `operation` once per (scope, key); later calls get its stored response."""
+        # Powertools bounds the "in progress" state by the invocation's remaining time.
+        self._config.register_lambda_context(context)
+        once = idempotent_function(
+            data_keyword_argument="request",
+            persistence_store=self._persistence,
+            config=self._config,
+            key_prefix="idempotency",
+        )(_call)
+        try:
+            response: StoredResponse = once(
+                request={"key": f"{scope}|{key}", "body": body_hmac}, operation=operation
+            )
+        except IdempotencyAlreadyInProgressError:
+            raise RequestInProgress() from None
+        except IdempotencyValidationError:
+            raise IdempotencyKeyReused() from None
+        except IdempotencyPersistenceLayerError as exc:
+            raise ConfigurationUnavailable(f"idempotency store unavailable ({exc.message})") from None
+        return response
+
+
+def _call(request: dict[str, str], operation: Callable[[], StoredResponse]) -> StoredResponse:
+    return operation()
