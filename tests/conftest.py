@@ -30,11 +30,8 @@ os.environ.update(
 @pytest.fixture(autouse=True)
 def _fresh_container() -> Iterator[None]:
     """Each test starts like a cold Lambda container: no cached settings, service, client or token."""
-    from billing.service import get_service
-    from billing.settings import get_settings
+    from tests.integration.support import new_container
 
-    get_settings.cache_clear()
-    get_service.cache_clear()
+    new_container()
     yield
-    get_settings.cache_clear()
-    get_service.cache_clear()
+    new_container()

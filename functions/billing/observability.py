@@ -41,6 +41,8 @@ _POWERTOOLS_KEYS = frozenset(
         "exception_notes",
     }
 )
+# Ids that AWS generates (no caller can choose them); a UUID's digit groups can look like a card number.
+_AWS_GENERATED_KEYS = frozenset({"function_request_id", "correlation_id", "xray_trace_id", "function_arn"})
 LOG_KEYS = frozenset(
     {
         "route",
@@ -78,12 +80,28 @@ def redact_pans(text: str) -> str:
     return _DIGIT_RUN.sub(replace, text)
 
 
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_pans(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "[PAN]" if redact_pans(str(value)) != str(value) else value
+    if isinstance(value, Mapping):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
+
+
 class AllowListFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON formatter with the allow-list and the PAN filter applied to every line."""
 
     def serialize(self, log: Mapping[str, Any]) -> str:
-        kept = {key: value for key, value in log.items() if key in _POWERTOOLS_KEYS or key in LOG_KEYS}
-        return redact_pans(json.dumps(kept, default=str, ensure_ascii=False, separators=(",", ":")))
+        kept = {
+            key: value if key in _AWS_GENERATED_KEYS else _redacted(value)
+            for key, value in log.items()
+            if key in _POWERTOOLS_KEYS or key in LOG_KEYS
+        }
+        return json.dumps(kept, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 logger = Logger(logger_formatter=AllowListFormatter())

@@ -84,6 +84,15 @@ class MotoRecorder:
         return sum(1 for e in entries if e["headers"].get("X-Amz-Target") == target)
 
 
+def new_container() -> None:
+    """Forget what a warm container keeps (settings, clients, cached secrets), as a cold start would."""
+    from billing.service import get_service
+    from billing.settings import get_settings
+
+    get_settings.cache_clear()
+    get_service.cache_clear()
+
+
 def empty_table(stack: Any) -> None:
     """Delete every item of the function's table: each test starts with no records and no counters."""
     client = stack.client("dynamodb")
@@ -91,3 +100,17 @@ def empty_table(stack: Any) -> None:
     for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk"):
         for item in page["Items"]:
             client.delete_item(TableName=table, Key={"pk": item["pk"]})
+
+
+def invoke_in_fresh_process(event: dict[str, Any], start: Any) -> tuple[int, dict[str, str]]:
+    """Run in a child process: a Lambda container of its own, like concurrent invocations in AWS.
+
+    Imports the handler, waits on `start` (a barrier shared by all children) so the requests really arrive
+    together, and returns the response's status and headers.
+    """
+    from billing.app import lambda_handler
+    from local.lambda_context import LocalLambdaContext
+
+    start.wait()
+    result = lambda_handler(event, LocalLambdaContext())
+    return result["statusCode"], result.get("headers", {})

@@ -20,7 +20,14 @@ import requests
 from billing import cards
 from local.portone_emulator import cards as magic
 from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
-from tests.integration.support import Invocation, http_event
+from tests.integration.support import (
+    ENVIRONMENT,
+    TEST_ISSUER,
+    Invocation,
+    http_event,
+    new_container,
+    with_caller,
+)
 
 # Card values are built on demand, never kept as module constants, so the live-object search below finds
 # only copies that the code under test kept.
@@ -35,9 +42,9 @@ def canary_values() -> dict[str, str]:
     return {"expiry": "-".join(("2031", "07")), "birth": "".join(("73", "11", "29")), "pwd_2digit": "4" + "7"}
 
 
-def card_body(number: str, **changes: Any) -> dict[str, Any]:
+def card_body(number: str, uid: str = "canary_uid", **changes: Any) -> dict[str, Any]:
     spaced = " ".join(number[i : i + 4] for i in range(0, len(number), 4))
-    return {"customer_uid": "canary_uid", "card_number": spaced, **canary_values(), **changes}
+    return {"customer_uid": uid, "card_number": spaced, **canary_values(), **changes}
 
 
 def needles() -> list[str]:
@@ -59,71 +66,111 @@ def magic_card_needles() -> list[str]:
     return [magic.CARD_WRONG_PASSWORD[:12], magic.CARD_NO_PG[:12]]
 
 
-def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[tuple[str, Callable[[], Any]]]:
-    """(name, run) for every outcome the API has; each run returns what a client would see."""
+Flow = tuple[str, int, Callable[[], dict[str, Any]]]
 
-    def post(body: Any, **event_changes: Any) -> Callable[[], Any]:
-        def run() -> Any:
-            event = http_event(body)
-            event.update(event_changes)
-            return event
+
+def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flow]:
+    """(name, expected status, make_event) for each outcome the API has, in an order that builds on itself."""
+    pan = canary_pan
+
+    def post(
+        body: Any, *, key: str | None = None, subject: str | None = None
+    ) -> Callable[[], dict[str, Any]]:
+        def make() -> dict[str, Any]:
+            event = http_event(body, key=key)
+            return with_caller(event, subject) if subject else event
+
+        return make
+
+    def after(setup: Callable[[], Any], make: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            setup()
+            return make()
 
         return run
 
-    pan = canary_pan
-    yield "success", post(card_body(pan()))
-    yield "declined", post(card_body(magic.CARD_WRONG_PASSWORD))
-    yield "no pg", post(card_body(magic.CARD_NO_PG))
-    yield "luhn", post(card_body(pan()[:-1] + str((int(pan()[-1]) + 1) % 10)))
-    yield "expired", post(card_body(pan(), expiry="20" + "19-03"))
-    yield "bad birth", post(card_body(pan(), birth="7311" + "99"))
-    yield "bad pin", post(card_body(pan(), pwd_2digit="4" + "x"))
-    yield "number as int", post(card_body(pan(), card_number=int(pan())))
-    yield "card number as a key", post({**card_body(pan()), pan(): "x"})
-    yield "form body", lambda: {**http_event("card_number=" + pan(), content_type="text/plain")}
-    yield "duplicate key", post(json.dumps(card_body(pan()))[:-1] + f', "card_number": "{pan()}"}}')
-    for kind in ("latency", "reset", "http_500", "malformed"):
+    yield "success", 200, post(card_body(pan(), "canary_ok"), key="canary-success-key")
+    yield "replayed", 200, post(card_body(pan(), "canary_ok"), key="canary-success-key")
+    yield (
+        "key reused",
+        422,
+        post(card_body(pan(), "canary_ok", birth="7311" + "28"), key="canary-success-key"),
+    )
+    yield "uid taken", 404, post(card_body(pan(), "canary_ok"))
+    yield "declined", 402, post(card_body(magic.CARD_WRONG_PASSWORD, "canary_declined"))
+    yield "no pg", 422, post(card_body(magic.CARD_NO_PG, "canary_no_pg"))
+    yield "luhn", 400, post(card_body(pan()[:-1] + str((int(pan()[-1]) + 1) % 10)))
+    yield "expired", 400, post(card_body(pan(), expiry="20" + "19-03"))
+    yield "bad birth", 400, post(card_body(pan(), birth="7311" + "99"))
+    yield "bad pin", 400, post(card_body(pan(), pwd_2digit="4" + "x"))
+    yield "number as int", 400, post(card_body(pan(), card_number=int(pan())))
+    yield "card number as a key", 400, post({**card_body(pan()), pan(): "x"})
+    yield "form body", 415, lambda: http_event("card_number=" + pan(), content_type="text/plain")
+    yield "duplicate key", 400, post(json.dumps(card_body(pan()))[:-1] + f', "card_number": "{pan()}"}}')
+    yield "too large", 413, post(json.dumps({**card_body(pan()), "pad": "x" * 5000}))
+    for kind, after_effect, status in [
+        ("reset", True, 200),
+        ("reset", False, 202),
+        ("http_500", False, 202),
+        ("malformed", True, 200),
+        ("latency", True, 202),
+    ]:
 
-        def fault(kind: str = kind) -> Any:
+        def fault(kind: str = kind, after_effect: bool = after_effect) -> None:
+            seconds = 4.0 if kind == "latency" else 0.0
             stack.emulator.add_fault(
-                kind, "POST /subscribe/customers", seconds=4.0 if kind == "latency" else 0
+                kind, "POST /subscribe/customers", seconds=seconds, after_effect=after_effect
             )
-            return http_event(card_body(pan()))
 
-        yield f"fault {kind}", fault
+        yield (
+            f"{kind} {after_effect}",
+            status,
+            after(fault, post(card_body(pan(), f"canary_{kind}_{after_effect}"))),
+        )
+    yield "expired token", 200, after(stack.emulator.expire_tokens, post(card_body(pan(), "canary_token")))
+    down = "http://127.0.0.1:9"
+    yield (
+        "portone down",
+        503,
+        after(lambda: monkeypatch.setenv("PORTONE_BASE_URL", down), post(card_body(pan()))),
+    )
+    yield (
+        "signed in",
+        200,
+        after(
+            lambda: monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER),
+            post(card_body(pan(), "canary_jwt"), subject="alice"),
+        ),
+    )
+    yield "not the owner", 404, post(card_body(pan(), "canary_jwt"), subject="mallory")
+    yield "no claims", 401, post(card_body(pan(), "canary_jwt"))
 
-    def expired_token() -> Any:
-        stack.emulator.expire_tokens()
-        return http_event(card_body(pan()))
+    def one_attempt_per_card() -> None:
+        monkeypatch.setenv("LIMIT_ATTEMPTS_PER_CARD", "1")
 
-    yield "expired token", expired_token
-
-    def portone_down() -> Any:
-        monkeypatch.setenv("PORTONE_BASE_URL", "http://127.0.0.1:9")
-        return http_event(card_body(pan()))
-
-    yield "portone down", portone_down
+    yield (
+        "throttled",
+        429,
+        after(one_attempt_per_card, post(card_body(pan(), "canary_limited"), subject="alice")),
+    )
 
 
 def test_no_flow_leaks_card_data_secrets_or_tokens(
     stack: EmbeddedStack, invoke, logs, capsys, caplog, monkeypatch
 ) -> None:
-    from billing.service import get_service
-    from billing.settings import get_settings
-
     seen: list[str] = []
-    for name, make_event in flows(stack, monkeypatch):
-        get_settings.cache_clear()
-        get_service.cache_clear()
+    statuses: dict[str, tuple[int, int]] = {}
+    for name, expected, make_event in flows(stack, monkeypatch):
+        new_container()
         stack.emulator.clear_faults()
         try:
             response: Invocation = invoke(make_event(), timeout_seconds=3.0)
-            seen.append(
-                f"{name}: {response.status} {json.dumps(response.headers)} {json.dumps(response.body)}"
-            )
+            statuses[name] = (expected, response.status)
+            seen.append(f"{name}: {response.status} {response.headers} {json.dumps(response.body)}")
         except Exception as exc:
             seen.append(f"{name}: {''.join(traceback.format_exception(exc))}")
         monkeypatch.setenv("PORTONE_BASE_URL", stack.emulator.url)
+    table = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
 
     token = requests.post(
         f"{stack.emulator.url}/users/getToken",
@@ -131,10 +178,15 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
         timeout=5,
     ).json()["response"]["access_token"]
     captured = capsys.readouterr()
-    everything = "\n".join([*seen, logs.getvalue(), captured.out, captured.err, caplog.text])
+    everything = "\n".join([*seen, logs.getvalue(), captured.out, captured.err, caplog.text, str(table)])
 
-    assert len(seen) == 17
-    assert "canary_uid" in everything  # the search covers what the flows produced
+    # Every flow ended as intended, so the search covers each outcome
+    assert {name: got for name, (_, got) in statuses.items()} == {
+        name: want for name, (want, _) in statuses.items()
+    }
+    assert len(statuses) == 26
+    assert "canary_ok" in everything
+    assert "attempts#card#" in everything  # the table's items are part of the search
     for needle in [*needles(), *magic_card_needles(), LOCAL_IMP_SECRET, token]:
         assert needle not in everything, f"{needle[:4]}... leaked"
     assert live_strings_holding(needles()) == []

@@ -35,10 +35,28 @@ def test_no_luhn_valid_card_survives(payload: str, before: str, after: str) -> N
 
 def test_keys_off_the_allow_list_are_dropped() -> None:
     stream = io.StringIO()
-    logger = Logger(service="t", logger_formatter=AllowListFormatter(), stream=stream, name="allow-list-test")
+    logger = Logger(
+        service="allow-list-test",
+        logger_formatter=AllowListFormatter(),
+        stream=stream,
+        name="allow-list-test",
+    )
     logger.info("hello", extra={"customer_uid": "c1", "card_number": "secret", "body": "{...}"})
     line = json.loads(stream.getvalue())
     assert line["customer_uid"] == "c1"
     assert "card_number" not in line
     assert "body" not in line
     logging.getLogger("allow-list-test").handlers.clear()
+
+
+def test_values_are_filtered_but_aws_generated_ids_are_not() -> None:
+    stream = io.StringIO()
+    logger = Logger(service="ids-test", logger_formatter=AllowListFormatter(), stream=stream, name="ids-test")
+    request_id = "0cd42424-2424-2424-2424-bb7e6c3ef73e"  # a UUID whose digit groups pass Luhn
+    logger.append_keys(function_request_id=request_id)
+    logger.info("x", extra={"error_fields": ["4242424242424242"], "retries": 4242424242424242})
+    line = json.loads(stream.getvalue())
+    assert line["function_request_id"] == request_id
+    assert line["error_fields"] == ["[PAN]"]
+    assert line["retries"] == "[PAN]"
+    logging.getLogger("ids-test").handlers.clear()

@@ -1,0 +1,127 @@
+"""Idempotency-Key (design.md D7): replays, conflicts, concurrency, and a store that holds no card data."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from local.stack import EmbeddedStack
+from tests.integration.support import (
+    ENVIRONMENT,
+    http_event,
+    invoke_in_fresh_process,
+    load_event,
+    new_container,
+    sample_body,
+)
+
+ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
+
+
+def test_a_repeat_replays_the_first_answer_and_says_so(invoke, stack: EmbeddedStack) -> None:
+    event = http_event(sample_body())
+
+    first = invoke(event)
+    second = invoke(event)
+
+    assert first.status == second.status == 200
+    assert second.body == first.body
+    assert "Idempotency-Replayed" not in first.headers
+    assert second.headers["Idempotency-Replayed"] == "true"
+    assert stack.emulator.count(*ISSUE) == 1
+
+
+def test_a_rejected_card_is_replayed_too(invoke, stack: EmbeddedStack) -> None:
+    event = load_event("issue_billing_declined")
+    assert [invoke(event).status for _ in range(3)] == [402, 402, 402]
+    assert stack.emulator.count(*ISSUE) == 1
+
+
+def test_the_same_body_in_another_key_order_is_the_same_request(invoke, stack: EmbeddedStack) -> None:
+    body = sample_body()
+    event = http_event(body, key="order-test-key-1")
+    assert invoke(event).status == 200
+    reordered = http_event(dict(reversed(list(body.items()))), key="order-test-key-1")
+    assert invoke(reordered).headers["Idempotency-Replayed"] == "true"
+
+
+def test_the_same_key_with_another_body_is_a_422(invoke, stack: EmbeddedStack) -> None:
+    assert invoke(http_event(sample_body(), key="reused-key-0001")).status == 200
+    response = invoke(http_event({**sample_body(), "expiry": "2031-01"}, key="reused-key-0001"))
+    assert (response.status, response.body["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert stack.emulator.count(*ISSUE) == 1
+
+
+def test_a_transient_failure_is_not_stored_so_a_retry_runs_again(invoke, stack, monkeypatch) -> None:
+    event = http_event(sample_body())
+    monkeypatch.setenv("PORTONE_BASE_URL", "http://127.0.0.1:9")
+    assert invoke(event).status == 503
+
+    monkeypatch.setenv("PORTONE_BASE_URL", stack.emulator.url)
+    new_container()
+    assert invoke(event).status == 200
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (None, "required"),
+        ("short", "format_8_to_128_url_safe"),
+        ("has spaces in it", "format_8_to_128_url_safe"),
+    ],
+)
+def test_a_missing_or_malformed_key_is_a_400(invoke, stack, key: str | None, reason: str) -> None:
+    event = http_event(sample_body())
+    if key is None:
+        del event["headers"]["idempotency-key"]
+    else:
+        event["headers"]["idempotency-key"] = key
+    response = invoke(event)
+    assert response.status == 400
+    assert response.body["errors"] == [{"field": "Idempotency-Key", "reason": reason}]
+    assert stack.emulator.calls == ()
+
+
+def test_the_sample_event_without_a_key_is_a_400(invoke) -> None:
+    assert invoke(load_event("invalid_missing_idempotency_key")).status == 400
+
+
+def test_an_unreachable_store_is_a_503_and_no_portone_call(invoke, stack, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+    response = invoke(http_event(sample_body()))
+    assert (response.status, response.body["code"]) == (503, "SERVICE_UNAVAILABLE")
+    assert stack.emulator.calls == ()
+
+
+def test_records_live_24_hours_and_hold_no_card_data(invoke, stack: EmbeddedStack) -> None:
+    invoke(http_event(sample_body()))
+    items = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
+    records = [i for i in items if i["pk"]["S"].startswith("idempotency#")]
+
+    assert len(records) == 1
+    assert abs(int(records[0]["expires_at"]["N"]) - (time.time() + 24 * 3600)) < 60
+    text = str(items)
+    for value in ("9540490000000001", "9540-4900-0000-0001", "2030-12", "880101"):
+        assert value not in text
+
+
+def test_ten_identical_requests_at_once_reach_portone_once(stack: EmbeddedStack) -> None:
+    # Given PortOne is slow enough that all ten arrive while the first is still running
+    stack.emulator.add_fault("latency", "POST /subscribe/customers", seconds=2.0)
+    event = http_event(sample_body())
+    context = multiprocessing.get_context("spawn")
+    start = context.Manager().Barrier(10)
+
+    # When ten separate containers handle the same request at the same moment
+    with ProcessPoolExecutor(max_workers=10, mp_context=context) as pool:
+        results = list(pool.map(invoke_in_fresh_process, [event] * 10, [start] * 10))
+
+    # Then one issues the key, the others are told to come back, and PortOne saw one POST
+    statuses = Counter(status for status, _ in results)
+    assert statuses == {200: 1, 409: 9}
+    assert all(headers.get("Retry-After") == "2" for status, headers in results if status == 409)
+    assert stack.emulator.count(*ISSUE) == 1

@@ -1,0 +1,50 @@
+"""Who is calling: only API Gateway's verified claims name a caller."""
+
+from typing import Any
+
+import pytest
+
+from billing.errors import Forbidden, Unauthorized
+from billing.identity import Caller, caller_from_event
+
+ISSUER = "https://issuer.test/"
+
+
+def event(claims: dict[str, Any] | None = None, ip: str = "203.0.113.7") -> dict[str, Any]:
+    context: dict[str, Any] = {"http": {"sourceIp": ip}}
+    if claims is not None:
+        context["authorizer"] = {"jwt": {"claims": claims}}
+    return {"requestContext": context, "headers": {"x-user": "alice"}}
+
+
+def test_without_an_issuer_everyone_is_anonymous_even_with_claims() -> None:
+    caller = caller_from_event(event({"sub": "alice", "iss": ISSUER}), issuer="", scope="")
+    assert caller == Caller(subject=None, client_ip="203.0.113.7")
+    assert caller.anonymous
+
+
+@pytest.mark.parametrize(
+    "scope_claim", [{"scope": "openid billing/write"}, {"scp": "[billing/write profile]"}]
+)
+def test_a_verified_token_names_the_caller(scope_claim: dict[str, str]) -> None:
+    caller = caller_from_event(
+        event({"sub": "alice", "iss": ISSUER, **scope_claim}), issuer=ISSUER, scope="billing/write"
+    )
+    assert caller.subject == "alice"
+
+
+@pytest.mark.parametrize(
+    ("claims", "error"),
+    [
+        (None, Unauthorized),
+        ({"iss": ISSUER, "scope": "billing/write"}, Unauthorized),
+        ({"sub": "alice", "iss": "https://other.test/", "scope": "billing/write"}, Unauthorized),
+        ({"sub": "alice", "iss": ISSUER, "scope": "billing/read"}, Forbidden),
+        ({"sub": "alice", "iss": ISSUER}, Forbidden),
+    ],
+)
+def test_anything_short_of_a_verified_scoped_token_is_refused(
+    claims: dict[str, Any] | None, error: type
+) -> None:
+    with pytest.raises(error):
+        caller_from_event(event(claims), issuer=ISSUER, scope="billing/write")
