@@ -138,14 +138,6 @@ class ProviderUnavailable(ApiError):
     retry_after = 5
 
 
-class ProviderOutcomeUnknown(ApiError):
-    """The request may have reached PortOne but no answer came back (timeout, reset, 5xx, garbled body)."""
-
-    status = 504
-    code = "PAYMENT_PROVIDER_TIMEOUT"
-    message = "The payment provider did not answer in time; the outcome is not known yet."
-
-
 class ProviderMisconfigured(ApiError):
     """PortOne refused our API keys, or the keys in Secrets Manager are missing or malformed."""
 

@@ -17,7 +17,6 @@ from billing.errors import (
     CardRejected,
     CustomerNotFound,
     ProviderMisconfigured,
-    ProviderOutcomeUnknown,
     ProviderRejected,
     ProviderUnavailable,
     RateLimited,
@@ -40,6 +39,8 @@ from billing.portone.errors import (
     PortOneCardRejected,
     PortOneError,
     PortOneOutcomeUnknown,
+    PortOneProtocolError,
+    PortOneUnavailable,
 )
 from billing.portone.models import BillingKeyCard, Customer
 from billing.settings import Settings, get_settings
@@ -212,9 +213,10 @@ def _api_error_for(exc: PortOneError) -> ApiError:
         return ProviderRejected(kind)
     if isinstance(exc, PortOneAuthFailed):
         return ProviderMisconfigured(kind)
-    if isinstance(exc, PortOneOutcomeUnknown):
-        return ProviderOutcomeUnknown(str(exc))
-    return ProviderUnavailable(str(exc))
+    if isinstance(exc, PortOneUnavailable | PortOneProtocolError):
+        return ProviderUnavailable(str(exc))
+    # A POST whose outcome is unknown must have been reconciled before it gets here.
+    return ApiError(f"unhandled {kind}")
 
 
 @lru_cache(maxsize=1)
