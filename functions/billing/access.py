@@ -89,6 +89,17 @@ class AccessStore:
         except BotoCoreError as exc:
             raise ConfigurationUnavailable(f"DynamoDB unreachable ({type(exc).__name__})") from None
 
+    def confirm_owner(self, customer_uid: str, owner: str) -> None:
+        """CustomerNotFound unless the uid exists and belongs to `owner` (reads and cancellations, D8)."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": f"owner#{customer_uid}"}}, ConsistentRead=True
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise ConfigurationUnavailable(f"DynamoDB unreachable ({type(exc).__name__})") from None
+        if item is None or item["owner"]["S"] != owner:
+            raise CustomerNotFound("customer_uid not owned by the caller")
+
     def count_failure(self, caller: str) -> None:
         """One more card rejection for the caller in this window.
 

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
@@ -22,10 +23,17 @@ from billing.deadline import Deadline
 from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from billing.idempotency import REPLAYED_HEADER, StoredResponse
 from billing.identity import Caller, caller_from_event
-from billing.models import IssueBillingKeyRequest, parse_model
+from billing.models import (
+    CUSTOMER_UID_PATTERN,
+    IssueBillingKeyRequest,
+    Notice,
+    parse_model,
+    parse_schedule_request,
+)
 from billing.observability import logger, metrics
 from billing.service import get_service
 from billing.settings import get_settings
+from billing.subscriptions import get_subscription_service
 
 ISSUE_BILLING_PATH = "/subscriptions/issue-billing"
 # What the template's ScheduleV2 event sends (template.yaml, SmokeCheck): nothing else runs the smoke check.
@@ -33,7 +41,17 @@ SMOKE_CHECK_EVENT = {"action": "smoke-check"}
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,128}")  # a UUID or any other opaque token
 MAX_BODY_BYTES = 4096  # a card request is about 300 bytes; anything far larger is not one
-_OUTCOME_METRICS = {"success": "BillingKeyIssued", "pending": "BillingKeyPending"}
+WEBHOOK_PATH = "/webhooks/portone"
+_MERCHANT_UID = re.compile(r"[A-Za-z0-9_]{1,40}")
+# One metric per successful outcome of a state-changing route.
+_OUTCOME_METRICS = {
+    "IssueBillingKeyResponse": "BillingKeyIssued",
+    "IssueBillingKeyPending": "BillingKeyPending",
+    "ScheduleResponse": "PlanScheduled",
+    "SchedulePending": "SchedulePending",
+    "RevokeResponse": "PaymentRevoked",
+    "CancelResponse": "SubscriptionCancelled",
+}
 # Every response: no caching of card results anywhere, no content sniffing.
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -42,25 +60,75 @@ app = APIGatewayHttpResolver()
 
 @app.post(ISSUE_BILLING_PATH)
 def issue_billing_key() -> Response[str]:
-    settings = get_settings()
-    caller = caller_from_event(
-        app.current_event.raw_event, issuer=settings.jwt_issuer, scope=settings.jwt_scope
-    )
-    key = _idempotency_key()
-    payload = _json_body()
+    caller, key, payload = _caller(), _idempotency_key(), _json_body()
     request = parse_model(IssueBillingKeyRequest, payload)
+    service, deadline = get_service(), _deadline()
+    return _idempotent(
+        caller, key, payload, lambda: service.issue_billing_key(request, caller, key, deadline)
+    )
+
+
+@app.get("/subscriptions/plans")
+def list_plans() -> Response[str]:
+    _caller()
+    return _ok(get_subscription_service().plans())
+
+
+@app.post("/subscriptions/schedule")
+def schedule_plan() -> Response[str]:
+    caller, key, payload = _caller(), _idempotency_key(), _json_body()
+    order = parse_schedule_request(payload)
+    service, deadline = get_subscription_service(), _deadline()
+    return _idempotent(caller, key, payload, lambda: service.schedule(order, caller, key, deadline))
+
+
+@app.get("/subscriptions/<customer_uid>")
+def view_subscription(customer_uid: str) -> Response[str]:
+    caller = _caller()
+    return _ok(get_subscription_service().view(_path_uid(customer_uid), caller, _deadline()))
+
+
+@app.delete("/subscriptions/<customer_uid>/schedules/<merchant_uid>")
+def revoke_payment(customer_uid: str, merchant_uid: str) -> Response[str]:
+    caller, key = _caller(), _idempotency_key()
+    uid, merchant = _path_uid(customer_uid), _path_merchant_uid(merchant_uid)
+    service, deadline = get_subscription_service(), _deadline()
+    return _idempotent(caller, key, {}, lambda: service.revoke(uid, merchant, caller, deadline))
+
+
+@app.delete("/subscriptions/<customer_uid>")
+def cancel_subscription(customer_uid: str) -> Response[str]:
+    caller, key = _caller(), _idempotency_key()
+    uid = _path_uid(customer_uid)
+    service, deadline = get_subscription_service(), _deadline()
+    return _idempotent(caller, key, {}, lambda: service.cancel(uid, caller, deadline))
+
+
+@app.post(WEBHOOK_PATH)
+def portone_notice() -> Response[str]:
+    # PortOne cannot send a token or an Idempotency-Key: the notice is verified by looking the payment up.
+    notice = parse_model(Notice, _json_or_form_body())
+    return _ok(get_subscription_service().handle_notice(notice, _deadline()))
+
+
+def _idempotent(caller: Caller, key: str, payload: Any, operation: Callable[[], BaseModel]) -> Response[str]:
+    """Run a state-changing use case once per caller, route, path and Idempotency-Key (design.md D7)."""
     service = get_service()
-    deadline = _deadline()
+    event = app.current_event
     stored = service.idempotency.run(
-        scope=f"{caller.subject or 'anonymous'}|POST {ISSUE_BILLING_PATH}",
+        scope=f"{caller.subject or 'anonymous'}|{event.request_context.http.method} {event.path}",
         key=key,
         body_hmac=service.fingerprints.body(payload),
         context=app.lambda_context,
-        operation=lambda: _answer(lambda: service.issue_billing_key(request, caller, key, deadline)),
+        operation=lambda: _answer(operation),
     )
     if REPLAYED_HEADER in stored["headers"]:
         metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
     return _json_response(stored["status"], stored["body"], stored["headers"])
+
+
+def _ok(result: BaseModel) -> Response[str]:
+    return _json_response(200, result.model_dump(mode="json"))
 
 
 def _answer(operation: Callable[[], BaseModel]) -> StoredResponse:
@@ -76,13 +144,9 @@ def _answer(operation: Callable[[], BaseModel]) -> StoredResponse:
             raise
         _record_failure(error)
         return _error_payload(error)
-    outcome = str(getattr(result, "status", "success"))
-    metrics.add_metric(name=_OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
-    return {
-        "status": 202 if outcome == "pending" else 200,
-        "body": result.model_dump(mode="json"),
-        "headers": {},
-    }
+    pending = getattr(result, "status", None) == "pending"
+    metrics.add_metric(name=_OUTCOME_METRICS[(type(result).__name__)], unit=MetricUnit.Count, value=1)
+    return {"status": 202 if pending else 200, "body": result.model_dump(mode="json"), "headers": {}}
 
 
 @app.exception_handler(ApiError)
@@ -169,6 +233,18 @@ def _caller() -> Caller:
     )
 
 
+def _path_uid(value: str) -> str:
+    if not re.fullmatch(CUSTOMER_UID_PATTERN, value):
+        raise InvalidRequest([FieldError("customer_uid", "invalid_characters")])
+    return value
+
+
+def _path_merchant_uid(value: str) -> str:
+    if not _MERCHANT_UID.fullmatch(value):
+        raise InvalidRequest([FieldError("merchant_uid", "invalid_characters")])
+    return value
+
+
 def _idempotency_key() -> str:
     key = app.current_event.headers.get(IDEMPOTENCY_HEADER)
     if not key:
@@ -180,22 +256,43 @@ def _idempotency_key() -> str:
 
 def _json_body() -> Any:
     """The request's JSON body, or a 4xx that says what is wrong with it (never what it contained)."""
+    if _media_type() != "application/json":
+        raise UnsupportedMediaType(f"content type {_media_type() or 'missing'}")
+    return _parse_json(_body_text())
+
+
+def _json_or_form_body() -> Any:
+    """PortOne sends notices as JSON or as a form, as set in its console (§4.6)."""
+    if _media_type() == "application/x-www-form-urlencoded":
+        return dict(parse_qsl(_body_text() or "", keep_blank_values=True))
+    return _json_body()
+
+
+def _media_type() -> str:
+    return (app.current_event.headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def _body_text() -> str | None:
+    """The body as text, refused before decoding when it is too large (base64 grows a body by a third)."""
     event = app.current_event
-    media_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaType(f"content type {media_type or 'missing'}")
     raw = event.body or ""
     # Checked before decoding or parsing anything: base64 grows a body by a third.
     size = len(raw) * 3 // 4 if event.is_base64_encoded else len(raw.encode())
     if size > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"{size} bytes")
     try:
-        text = event.decoded_body
-        if not text:
-            raise InvalidRequest([FieldError("body", "required")])
+        return event.decoded_body
+    except ValueError:  # bad base64 or bad UTF-8
+        raise InvalidRequest([FieldError("body", "malformed_json")]) from None
+
+
+def _parse_json(text: str | None) -> Any:
+    if not text:
+        raise InvalidRequest([FieldError("body", "required")])
+    try:
         return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except (ValueError, RecursionError):
-        # ValueError covers bad JSON, bad base64, bad UTF-8 and integers too long to parse.
+        # ValueError covers bad JSON and integers too long to parse.
         raise InvalidRequest([FieldError("body", "malformed_json")]) from None
 
 

@@ -85,6 +85,18 @@ class CustomerNotFound(ApiError):
     message = "No such customer."
 
 
+class SubscriptionExists(ApiError):
+    status = 409
+    code = "SUBSCRIPTION_EXISTS"
+    message = "This customer already has a subscription to another plan. Cancel it first."
+
+
+class ScheduleNotFound(ApiError):
+    status = 404
+    code = "SCHEDULE_NOT_FOUND"
+    message = "No pending payment with this merchant_uid for this customer."
+
+
 class RequestInProgress(ApiError):
     status = 409
     code = "REQUEST_IN_PROGRESS"

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from billing import cards
 from billing.errors import FieldError, InvalidRequest
 
 CUSTOMER_UID_PATTERN = r"[A-Za-z0-9_-]{1,80}"  # it travels in PortOne's URL path
+_RESERVED_UIDS = frozenset({"plans"})  # GET /subscriptions/plans would shadow GET /subscriptions/{uid}
 _SAFE_KEY = re.compile(r"[a-z_]{1,40}")  # unknown keys are named back only when they cannot hold card digits
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEL = re.compile(r"[0-9+() -]{2,20}")
@@ -47,21 +58,18 @@ def _require_str(value: Any) -> str:
     return value
 
 
-class IssueBillingKeyRequest(BaseModel):
-    """Body of `POST /subscriptions/issue-billing`."""
-
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, str_strip_whitespace=True)
 
-    # Omitted: the server mints an opaque one, so a client cannot guess or reuse another customer's.
-    customer_uid: Annotated[str | None, Field(pattern=f"^{CUSTOMER_UID_PATTERN}$", strict=True)] = None
+
+class CardFields(_Strict):
+    """A card as the API takes it, normalised and checked; shared by every route that accepts a card."""
+
     card_number: SecretStr
     expiry: SecretStr
     birth: SecretStr
     # Personal cards need the PIN's first two digits; corporate cards (birth = business number) may omit them.
     pwd_2digit: Annotated[SecretStr | None, Field(validate_default=True)] = None
-    customer_name: Annotated[str | None, Field(max_length=20, strict=True)] = None
-    customer_email: Annotated[str | None, Field(max_length=200, strict=True)] = None
-    customer_tel: Annotated[str | None, Field(max_length=20, strict=True)] = None
 
     @field_validator("card_number", mode="before")
     @classmethod
@@ -100,6 +108,23 @@ class IssueBillingKeyRequest(BaseModel):
             raise _reject(problem)
         return text
 
+
+class CustomerFields(_Strict):
+    """Who the card belongs to, as PortOne stores it with the billing key."""
+
+    # Omitted: the server mints an opaque one, so a client cannot guess or reuse another customer's.
+    customer_uid: Annotated[str | None, Field(pattern=f"^{CUSTOMER_UID_PATTERN}$", strict=True)] = None
+    customer_name: Annotated[str | None, Field(max_length=20, strict=True)] = None
+    customer_email: Annotated[str | None, Field(max_length=200, strict=True)] = None
+    customer_tel: Annotated[str | None, Field(max_length=20, strict=True)] = None
+
+    @field_validator("customer_uid")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value in _RESERVED_UIDS:
+            raise _reject("reserved")
+        return value
+
     @field_validator("customer_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
@@ -113,6 +138,49 @@ class IssueBillingKeyRequest(BaseModel):
         if value is not None and not _TEL.fullmatch(value):
             raise _reject("phone_format")
         return value
+
+
+class IssueBillingKeyRequest(CustomerFields, CardFields):
+    """Body of `POST /subscriptions/issue-billing`."""
+
+
+class ScheduleRequest(CustomerFields):
+    """Body of `POST /subscriptions/schedule`, without its card fields (see `parse_schedule_request`).
+
+    The client names a plan and may say when the first period starts; amounts, `merchant_uid`, `pg` and
+    `notice_url` come from the server (design.md D10), so sending them is an `unknown_field`.
+    """
+
+    plan_id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$", strict=True)]
+    start_at: AwareDatetime | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleOrder:
+    request: ScheduleRequest
+    card: CardFields | None  # present: issue the billing key and schedule in one PortOne call
+
+
+def parse_schedule_request(payload: Any) -> ScheduleOrder:
+    """Card fields (all or none) go through CardFields, the rest through ScheduleRequest."""
+    if not isinstance(payload, dict):
+        return ScheduleOrder(parse_model(ScheduleRequest, payload), None)
+    card_part = {key: value for key, value in payload.items() if key in CardFields.model_fields}
+    rest = {key: value for key, value in payload.items() if key not in CardFields.model_fields}
+    errors: list[FieldError] = []
+    card = request = None
+    if card_part:
+        try:
+            card = parse_model(CardFields, card_part)
+        except InvalidRequest as exc:
+            errors += exc.field_errors
+    try:
+        request = parse_model(ScheduleRequest, rest)
+    except InvalidRequest as exc:
+        errors += exc.field_errors
+    if errors or request is None:
+        raise InvalidRequest(errors)
+    return ScheduleOrder(request, card)
 
 
 class CardSummary(BaseModel):
@@ -157,3 +225,81 @@ def _field_error(error: Mapping[str, Any]) -> FieldError:
     if error["type"] == "extra_forbidden" and not _SAFE_KEY.fullmatch(field):
         field = "(unnamed)"  # an attacker-chosen key name could itself be a card number
     return FieldError(field=field, reason=_REASONS.get(error["type"], error["type"]))
+
+
+class PlanView(BaseModel):
+    id: str
+    name: str
+    amount: int
+    currency: str
+    interval: str
+
+
+class PlansResponse(BaseModel):
+    plans: list[PlanView]
+
+
+class ScheduledPayment(BaseModel):
+    """One period at PortOne. PortOne's fail_reason (PG free text) is not shown (design.md D12)."""
+
+    merchant_uid: str
+    schedule_at: AwareDatetime
+    amount: int
+    currency: str
+    status: Literal["scheduled", "paid", "failed", "cancelled", "revoked"]
+
+
+class ScheduleResponse(BaseModel):
+    status: Literal["success"] = "success"
+    customer_uid: str
+    plan_id: str
+    card: CardSummary | None  # the card, when this request issued the billing key
+    schedules: list[ScheduledPayment]
+
+
+class SchedulePending(BaseModel):
+    """PortOne may or may not have scheduled the periods, and a lookup could not tell (design.md D6)."""
+
+    status: Literal["pending"] = "pending"
+    customer_uid: str
+    plan_id: str
+    message: str = (
+        "The payment provider did not confirm the schedule in time; it may exist. "
+        "Check the subscription before scheduling again."
+    )
+
+
+class SubscriptionView(BaseModel):
+    customer_uid: str
+    card: CardSummary
+    plan_id: str | None
+    subscription_status: Literal["active", "cancelled"] | None
+    schedules: list[ScheduledPayment]
+
+
+class RevokeResponse(BaseModel):
+    status: Literal["success"] = "success"
+    customer_uid: str
+    revoked: list[str]
+
+
+class CancelResponse(BaseModel):
+    status: Literal["success"] = "success"
+    customer_uid: str
+    revoked: list[str]
+    billing_key_deleted: bool
+
+
+class Notice(_Strict):
+    """PortOne's V1 notice (§4.6): unsigned, so only a hint of which payment to look up."""
+
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True, str_strip_whitespace=True)
+
+    imp_uid: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,32}$", strict=True)]
+    merchant_uid: Annotated[str, Field(min_length=1, max_length=40, strict=True)]
+    status: Annotated[str, Field(max_length=20, strict=True)]
+
+
+class NoticeResult(BaseModel):
+    status: Literal["processed", "ignored"]
+    scheduled: list[str] = []

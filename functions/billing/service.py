@@ -26,7 +26,9 @@ from billing.idempotency import IdempotencyStore
 from billing.identity import Caller
 from billing.keys import HmacKey, PortOneKeys, Secrets
 from billing.models import (
+    CardFields,
     CardSummary,
+    CustomerFields,
     IssueBillingKeyPending,
     IssueBillingKeyRequest,
     IssueBillingKeyResponse,
@@ -62,35 +64,14 @@ class BillingService:
     ) -> IssueBillingKeyResponse | IssueBillingKeyPending:
         """Issue (or, for its owner, replace) a billing key, within the ownership and card-testing rules."""
         customer_uid = request.customer_uid or mint_customer_uid()
-        card_number = request.card_number.get_secret_value()
-        attempt = Attempt(
-            customer_uid=customer_uid,
-            owner=self._owner(caller, idempotency_key),
-            caller=f"sub:{caller.subject}" if caller.subject else f"ip:{caller.client_ip}",
-            client_ip=caller.client_ip,
-            card=self.fingerprints.card(card_number),
-        )
-        try:
-            self.access.admit(attempt)
-        except (RateLimited, CustomerNotFound) as refused:
-            logger.warning("attempt refused", extra={"outcome": refused.code, "customer_uid": customer_uid})
-            raise
-        card = BillingKeyCard(
-            card_number=request.card_number,
-            expiry=request.expiry,
-            birth=request.birth,
-            pwd_2digit=request.pwd_2digit,
-        )
+        attempt = self.admit_card(customer_uid, request, caller, idempotency_key)
+        card = wire_card(request)
         sent_at = self.portone.portone_time()
-        try:
-            with _portone_errors_as_api_errors(customer_uid):
-                customer = self._issue(customer_uid, card, request, sent_at, deadline)
-        except CardRejected:
-            self.access.count_failure(attempt.caller)
-            raise
+        with self.counting_rejections(attempt), portone_errors_as_api_errors(customer_uid):
+            customer = self._issue(customer_uid, card, request, sent_at, deadline)
         if customer is None:
             return IssueBillingKeyPending(customer_uid=customer_uid)
-        summary = _card_summary(customer)
+        summary = card_summary(customer)
         logger.info(
             "billing key issued",
             extra={
@@ -102,9 +83,43 @@ class BillingService:
         )
         return IssueBillingKeyResponse(customer_uid=customer.customer_uid, card=summary)
 
+    def admit_card(
+        self, customer_uid: str, card: CardFields, caller: Caller, idempotency_key: str
+    ) -> Attempt:
+        """Claim or confirm the uid and count the attempt (D8, D9); refused attempts never reach PortOne."""
+        attempt = Attempt(
+            customer_uid=customer_uid,
+            owner=self.owner_id(caller, idempotency_key),
+            caller=f"sub:{caller.subject}" if caller.subject else f"ip:{caller.client_ip}",
+            client_ip=caller.client_ip,
+            card=self.fingerprints.card(card.card_number.get_secret_value()),
+        )
+        try:
+            self.access.admit(attempt)
+        except (RateLimited, CustomerNotFound) as refused:
+            logger.warning("attempt refused", extra={"outcome": refused.code, "customer_uid": customer_uid})
+            raise
+        return attempt
+
+    @contextmanager
+    def counting_rejections(self, attempt: Attempt) -> Iterator[None]:
+        """Count a card the issuer rejects against the caller's failure limit (D9)."""
+        try:
+            yield
+        except CardRejected:
+            self.access.count_failure(attempt.caller)
+            raise
+
+    def owner_id(self, caller: Caller, idempotency_key: str) -> str:
+        """Who a new uid belongs to. An anonymous caller is known only by its request's Idempotency-Key, so it
+        can finish its own claim on a retry but can never reuse a uid with another request (design.md D8)."""
+        if caller.subject:
+            return f"sub:{caller.subject}"
+        return f"anon:{self.fingerprints.token(idempotency_key)}"
+
     def smoke_check(self, deadline: Deadline) -> None:
         """Prove the secret is readable and PortOne accepts the keys (design.md D14). Raises on failure."""
-        with _portone_errors_as_api_errors(self.settings.smoke_customer_uid or None):
+        with portone_errors_as_api_errors(self.settings.smoke_customer_uid or None):
             self.portone.check_credentials(deadline=deadline)
             if self.settings.smoke_customer_uid:
                 self.portone.get_customer(self.settings.smoke_customer_uid, deadline=deadline)
@@ -121,7 +136,7 @@ class BillingService:
         """The issued customer; None when PortOne may have issued it but a lookup could not confirm it."""
         try:
             return self.portone.issue_billing_key(
-                customer_uid, card, extra=self._issue_extras(request), deadline=deadline
+                customer_uid, card, extra=self.issue_extras(request), deadline=deadline
             )
         except PortOneOutcomeUnknown:
             # Never send the card twice (D6): ask PortOne what happened instead.
@@ -151,21 +166,14 @@ class BillingService:
         )
         return None
 
-    def _owner(self, caller: Caller, idempotency_key: str) -> str:
-        """Who a new uid belongs to. An anonymous caller is known only by its request's Idempotency-Key, so it
-        can finish its own claim on a retry but can never reuse a uid with another request (design.md D8)."""
-        if caller.subject:
-            return f"sub:{caller.subject}"
-        return f"anon:{self.fingerprints.token(idempotency_key)}"
-
-    def _issue_extras(self, request: IssueBillingKeyRequest) -> dict[str, str]:
-        """The non-card fields PortOne takes; the PG settings come from config, never from the client."""
+    def issue_extras(self, customer: CustomerFields) -> dict[str, str]:
+        """The non-card fields PortOne takes with a new key; PG settings come from config, not the client."""
         extras = {
             "pg": self.settings.portone_pg,
             "channel_key": self.settings.portone_channel_key,
-            "customer_name": request.customer_name,
-            "customer_email": request.customer_email,
-            "customer_tel": request.customer_tel,
+            "customer_name": customer.customer_name,
+            "customer_email": customer.customer_email,
+            "customer_tel": customer.customer_tel,
         }
         return {name: value for name, value in extras.items() if value}
 
@@ -175,7 +183,14 @@ def mint_customer_uid() -> str:
     return "cu_" + secrets.token_urlsafe(16)
 
 
-def _card_summary(customer: Customer) -> CardSummary:
+def wire_card(card: CardFields) -> BillingKeyCard:
+    """The API's card as PortOne's billing-key fields: the one mapping between the two models."""
+    return BillingKeyCard(
+        card_number=card.card_number, expiry=card.expiry, birth=card.birth, pwd_2digit=card.pwd_2digit
+    )
+
+
+def card_summary(customer: Customer) -> CardSummary:
     card_type = _CARD_TYPES.get(customer.card_type) if customer.card_type is not None else None
     return CardSummary(
         name=customer.card_name,
@@ -186,7 +201,7 @@ def _card_summary(customer: Customer) -> CardSummary:
 
 
 @contextmanager
-def _portone_errors_as_api_errors(customer_uid: str | None) -> Iterator[None]:
+def portone_errors_as_api_errors(customer_uid: str | None) -> Iterator[None]:
     """Translate the client's errors into the API's, logging PortOne's codes (never its free text)."""
     try:
         yield

@@ -28,6 +28,9 @@ class Settings(BaseModel):
     portone_read_timeout: Annotated[float, Field(gt=0, le=25)] = 10.0
     # How long the PortOne keys are cached after a read (design.md D4: at most 5 minutes).
     secret_max_age_seconds: Annotated[int, Field(ge=0, le=300)] = 300
+    # Where PortOne sends the notice of each scheduled payment (this API's /webhooks/portone); empty: the URL
+    # set in PortOne's console.
+    notice_url: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     # The smoke check also looks this billing key up when it is set (design.md D14).
     smoke_customer_uid: str = ""
     # The one DynamoDB table: idempotency records, customer_uid owners, card-testing counters.

@@ -117,7 +117,7 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
     ]:
 
         def fault(kind: str = kind, after_effect: bool = after_effect) -> None:
-            seconds = 4.0 if kind == "latency" else 0.0
+            seconds = 8.0 if kind == "latency" else 0.0
             stack.emulator.add_fault(
                 kind, "POST /subscribe/customers", seconds=seconds, after_effect=after_effect
             )
@@ -164,7 +164,7 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
         new_container()
         stack.emulator.clear_faults()
         try:
-            response: Invocation = invoke(make_event(), timeout_seconds=3.0)
+            response: Invocation = invoke(make_event(), timeout_seconds=6.0)
             statuses[name] = (expected, response.status)
             seen.append(f"{name}: {response.status} {response.headers} {json.dumps(response.body)}")
         except Exception as exc:

@@ -35,7 +35,17 @@ from billing.portone.errors import (
     PortOneProtocolError,
     PortOneUnavailable,
 )
-from billing.portone.models import AccessToken, BillingKeyCard, Credentials, Customer, Envelope
+from billing.portone.models import (
+    AccessToken,
+    BillingKeyCard,
+    Credentials,
+    Customer,
+    Envelope,
+    Payment,
+    ScheduleList,
+    SchedulePage,
+    ScheduleResult,
+)
 
 DEFAULT_BASE_URL = "https://api.iamport.kr"
 TOKEN_REFRESH_MARGIN = 60.0  # seconds; asking in the last minute also gets PortOne's 5-minute extension
@@ -100,20 +110,128 @@ class PortOneClient:
         return _parse(Customer, response, state_changing=True)
 
     def get_customer(self, customer_uid: str, *, deadline: Deadline) -> Customer:
-        """`GET /subscribe/customers/{customer_uid}`; PortOneNotFound for an unknown uid (404 or code 1)."""
-        try:
-            response = self._call(
+        """`GET /subscribe/customers/{customer_uid}`; PortOneNotFound for an unknown uid."""
+        response = self._expect_found(
+            lambda: self._call(
                 "GET",
                 "/subscribe/customers/{customer_uid}",
                 {"customer_uid": customer_uid},
                 deadline=deadline,
                 state_changing=False,
             )
+        )
+        return _parse(Customer, response, state_changing=False)
+
+    @staticmethod
+    def _expect_found(call: Callable[[], Any]) -> Any:
+        """A lookup's answer; PortOneNotFound whether PortOne says 404 or 200 and code 1 (both seen, §3.4)."""
+        try:
+            return call()
         except PortOneBusinessError as exc:
-            if exc.code == _CODE_BUSINESS:
+            if exc.code == _CODE_BUSINESS and not isinstance(exc, PortOneNotFound):
                 raise PortOneNotFound(exc.detail, http_status=exc.http_status, code=exc.code) from None
             raise
-        return _parse(Customer, response, state_changing=False)
+
+    def delete_customer(self, customer_uid: str, *, deadline: Deadline) -> None:
+        """`DELETE /subscribe/customers/{customer_uid}`; PortOneNotFound if there is no key (any more).
+
+        Repeating it is harmless (the second finds nothing), so it is retried like a read.
+        """
+        self._expect_found(
+            lambda: self._call(
+                "DELETE",
+                "/subscribe/customers/{customer_uid}",
+                {"customer_uid": customer_uid},
+                deadline=deadline,
+                state_changing=False,
+            )
+        )
+
+    def schedule(
+        self,
+        customer_uid: str,
+        schedules: list[dict[str, Any]],
+        *,
+        card: BillingKeyCard | None,
+        extra: Mapping[str, str],
+        deadline: Deadline,
+    ) -> list[ScheduleResult]:
+        """`POST /subscribe/payments/schedule`; with `card`, PortOne issues the key first (one call, §4.1)."""
+        body: dict[str, Any] = {"customer_uid": customer_uid, "schedules": schedules}
+        if card is not None:
+            body |= {**extra, **card.wire()}
+        response = self._call(
+            "POST", "/subscribe/payments/schedule", {}, json=body, deadline=deadline, state_changing=True
+        )
+        return _parse(ScheduleList, response, state_changing=True).root
+
+    def get_schedule(self, merchant_uid: str, *, deadline: Deadline) -> ScheduleResult:
+        """`GET /subscribe/payments/schedule/{merchant_uid}`; PortOneNotFound when PortOne has none."""
+        response = self._expect_found(
+            lambda: self._call(
+                "GET",
+                "/subscribe/payments/schedule/{merchant_uid}",
+                {"merchant_uid": merchant_uid},
+                deadline=deadline,
+                state_changing=False,
+            )
+        )
+        return _parse(ScheduleResult, response, state_changing=False)
+
+    def list_schedules(
+        self, customer_uid: str, *, start: int, end: int, deadline: Deadline
+    ) -> list[ScheduleResult]:
+        """The customer's schedules due in [start, end) (UNIX s, at most 3 months apart, §4.4), every page."""
+        found: list[ScheduleResult] = []
+        page = 1
+        while page:
+            response = self._call(
+                "GET",
+                "/subscribe/payments/schedule/customers/{customer_uid}",
+                {"customer_uid": customer_uid},
+                params={"from": start, "to": end, "page": page},
+                deadline=deadline,
+                state_changing=False,
+            )
+            listing = _parse(SchedulePage, response, state_changing=False)
+            found += listing.list
+            page = listing.next if listing.next > page else 0
+        return found
+
+    def unschedule(
+        self, customer_uid: str, merchant_uids: list[str] | None, *, deadline: Deadline
+    ) -> list[ScheduleResult]:
+        """`POST /subscribe/payments/unschedule`: revoke the given pending payments, or all of them (None).
+
+        Nothing left to revoke is not an error (code 1, §4.2): the answer is an empty list. Revoking twice
+        changes nothing, so it is retried like a read.
+        """
+        body: dict[str, Any] = {"customer_uid": customer_uid}
+        if merchant_uids is not None:
+            body["merchant_uid"] = merchant_uids
+        try:
+            response = self._call(
+                "POST",
+                "/subscribe/payments/unschedule",
+                {},
+                json=body,
+                deadline=deadline,
+                state_changing=False,
+            )
+        except PortOneBusinessError as exc:
+            if exc.code == _CODE_BUSINESS and exc.http_status == 200:
+                return []
+            raise
+        return _parse(ScheduleList, response, state_changing=False).root
+
+    def get_payment(self, imp_uid: str, *, deadline: Deadline) -> Payment:
+        """`GET /payments/{imp_uid}` (§5.4); PortOneNotFound for an unknown imp_uid."""
+        response = self._expect_found(
+            lambda: self._call(
+                "GET", "/payments/{imp_uid}", {"imp_uid": imp_uid}, deadline=deadline, state_changing=False
+            )
+        )
+        return _parse(Payment, response, state_changing=False)
 
     def portone_time(self) -> float:
         """Now on PortOne's clock (UNIX seconds), for comparing with the times PortOne reports."""
@@ -170,6 +288,7 @@ class PortOneClient:
         deadline: Deadline,
         state_changing: bool,
         json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> Any:
         path = template.format(**{k: quote(v, safe="") for k, v in path_params.items()})
         # A 401 means PortOne rejected the token before doing anything, so one retry with a new token is safe.
@@ -177,7 +296,14 @@ class PortOneClient:
             token = self._access_token(deadline, force=refresh)
             headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
             response = self._send(
-                method, template, path, headers, json=json, deadline=deadline, state_changing=state_changing
+                method,
+                template,
+                path,
+                headers,
+                json=json,
+                params=params,
+                deadline=deadline,
+                state_changing=state_changing,
             )
             if response.status_code != 401:
                 return _unwrap(response, state_changing=state_changing)
@@ -193,6 +319,7 @@ class PortOneClient:
         deadline: Deadline,
         state_changing: bool,
         json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> requests.Response:
         route = f"{method} {template}"
         for attempt in (1, 2):
@@ -206,6 +333,7 @@ class PortOneClient:
                     self._base_url + path,
                     headers=headers,
                     json=json,
+                    params=params,
                     timeout=(min(self._connect_timeout, budget), min(self._read_timeout, budget)),
                 )
             except requests.RequestException as exc:

@@ -5,9 +5,9 @@ Separate from the API's models (billing.models): the service maps between the tw
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, RootModel, SecretStr
 
 
 class _Wire(BaseModel):
@@ -41,6 +41,46 @@ class Customer(_Wire):
     card_type: int | None = None
     inserted: int
     updated: int
+
+
+class ScheduleResult(_Wire):
+    """A ScheduleResultAnnotation (§4.1): `imp_uid` and `payment_status` stay null until it runs."""
+
+    customer_uid: str
+    merchant_uid: str
+    imp_uid: str | None = None
+    schedule_at: int
+    executed_at: int = 0
+    revoked_at: int = 0
+    amount: float
+    currency: str | None = None
+    name: str | None = None
+    schedule_status: Literal["scheduled", "executed", "revoked"]
+    payment_status: Literal["paid", "failed", "cancelled"] | None = None
+
+
+class ScheduleList(RootModel[list[ScheduleResult]]):
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+
+class SchedulePage(_Wire):
+    """The per-customer schedule list: paged, as PortOne's own SDKs read it (§4.4)."""
+
+    total: int
+    previous: int
+    next: int
+    list: list[ScheduleResult]
+
+
+class Payment(_Wire):
+    """The parts of a PaymentAnnotation (§5.3) a scheduled payment's notice is checked against."""
+
+    imp_uid: str
+    merchant_uid: str
+    amount: float
+    currency: str | None = None
+    status: Literal["ready", "paid", "cancelled", "failed"]
+    customer_uid: str | None = None
 
 
 class BillingKeyCard(BaseModel):
