@@ -1,6 +1,8 @@
 """Docker-free `sam local invoke`: run the handler on an event file with the same env file and a real context.
 
     python -m local.invoke --event events/issue_billing.json --env-vars events/env.json
+    python -m local.invoke --event events/view_subscription.json --env-vars events/env.signed_in.json \
+        --before events/schedule_plan_with_card.json
 
 Like `sam local invoke`, the function sees only the environment variables template.yaml declares, valued from
 the env file (`Parameters` for every function, then the function's own section), and the logs go to stderr
@@ -56,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--event", "-e", type=Path, required=True)
     parser.add_argument("--env-vars", "-n", type=Path, required=True)
     parser.add_argument("--function", default=FUNCTION, help="logical id in template.yaml")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        action="append",
+        default=[],
+        help="an event to invoke first, in the same container and stack (repeatable): sets up what the "
+        "event needs, e.g. a subscription to view",
+    )
     args = parser.parse_args(argv)
 
     definition = function_definition(args.function)
@@ -65,8 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         if not environment.get("PORTONE_BASE_URL"):
             local = stack.enter_context(embedded_stack(definition, environment))
             environment.update(local.environment())
-            print(f"embedded stack: moto {local.aws_endpoint_url}, PortOne emulator {local.emulator.url}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"embedded stack: moto {local.aws_endpoint_url}, PortOne emulator {local.emulator.url}",
+                file=sys.stderr,
+            )
+        for before in args.before:
+            answer = invoke(definition, json.loads(before.read_text()), environment)
+            print(f"before: {before} -> {answer.get('statusCode', answer)}", file=sys.stderr)
         try:
             response = invoke(definition, event, environment)
         except Exception as exc:

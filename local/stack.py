@@ -12,7 +12,8 @@ import json
 import logging
 import secrets
 import string
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -51,12 +52,17 @@ class EmbeddedStack:
 
 
 @contextmanager
-def embedded_stack(function: FunctionDefinition, environment: Mapping[str, str]) -> Iterator[EmbeddedStack]:
-    """Start both servers on free loopback ports, create the function's resources, stop both on exit."""
+def embedded_stack(
+    function: FunctionDefinition, environment: Mapping[str, str], *, clock: Callable[[], float] = time.time
+) -> Iterator[EmbeddedStack]:
+    """Start both servers on free loopback ports, create the function's resources, stop both on exit.
+
+    `clock` is PortOne's (the emulator's) time: tests pass one they can move forward to make payments due.
+    """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
-    emulator = PortOneEmulator(api_keys={LOCAL_IMP_KEY: LOCAL_IMP_SECRET})
+    emulator = PortOneEmulator(api_keys={LOCAL_IMP_KEY: LOCAL_IMP_SECRET}, clock=clock)
     try:
         emulator.start()
         host, port = moto.get_host_and_port()

@@ -71,7 +71,7 @@ def issue_billing_key() -> Response[str]:
 @app.get("/subscriptions/plans")
 def list_plans() -> Response[str]:
     _caller()
-    return _ok(get_subscription_service().plans())
+    return _ok(get_subscription_service().plans(), "PlansListed")
 
 
 @app.post("/subscriptions/schedule")
@@ -85,7 +85,9 @@ def schedule_plan() -> Response[str]:
 @app.get("/subscriptions/<customer_uid>")
 def view_subscription(customer_uid: str) -> Response[str]:
     caller = _caller()
-    return _ok(get_subscription_service().view(_path_uid(customer_uid), caller, _deadline()))
+    return _ok(
+        get_subscription_service().view(_path_uid(customer_uid), caller, _deadline()), "SubscriptionViewed"
+    )
 
 
 @app.delete("/subscriptions/<customer_uid>/schedules/<merchant_uid>")
@@ -108,7 +110,8 @@ def cancel_subscription(customer_uid: str) -> Response[str]:
 def portone_notice() -> Response[str]:
     # PortOne cannot send a token or an Idempotency-Key: the notice is verified by looking the payment up.
     notice = parse_model(Notice, _json_or_form_body())
-    return _ok(get_subscription_service().handle_notice(notice, _deadline()))
+    result = get_subscription_service().handle_notice(notice, _deadline())
+    return _ok(result, "NoticeProcessed" if result.status == "processed" else "NoticeIgnored")
 
 
 def _idempotent(caller: Caller, key: str, payload: Any, operation: Callable[[], BaseModel]) -> Response[str]:
@@ -127,7 +130,8 @@ def _idempotent(caller: Caller, key: str, payload: Any, operation: Callable[[], 
     return _json_response(stored["status"], stored["body"], stored["headers"])
 
 
-def _ok(result: BaseModel) -> Response[str]:
+def _ok(result: BaseModel, metric: str) -> Response[str]:
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
     return _json_response(200, result.model_dump(mode="json"))
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from billing.cards import KST
 from billing.deadline import Deadline
 from billing.errors import CustomerNotFound, FieldError, InvalidRequest, ScheduleNotFound
 from billing.identity import Caller
@@ -45,7 +46,8 @@ from billing.subscription_store import Subscription, SubscriptionStore
 
 _MIN_LEAD = timedelta(minutes=1)  # PortOne only schedules in the future; leave room for the request itself
 _MAX_LEAD = timedelta(days=90)  # a first payment further out is a mistake, not a plan
-_LISTING_WINDOW = timedelta(days=90)  # PortOne lists at most three months per query (§4.4)
+# PortOne lists at most "three months" per query (§4.4); 89 days fit that under any reading.
+_LISTING_WINDOW = timedelta(days=89)
 
 
 @dataclass(frozen=True)
@@ -331,7 +333,7 @@ def _payment(schedule: ScheduleResult) -> ScheduledPayment:
     status = schedule.payment_status or ("revoked" if schedule.schedule_status == "revoked" else "scheduled")
     return ScheduledPayment(
         merchant_uid=schedule.merchant_uid,
-        schedule_at=datetime.fromtimestamp(schedule.schedule_at, UTC),
+        schedule_at=datetime.fromtimestamp(schedule.schedule_at, KST),
         amount=int(schedule.amount),
         currency=schedule.currency or "KRW",
         status=status,

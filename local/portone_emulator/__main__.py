@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
         help="status for an unknown customer_uid on GET and DELETE (README §3.4)",
     )
     parser.add_argument(
+        "--notice-url",
+        help="where webhooks of scheduled runs go when a schedule has no notice_url (README §4.6); "
+        "schedules run on POST /__emulator__/run-due",
+    )
+    parser.add_argument(
         "--fake-clock",
         action="store_true",
         help="start a FakeClock at the current time, movable with POST /__emulator__/clock",
@@ -38,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     clock: Callable[[], float] = FakeClock(time.time()) if args.fake_clock else time.time
     emulator = PortOneEmulator(
-        {args.imp_key: args.imp_secret}, clock=clock, unknown_customer_status=args.unknown_customer_status
+        {args.imp_key: args.imp_secret},
+        clock=clock,
+        unknown_customer_status=args.unknown_customer_status,
+        notice_url=args.notice_url,
     )
     url = emulator.start(args.host, args.port)
     print(f"PortOne V1 emulator listening on {url}", flush=True)

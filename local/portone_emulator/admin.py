@@ -4,8 +4,12 @@
 - ``POST /__emulator__/faults``: add a fault, body like ``{"kind": "reset", "route": "POST
   /subscribe/customers", "times": 1, "after_effect": false}`` (fields as ``PortOneEmulator.add_fault``).
 - ``DELETE /__emulator__/faults``: clear all faults.
-- ``POST /__emulator__/reset``: forget tokens, customers, calls and violations.
+- ``POST /__emulator__/reset``: forget tokens, customers, payments, schedules, notices, calls and violations.
 - ``POST /__emulator__/clock``: ``{"advance": seconds}``; only when the emulator runs on a ``FakeClock``.
+- ``POST /__emulator__/run-due``: run the due schedules and send their webhooks; answers ``{"ran": [the
+  schedules that ran], "notices": [their deliveries]}``.
+- ``GET /__emulator__/notices``: every webhook delivery so far.
+- ``POST /__emulator__/notices``: ``{"merchant_uid": ...}``, send an executed schedule's webhook again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from local.portone_emulator.clock import FakeClock
+from local.portone_emulator.notices import Notice
 from local.portone_emulator.server import RawRequest, RawResponse
 
 if TYPE_CHECKING:
@@ -41,6 +46,17 @@ def handle(emulator: PortOneEmulator, request: RawRequest) -> RawResponse:
             return _answer(200, {"reset": True})
         if action == ("POST", "clock"):
             return _advance(emulator, payload)
+        if action == ("POST", "run-due"):
+            before = len(emulator.notices)
+            ran = emulator.run_due_schedules()
+            return _answer(200, {"ran": ran, "notices": _notices(emulator.notices[before:])})
+        if action == ("GET", "notices"):
+            return _answer(200, {"notices": _notices(emulator.notices)})
+        if action == ("POST", "notices"):
+            merchant_uid = payload.get("merchant_uid")
+            if not isinstance(merchant_uid, str):
+                raise TypeError("merchant_uid must be a string")
+            return _answer(200, {"notice": emulator.deliver_notice(merchant_uid)._asdict()})
     except (ValueError, TypeError) as exc:
         return _answer(400, {"error": str(exc)})
     return _answer(404, {"error": f"no admin route {request.method} {request.path}"})
@@ -58,7 +74,14 @@ def stats(emulator: PortOneEmulator) -> dict[str, Any]:
         "contract_violations": emulator.contract_violations,
         "faults": emulator.faults,
         "customers": len(emulator.customers),
+        "schedules": len(emulator.schedules),
+        "payments": len(emulator.payments),
+        "notices": _notices(emulator.notices),
     }
+
+
+def _notices(notices: tuple[Notice, ...]) -> list[dict[str, Any]]:
+    return [notice._asdict() for notice in notices]
 
 
 def _advance(emulator: PortOneEmulator, payload: dict[str, Any]) -> RawResponse:

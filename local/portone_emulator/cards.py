@@ -2,22 +2,30 @@
 
 Every magic number is 16 digits and Luhn-valid, so a strict client-side validator lets it through and the
 outcome below comes from the emulator, as it would from the PG. Any other Luhn-valid 15- or 16-digit number
-is issued as a credit card; a Luhn-invalid one gets F112, as the real PG answers.
+is issued as a credit card and pays; a Luhn-invalid one gets F112, as the real PG answers.
 
-====================  ================  ====  ====================================================
-constant              number            code  message, after "카드정보 인증 및 빌키 발급에 실패하였습니다. "
-====================  ================  ====  ====================================================
-TEST_CARD_OK          9540490000000001  0     issued: BC카드 (361), card_type 0 (credit)
-TEST_CARD_CHECK       5272890000000004  0     issued: 국민KB카드 (381), card_type 1 (check)
-CARD_INVALID_NUMBER   9540490000112004  -1    [F112]유효하지않은 카드번호를 입력하셨습니다. (card_bin 없음)
-CARD_WRONG_PASSWORD   9540490000113002  -1    [400]Error From NICEPAY. (message: 비밀번호틀림, code:F113)
-CARD_PASSWORD_LOCKED  9540490000113101  -1    [400]Error From NICEPAY. (message: 비밀번호 회수초과, code:F113)
-CARD_EXPIRY_MISMATCH  9540490000113200  -1    [F113]유효기간오류
-CARD_NO_PG            9540490000100009  1     비인증결제모듈 사용정보를 찾을 수 없습니다. (no prefix)
-====================  ================  ====  ====================================================
+======================= ================ ==== ========================================================
+constant                number           code message, after ISSUE_FAILED (below)
+======================= ================ ==== ========================================================
+TEST_CARD_OK            9540490000000001 0    issued: BC카드 (361), card_type 0 (credit)
+TEST_CARD_CHECK         5272890000000004 0    issued: 국민KB카드 (381), card_type 1 (check)
+CARD_INVALID_NUMBER     9540490000112004 -1   [F112]유효하지않은 카드번호를 입력하셨습니다. (card_bin 없음)
+CARD_WRONG_PASSWORD     9540490000113002 -1   [400]Error From NICEPAY. (message: 비밀번호틀림, code:F113)
+CARD_PASSWORD_LOCKED    9540490000113101 -1   [400]Error From NICEPAY. (message: 비밀번호 회수초과, code:F113)
+CARD_EXPIRY_MISMATCH    9540490000113200 -1   [F113]유효기간오류
+CARD_NO_PG              9540490000100009 1    비인증결제모듈 사용정보를 찾을 수 없습니다. (no prefix)
+CARD_INSUFFICIENT_FUNDS 9540490000200106 0    issued; payments fail: "잔액부족 또는 한도초과"
+CARD_PAYMENT_SUSPENDED  9540490000200205 0    issued; payments fail: "거래정지카드"
+======================= ================ ==== ========================================================
 
-The prefix is ``ISSUE_FAILED``, which PortOne puts before every PG rejection (README §3.1). All of them
-come back with HTTP 200 and ``response: null``.
+``ISSUE_FAILED``, "카드정보 인증 및 빌키 발급에 실패하였습니다. ", is the prefix PortOne puts before every
+PG rejection (README §3.1). All of them come back with HTTP 200 and ``response: null``.
+
+The last two issue normally, because issuing only checks that the card exists (README §3.1: a zero-balance
+card can still be registered), and every payment with their key is declined: ``again`` answers code 0 with
+``status: "failed"`` and this ``fail_reason`` (README §5.3), a scheduled run ends ``payment_status:
+"failed"``. The reasons are [inf]: the official "again" sample names these declines ("고객 카드 한도초과,
+거래정지카드, 잔액부족", README §5.3, S21/S17c) but no captured ``fail_reason`` text was found.
 """
 
 from __future__ import annotations
@@ -36,11 +44,15 @@ NO_PG_MESSAGE = "비인증결제모듈 사용정보를 찾을 수 없습니다."
 
 @dataclass(frozen=True)
 class Outcome:
-    """What issuing a billing key for a card gives: ``code`` 0 with ``card_type``, or a rejection."""
+    """What a card gives: issuing (``code`` 0 with ``card_type``, or a rejection), then paying with its key.
+
+    ``decline`` is the ``fail_reason`` of every payment with the key; ``None`` means payments are approved.
+    """
 
     code: int
     message: str | None = None
     card_type: int = 0
+    decline: str | None = None
 
 
 ISSUED_CREDIT = Outcome(code=0, card_type=0)
@@ -69,6 +81,12 @@ CARD_WRONG_PASSWORD = _with_check_digit("954049000011300")  # 9540490000113002
 CARD_PASSWORD_LOCKED = _with_check_digit("954049000011310")  # 9540490000113101
 CARD_EXPIRY_MISMATCH = _with_check_digit("954049000011320")  # 9540490000113200
 CARD_NO_PG = _with_check_digit("954049000010000")  # 9540490000100009
+# ...0002001.. and ...0002002..: issued, then declined at payment time.
+CARD_INSUFFICIENT_FUNDS = _with_check_digit("954049000020010")  # 9540490000200106
+CARD_PAYMENT_SUSPENDED = _with_check_digit("954049000020020")  # 9540490000200205
+
+INSUFFICIENT_FUNDS_REASON = "잔액부족 또는 한도초과"  # [inf], see the module docstring
+SUSPENDED_REASON = "거래정지카드"  # [inf], see the module docstring
 
 MAGIC_CARDS: dict[str, Outcome] = {
     TEST_CARD_OK: ISSUED_CREDIT,
@@ -83,6 +101,8 @@ MAGIC_CARDS: dict[str, Outcome] = {
     CARD_EXPIRY_MISMATCH: Outcome(code=-1, message=EXPIRY_MESSAGE),
     # PortOne itself answers this one with code 1 and HTTP 200 (README §3.1, S15).
     CARD_NO_PG: Outcome(code=1, message=NO_PG_MESSAGE),
+    CARD_INSUFFICIENT_FUNDS: Outcome(code=0, decline=INSUFFICIENT_FUNDS_REASON),
+    CARD_PAYMENT_SUSPENDED: Outcome(code=0, decline=SUSPENDED_REASON),
 }
 
 # Longest prefix wins. The two domestic BINs are from real NICE responses (README §3.1: 52728927****2305,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta, timezone
 
 # 2026-03-15 12:00:00 KST: after the 2026-01-26 sandbox change (README §6.1), mid-month so card expiry
 # checks are not at a month edge.
 DEFAULT_START = 1_773_543_600.0
+# Dates (card expiry, PG transaction ids, query windows) are Korean time: the PGs are Korean (README §6.1).
+KST = timezone(timedelta(hours=9))
 
 
 class FakeClock:

@@ -14,8 +14,9 @@ How the schema is read:
   bodies may carry fields newer than this schema, so do not use this on captured live responses.
 - The envelope rules the schema cannot say (README §1.2) are checked too: ``code``, ``message`` and
   ``response`` are always there, ``message`` is null when ``code`` is 0, ``response`` is null otherwise.
-- Where the schema and reality disagree, ``REQUEST_EXCEPTIONS`` and ``UNLISTED_STATUSES`` name each known
-  case and cite the README.
+- Array parameters whose items are objects (``schedules[]``) are checked item by item, like parameters.
+- Where the schema and reality disagree, ``REQUEST_EXCEPTIONS``, ``UNLISTED_STATUSES`` and
+  ``PAGED_RESPONSES`` name each known case and cite the README.
 """
 
 from __future__ import annotations
@@ -32,17 +33,40 @@ from jsonschema import Draft4Validator, ValidationError  # type: ignore[import-u
 
 SPEC_FILE = Path(__file__).with_name("v1.openapi.json")
 
-# (method, path template, parameter, rule) -> why the emulator does not hold clients to it.
+# (method, path template, parameter, rule) -> why the emulator does not hold clients to it. An item field
+# of an array parameter is named "array[].field"; "single value" lets an array parameter be one string.
 REQUEST_EXCEPTIONS: dict[tuple[str, str, str, str], str] = {
     ("POST", "/subscribe/customers/{customer_uid}", "channel_key", "required"): (
         "required only since the 2026 spec; older specs lack it and `pg` is still documented, so clients "
         "on `pg` may omit it (README §3.1, §9)"
+    ),
+    ("POST", "/subscribe/payments/schedule", "schedules[].currency", "required"): (
+        "the spec's own description says 'Default: KRW' and PortOne's samples omit it (README §4.1)"
+    ),
+    ("POST", "/subscribe/payments/schedule", "schedules[].name", "required"): (
+        "PortOne's own guide and older official clients omit it (README §4.1, S3, S8)"
+    ),
+    ("POST", "/subscribe/payments/unschedule", "merchant_uid", "single value"): (
+        "one string works in practice; the official Python client's live test sends one (README §4.2, S8)"
     ),
 }
 
 # (method, path template, status) the emulator answers although the operation does not list the status.
 UNLISTED_STATUSES: dict[tuple[str, str, int], str] = {
     ("POST", "/users/getToken", 400): "missing imp_key/imp_secret, inferred in README §1.4",
+}
+
+# (method, path template, status) whose ``response`` is the paged object ``{total, previous, next, list}``
+# holding the spec's array as ``list``, not the array itself.
+PAGED_RESPONSES: dict[tuple[str, str, int], str] = {
+    (method, template, 200): (
+        "the spec says an array; the official PHP and Java SDKs and real code read a paged object, and "
+        "the README says to send that (README §4.4)"
+    )
+    for method, template in (
+        ("GET", "/subscribe/payments/schedule/customers/{customer_uid}"),
+        ("GET", "/subscribe/customers/{customer_uid}/schedules"),
+    )
 }
 
 _ENVELOPE_KEYS = {"code", "message", "response"}
@@ -97,9 +121,16 @@ def request_violations(
             if len(value) > 1:
                 violations.append(f"{label} is repeated")
             value = value[0]
-        problem = _parameter_problem(param, value, as_text=form or place != "formData")
+        as_text = form or place != "formData"
+        if isinstance(value, str) and (method, template, name, "single value") in REQUEST_EXCEPTIONS:
+            continue
+        problem = _parameter_problem(param, value, as_text=as_text)
         if problem:
             violations.append(f"{label} {problem}")
+        elif isinstance(value, list) and "$ref" in param.get("items", {}):
+            violations += _item_violations(
+                method, template, f"{where}: {place} parameter", param, value, as_text
+            )
     for place, values in given.items():
         violations += [
             f"{where}: {place} parameter '{name}' is not in the spec"
@@ -121,7 +152,34 @@ def _parameter_problem(param: Mapping[str, Any], value: Any, *, as_text: bool) -
         return f"must be {kind}" + (" text" if as_text else "")
     if "maxLength" in param and isinstance(value, str) and len(value) > int(param["maxLength"]):
         return f"is longer than {int(param['maxLength'])}"
+    if "enum" in param and value not in param["enum"]:
+        return "is not one of the spec's values"
     return None
+
+
+def _item_violations(
+    method: str, template: str, label: str, param: Mapping[str, Any], items: list[Any], as_text: bool
+) -> list[str]:
+    """Each object of an array parameter against the item definition (``schedules[]``: ScheduleAnnotation)."""
+    name = param["name"]
+    members, required = _members(param["items"], ())
+    violations = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            violations.append(f"{label} '{name}[{index}]' must be an object")
+            continue
+        for field in sorted(required - set(k for k, v in item.items() if v is not None)):
+            if (method, template, f"{name}[].{field}", "required") not in REQUEST_EXCEPTIONS:
+                violations.append(f"{label} '{name}[{index}].{field}' is required")
+        for field, value in item.items():
+            if field not in members:
+                violations.append(f"{label} '{name}[{index}].{field}' is not in the spec")
+            elif value is not None:
+                schema = _deref(*members[field])[0]
+                problem = _parameter_problem(schema, value, as_text=as_text)
+                if problem:
+                    violations.append(f"{label} '{name}[{index}].{field}' {problem}")
+    return violations
 
 
 def _has_type(kind: str | None, value: Any, as_text: bool) -> bool:
@@ -165,7 +223,8 @@ def response_violations(method: str, template: str, status: int, body: Any) -> l
         return violations
     if "schema" in entry:
         errors = sorted(_validator(method, template, status).iter_errors(body), key=lambda e: str(e.path))
-        violations += [f"{where}: {_describe(e)}" for e in errors]
+        # dict.fromkeys: Draft 4 reports each missing required property apart, _describe names them all.
+        violations += list(dict.fromkeys(f"{where}: {_describe(e)}" for e in errors))
     return violations
 
 
@@ -188,6 +247,8 @@ def _envelope_problems(body: Any) -> list[str]:
 @functools.cache
 def _validator(method: str, template: str, status: int) -> Draft4Validator:
     schema = operation(method, template)["responses"][str(status)]["schema"]
+    if (method, template, status) in PAGED_RESPONSES:
+        schema = _paged(schema)
     # The billing-key operations describe 200 as a map of alternatives, {CustomerResponse,
     # SuperBillingKeyResponse}, not as an object with those members. The emulator issues no super billing
     # keys (channel_group_id is out of scope, README §3.1), so its bodies are CustomerResponse.
@@ -195,6 +256,23 @@ def _validator(method: str, template: str, status: int) -> Draft4Validator:
     if set(schema) == {"properties"} and "CustomerResponse" in alternatives:
         schema = alternatives["CustomerResponse"]
     return Draft4Validator(_compile(schema, ()))
+
+
+def _paged(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The envelope with ``response`` as ``{total, previous, next, list}``, ``list`` the spec's array."""
+    members, _ = _members(schema, ())
+    array = members["response"][0]
+    page = {
+        "type": "object",
+        "required": ["total", "previous", "next", "list"],
+        "properties": {
+            "total": {"type": "integer"},
+            "previous": {"type": "integer"},  # 0: no such page (README §4.4)
+            "next": {"type": "integer"},
+            "list": array,
+        },
+    }
+    return {"allOf": [{"$ref": "#/definitions/ResponseAnnotation"}, {"properties": {"response": page}}]}
 
 
 def _compile(schema: Mapping[str, Any], seen: tuple[str, ...]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``PortOneEmulator``: PortOne's routes, faults, counters and contract checks behind one HTTP server."""
+"""``PortOneEmulator``: PortOne's routes, faults, counters, contract checks and webhooks behind one server."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from typing import Any, NamedTuple, Self
 from local.portone_emulator import admin, contract
 from local.portone_emulator.bodies import BodyError, is_json, parse_body, parse_query, query_pairs
 from local.portone_emulator.faults import Fault, FaultBook
+from local.portone_emulator.fields import PortOneError
+from local.portone_emulator.notices import Notice, deliver
 from local.portone_emulator.routes import ApiRequest, Reply, Route, error_reply, find_route
 from local.portone_emulator.server import (
     RESET,
@@ -23,7 +25,7 @@ from local.portone_emulator.server import (
     serve,
     stop_server,
 )
-from local.portone_emulator.state import PortOneError, PortOneState, token_from_headers
+from local.portone_emulator.state import PortOneState, token_from_headers
 
 logger = logging.getLogger("local.portone_emulator")
 
@@ -51,6 +53,12 @@ class PortOneEmulator:
     API as SDK tests saw it, README §3.4). With ``check_contract`` every request and response of an
     implemented operation is checked against PortOne's schema and problems land in ``contract_violations``;
     requests are never rejected for them.
+
+    Scheduled payments run only when asked: ``run_due_schedules()`` (or ``POST /__emulator__/run-due``) runs
+    every pending one whose ``schedule_at`` has come and POSTs its webhook to the schedule's ``notice_url``,
+    else to ``notice_url`` given here (the console's URL, README §4.6; settable later), else nowhere.
+    ``hide_sandbox_payments`` makes ``GET /payments/{imp_uid}`` answer 404 for the emulator's (test-channel)
+    payments unless the client sends ``include_sandbox=true``, as PortOne does since 2026-01-26 (README §5.4).
     """
 
     def __init__(
@@ -60,15 +68,20 @@ class PortOneEmulator:
         clock: Callable[[], float] = time.time,
         unknown_customer_status: int = 404,
         check_contract: bool = True,
+        notice_url: str | None = None,
+        hide_sandbox_payments: bool = False,
     ) -> None:
         keys = dict(api_keys if api_keys is not None else DEFAULT_API_KEYS)
         self.clock = clock
         self.check_contract = check_contract
+        self.notice_url = notice_url
         self._state = PortOneState(keys, clock, unknown_customer_status)
+        self._state.hide_sandbox_payments = hide_sandbox_payments
         self._faults = FaultBook()
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._violations: list[str] = []
+        self._notices: list[Notice] = []
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -142,15 +155,69 @@ class PortOneEmulator:
         """The active faults, each with the hits it has ``remaining``."""
         return self._faults.snapshot()
 
+    @property
+    def hide_sandbox_payments(self) -> bool:
+        return self._state.hide_sandbox_payments
+
+    @hide_sandbox_payments.setter
+    def hide_sandbox_payments(self, hide: bool) -> None:
+        self._state.hide_sandbox_payments = bool(hide)
+
     def expire_tokens(self) -> None:
         self._state.expire_tokens()
 
     def reset(self) -> None:
-        """Forget tokens, customers, recorded calls and contract violations; faults stay."""
+        """Forget tokens, customers, payments, schedules, notices, calls and violations; faults stay."""
         self._state.reset()
         with self._lock:
             self._calls.clear()
             self._violations.clear()
+            self._notices.clear()
+
+    # --- scheduled runs and webhooks (README §4.6) ---
+
+    def run_due_schedules(self) -> list[dict[str, Any]]:
+        """Run every pending schedule with ``schedule_at <= clock()``, then POST each one's webhook.
+
+        Returns the schedules that ran (``ScheduleResultAnnotation``, now ``executed``), oldest first.
+        Webhooks go out one by one after all have run, each recorded in ``notices``.
+        """
+        ran = self._state.run_due()
+        for _, notice_url, body in ran:
+            self._notify(notice_url, body)
+        return [schedule for schedule, _, _ in ran]
+
+    def charge_again(
+        self, customer_uid: str, merchant_uid: str, amount: float, **fields: Any
+    ) -> dict[str, Any]:
+        """Pay with the key now, as ``POST /subscribe/payments/again`` would, but from Python (not counted).
+
+        For payments made at PortOne by someone else. Returns the payment, paid or failed (README §5.3);
+        raises ``PortOneError`` where again answers code != 0 (unknown customer, reused merchant_uid, ...).
+        """
+        body = {"customer_uid": customer_uid, "merchant_uid": merchant_uid, "amount": amount, **fields}
+        return self._state.pay_again(body)
+
+    def deliver_notice(self, merchant_uid: str) -> Notice:
+        """Send the webhook of an executed schedule again, as PortOne may deliver one twice.
+
+        Raises ``ValueError`` when no schedule with this merchant_uid has run, or no URL is known.
+        """
+        notice_url, body = self._state.executed_notice(merchant_uid)
+        notice = self._notify(notice_url, body)
+        if notice is None:
+            raise ValueError("no notice_url: neither the schedule nor the emulator has one")
+        return notice
+
+    def _notify(self, notice_url: str | None, body: dict[str, Any]) -> Notice | None:
+        url = notice_url or self.notice_url
+        if not url:
+            return None  # PortOne sends nothing when no URL is set anywhere
+        notice = deliver(url, body)
+        logger.info("notice %s %s", body["status"], notice.status or notice.error)
+        with self._lock:
+            self._notices.append(notice)
+        return notice
 
     # --- observations ---
 
@@ -158,6 +225,22 @@ class PortOneEmulator:
     def customers(self) -> Mapping[str, Mapping[str, Any]]:
         """Stored billing keys by customer_uid, as PortOne keeps them (masked card number)."""
         return MappingProxyType({uid: MappingProxyType(r) for uid, r in self._state.customers().items()})
+
+    @property
+    def schedules(self) -> Mapping[str, Mapping[str, Any]]:
+        """Schedules by merchant_uid, as ``GET /subscribe/payments/schedule/{merchant_uid}`` shows them."""
+        return MappingProxyType({uid: MappingProxyType(s) for uid, s in self._state.schedules().items()})
+
+    @property
+    def payments(self) -> Mapping[str, Mapping[str, Any]]:
+        """Payments (paid and failed) by imp_uid, as ``GET /payments/{imp_uid}`` shows them."""
+        return MappingProxyType({uid: MappingProxyType(p) for uid, p in self._state.payments().items()})
+
+    @property
+    def notices(self) -> tuple[Notice, ...]:
+        """Every webhook delivery so far, in order: url, body, the receiver's status or the error."""
+        with self._lock:
+            return tuple(self._notices)
 
     @property
     def calls(self) -> tuple[Call, ...]:
@@ -263,7 +346,7 @@ class PortOneEmulator:
             try:
                 if route.needs_token:
                     self._state.authenticate(token_from_headers(request.headers))
-                reply = route.handler(self._state, ApiRequest(path_params, query, body))
+                reply = route.handler(self._state, ApiRequest(path_params, query, body, request.headers))
             except PortOneError as error:
                 reply = error_reply(error)
             if self.check_contract:

@@ -1,18 +1,19 @@
 """The route table: which PortOne operations the emulator answers, and the thin handler of each.
 
-To add an operation (schedules, payments), write a handler that reads ``ApiRequest`` and calls one
-``PortOneState`` method, then add a ``Route`` to ``ROUTES``; its template must be the spec's path so the
-contract checker finds the operation.
+To add an operation, write a handler that reads ``ApiRequest`` and calls one ``PortOneState`` method, then
+add a ``Route`` to ``ROUTES``; its template must be the spec's path so the contract checker finds the
+operation.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from local.portone_emulator.state import PortOneError, PortOneState
+from local.portone_emulator.fields import PortOneError
+from local.portone_emulator.state import PortOneState
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class ApiRequest:
     path_params: Mapping[str, str]
     query: Mapping[str, Any]
     body: Mapping[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,51 @@ def get_customers(state: PortOneState, request: ApiRequest) -> Reply:
     return envelope(found, status)
 
 
+def schedule(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.schedule(request.body))
+
+
+def unschedule(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.unschedule(request.body))
+
+
+def get_schedule(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.get_schedule(request.path_params["merchant_uid"]))
+
+
+def update_schedule(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.update_schedule(request.path_params["merchant_uid"], request.body))
+
+
+def list_schedules(state: PortOneState, request: ApiRequest) -> Reply:
+    # The paged object, not the spec's array (README §4.4); contract.py knows.
+    return envelope(state.list_schedules(request.path_params["customer_uid"], request.query))
+
+
+def pay_again(state: PortOneState, request: ApiRequest) -> Reply:
+    # The caller's User-Agent lands in the payment, as in the README §5.3 sample ("Go-http-client/1.1").
+    return envelope(state.pay_again(request.body, request.headers.get("user-agent")))
+
+
+def get_payment(state: PortOneState, request: ApiRequest) -> Reply:
+    include_sandbox = request.query.get("include_sandbox") == "true"  # README §5.4
+    return envelope(state.get_payment(request.path_params["imp_uid"], include_sandbox))
+
+
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/users/getToken", get_token, needs_token=False),
     Route("POST", "/subscribe/customers/{customer_uid}", issue_billing_key),
     Route("GET", "/subscribe/customers/{customer_uid}", get_customer),
     Route("DELETE", "/subscribe/customers/{customer_uid}", delete_customer),
     Route("GET", "/subscribe/customers", get_customers),
+    Route("POST", "/subscribe/payments/schedule", schedule),
+    Route("POST", "/subscribe/payments/unschedule", unschedule),
+    Route("GET", "/subscribe/payments/schedule/{merchant_uid}", get_schedule),
+    Route("PUT", "/subscribe/payments/schedule/{merchant_uid}", update_schedule),
+    Route("GET", "/subscribe/payments/schedule/customers/{customer_uid}", list_schedules),
+    Route("GET", "/subscribe/customers/{customer_uid}/schedules", list_schedules),  # the alias (§4.4)
+    Route("POST", "/subscribe/payments/again", pay_again),
+    Route("GET", "/payments/{imp_uid}", get_payment),
 )
 
 

@@ -1,27 +1,31 @@
-"""PortOne's state and rules: access tokens and billing keys (customers).
+"""PortOne's state and rules: access tokens, billing keys (customers), payments and schedules.
 
 Methods return the ``response`` part of a success envelope or raise ``PortOneError``. All state sits in
-``PortOneState`` behind one lock, so schedules and payments can join it later. Only what PortOne keeps is
-kept: the masked card number, never the number, expiry, birth or password.
+``PortOneState`` behind one lock. Only what PortOne keeps is kept: the masked card number, never the
+number, expiry, birth or password; what the PG would answer for the card is kept as ``_declines``.
+The rules of payments and schedules live in ``payments.py`` and ``schedules.py``.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
-from local.portone_emulator import cards
+from local.portone_emulator import cards, payments, schedules
+from local.portone_emulator.clock import KST
+from local.portone_emulator.fields import PortOneError as PortOneError
+from local.portone_emulator.fields import free_text, given, missing, number
+from local.portone_emulator.fields import text as _text
 
 TOKEN_TTL = 30 * 60  # README §2.1
 EXTENSION_WINDOW = 60  # a getToken in the last minute ...
 EXTENSION = 5 * 60  # ... extends the live token by five minutes
-# Card expiry is judged in Korean time: the PGs are Korean (README §6.1).
-KST = timezone(timedelta(hours=9))
 CUSTOMER_UID_MAX = 80  # README §3.1, §6.3
 # README §6.3. Whether PortOne rejects or truncates longer values is not documented; the emulator truncates,
 # so its answers stay within the schema, and the contract checker reports the request.
@@ -39,19 +43,11 @@ MISSING_KEYS = "imp_key, imp_secret 파라메터가 누락되었습니다."  # R
 UNAUTHORIZED = "인증 Token이 전달되지 않았거나 유효하지 않습니다."
 CUSTOMER_NOT_FOUND = "요청하신 customer_uid({})로 등록된 정보를 찾을 수 없습니다."  # README §3.4
 NO_CUSTOMERS = "등록된 고객정보가 없습니다."  # README §1.3; its use for multi-GET is [inf]
+CUSTOMER_UID_TOO_LONG = "customer_uid는 {}자 이하여야 합니다."
+CARD_FIELDS = ("card_number", "expiry", "birth", "pwd_2digit", "cvc")
 
 _EXPIRY = re.compile(r"^(\d{4})-(\d{2})$")
 _CARD_SEPARATORS = re.compile(r"[\s.\-]")
-
-
-class PortOneError(Exception):
-    """A PortOne answer with ``code != 0``: the HTTP status, the envelope code and its message."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -88,6 +84,12 @@ class PortOneState:
         self._lock = threading.RLock()
         self._tokens: dict[str, _Token] = {}  # by imp_key: one live token per key (README §2.1)
         self._customers: dict[str, dict[str, Any]] = {}
+        self._declines: dict[str, str] = {}  # customer_uid -> fail_reason of every payment with that key
+        self._payments: dict[str, dict[str, Any]] = {}  # by imp_uid
+        self._schedules: dict[str, dict[str, Any]] = {}  # by merchant_uid
+        self._seq = itertools.count()
+        # README §5.4: from 2026-01-26 test-channel payments are left out unless ?include_sandbox=true.
+        self.hide_sandbox_payments = False
 
     def now(self) -> int:
         return int(self._clock())
@@ -96,10 +98,21 @@ class PortOneState:
         with self._lock:
             self._tokens.clear()
             self._customers.clear()
+            self._declines.clear()
+            self._payments.clear()
+            self._schedules.clear()
 
     def customers(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {uid: dict(record) for uid, record in self._customers.items()}
+
+    def payments(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {imp_uid: dict(payment) for imp_uid, payment in self._payments.items()}
+
+    def schedules(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {uid: schedules.annotation(record) for uid, record in self._schedules.items()}
 
     # --- tokens (README §2) ---
 
@@ -135,12 +148,10 @@ class PortOneState:
     def issue_billing_key(self, customer_uid: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         if len(customer_uid) > CUSTOMER_UID_MAX:
             # What PortOne does with an over-long uid is not documented (README §6.3); a business error here.
-            raise PortOneError(200, 1, f"customer_uid는 {CUSTOMER_UID_MAX}자 이하여야 합니다.")
+            raise PortOneError(200, 1, CUSTOMER_UID_TOO_LONG.format(CUSTOMER_UID_MAX))
         for name in ("card_number", "expiry"):
             if _text(fields, name) is None:
-                # README §3.1 quotes the message only; status and code are [inf]: PortOne rejects the call
-                # before asking the PG, a code-1 business error, and those come with HTTP 200 (§1.3, §1.4).
-                raise PortOneError(200, 1, f'["{name}"] 파라메터는 필수입니다.')
+                raise missing(name)  # README §3.1; code 1 and HTTP 200 are [inf], see fields.py
         digits = _CARD_SEPARATORS.sub("", _text(fields, "card_number") or "")
         if not (digits.isdigit() and len(digits) in (15, 16) and cards.luhn_valid(digits)):
             raise PortOneError(200, -1, cards.INVALID_NUMBER_MESSAGE)
@@ -183,6 +194,10 @@ class PortOneState:
                 "sandbox": True,  # issued on a test channel (README §3.1, 2026 spec)
             }
             self._customers[customer_uid] = record
+            # The new card decides how payments go; a re-issue with another card replaces the old answer.
+            self._declines.pop(customer_uid, None)
+            if outcome.decline is not None:
+                self._declines[customer_uid] = outcome.decline
             return dict(record)
 
     def get_customer(self, customer_uid: str) -> dict[str, Any]:
@@ -197,6 +212,8 @@ class PortOneState:
             record = self._customers.pop(customer_uid, None)
             if record is None:
                 raise self._not_found(customer_uid)
+            # Schedules stay: whether PortOne revokes them is unknown (README §3.3); they fail when run.
+            self._declines.pop(customer_uid, None)
             return record
 
     def get_customers(self, customer_uids: list[str]) -> tuple[int, list[dict[str, Any]]]:
@@ -212,11 +229,203 @@ class PortOneState:
         # README §3.4: the spec says 404, the live API said 200; both carry code 1 and this message.
         return PortOneError(self.unknown_customer_status, 1, CUSTOMER_NOT_FOUND.format(customer_uid))
 
+    # --- payments with a billing key (README §5) ---
 
-def _text(fields: Mapping[str, Any], name: str, limit: int | None = None) -> str | None:
-    """A field as PortOne reads it: absent, null and "" all mean "not given"; numbers count as text."""
-    value = fields.get(name)
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return None
-    text = str(value).strip()[:limit]
-    return text or None
+    def pay_again(self, fields: Mapping[str, Any], user_agent: str | None = None) -> dict[str, Any]:
+        """README §5.1: pay now with the key; a decline is a ``failed`` payment with code 0 (§5.3)."""
+        customer_uid = _text(fields, "customer_uid")
+        if customer_uid is None:
+            raise missing("customer_uid")
+        order = _payment_order(fields)
+        with self._lock:
+            if customer_uid not in self._customers:
+                raise PortOneError(200, 1, payments.UNKNOWN_BUYER)
+            if self._merchant_uid_taken(order["merchant_uid"]):
+                raise PortOneError(200, 1, payments.ALREADY_ORDERED)
+            return dict(self._charge(customer_uid, order, "payment", user_agent))
+
+    def get_payment(self, imp_uid: str, include_sandbox: bool = False) -> dict[str, Any]:
+        with self._lock:
+            payment = self._payments.get(imp_uid)
+            hidden = payment is not None and payment["sandbox"] and not include_sandbox
+            if payment is None or (hidden and self.hide_sandbox_payments):
+                # README §1.4: 404, this message (S14); the code 1 is [inf].
+                raise PortOneError(404, 1, payments.PAYMENT_NOT_FOUND)
+            return dict(payment)
+
+    def _charge(
+        self, customer_uid: str, order: Mapping[str, Any], usage: str, user_agent: str | None
+    ) -> dict[str, Any]:
+        customer = self._customers.get(customer_uid)
+        # A schedule whose key was deleted runs like `again` with an unknown customer (README §3.3, §4.6):
+        # it fails with again's text for that case [inf].
+        decline = self._declines.get(customer_uid) if customer else payments.UNKNOWN_BUYER
+        payment = payments.payment(
+            imp_uid=payments.new_imp_uid(self._payments),
+            order=order,
+            customer_uid=customer_uid,
+            customer=customer,
+            decline=decline,
+            usage=usage,
+            user_agent=user_agent,
+            now=self.now(),
+        )
+        self._payments[payment["imp_uid"]] = payment
+        return payment
+
+    def _merchant_uid_taken(self, merchant_uid: str) -> bool:
+        """Used by any schedule (pending, run or revoked) or payment (paid or failed) of any customer."""
+        return merchant_uid in self._schedules or any(
+            p["merchant_uid"] == merchant_uid for p in self._payments.values()
+        )
+
+    # --- scheduled payments (README §4) ---
+
+    def schedule(self, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """README §4.1: all of ``schedules[]`` or none; a keyless customer_uid with card fields gets one."""
+        customer_uid = _text(fields, "customer_uid")
+        if customer_uid is None:
+            raise missing("customer_uid")
+        if len(customer_uid) > CUSTOMER_UID_MAX:
+            raise PortOneError(200, 1, CUSTOMER_UID_TOO_LONG.format(CUSTOMER_UID_MAX))
+        with self._lock:
+            has_key = customer_uid in self._customers
+            if not has_key and not any(given(fields, name) for name in CARD_FIELDS):
+                raise PortOneError(200, 1, schedules.NO_CUSTOMER)
+            orders = schedules.read_orders(fields.get("schedules"), self.now())
+            for order in orders:
+                if self._merchant_uid_taken(order["merchant_uid"]):
+                    raise PortOneError(200, 1, schedules.DUPLICATE.format(order["merchant_uid"]))
+            if not has_key:
+                # Exactly as POST /subscribe/customers/{uid}: same rules, same -1 rejections (README §4.1).
+                self.issue_billing_key(customer_uid, fields)
+            # Card fields sent for a uid that has a key are ignored (README §4.1).
+            customer = self._customers[customer_uid]
+            created = [
+                schedules.record(
+                    order,
+                    customer_uid=customer_uid,
+                    customer=customer,
+                    customer_id=_text(fields, "customer_id"),
+                    seq=next(self._seq),
+                )
+                for order in orders
+            ]
+            self._schedules.update((s["merchant_uid"], s) for s in created)
+            return [schedules.annotation(s) for s in created]
+
+    def unschedule(self, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """README §4.2: revoke the pending ones among those named; code 1 when there is none."""
+        customer_uid = _text(fields, "customer_uid")
+        wanted = schedules.merchant_uids(fields.get("merchant_uid"))
+        with self._lock:
+            if wanted is None:
+                candidates = list(self._schedules.values()) if customer_uid else []
+            else:
+                candidates = [self._schedules[uid] for uid in dict.fromkeys(wanted) if uid in self._schedules]
+            revoked = [
+                s
+                for s in candidates
+                if s["schedule_status"] == "scheduled" and customer_uid in (None, s["customer_uid"])
+            ]
+            if not revoked:
+                raise PortOneError(200, 1, schedules.NOTHING_TO_REVOKE)
+            now = self.now()
+            for s in revoked:
+                s.update(schedule_status="revoked", revoked_at=now)
+            return [schedules.annotation(s) for s in revoked]
+
+    def get_schedule(self, merchant_uid: str) -> dict[str, Any]:
+        with self._lock:
+            return schedules.annotation(self._schedule(merchant_uid))
+
+    def update_schedule(self, merchant_uid: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """README §4.5: move a pending schedule; 400 when not pending or in the past, 404 when unknown."""
+        with self._lock:
+            record = self._schedule(merchant_uid)
+            schedule_at = schedules.read_schedule_at(fields, self.now(), status=400)
+            if record["schedule_status"] != "scheduled":
+                raise PortOneError(400, 1, schedules.NOT_PENDING)
+            record["schedule_at"] = schedule_at
+            return schedules.annotation(record)
+
+    def list_schedules(self, customer_uid: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        """README §4.4: ``from <= schedule_at < to``, optionally one status; an unknown customer has none."""
+        start, end, page, status = schedules.read_list_query(query)
+        with self._lock:
+            found = [
+                s
+                for s in self._schedules.values()
+                if s["customer_uid"] == customer_uid
+                and start <= s["schedule_at"] < end
+                and status in (None, s["schedule_status"])
+            ]
+            return schedules.page_of(found, page)
+
+    def run_due(self) -> list[tuple[dict[str, Any], str | None, dict[str, Any]]]:
+        """Run every pending schedule whose time has come, oldest first, like ``again`` (README §4.6).
+
+        Returns, per run, the schedule's annotation, its own ``notice_url`` and the webhook body; the caller
+        delivers the webhooks, outside the lock.
+        """
+        with self._lock:
+            now = self.now()
+            due = sorted(
+                (s for s in self._schedules.values() if s["schedule_status"] == "scheduled"),
+                key=lambda s: (s["schedule_at"], s["seq"]),
+            )
+            ran = []
+            for record in (s for s in due if s["schedule_at"] <= now):
+                payment = self._charge(record["customer_uid"], record, "payment.scheduled", None)
+                record.update(
+                    imp_uid=payment["imp_uid"],
+                    pg_provider=payment["pg_provider"],
+                    pg_id=payment["pg_id"],
+                    executed_at=now,
+                    schedule_status="executed",
+                    payment_status=payment["status"],
+                    fail_reason=payment["fail_reason"],
+                )
+                ran.append(
+                    (schedules.annotation(record), record["notice_url"], payments.notice_body(payment))
+                )
+            return ran
+
+    def executed_notice(self, merchant_uid: str) -> tuple[str | None, dict[str, Any]]:
+        """The ``notice_url`` and webhook body of a schedule that ran, to send once more."""
+        with self._lock:
+            record = self._schedules.get(merchant_uid)
+            if record is None or record["schedule_status"] != "executed":
+                raise ValueError(f"no executed schedule with merchant_uid {merchant_uid!r}")
+            return record["notice_url"], payments.notice_body(self._payments[record["imp_uid"]])
+
+    def _schedule(self, merchant_uid: str) -> dict[str, Any]:
+        record = self._schedules.get(merchant_uid)
+        if record is None:
+            raise PortOneError(404, 1, schedules.NOT_FOUND)
+        return record
+
+
+def _payment_order(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """again's order fields (README §5.1): merchant_uid and amount required; a missing name is accepted."""
+    merchant_uid = _text(fields, "merchant_uid")
+    if merchant_uid is None:
+        raise missing("merchant_uid")
+    if len(merchant_uid) > payments.MERCHANT_UID_MAX:
+        raise PortOneError(200, 1, payments.MERCHANT_UID_TOO_LONG.format(payments.MERCHANT_UID_MAX))
+    if not given(fields, "amount"):
+        raise missing("amount")
+    amount = number(fields["amount"])
+    if amount is None or amount <= 0:
+        raise PortOneError(200, 1, payments.INVALID_AMOUNT)
+    card_quota = number(fields.get("card_quota"))
+    return {
+        "merchant_uid": merchant_uid,
+        "amount": amount,
+        "currency": _text(fields, "currency") or "KRW",
+        "name": _text(fields, "name", payments.NAME_MAX),
+        # Only schedules default buyer_* from the key (README §4.1); again takes what it is given [inf].
+        **payments.buyer(fields, None),
+        "custom_data": free_text(fields.get("custom_data")),
+        "card_quota": card_quota if isinstance(card_quota, int) else 0,
+    }

@@ -9,6 +9,7 @@ import requests
 
 from local.portone_emulator import FakeClock, PortOneEmulator
 from tests.emulator.portone_wire import IMP_KEY, IMP_SECRET, PortOneWire
+from tests.emulator.receiver import Receiver
 
 
 @pytest.fixture
@@ -28,3 +29,11 @@ def emulator(clock: FakeClock) -> Iterator[PortOneEmulator]:
 def wire(emulator: PortOneEmulator) -> Iterator[PortOneWire]:
     with requests.Session() as session:
         yield PortOneWire(emulator.url, session)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a free loopback port, answering 200 unless told otherwise."""
+    running = Receiver()
+    yield running
+    running.close()

@@ -41,3 +41,51 @@ class PortOneWire:
     ) -> requests.Response:
         body = {"card_number": card_number, "expiry": "2030-12", "birth": "900101", "pwd_2digit": "12"}
         return self.call("POST", f"/subscribe/customers/{customer_uid}", json={**body, **fields})
+
+    def schedule(
+        self, customer_uid: str = "cu_1", *schedules: dict[str, Any], **fields: Any
+    ) -> requests.Response:
+        """``POST /subscribe/payments/schedule`` as JSON; ``fields``: card fields, customer_id, ..."""
+        body = {"customer_uid": customer_uid, "schedules": list(schedules), **fields}
+        return self.call("POST", "/subscribe/payments/schedule", json=body)
+
+    def again(
+        self,
+        customer_uid: str = "cu_1",
+        merchant_uid: str = "order_1",
+        *,
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> requests.Response:
+        """``POST /subscribe/payments/again`` as JSON, 8900 KRW unless ``fields`` say otherwise."""
+        body = {
+            "customer_uid": customer_uid,
+            "merchant_uid": merchant_uid,
+            "amount": 8900,
+            "name": "월간 이용권",
+        }
+        return self.call("POST", "/subscribe/payments/again", json={**body, **fields}, headers=headers or {})
+
+
+def order(merchant_uid: str, schedule_at: int, amount: float = 8900, **fields: Any) -> dict[str, Any]:
+    """One item of ``schedules[]``."""
+    return {
+        "merchant_uid": merchant_uid,
+        "schedule_at": schedule_at,
+        "amount": amount,
+        "name": "월간 이용권",
+        **fields,
+    }
+
+
+def ok(response: requests.Response, status: int = 200) -> Any:
+    """The ``response`` of a success envelope, after checking status, code 0 and ``message: null``."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert (body["code"], body["message"]) == (0, None)
+    return body["response"]
+
+
+def rejected(response: requests.Response, code: int, message: str, status: int = 200) -> None:
+    assert response.status_code == status, response.text
+    assert response.json() == {"code": code, "message": message, "response": None}

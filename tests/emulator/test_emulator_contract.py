@@ -8,9 +8,14 @@ import pytest
 import requests
 
 from local.portone_emulator import FakeClock, PortOneEmulator, contract
-from local.portone_emulator.cards import CARD_WRONG_PASSWORD, TEST_CARD_CHECK, TEST_CARD_OK
+from local.portone_emulator.cards import (
+    CARD_INSUFFICIENT_FUNDS,
+    CARD_WRONG_PASSWORD,
+    TEST_CARD_CHECK,
+    TEST_CARD_OK,
+)
 from local.portone_emulator.routes import ROUTES
-from tests.emulator.portone_wire import IMP_KEY, IMP_SECRET, TIMEOUT, PortOneWire
+from tests.emulator.portone_wire import IMP_KEY, IMP_SECRET, TIMEOUT, PortOneWire, order
 
 ISSUE = "/subscribe/customers/{customer_uid}"
 
@@ -240,3 +245,169 @@ def test_contract_checking_can_be_turned_off(clock: FakeClock) -> None:
             PortOneWire(emulator.url, session).get_token(imp_key=IMP_KEY)
 
         assert emulator.contract_violations == []
+
+
+def test_a_session_of_schedules_and_payments_keeps_the_contract(clock: FakeClock) -> None:
+    """Every status of every new operation, as JSON and as forms, with no violation recorded."""
+    with PortOneEmulator({IMP_KEY: IMP_SECRET}, clock=clock) as emulator, requests.Session() as session:
+        wire = PortOneWire(emulator.url, session)
+        token = wire.token()
+        now = int(clock.now)
+        card = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "birth": "900101", "pwd_2digit": "12"}
+        wire.schedule("cu_1", order("sub_1", now + 60), order("sub_2", now + 120, buyer_tel="010"), **card)
+        wire.call(
+            "POST",
+            "/subscribe/payments/schedule",
+            token=token,
+            data={
+                "customer_uid": "cu_1",
+                "schedules[0][merchant_uid]": "sub_3",
+                "schedules[0][schedule_at]": str(now + 180),
+                "schedules[0][amount]": "8900",
+                "schedules[0][currency]": "KRW",
+                "schedules[0][name]": "월간",
+                "schedules[0][interest_free_by_merchant]": "false",
+                "schedules[0][extra][naverUseCfm]": "20300101",
+            },
+        )
+        wire.schedule("cu_1", order("sub_1", now + 60))  # duplicate: code 1
+        wire.schedule("nobody", order("sub_9", now + 60))  # no key, no card: code 1
+        wire.issue("cu_poor", CARD_WRONG_PASSWORD)
+        wire.schedule("cu_poor", order("sub_9", now + 60), card_number=CARD_WRONG_PASSWORD, expiry="2030-12")
+        wire.call("POST", "/subscribe/payments/unschedule", token=token, json={"merchant_uid": "sub_3"})
+        wire.call("POST", "/subscribe/payments/unschedule", token=token, data={"merchant_uid[]": ["sub_3"]})
+        wire.call("GET", "/subscribe/payments/schedule/sub_1", token=token)
+        wire.call("GET", "/subscribe/payments/schedule/nobody", token=token)
+        wire.call("PUT", "/subscribe/payments/schedule/sub_2", token=token, json={"schedule_at": now + 90})
+        wire.call(
+            "PUT", "/subscribe/payments/schedule/sub_3", token=token, data={"schedule_at": str(now + 90)}
+        )
+        wire.call("PUT", "/subscribe/payments/schedule/nobody", token=token, json={"schedule_at": now + 90})
+        window = {"from": now, "to": now + 3600}
+        for path in ("/subscribe/payments/schedule/customers/cu_1", "/subscribe/customers/cu_1/schedules"):
+            wire.call("GET", path, token=token, params={**window, "schedule-status": "scheduled", "page": 1})
+        wire.call(
+            "GET", "/subscribe/payments/schedule/customers/cu_1", token=token, params={"from": 5, "to": 1}
+        )
+        wire.issue("cu_broke", CARD_INSUFFICIENT_FUNDS)
+        paid = wire.again("cu_1", "order_1", buyer_name="홍길동", custom_data="{}", card_quota=0)
+        wire.call(
+            "POST",
+            "/subscribe/payments/again",
+            token=token,
+            data={"customer_uid": "cu_broke", "merchant_uid": "order_2", "amount": "100", "name": "x"},
+        )
+        wire.again("cu_1", "order_1")  # reused: code 1
+        wire.again("nobody", "order_3")  # code 1
+        wire.call("GET", f"/payments/{paid.json()['response']['imp_uid']}", token=token)
+        wire.call("GET", "/payments/imps_000000000000", token=token, params={"include_sandbox": "true"})
+        again: dict[str, Any] = {"customer_uid": "cu_1", "merchant_uid": "order_9", "amount": 1, "name": "x"}
+        session.post(f"{emulator.url}/subscribe/payments/again", json=again, timeout=TIMEOUT)  # 401
+        session.get(f"{emulator.url}/payments/imps_1", timeout=TIMEOUT)  # 401
+        clock.advance(600)
+        emulator.run_due_schedules()
+        wire.call("GET", "/subscribe/payments/schedule/sub_1", token=token)
+
+        schedule, one = "/subscribe/payments/schedule", "/subscribe/payments/schedule/{merchant_uid}"
+        listing = "/subscribe/payments/schedule/customers/{customer_uid}"
+        assert set(emulator.calls) >= {
+            ("POST", schedule, 200),
+            ("POST", "/subscribe/payments/unschedule", 200),
+            ("GET", one, 200),
+            ("GET", one, 404),
+            ("PUT", one, 200),
+            ("PUT", one, 400),
+            ("PUT", one, 404),
+            ("GET", listing, 200),
+            ("GET", listing, 400),
+            ("GET", "/subscribe/customers/{customer_uid}/schedules", 200),
+            ("POST", "/subscribe/payments/again", 200),
+            ("POST", "/subscribe/payments/again", 401),
+            ("GET", "/payments/{imp_uid}", 200),
+            ("GET", "/payments/{imp_uid}", 404),
+            ("GET", "/payments/{imp_uid}", 401),
+        }
+        assert emulator.contract_violations == []
+
+
+def _paged(*items: dict[str, Any]) -> dict[str, Any]:
+    return _ok({"total": len(items), "previous": 0, "next": 0, "list": list(items)})
+
+
+LISTING = "/subscribe/payments/schedule/customers/{customer_uid}"
+
+
+@pytest.mark.parametrize("template", [LISTING, "/subscribe/customers/{customer_uid}/schedules"])
+def test_schedule_lists_are_paged_objects_not_the_spec_arrays(template: str) -> None:
+    schedule = {"customer_uid": "cu_1", "merchant_uid": "sub_1", "schedule_status": "scheduled"}
+
+    assert contract.response_violations("GET", template, 200, _paged(schedule)) == []
+    assert contract.response_violations("GET", template, 200, _ok([schedule])) == [
+        f"response GET {template} 200: $.response must be object or null"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "violation"),
+    [
+        (_ok({"total": 0, "list": []}), "$.response lacks required next, previous"),
+        (
+            _paged({"merchant_uid": "sub_1", "notice_url": "x"}),
+            "$.response.list[0] has undocumented notice_url",
+        ),
+        (_paged({"merchant_uid": "m" * 41}), "$.response.list[0].merchant_uid is longer than 40"),
+    ],
+)
+def test_bad_schedule_pages_are_caught(body: dict[str, Any], violation: str) -> None:
+    assert contract.response_violations("GET", LISTING, 200, body) == [
+        f"response GET {LISTING} 200: {violation}"
+    ]
+
+
+def _schedule_request(schedules: Any, form: bool = False) -> list[str]:
+    return [
+        v.split(": ", 1)[1]
+        for v in contract.request_violations(
+            "POST",
+            "/subscribe/payments/schedule",
+            path_params={},
+            query=[],
+            body={"customer_uid": "cu_1", "schedules": schedules},
+            form=form,
+        )
+    ]
+
+
+def test_schedule_items_are_checked_but_currency_and_name_may_be_left_out() -> None:
+    assert _schedule_request([{"merchant_uid": "sub_1", "schedule_at": 1, "amount": 1}]) == []
+    assert (
+        _schedule_request([{"merchant_uid": "sub_1", "schedule_at": "1", "amount": "1.5"}], form=True) == []
+    )
+    assert _schedule_request(
+        [
+            {"merchant_uid": "sub_1", "schedule_at": 1.5, "amount": 1, "name": "n" * 41, "colour": "red"},
+            "sub_2",
+        ]
+    ) == [
+        "formData parameter 'schedules[0].schedule_at' must be integer",
+        "formData parameter 'schedules[0].name' is longer than 40",
+        "formData parameter 'schedules[0].colour' is not in the spec",
+        "formData parameter 'schedules[1]' must be an object",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("merchant_uid", "violations"),
+    [("sub_1", []), (["sub_1", "sub_2"], []), (7, ["formData parameter 'merchant_uid' must be an array"])],
+)
+def test_unschedule_takes_one_merchant_uid_or_an_array(merchant_uid: Any, violations: list[str]) -> None:
+    found = contract.request_violations(
+        "POST",
+        "/subscribe/payments/unschedule",
+        path_params={},
+        query=[],
+        body={"customer_uid": "cu_1", "merchant_uid": merchant_uid},
+        form=False,
+    )
+
+    assert [v.split(": ", 1)[1] for v in found] == violations

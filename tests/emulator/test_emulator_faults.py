@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 import requests
 
-from local.portone_emulator import Fault, PortOneEmulator
-from tests.emulator.portone_wire import PortOneWire
+from local.portone_emulator import FakeClock, Fault, PortOneEmulator
+from tests.emulator.portone_wire import PortOneWire, ok, order, rejected
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
+SCHEDULE = ("POST", "/subscribe/payments/schedule")
+AGAIN = ("POST", "/subscribe/payments/again")
 
 
 def _wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
@@ -188,3 +190,70 @@ def test_invalid_faults_are_refused(arguments: dict[str, Any], problem: str) -> 
 
 def _card() -> dict[str, str]:
     return {"card_number": "9540490000000001", "expiry": "2030-12", "birth": "900101", "pwd_2digit": "12"}
+
+
+# --- the same faults on scheduled payments and payments ---
+
+
+@pytest.mark.parametrize("after_effect", [True, False])
+def test_schedule_arrived_but_the_answer_was_lost(
+    wire: PortOneWire, emulator: PortOneEmulator, clock: FakeClock, after_effect: bool
+) -> None:
+    ok(wire.issue("cu_1"))
+    schedule = order("sub_1", int(clock.now) + 3600)
+    emulator.add_fault("reset", "POST /subscribe/payments/schedule", after_effect=after_effect)
+
+    with pytest.raises(requests.ConnectionError):
+        wire.schedule("cu_1", schedule)
+
+    assert emulator.count(*SCHEDULE) == emulator.count(*SCHEDULE, status=0) == 1
+    looked_up = wire.call("GET", "/subscribe/payments/schedule/sub_1")
+    if after_effect:  # a client that retries blindly gets "duplicate"; one that looks first finds it
+        assert ok(looked_up)["schedule_status"] == "scheduled"
+        assert wire.schedule("cu_1", schedule).json()["code"] == 1
+    else:
+        assert looked_up.status_code == 404
+        assert ok(wire.schedule("cu_1", schedule))[0]["merchant_uid"] == "sub_1"
+
+
+@pytest.mark.parametrize("after_effect", [True, False])
+def test_again_answered_503(wire: PortOneWire, emulator: PortOneEmulator, after_effect: bool) -> None:
+    ok(wire.issue("cu_1"))
+    emulator.add_fault("http_503", "POST /subscribe/payments/again", after_effect=after_effect)
+
+    response = wire.again("cu_1", "order_1")
+
+    assert response.status_code == 503
+    assert len(emulator.payments) == (1 if after_effect else 0)
+    assert emulator.count(*AGAIN, status=503) == 1
+    if after_effect:
+        rejected(wire.again("cu_1", "order_1"), 1, "이미 주문이 이루어진 건입니다")
+
+
+@pytest.mark.parametrize(
+    ("route", "method", "path"),
+    [
+        ("GET /subscribe/payments/schedule", "GET", "/subscribe/payments/schedule/sub_1"),
+        ("/subscribe/payments/schedule/customers", "GET", "/subscribe/payments/schedule/customers/cu_1"),
+        ("POST /subscribe/payments/unschedule", "POST", "/subscribe/payments/unschedule"),
+        ("GET /payments", "GET", "/payments/imps_000000000000"),
+    ],
+)
+def test_malformed_and_latency_on_the_other_new_routes(
+    wire: PortOneWire, emulator: PortOneEmulator, route: str, method: str, path: str
+) -> None:
+    token = wire.token()
+    emulator.add_fault("malformed", route)
+    emulator.add_fault("latency", route, seconds=0.2)
+    kwargs: dict[str, Any] = {"params": {"from": 0, "to": 1}} if "customers" in path else {}
+    if method == "POST":
+        kwargs["json"] = {"customer_uid": "cu_1"}
+
+    broken = wire.call(method, path, token=token, **kwargs)
+    started = time.monotonic()
+    slow = wire.call(method, path, token=token, **kwargs)
+
+    with pytest.raises(requests.JSONDecodeError):
+        broken.json()
+    assert time.monotonic() - started >= 0.2
+    assert slow.json()["code"] in (0, 1)

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from local.portone_emulator import FakeClock, cards
+from local.portone_emulator import FakeClock, Notice, cards
 from local.portone_emulator.bodies import BodyError, nest, parse_body, parse_query
+from local.portone_emulator.notices import deliver
 
 
 @pytest.mark.parametrize(
@@ -67,6 +68,8 @@ MAGIC = [
     cards.CARD_PASSWORD_LOCKED,
     cards.CARD_EXPIRY_MISMATCH,
     cards.CARD_NO_PG,
+    cards.CARD_INSUFFICIENT_FUNDS,
+    cards.CARD_PAYMENT_SUSPENDED,
 ]
 
 
@@ -118,3 +121,16 @@ def test_docstring_table_shows_the_real_numbers() -> None:
 
     assert {name: number for name, number, *_ in rows} == {name: getattr(cards, name) for name, *_ in rows}
     assert len(rows) == len(cards.MAGIC_CARDS)
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("ftp://example.com/hook", "notice_url is not an http(s) URL"),
+        ("/relative/hook", "notice_url is not an http(s) URL"),
+        ("http://127.0.0.1:port/hook", "ValueError: Port could not be cast to integer value as 'port'"),
+        ("http://[::1/hook", "ValueError: Invalid IPv6 URL"),
+    ],
+)
+def test_notices_to_unusable_urls_are_recorded_not_raised(url: str, error: str) -> None:
+    assert deliver(url, {"status": "paid"}) == Notice(url, {"status": "paid"}, None, error)

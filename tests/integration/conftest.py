@@ -21,20 +21,29 @@ from tests.integration.support import (
     GENEROUS_LIMITS,
     Invocation,
     MotoRecorder,
+    ShiftedClock,
     empty_table,
 )
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[EmbeddedStack]:
-    with embedded_stack(FUNCTION, ENVIRONMENT) as running:
+def portone_clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture(scope="session")
+def stack(portone_clock: ShiftedClock) -> Iterator[EmbeddedStack]:
+    with embedded_stack(FUNCTION, ENVIRONMENT, clock=portone_clock) as running:
         yield running
 
 
 @pytest.fixture(autouse=True)
-def function_environment(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> None:
+def function_environment(
+    stack: EmbeddedStack, portone_clock: ShiftedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name, value in {**ENVIRONMENT, **stack.environment(), **GENEROUS_LIMITS}.items():
         monkeypatch.setenv(name, value)
+    portone_clock.reset()
     stack.emulator.reset()
     stack.emulator.clear_faults()
     empty_table(stack)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
@@ -15,7 +18,7 @@ from local.template import ROOT, function_definition
 EVENTS = ROOT / "events"
 FUNCTION = function_definition("BillingFunction")
 ENVIRONMENT = function_environment(FUNCTION, EVENTS / "env.json")
-TEST_ISSUER = "https://issuer.test/"
+TEST_ISSUER = "https://issuer.local.test/"  # the issuer of the sample events with claims
 # Limits high enough that tests about other things never meet them; the limit tests set their own.
 GENEROUS_LIMITS = {
     "LIMIT_ATTEMPTS_PER_CALLER": "1000",
@@ -116,3 +119,58 @@ def invoke_in_fresh_process(event: dict[str, Any], start: Any) -> tuple[int, dic
     start.wait()
     result = lambda_handler(event, LocalLambdaContext())
     return result["statusCode"], result.get("headers", {})
+
+
+class ShiftedClock:
+    """Real time plus an offset: PortOne's clock, which a test can move forward to make payments due."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def reset(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+class NoticeInbox:
+    """Where the emulator POSTs PortOne's notices: keeps each body, as the webhook route would receive it."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str]] = []  # (content type, body)
+        inbox = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                inbox.received.append(
+                    (self.headers.get("content-type", ""), self.rfile.read(length).decode())
+                )
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/webhooks/portone"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def take(self) -> list[dict[str, Any]]:
+        """The webhook events for the notices received so far (and forget them)."""
+        events = []
+        for content_type, body in self.received:
+            event = load_event("portone_notice")
+            event["headers"]["content-type"] = content_type
+            event["body"] = body
+            events.append(event)
+        self.received.clear()
+        return events
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -74,13 +74,23 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
     pan = canary_pan
 
     def post(
-        body: Any, *, key: str | None = None, subject: str | None = None
+        body: Any,
+        *,
+        key: str | None = None,
+        subject: str | None = None,
+        method: str = "POST",
+        path: str = "/subscriptions/issue-billing",
     ) -> Callable[[], dict[str, Any]]:
         def make() -> dict[str, Any]:
             event = http_event(body, key=key)
+            event["requestContext"]["http"]["method"] = method
+            event["rawPath"] = event["requestContext"]["http"]["path"] = path
             return with_caller(event, subject) if subject else event
 
         return make
+
+    def scheduled(uid: str, number: str, **changes: Any) -> dict[str, Any]:
+        return {**card_body(number, uid, **changes), "plan_id": "basic_monthly"}
 
     def after(setup: Callable[[], Any], make: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
@@ -143,6 +153,21 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
         ),
     )
     yield "not the owner", 404, post(card_body(pan(), "canary_jwt"), subject="mallory")
+    schedule = "/subscriptions/schedule"
+    yield "plan with card", 200, post(scheduled("canary_plan", pan()), subject="alice", path=schedule)
+    yield (
+        "plan declined",
+        402,
+        post(scheduled("canary_plan_no", magic.CARD_WRONG_PASSWORD), subject="alice", path=schedule),
+    )
+    yield (
+        "plan bad expiry",
+        400,
+        post(scheduled("canary_plan", pan(), expiry="20" + "19-03"), subject="alice", path=schedule),
+    )
+    view = "/subscriptions/canary_plan"
+    yield "plan viewed", 200, post(None, subject="alice", method="GET", path=view)
+    yield "plan cancelled", 200, post(None, subject="alice", method="DELETE", path=view)
     yield "no claims", 401, post(card_body(pan(), "canary_jwt"))
 
     def one_attempt_per_card() -> None:
@@ -184,7 +209,7 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
     assert {name: got for name, (_, got) in statuses.items()} == {
         name: want for name, (want, _) in statuses.items()
     }
-    assert len(statuses) == 26
+    assert len(statuses) == 31
     assert "canary_ok" in everything
     assert "attempts#card#" in everything  # the table's items are part of the search
     for needle in [*needles(), *magic_card_needles(), LOCAL_IMP_SECRET, token]:

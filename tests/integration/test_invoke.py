@@ -12,18 +12,14 @@ import pytest
 from local.template import ROOT
 
 
-def run_invoke(event: str) -> subprocess.CompletedProcess[str]:
+def run_invoke(
+    event: str, env_file: str = "env", before: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PORTONE_"))}
+    command = [sys.executable, "-m", "local.invoke", "--event", f"events/{event}.json"]
+    command += [arg for name in before for arg in ("--before", f"events/{name}.json")]
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "local.invoke",
-            "--event",
-            f"events/{event}.json",
-            "--env-vars",
-            "events/env.json",
-        ],
+        [*command, "--env-vars", f"events/{env_file}.json"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -51,6 +47,30 @@ def test_the_sample_event_prints_a_success_with_only_the_last_four_digits() -> N
 def test_other_events_print_their_error_response(event: str, status: int) -> None:
     result = run_invoke(event)
     assert result.returncode == 0
+    assert json.loads(result.stdout)["statusCode"] == status
+
+
+WITH_SUBSCRIPTION = ("schedule_plan_with_card",)
+
+
+@pytest.mark.parametrize(
+    ("event", "env_file", "before", "status"),
+    [
+        ("list_plans", "env", (), 200),
+        ("schedule_plan_with_card", "env", (), 200),
+        ("invalid_schedule_client_amount", "env", (), 400),
+        ("portone_notice", "env", (), 200),
+        ("portone_notice_form", "env", (), 200),
+        ("view_subscription", "env", (), 404),  # anonymous callers never read a subscription
+        ("view_subscription", "env.signed_in", WITH_SUBSCRIPTION, 200),
+        ("schedule_plan", "env.signed_in", WITH_SUBSCRIPTION, 200),
+        ("revoke_payment", "env.signed_in", WITH_SUBSCRIPTION, 404),  # its merchant_uid is not pending
+        ("cancel_subscription", "env.signed_in", WITH_SUBSCRIPTION, 200),
+    ],
+)
+def test_each_subscription_event_gives_its_answer(event: str, env_file: str, before, status: int) -> None:
+    result = run_invoke(event, env_file, before)
+    assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["statusCode"] == status
 
 

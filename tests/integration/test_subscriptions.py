@@ -1,0 +1,314 @@
+"""Recurring payments on PortOne's schedule: plans, schedule (with or without a card), view, revoke, cancel,
+and PortOne's notice, against moto and the emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from local.portone_emulator import cards as magic
+from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
+from tests.integration.support import (
+    TEST_ISSUER,
+    Invocation,
+    NoticeInbox,
+    ShiftedClock,
+    http_event,
+    load_event,
+    new_container,
+    sample_body,
+    with_caller,
+)
+
+SCHEDULE = ("POST", "/subscribe/payments/schedule")
+ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
+CARD = {k: v for k, v in sample_body().items() if k in ("card_number", "expiry", "birth", "pwd_2digit")}
+
+
+@pytest.fixture(autouse=True)
+def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+
+
+@pytest.fixture
+def inbox(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[NoticeInbox]:
+    """PortOne's notices land here (the function tells PortOne this URL with each schedule)."""
+    receiver = NoticeInbox()
+    monkeypatch.setenv("NOTICE_URL", receiver.url)
+    yield receiver
+    receiver.close()
+
+
+def call(
+    invoke: Any, method: str, path: str, body: Any = None, *, who: str = "alice", key: str | None = None
+):
+    event = http_event(body if body is not None else None, key=key)
+    event["requestContext"]["http"]["method"] = method
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    if body is None:
+        event.pop("body")
+    return invoke(with_caller(event, who))
+
+
+def pay_directly(stack: EmbeddedStack, customer_uid: str, merchant_uid: str) -> dict[str, Any]:
+    """A payment with the customer's key made straight at PortOne (`again`), not by this service."""
+    token = requests.post(
+        f"{stack.emulator.url}/users/getToken",
+        json={"imp_key": LOCAL_IMP_KEY, "imp_secret": LOCAL_IMP_SECRET},
+        timeout=5,
+    ).json()["response"]["access_token"]
+    response = requests.post(
+        f"{stack.emulator.url}/subscribe/payments/again",
+        json={"customer_uid": customer_uid, "merchant_uid": merchant_uid, "amount": 9900, "name": "direct"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+    payment: dict[str, Any] = response.json()["response"]
+    return payment
+
+
+def schedule(invoke: Any, uid: str = "sub_alice", plan: str = "basic_monthly", **fields: Any) -> Invocation:
+    return call(invoke, "POST", "/subscriptions/schedule", {"customer_uid": uid, "plan_id": plan, **fields})
+
+
+def test_the_plans_come_from_the_catalog(invoke) -> None:
+    response = invoke(with_caller(load_event("list_plans"), "alice"))
+    assert response.status == 200
+    plans = {p["id"]: p for p in response.body["plans"]}
+    assert plans["basic_monthly"] == {
+        "id": "basic_monthly",
+        "name": "베이직 월간 이용권",
+        "amount": 9900,
+        "currency": "KRW",
+        "interval": "month",
+    }
+
+
+def test_a_new_card_is_issued_and_scheduled_in_one_portone_call(invoke, stack: EmbeddedStack) -> None:
+    response = schedule(invoke, **CARD)
+
+    assert response.status == 200
+    assert response.body["card"] == {"name": "BC카드", "code": "361", "last4": "0001", "type": "credit"}
+    [period] = response.body["schedules"]
+    assert period["amount"] == 9900
+    assert period["merchant_uid"].startswith("sub_")
+    assert len(period["merchant_uid"]) <= 40
+    assert stack.emulator.count(*SCHEDULE) == 1
+    assert stack.emulator.count(*ISSUE) == 0  # the key came with the schedule call
+    assert "sub_alice" in stack.emulator.customers
+    assert stack.emulator.contract_violations == []
+
+
+def test_the_full_cycle_schedules_exactly_one_next_period(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    # Given a plan scheduled for a new card in one call
+    first = schedule(invoke, **CARD)
+    merchant_uid = first.body["schedules"][0]["merchant_uid"]
+
+    # When its payment comes due and PortOne runs it and sends the notice, twice
+    portone_clock.advance(10 * 60)
+    [ran] = stack.emulator.run_due_schedules()
+    stack.emulator.deliver_notice(merchant_uid)
+    notices = inbox.take()
+    answers = [invoke(event) for event in notices]
+
+    # Then the paid period leads to exactly one next period, a month later
+    assert ran["merchant_uid"] == merchant_uid
+    assert len(notices) == 2
+    assert [a.status for a in answers] == [200, 200]
+    assert answers[0].body["status"] == "processed"
+    [next_uid] = answers[0].body["scheduled"]
+    assert answers[1].body == {"status": "processed", "scheduled": []}
+    assert stack.emulator.count(*SCHEDULE) == 2
+    view = call(invoke, "GET", "/subscriptions/sub_alice")
+    statuses = {s["merchant_uid"]: s["status"] for s in view.body["schedules"]}
+    assert statuses == {merchant_uid: "paid", next_uid: "scheduled"}
+    due = {s["merchant_uid"]: datetime.fromisoformat(s["schedule_at"]) for s in view.body["schedules"]}
+    assert timedelta(days=28) <= due[next_uid] - due[merchant_uid] <= timedelta(days=31)
+
+
+def test_a_declined_scheduled_payment_schedules_nothing(invoke, stack, portone_clock, inbox) -> None:
+    schedule(invoke, **{**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS})
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [answer] = [invoke(event) for event in inbox.take()]
+    assert answer.body == {"status": "processed", "scheduled": []}
+    assert stack.emulator.count(*SCHEDULE) == 1
+
+
+def test_a_forged_notice_changes_nothing(invoke, stack, portone_clock, inbox) -> None:
+    first = schedule(invoke, **CARD)
+    merchant_uid = first.body["schedules"][0]["merchant_uid"]
+    portone_clock.advance(10 * 60)
+    [ran] = stack.emulator.run_due_schedules()
+    inbox.take()
+
+    forged = [
+        {"imp_uid": "imps_999999999999", "merchant_uid": merchant_uid, "status": "paid"},  # unknown payment
+        {"imp_uid": ran["imp_uid"], "merchant_uid": "sub_0000000000000000_20300101", "status": "paid"},
+    ]
+    for body in forged:
+        event = load_event("portone_notice")
+        event["body"] = json.dumps(body)
+        assert invoke(event).body == {"status": "ignored", "scheduled": []}
+    assert stack.emulator.count(*SCHEDULE) == 1
+
+
+def test_a_notice_for_a_payment_this_service_did_not_schedule_is_ignored(invoke, stack) -> None:
+    schedule(invoke, **CARD)
+    payment = pay_directly(stack, "sub_alice", "someone_elses_order")  # paid outside this service
+    event = load_event("portone_notice")
+    body = {"imp_uid": payment["imp_uid"], "merchant_uid": "someone_elses_order", "status": "paid"}
+    event["body"] = json.dumps(body)
+    assert invoke(event).body["status"] == "ignored"
+    assert stack.emulator.count(*SCHEDULE) == 1
+
+
+def test_a_form_encoded_notice_is_read_too(invoke, stack, portone_clock, inbox) -> None:
+    first = schedule(invoke, **CARD)
+    portone_clock.advance(10 * 60)
+    [ran] = stack.emulator.run_due_schedules()
+    inbox.take()
+    event = load_event("portone_notice_form")
+    event["body"] = (
+        f"imp_uid={ran['imp_uid']}&merchant_uid={first.body['schedules'][0]['merchant_uid']}&status=paid"
+    )
+    assert len(invoke(event).body["scheduled"]) == 1
+
+
+def test_cancel_revokes_every_pending_payment_and_deletes_the_key(invoke, stack: EmbeddedStack) -> None:
+    schedule(invoke, **CARD)
+
+    first = call(invoke, "DELETE", "/subscriptions/sub_alice")
+    again = call(invoke, "DELETE", "/subscriptions/sub_alice")  # a new request: safe to repeat
+
+    assert first.status == 200
+    assert len(first.body["revoked"]) == 1
+    assert first.body["billing_key_deleted"] is True
+    assert again.status == 200
+    assert again.body["revoked"] == []
+    assert "sub_alice" not in stack.emulator.customers
+    assert all(s["schedule_status"] == "revoked" for s in stack.emulator.schedules.values())
+
+
+def test_one_pending_payment_can_be_revoked(invoke) -> None:
+    merchant_uid = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    path = f"/subscriptions/sub_alice/schedules/{merchant_uid}"
+
+    revoked = call(invoke, "DELETE", path)
+    missing = call(invoke, "DELETE", path)
+
+    assert (revoked.status, revoked.body["revoked"]) == (200, [merchant_uid])
+    assert (missing.status, missing.body["code"]) == (404, "SCHEDULE_NOT_FOUND")
+
+
+def test_the_view_shows_the_masked_card_and_the_schedules(invoke) -> None:
+    schedule(invoke, **CARD)
+    view = call(invoke, "GET", "/subscriptions/sub_alice")
+    assert view.status == 200
+    assert view.body["card"]["last4"] == "0001"
+    assert view.body["plan_id"] == "basic_monthly"
+    assert [s["status"] for s in view.body["schedules"]] == ["scheduled"]
+    assert "9540490000000001" not in str(view.body)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/subscriptions/sub_alice"), ("DELETE", "/subscriptions/sub_alice")],
+)
+def test_nobody_else_reads_or_cancels_a_subscription(invoke, stack, method: str, path: str) -> None:
+    schedule(invoke, **CARD)
+    stack.emulator.reset()
+    assert call(invoke, method, path, who="mallory").status == 404
+    assert stack.emulator.calls == ()
+
+
+def test_anonymous_callers_cannot_read_a_subscription(invoke, monkeypatch) -> None:
+    schedule(invoke, **CARD)
+    monkeypatch.setenv("JWT_ISSUER", "")
+    new_container()
+    assert call(invoke, "GET", "/subscriptions/sub_alice").status == 404
+
+
+def test_the_client_never_sets_amount_merchant_uid_pg_or_notice_url(invoke, stack) -> None:
+    response = invoke(load_event("invalid_schedule_client_amount"))
+    assert response.status == 400
+    assert {e["field"] for e in response.body["errors"]} == {"amount", "merchant_uid", "pg", "notice_url"}
+    assert stack.emulator.calls == ()
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"plan": "gold_forever"}, {"field": "plan_id", "reason": "unknown_plan"}),
+        ({"start_at": "2020-01-01T00:00:00+09:00"}, {"field": "start_at", "reason": "not_in_the_future"}),
+        (
+            {"start_at": (datetime.now(UTC) + timedelta(days=200)).isoformat()},
+            {"field": "start_at", "reason": "too_far_ahead"},
+        ),
+        ({"start_at": "2030-01-01T00:00:00"}, {"field": "start_at", "reason": "timezone_aware"}),
+        ({"card_number": "9540490000000001"}, {"field": "expiry", "reason": "required"}),
+    ],
+)
+def test_bad_schedule_requests_are_400s_naming_the_rule(invoke, stack, fields, error) -> None:
+    plan = fields.pop("plan", "basic_monthly")
+    response = schedule(invoke, plan=plan, **fields)
+    assert response.status == 400
+    assert error in response.body["errors"]
+    assert stack.emulator.calls == ()
+
+
+def test_a_second_plan_while_one_is_active_is_a_409(invoke) -> None:
+    schedule(invoke, **CARD)
+    assert schedule(invoke, plan="pro_monthly").status == 409
+
+
+def test_scheduling_an_active_plan_again_sends_nothing_new(invoke, stack: EmbeddedStack) -> None:
+    first = schedule(invoke, **CARD)
+    again = schedule(invoke)  # a new request without a card: the key exists
+    assert again.status == 200
+    assert again.body["schedules"] == first.body["schedules"]
+    assert stack.emulator.count(*SCHEDULE) == 1
+
+
+def test_without_a_card_the_uid_must_be_the_callers(invoke, stack: EmbeddedStack) -> None:
+    schedule(invoke, **CARD)
+    assert schedule(invoke, uid="sub_alice").status == 200
+    response = call(
+        invoke,
+        "POST",
+        "/subscriptions/schedule",
+        {"customer_uid": "sub_alice", "plan_id": "basic_monthly"},
+        who="mallory",
+    )
+    assert response.status == 404
+
+
+def test_a_card_the_issuer_rejects_is_a_402_and_nothing_is_scheduled(invoke, stack: EmbeddedStack) -> None:
+    response = schedule(invoke, **{**CARD, "card_number": magic.CARD_INVALID_NUMBER})
+    assert response.status == 402
+    assert stack.emulator.schedules == {}
+
+
+def test_an_arrived_but_unanswered_schedule_is_confirmed_by_a_lookup(invoke, stack: EmbeddedStack) -> None:
+    stack.emulator.add_fault("reset", "POST /subscribe/payments/schedule", after_effect=True)
+    response = schedule(invoke, **CARD)
+    assert response.status == 200
+    assert stack.emulator.count(*SCHEDULE) == 1
+    assert stack.emulator.count("GET", "/subscribe/payments/schedule/{merchant_uid}") == 1
+
+
+def test_an_unconfirmed_schedule_is_pending_and_never_resent(invoke, stack: EmbeddedStack) -> None:
+    stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", after_effect=False)
+    body = {"customer_uid": "sub_alice", "plan_id": "basic_monthly", **CARD}
+    first = call(invoke, "POST", "/subscriptions/schedule", body, key="pending-schedule-key")
+    again = call(invoke, "POST", "/subscriptions/schedule", body, key="pending-schedule-key")
+    assert (first.status, first.body["status"]) == (202, "pending")
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert stack.emulator.count(*SCHEDULE) == 1
