@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -206,3 +207,66 @@ def test_the_deadline_bounds_a_slow_answer(client, emulator) -> None:
     with pytest.raises(PortOneOutcomeUnknown):
         issue(client, seconds=1.0)  # the client's own read timeout is 2 s; the deadline is tighter
     assert time.monotonic() - started < 1.8
+
+
+# --- schedules (§4) ------------------------------------------------------------------------------------
+
+
+def entries(count: int, start: float, prefix: str = "m") -> list[dict[str, Any]]:
+    return [
+        {
+            "merchant_uid": f"{prefix}_{n}",
+            "schedule_at": int(start) + 3600 * (n + 1),
+            "amount": 9900,
+            "name": "plan",
+        }
+        for n in range(count)
+    ]
+
+
+def test_a_card_is_issued_and_scheduled_in_one_call(client: PortOneClient, emulator, clock) -> None:
+    [result] = client.schedule(
+        "cu_s", entries(1, clock.now), card=card(), extra={}, deadline=Deadline.after(5)
+    )
+    assert (result.schedule_status, result.payment_status, result.imp_uid) == ("scheduled", None, None)
+    assert "cu_s" in emulator.customers
+    assert emulator.contract_violations == []
+
+
+def test_every_page_of_a_customers_schedules_is_read(client: PortOneClient, clock) -> None:
+    client.schedule("cu_s", entries(25, clock.now), card=card(), extra={}, deadline=Deadline.after(5))
+    found = client.list_schedules(
+        "cu_s", start=int(clock.now), end=int(clock.now) + 86400 * 30, deadline=Deadline.after(5)
+    )
+    assert sorted(s.merchant_uid for s in found) == sorted(f"m_{n}" for n in range(25))
+
+
+def test_nothing_left_to_revoke_is_an_empty_list(client: PortOneClient, clock) -> None:
+    client.schedule("cu_s", entries(2, clock.now), card=card(), extra={}, deadline=Deadline.after(5))
+    assert len(client.unschedule("cu_s", None, deadline=Deadline.after(5))) == 2
+    assert client.unschedule("cu_s", None, deadline=Deadline.after(5)) == []
+
+
+@pytest.mark.parametrize("status", [404, 200])
+def test_deleting_an_unknown_key_is_not_found_however_portone_says_it(client, emulator, status: int) -> None:
+    emulator.unknown_customer_status = status
+    try:
+        with pytest.raises(PortOneNotFound):
+            client.delete_customer("nobody", deadline=Deadline.after(5))
+    finally:
+        emulator.unknown_customer_status = 404
+
+
+def test_unknown_schedules_and_payments_are_not_found(client: PortOneClient) -> None:
+    with pytest.raises(PortOneNotFound):
+        client.get_schedule("no_such_merchant_uid", deadline=Deadline.after(5))
+    with pytest.raises(PortOneNotFound):
+        client.get_payment("imps_000000000000", deadline=Deadline.after(5))
+
+
+def test_a_scheduled_payment_runs_and_can_be_read_back(client: PortOneClient, emulator, clock) -> None:
+    client.schedule("cu_s", entries(1, clock.now), card=card(), extra={}, deadline=Deadline.after(5))
+    clock.advance(2 * 3600)
+    [ran] = emulator.run_due_schedules()
+    payment = client.get_payment(ran["imp_uid"], deadline=Deadline.after(5))
+    assert (payment.status, payment.merchant_uid, payment.customer_uid) == ("paid", "m_0", "cu_s")
