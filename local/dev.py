@@ -1,0 +1,339 @@
+"""`make dev`: the whole local stack on loopback, for a person with a browser (design.md D13).
+
+    python -m local.dev [--web-port 8080] [--api-port 3000] [--jwt [--issuer-port 3001]]
+                        [--env-vars events/env.json] [--allowed-origins URL,URL]
+
+Starts, all on 127.0.0.1:
+- the embedded stack of `make invoke` (local/stack.py: moto's server and the PortOne V1 emulator, the
+  function's table and secrets created from template.yaml), unless the env file sets PORTONE_BASE_URL;
+- the local HTTP API (local/api.py) in front of the real handler, with the template's routes and CORS;
+- with `--jwt`, a development OpenID issuer (local/jwt_issuer.py): the routes then require its tokens, as
+  the deployed API does when JwtIssuer is set;
+- the card page (web/), served with its Content-Security-Policy header and a config.js that points it at
+  this API.
+
+The function's environment is template.yaml's variables valued from the env file, as for `make invoke`.
+Ports 0 pick free ones; the URLs printed are the ones in use. Ctrl-C or SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import logging
+import mimetypes
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TypeVar, cast
+from urllib.parse import unquote, urlsplit
+
+from local.api import (
+    API_RESOURCE,
+    ApiHandler,
+    AppServer,
+    HttpResponse,
+    JwtAuthorizer,
+    LambdaFunction,
+    LocalApi,
+    LoopbackServer,
+    QuietHandler,
+    api_definition,
+    parameters_from_environment,
+)
+from local.invoke import FUNCTION, function_environment
+from local.jwt_issuer import DEFAULT_AUDIENCE, TOKEN_PATH, DevIssuer
+from local.portone_emulator.cards import CARD_INVALID_NUMBER, TEST_CARD_OK
+from local.stack import embedded_stack
+from local.template import ROOT, FunctionDefinition, function_definition, load_template
+
+WEB_ROOT = ROOT / "web"
+DEFAULT_ENV_FILE = ROOT / "events" / "env.json"
+DEFAULT_WEB_PORT = 8080
+DEFAULT_API_PORT = 3000
+DEFAULT_ISSUER_PORT = 3001
+_CSP_META = re.compile(r'(<meta http-equiv="Content-Security-Policy" content=")[^"]*(")')
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".json": "application/json",
+}
+Server = TypeVar("Server")
+
+
+# --- the card page ---
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(connect_to: Sequence[str], *, meta: bool = False) -> str:
+    """The page's policy: its own scripts and styles only, requests only to the API (and the dev issuer).
+
+    `frame-ancestors` only works as a header (a <meta> policy may not carry it), so the meta form omits it.
+    """
+    directives = [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self'",
+        "connect-src " + " ".join(dict.fromkeys(origin_of(u) for u in connect_to)),
+        "base-uri 'none'",
+        "form-action 'none'",
+        "require-trusted-types-for 'script'",
+    ]
+    if not meta:
+        directives.append("frame-ancestors 'none'")
+    return "; ".join(directives)
+
+
+@dataclass(frozen=True)
+class StaticSite:
+    """web/ as a static host would serve it, with config.js and the CSP made for this stack."""
+
+    root: Path
+    api_url: str
+    token_url: str = ""
+
+    def config_js(self) -> bytes:
+        return (
+            "// Written by `make dev` (local/dev.py) for this stack; web/config.js is the deployed one.\n"
+            f"export const API_BASE_URL = {json.dumps(self.api_url)};\n"
+            f"export const DEV_TOKEN_URL = {json.dumps(self.token_url)};\n"
+        ).encode()
+
+    def policy(self, *, meta: bool = False) -> str:
+        return content_security_policy([u for u in (self.api_url, self.token_url) if u], meta=meta)
+
+    def handle(self, method: str, target: str) -> HttpResponse:
+        headers = {
+            "content-security-policy": self.policy(),
+            "x-content-type-options": "nosniff",
+            "referrer-policy": "no-referrer",
+            "cache-control": "no-store",
+        }
+        if method not in ("GET", "HEAD"):
+            return HttpResponse(405, {**headers, "allow": "GET, HEAD"})
+        path = unquote(urlsplit(target).path)
+        if path.endswith("/"):
+            path += "index.html"
+        if path == "/config.js":
+            return HttpResponse(200, {**headers, "content-type": _CONTENT_TYPES[".js"]}, self.config_js())
+        file = self._file(path)
+        if file is None:
+            return HttpResponse(404, {**headers, "content-type": "text/plain; charset=utf-8"}, b"Not Found\n")
+        body = file.read_bytes()
+        if file.suffix == ".html":
+            # The page's own <meta> policy is the deployed one; here it must name this stack's API.
+            meta = self.policy(meta=True)
+            body = _CSP_META.sub(lambda m: m[1] + meta + m[2], body.decode()).encode()
+        content_type = _CONTENT_TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
+        return HttpResponse(
+            200, {**headers, "content-type": content_type or "application/octet-stream"}, body
+        )
+
+    def _file(self, path: str) -> Path | None:
+        root = self.root.resolve()
+        candidate = (root / path.lstrip("/")).resolve()
+        if not candidate.is_relative_to(root) or not candidate.is_file() or candidate.name.startswith("."):
+            return None
+        return candidate
+
+
+class SiteHandler(QuietHandler):
+    def _handle(self) -> None:
+        site = cast(StaticSite, cast(AppServer, self.server).app)
+        self.read_body()
+        self.send(site.handle(self.command, self.path), head=self.command == "HEAD")
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+
+def page_origins(port: int) -> list[str]:
+    return [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+
+
+# --- running it all ---
+
+
+def api_endpoint_variables(
+    function: FunctionDefinition, environment: dict[str, str], api_url: str
+) -> dict[str, str]:
+    """Variables the template builds from the API's URL (`!Sub ${BillingApi.ApiEndpoint}/webhooks/portone`),
+    valued with the local API's URL where the env file leaves them empty, as the deployed stack values them.
+    """
+    variables = load_template()["Resources"][function.logical_id]["Properties"]
+    variables = variables.get("Environment", {}).get("Variables", {})
+    endpoint = "${" + API_RESOURCE + ".ApiEndpoint}"
+    found = {}
+    for name, value in variables.items():
+        text = value.get("Fn::Sub") if isinstance(value, dict) else None
+        if isinstance(text, str) and endpoint in text and not environment.get(name):
+            found[name] = text.replace(endpoint, api_url)
+    return found
+
+
+def _bind(what: str, flag: str, factory: Callable[[], Server]) -> Server:
+    try:
+        return factory()
+    except OSError as exc:
+        raise SystemExit(
+            f"local.dev: cannot listen for the {what} ({exc.strerror}); pick another {flag}"
+        ) from None
+
+
+def _pretty_card(number: str) -> str:
+    return "-".join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.dev", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--web-port", type=int, default=DEFAULT_WEB_PORT, help="the card page (0: any free)")
+    parser.add_argument("--api-port", type=int, default=DEFAULT_API_PORT, help="the local HTTP API")
+    parser.add_argument("--jwt", action="store_true", help="turn the local JWT issuer and authorizer on")
+    parser.add_argument("--issuer-port", type=int, default=DEFAULT_ISSUER_PORT, help="the dev issuer (--jwt)")
+    parser.add_argument("--env-vars", type=Path, default=DEFAULT_ENV_FILE, help="as for make invoke")
+    parser.add_argument(
+        "--allowed-origins",
+        help="the API's CORS origins, comma-separated (default: the page's, on localhost and 127.0.0.1)",
+    )
+    args = parser.parse_args(argv)
+    stop = _stop_on_signals()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("local.api").setLevel(logging.INFO)
+
+    function = function_definition(FUNCTION)
+    environment = function_environment(function, args.env_vars)
+
+    with contextlib.ExitStack() as stack:
+        site = _bind("page", "--web-port", lambda: LoopbackServer(SiteHandler, args.web_port))
+        stack.callback(site.stop)
+        api_server = _bind("API", "--api-port", lambda: LoopbackServer(ApiHandler, args.api_port))
+        stack.callback(api_server.stop)
+        origins = args.allowed_origins.split(",") if args.allowed_origins else page_origins(site.port)
+        issuer = None
+        if args.jwt:
+            audience = (environment.get("JWT_AUDIENCE") or DEFAULT_AUDIENCE).split(",")[0]
+            scope = environment.get("JWT_SCOPE") or "billing/write"
+            issuer = _bind(
+                "dev issuer",
+                "--issuer-port",
+                lambda: DevIssuer(args.issuer_port, audience=audience, scope=scope, allowed_origins=origins),
+            )
+            stack.callback(issuer.stop)
+            environment |= {"JWT_ISSUER": issuer.url, "JWT_AUDIENCE": audience, "JWT_SCOPE": scope}
+
+        environment |= api_endpoint_variables(function, environment, api_server.url)
+        emulator_url = ""
+        if not environment.get("PORTONE_BASE_URL"):
+            local = stack.enter_context(embedded_stack(function, environment))
+            environment.update(local.environment())
+            emulator_url = local.emulator.url
+
+        parameters = parameters_from_environment(function, environment) | {
+            "AllowedOrigins": ",".join(origins)
+        }
+        definition = api_definition(parameters)
+        authorizer = None
+        if parameters.get("JwtIssuer"):
+            audiences = parameters.get("JwtAudience", "").split(",")
+            authorizer = (
+                JwtAuthorizer(issuer.url, audiences, issuer.jwks)
+                if issuer is not None
+                else JwtAuthorizer.from_discovery(parameters["JwtIssuer"], audiences)
+            )
+        api = LocalApi(definition, LambdaFunction(function, environment), authorizer)
+
+        # Stopped before the embedded stack (ExitStack unwinds last-in first): no request meets a dead moto.
+        stack.callback(site.stop)
+        stack.callback(api_server.stop)
+        if issuer is not None:
+            stack.callback(issuer.stop)
+            issuer.start()
+        api_server.start(api)
+        token_url = issuer.url + TOKEN_PATH if issuer is not None else ""
+        site.start(StaticSite(WEB_ROOT, api_server.url, token_url))
+
+        _print_banner(site.url, api_server.url, emulator_url, issuer, definition.routes, environment)
+        # A timed wait: a signal delivered to another thread runs its handler only when the main thread
+        # next runs Python code, which an untimed wait would never do.
+        while not stop.wait(0.25):
+            pass
+    print("local stack stopped", flush=True)
+    return 0
+
+
+def _print_banner(
+    page: str,
+    api: str,
+    emulator: str,
+    issuer: DevIssuer | None,
+    routes: Sequence[object],
+    environment: dict[str, str],
+) -> None:
+    expiry = datetime.date.today().replace(day=1) + datetime.timedelta(days=3 * 366)
+    lines = [
+        "",
+        "Local stack is up:",
+        f"  page      {page}/",
+        f"  API       {api}",
+        *(f"              {getattr(route, 'key', route)}" for route in routes),
+    ]
+    if emulator:
+        lines.append(f"  emulator  {emulator}   (PortOne V1; calls at /__emulator__/stats)")
+    else:
+        lines.append(
+            f"  PortOne   {environment['PORTONE_BASE_URL']} (from the env file; AWS from your environment)"
+        )
+    if issuer is not None:
+        lines.append(f'  issuer    {issuer.url}   (tokens: POST {TOKEN_PATH} {{"sub": "..."}})')
+        lines.append(f"  callers   signed in: audience {issuer.audience}, scope {issuer.scope}")
+    elif environment.get("JWT_ISSUER"):
+        lines.append(f"  callers   signed in with tokens of {environment['JWT_ISSUER']}")
+    else:
+        lines.append("  callers   anonymous (no JWT authorizer; add --jwt for one)")
+    if emulator:
+        lines += [
+            "",
+            f"Test card:  {_pretty_card(TEST_CARD_OK)}, expiry any future month (e.g. {expiry:%m/%y}), "
+            "birth 880101, PIN 12",
+            f"Declined:   {_pretty_card(CARD_INVALID_NUMBER)} (the issuer refuses it: 402 CARD_REJECTED)",
+        ]
+    lines.append(
+        f"Limits:     {environment.get('LIMIT_ATTEMPTS_PER_CALLER')} attempts per caller and "
+        f"{environment.get('LIMIT_ATTEMPTS_PER_CARD')} per card every "
+        f"{environment.get('LIMIT_WINDOW_SECONDS')} s (then 429); restarting resets them"
+    )
+    lines += ["", "Ctrl-C to stop.", ""]
+    print("\n".join(lines), flush=True)
+
+
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C and SIGTERM set an event instead of raising wherever the main thread is: one that arrives
+    while the stack is starting lets it finish starting, then everything is stopped in order."""
+    stop = threading.Event()
+
+    def _request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # SIGINT too: a shell that starts us in the background may have set it to "ignore".
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+    return stop
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""The e2e tier: the stack `make dev` runs (`python -m local.dev`, on free ports), driven through Debian's
+Chromium by Playwright.
+
+Chromium is Debian's (`make browser` installs it; never `playwright install`). Each test gets a fresh
+browser context; the stack and the browser are shared by the tests of one xdist worker (the e2e modules
+are one xdist group). Every test starts with an empty PortOne emulator, and every page's console is
+searched for card values when the test ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import requests
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+
+from local.template import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+# Headless without a sandbox (root) and without any of Chromium's own network traffic: this machine has no
+# network but loopback. Playwright gives each launch a fresh, empty --user-data-dir of its own.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+START_TIMEOUT_S = 60
+ISSUE_POST = "POST /subscribe/customers/{customer_uid}"
+# Generous limits: the tests here are about the page, not the card-testing limits (tests/integration).
+GENEROUS_LIMITS = {
+    "LIMIT_ATTEMPTS_PER_CALLER": "1000",
+    "LIMIT_ATTEMPTS_PER_IP": "1000",
+    "LIMIT_ATTEMPTS_PER_CARD": "1000",
+    "LIMIT_FAILURES_PER_CALLER": "1000",
+}
+_URL_LINE = re.compile(r"^\s+(page|API|emulator|issuer)\s+(http://\S+?)/?(\s|$)", re.MULTILINE)
+
+
+@dataclass
+class DevStack:
+    """A running `python -m local.dev` and the URLs it printed."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    urls: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def page_url(self) -> str:
+        return self.urls["page"] + "/"
+
+    @property
+    def api_url(self) -> str:
+        return self.urls["API"]
+
+    @property
+    def emulator_url(self) -> str:
+        return self.urls["emulator"]
+
+    def emulator_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = requests.get(f"{self.emulator_url}/__emulator__/stats", timeout=5).json()
+        return stats
+
+    def portone_calls(self, route: str) -> int:
+        """Calls of `route` PortOne took in (a 401 for a token the emulator's reset forgot does nothing)."""
+        counts = self.emulator_stats()["counts"].get(route, {})
+        return sum(n for status, n in counts.items() if status != "401")
+
+    def billing_key_posts(self) -> int:
+        return self.portone_calls(ISSUE_POST)
+
+    def reset_emulator(self) -> None:
+        requests.post(f"{self.emulator_url}/__emulator__/reset", timeout=5).raise_for_status()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                pytest.fail(f"local.dev did not stop on signal {sig}:\n{self.output()[-3000:]}")
+        return int(self.process.returncode)
+
+
+def start_dev(name: str, env_file: Path, *args: str) -> DevStack:
+    """`python -m local.dev` on free ports; returns once it printed its URLs (its output goes to a log)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    log = ARTIFACTS / f"dev-{name}-{worker}.log"
+    command = [sys.executable, "-m", "local.dev", "--web-port", "0", "--api-port", "0"]
+    command += ["--issuer-port", "0", "--env-vars", str(env_file), *args]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    stack = DevStack(process, log)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while "Ctrl-C to stop." not in stack.output():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stack.stop(signal.SIGKILL)
+            pytest.fail(f"local.dev did not start:\n{stack.output()[-3000:]}")
+        time.sleep(0.1)
+    stack.urls = {m[1]: m[2] for m in _URL_LINE.finditer(stack.output())}
+    return stack
+
+
+@pytest.fixture(scope="session")
+def dev_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """events/env.json with limits high enough for a test session."""
+    sections = json.loads((ROOT / "events" / "env.json").read_text())
+    sections["BillingFunction"] = {**sections.get("BillingFunction", {}), **GENEROUS_LIMITS}
+    path = tmp_path_factory.mktemp("dev") / "env.json"
+    path.write_text(json.dumps(sections))
+    return path
+
+
+@pytest.fixture(scope="session")
+def dev_stack(dev_env_file: Path) -> Iterator[DevStack]:
+    stack = start_dev("anonymous", dev_env_file)
+    yield stack
+    assert stack.stop() == 0, stack.output()[-3000:]
+
+
+@pytest.fixture
+def stack(dev_stack: DevStack) -> DevStack:
+    """The shared stack with an empty emulator."""
+    dev_stack.reset_emulator()
+    return dev_stack
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (Debian's chromium package)")
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@dataclass
+class Console:
+    """What the page wrote to its console, and the page errors, as text."""
+
+    messages: list[str] = field(default_factory=list)
+
+    def record(self, message: ConsoleMessage) -> None:
+        self.messages.append(f"{message.type}: {message.text}")
+
+    def text(self) -> str:
+        return "\n".join(self.messages)
+
+
+# Card values the tests type; none may reach the console (the canary, checked after every test).
+CARD_VALUES = [
+    "9540490000000001",
+    "9540 4900 0000 0001",
+    "9540-4900-0000-0001",
+    "9540490000112004",
+    "9540 4900 0011 2004",
+    "5272890000000004",
+    "4111111111111112",
+    "4111 1111 1111 1112",
+    "910317",
+    "1234567891",
+]
+
+
+@pytest.fixture
+def console() -> Console:
+    return Console()
+
+
+@pytest.fixture
+def page(browser: Browser, console: Console) -> Iterator[Page]:
+    """A fresh context (no cookies, storage or cache) and page, phone-sized."""
+    context = browser.new_context(viewport={"width": 412, "height": 915}, locale="ko-KR")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.on("console", console.record)
+    page.on("pageerror", lambda error: console.messages.append(f"pageerror: {error}"))
+    yield page
+    context.close()
+    leaked = [value for value in CARD_VALUES if value in console.text()]
+    assert leaked == [], "card values in the browser console"
+    # The page breaks none of its own policy and throws nothing
+    assert [m for m in console.messages if "Content Security Policy" in m or m.startswith("pageerror")] == []
+
+
+def screenshot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+class CardForm:
+    """The card page, as a person sees it: labelled fields, a button, a result region."""
+
+    FIELDS: ClassVar[dict[str, str]] = {
+        "card_number": "카드 번호",
+        "expiry": "유효기간",
+        "birth": "생년월일 / 사업자번호",
+        "pwd_2digit": "비밀번호 앞 두자리",
+        "customer_uid": "고객 식별자 (선택)",
+    }
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.url = url
+
+    def open(self) -> CardForm:
+        self.page.goto(self.url)
+        self.page.get_by_role("button", name="카드 등록").wait_for()
+        return self
+
+    def field(self, name: str) -> Any:
+        return self.page.get_by_label(self.FIELDS[name], exact=True)
+
+    def fill(
+        self,
+        card_number: str = "9540 4900 0000 0001",
+        expiry: str = "12/30",
+        birth: str = "880101",
+        pwd_2digit: str = "12",  # noqa: S107 (the emulator's test PIN digits)
+        customer_uid: str = "",
+    ) -> CardForm:
+        values = {
+            "card_number": card_number,
+            "expiry": expiry,
+            "birth": birth,
+            "pwd_2digit": pwd_2digit,
+            "customer_uid": customer_uid,
+        }
+        for name, value in values.items():
+            self.field(name).fill(value)
+        return self
+
+    @property
+    def button(self) -> Any:
+        return self.page.locator("#submit")
+
+    @property
+    def result(self) -> Any:
+        return self.page.get_by_role("status")
+
+    def error(self, name: str) -> Any:
+        return self.page.locator(f"#{name}-error")
+
+
+@pytest.fixture
+def card_form(page: Page, stack: DevStack) -> CardForm:
+    return CardForm(page, stack.page_url).open()

@@ -1,0 +1,369 @@
+"""The card page in a real browser against the local stack: what a customer sees and what reaches PortOne."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Page, Request, Route, expect
+
+from local.api import LoopbackServer
+from local.dev import WEB_ROOT, SiteHandler, StaticSite
+from tests.e2e.conftest import CARD_VALUES, CardForm, Console, DevStack, screenshot
+
+pytestmark = pytest.mark.xdist_group("e2e")
+
+DECLINED_CARD = "9540 4900 0011 2004"  # the emulator's [F112] card
+
+
+def api_requests(page: Page, stack: DevStack) -> list[Request]:
+    """Every request the page sends to the API from now on (preflights included)."""
+    sent: list[Request] = []
+    page.on("request", lambda r: sent.append(r) if r.url.startswith(stack.api_url) else None)
+    return sent
+
+
+def test_the_test_card_is_registered_and_shown_masked(card_form: CardForm, stack: DevStack) -> None:
+    # Given the page with the emulator's test card typed in
+    card_form.fill()
+    # When the customer submits
+    card_form.button.click()
+    # Then the masked card and the minted customer_uid are shown, and PortOne holds exactly one key
+    expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
+    expect(card_form.result).to_contain_text("BC카드 **** 0001")
+    expect(card_form.result).to_contain_text("신용카드")
+    expect(card_form.result).to_contain_text(re.compile(r"cu_[A-Za-z0-9_-]{20,}"))
+    assert stack.emulator_stats()["customers"] == 1
+    assert stack.billing_key_posts() == 1
+    # The card is gone from the form, and focus is on the answer
+    for name in ("card_number", "expiry", "birth", "pwd_2digit"):
+        expect(card_form.field(name)).to_have_value("")
+    expect(card_form.result).to_be_focused()
+    screenshot(card_form.page, "success")
+
+
+def test_each_rule_is_explained_next_to_its_field_and_nothing_is_sent(
+    card_form: CardForm, stack: DevStack
+) -> None:
+    sent = api_requests(card_form.page, stack)
+    # Given a card number failing Luhn, a past expiry, a date that does not exist and one PIN digit
+    card_form.fill(card_number="9540 4900 0000 0002", expiry="01/24", birth="880231", pwd_2digit="1")
+    # Then the full-length card number is flagged while typing, before any submission
+    expect(card_form.error("card_number")).to_have_text(
+        "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요."
+    )
+    # When the customer submits
+    card_form.button.click()
+    # Then each field says what is wrong, is marked invalid and points at its message; focus goes to the first
+    expected = {
+        "card_number": "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요.",
+        "expiry": "유효기간이 지난 카드입니다.",
+        "birth": "올바른 생년월일(YYMMDD)이 아닙니다.",
+        "pwd_2digit": "비밀번호 앞 두자리 숫자를 입력해 주세요.",
+    }
+    for name, message in expected.items():
+        expect(card_form.error(name)).to_have_text(message)
+        expect(card_form.field(name)).to_have_attribute("aria-invalid", "true")
+        described_by = card_form.field(name).get_attribute("aria-describedby") or ""
+        assert f"{name}-error" in described_by.split()
+    expect(card_form.field("card_number")).to_be_focused()
+    expect(card_form.result).to_have_text("입력값을 확인해 주세요. (4개 항목)")
+    screenshot(card_form.page, "validation")
+    # And nothing left the page for the API, so nothing reached PortOne
+    assert [r for r in sent if r.method == "POST"] == []
+    assert stack.emulator_stats()["calls"] == []
+
+    # When the customer fixes one field, its message goes as they type
+    card_form.field("expiry").fill("12/30")
+    expect(card_form.error("expiry")).to_be_empty()
+    expect(card_form.field("expiry")).not_to_have_attribute("aria-invalid", "true")
+
+
+def test_a_business_number_card_needs_no_pin(card_form: CardForm, stack: DevStack) -> None:
+    # 123-45-67891 has a valid check digit; corporate cards may omit the PIN digits (models.py)
+    card_form.fill(birth="123-45-67891", pwd_2digit="")
+    card_form.field("birth").press("Tab")
+    card_form.button.click()
+    expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
+    assert stack.billing_key_posts() == 1
+
+
+def test_a_declined_card_gets_a_korean_explanation(card_form: CardForm, stack: DevStack) -> None:
+    card_form.fill(card_number=DECLINED_CARD)
+    card_form.button.click()
+    expect(card_form.result).to_contain_text(
+        "카드사에서 카드를 승인하지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요."
+    )
+    # PortOne's own PG message ([F112]...) never reaches the page
+    expect(card_form.result).not_to_contain_text("F112")
+    assert stack.billing_key_posts() == 1
+    assert stack.emulator_stats()["customers"] == 0
+    expect(card_form.button).to_be_enabled()
+    screenshot(card_form.page, "declined")
+
+
+def test_a_double_click_reaches_portone_once(card_form: CardForm, stack: DevStack) -> None:
+    sent = api_requests(card_form.page, stack)
+    card_form.fill()
+    card_form.button.dblclick()
+    expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
+    assert len([r for r in sent if r.method == "POST"]) == 1
+    assert stack.billing_key_posts() == 1
+    assert stack.emulator_stats()["customers"] == 1
+
+
+def test_the_button_is_disabled_while_a_request_is_in_flight(card_form: CardForm, stack: DevStack) -> None:
+    # Given PortOne answers slowly
+    requests.post(
+        f"{stack.emulator_url}/__emulator__/faults",
+        json={"kind": "latency", "route": "POST /subscribe/customers", "seconds": 1.5},
+        timeout=5,
+    ).raise_for_status()
+    try:
+        card_form.fill()
+        card_form.button.click()
+        # Then the button says it is working and cannot be pressed again
+        expect(card_form.button).to_be_disabled()
+        expect(card_form.button).to_have_text("등록 중…")
+        expect(card_form.page.locator("#card-form")).to_have_attribute("aria-busy", "true")
+        screenshot(card_form.page, "in-flight")
+        expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
+        expect(card_form.button).to_be_enabled()
+    finally:
+        requests.delete(f"{stack.emulator_url}/__emulator__/faults", timeout=5)
+    assert stack.billing_key_posts() == 1
+
+
+def test_a_page_on_an_origin_that_is_not_allowed_is_blocked_by_the_browser(
+    page: Page, stack: DevStack
+) -> None:
+    # Given the same page served from an origin the API does not allow (127.0.0.1 on another port)
+    with LoopbackServer(SiteHandler, 0, public_host="127.0.0.1") as other:
+        other.start(StaticSite(WEB_ROOT, stack.api_url))
+        form = CardForm(page, other.url + "/").open()
+        form.fill()
+        # When the customer submits
+        form.button.click()
+        # Then the browser refuses the cross-origin call (no CORS headers on the preflight's answer)
+        expect(form.result).to_contain_text("서버에 연결할 수 없습니다.")
+        screenshot(page, "origin-not-allowed")
+    # And nothing reached the function, so nothing reached PortOne
+    assert stack.emulator_stats()["calls"] == []
+
+
+def test_keyboard_only(card_form: CardForm, stack: DevStack) -> None:
+    page = card_form.page
+    keyboard = page.keyboard
+    # Tab from the top of the page goes through the plan choice (when the API has plans: "card only" is
+    # chosen) and then the fields in reading order
+    page.wait_for_load_state("networkidle")
+    page.locator("body").focus()
+    if page.locator("#plan-group").is_visible():
+        keyboard.press("Tab")
+        expect(page.get_by_role("radio", name="카드만 등록")).to_be_focused()
+    order = ["card_number", "expiry", "birth", "pwd_2digit", "customer_uid"]
+    values = {"card_number": "9540490000000001", "expiry": "1230", "birth": "880101", "pwd_2digit": "12"}
+    for name in order:
+        keyboard.press("Tab")
+        expect(card_form.field(name)).to_be_focused()
+        if name in values:
+            keyboard.type(values[name])
+    # Typing formats as on the card
+    expect(card_form.field("card_number")).to_have_value("9540 4900 0000 0001")
+    expect(card_form.field("expiry")).to_have_value("12/30")
+    keyboard.press("Tab")
+    expect(card_form.button).to_be_focused()
+    # Enter submits; the answer is announced (a status region) and focused
+    keyboard.press("Enter")
+    expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
+    expect(card_form.result).to_have_attribute("aria-live", "polite")
+    expect(card_form.result).to_be_focused()
+    screenshot(page, "keyboard")
+    assert stack.billing_key_posts() == 1
+
+    # Enter in a field with a mistake moves focus to it instead of sending anything
+    card_form.field("card_number").focus()
+    keyboard.type("9540490000000001")
+    keyboard.press("Tab")
+    keyboard.type("0120")
+    keyboard.press("Enter")
+    expect(card_form.field("expiry")).to_be_focused()
+    expect(card_form.error("expiry")).to_have_text("유효기간이 지난 카드입니다.")
+    assert stack.billing_key_posts() == 1
+
+
+def test_a_503_is_retried_with_the_same_idempotency_key(card_form: CardForm, stack: DevStack) -> None:
+    # Given the API answers the first attempt 503 with Retry-After (as for PORTONE unavailable)
+    seen: list[dict[str, str]] = []
+    page_origin = card_form.url.rstrip("/")
+
+    def first_unavailable(route: Route, request: Request) -> None:
+        seen.append(request.headers)
+        if len(seen) == 1:
+            route.fulfill(
+                status=503,
+                headers={
+                    "access-control-allow-origin": page_origin,
+                    "access-control-expose-headers": "retry-after",
+                    "retry-after": "1",
+                    "content-type": "application/json",
+                },
+                body=json.dumps({"status": "failed", "code": "PAYMENT_PROVIDER_UNAVAILABLE"}),
+            )
+        else:
+            route.fallback()
+
+    card_form.page.route(f"{stack.api_url}/subscriptions/issue-billing", first_unavailable)
+    card_form.fill()
+    card_form.button.click()
+    # Then the page tried again by itself, with the same key, and the card was issued once
+    expect(card_form.result).to_contain_text("카드가 등록되었습니다.", timeout=15_000)
+    keys = [h.get("idempotency-key") for h in seen if "idempotency-key" in h]
+    assert len(keys) == 2
+    assert keys[0] == keys[1]
+    assert stack.billing_key_posts() == 1
+
+
+def test_a_plan_is_scheduled_on_the_local_stack(card_form: CardForm, stack: DevStack) -> None:
+    # Given the API's own plans (GET /subscriptions/plans on the local stack)
+    page = card_form.page
+    plans = page.locator("#plan-options input[type=radio]")
+    expect(plans.nth(1)).to_be_visible()
+    # When the customer picks the first plan and registers the card
+    plans.nth(1).check()
+    card_form.fill()
+    card_form.button.click()
+    # Then the card is shown masked with the schedule the server made, and PortOne has one schedule
+    expect(card_form.result).to_contain_text("카드가 등록되고 구독이 시작되었습니다.")
+    expect(card_form.result).to_contain_text("BC카드 **** 0001")
+    expect(card_form.result.locator(".schedules li")).not_to_have_count(0)
+    assert stack.portone_calls("POST /subscribe/payments/schedule") == 1
+    screenshot(page, "scheduled-local")
+
+
+PLANS = [
+    {"id": "basic-monthly", "name": "베이직", "amount": 9900, "currency": "KRW", "interval": "month"},
+    {"id": "pro-yearly", "name": "프로", "amount": 99000, "currency": "KRW", "interval": "year"},
+]
+
+
+def test_plans_light_up_when_the_api_has_them(card_form: CardForm, stack: DevStack) -> None:
+    # Given an API with the scheduling routes (answered here, as the later change will)
+    page = card_form.page
+    cors = {"access-control-allow-origin": card_form.url.rstrip("/"), "content-type": "application/json"}
+    scheduled: list[dict[str, Any]] = []
+
+    def plans(route: Route) -> None:
+        route.fulfill(status=200, headers=cors, body=json.dumps({"plans": PLANS}))
+
+    def schedule(route: Route, request: Request) -> None:
+        if request.method == "OPTIONS":
+            route.fulfill(status=204, headers={**cors, "access-control-allow-headers": "*"})
+            return
+        scheduled.append({"body": request.post_data_json, "key": request.headers.get("idempotency-key")})
+        body = {
+            "status": "success",
+            "customer_uid": "cu_scheduled_customer",
+            "plan_id": "basic-monthly",
+            "card": {"name": "BC카드", "code": "361", "last4": "0001", "type": "credit"},
+            "schedules": [
+                {
+                    "merchant_uid": "sch_1",
+                    "schedule_at": 1798761600,
+                    "amount": 9900,
+                    "currency": "KRW",
+                    "status": "scheduled",
+                }
+            ],
+        }
+        route.fulfill(status=200, headers=cors, body=json.dumps(body))
+
+    page.route(f"{stack.api_url}/subscriptions/plans", plans)
+    page.route(f"{stack.api_url}/subscriptions/schedule", schedule)
+    card_form.open()
+    # Then the page offers the plans, with "card only" first and chosen
+    expect(page.get_by_role("radio", name="카드만 등록")).to_be_checked()
+    page.get_by_role("radio", name=re.compile("베이직")).check()
+    expect(card_form.button).to_have_text("카드 등록하고 구독 시작")
+    card_form.fill()
+    screenshot(page, "plans")
+    card_form.button.click()
+    expect(card_form.result).to_contain_text("카드가 등록되고 구독이 시작되었습니다.")
+    expect(card_form.result).to_contain_text("₩9,900")
+    screenshot(page, "scheduled")
+    # And the schedule request named the plan, carried the card and a key, and nothing else chose amounts
+    assert len(scheduled) == 1
+    sent = scheduled[0]["body"]
+    assert sent["plan_id"] == "basic-monthly"
+    assert sent["card_number"] == "9540490000000001"
+    assert set(sent) == {"card_number", "expiry", "birth", "pwd_2digit", "plan_id"}
+    assert re.fullmatch(r"[0-9a-f-]{36}", scheduled[0]["key"])
+    assert stack.billing_key_posts() == 0
+
+
+@pytest.mark.parametrize("answer", ["404", "403", "unreachable"])
+def test_without_plans_the_page_is_the_card_form(page: Page, stack: DevStack, answer: str) -> None:
+    # Given an API without the plans route (API Gateway's own 404), one refusing it, or none reachable
+    def plans(route: Route) -> None:
+        if answer == "unreachable":
+            route.abort("connectionrefused")
+            return
+        status = int(answer)
+        message = {404: "Not Found", 403: "Forbidden"}[status]
+        headers = {
+            "access-control-allow-origin": stack.page_url.rstrip("/"),
+            "content-type": "application/json",
+        }
+        route.fulfill(status=status, headers=headers, body=json.dumps({"message": message}))
+
+    page.route(f"{stack.api_url}/subscriptions/plans", plans)
+    form = CardForm(page, stack.page_url).open()
+    page.wait_for_load_state("networkidle")
+    # Then the page offers the card form only, which still works
+    expect(page.locator("#plan-group")).to_be_hidden()
+    expect(form.button).to_have_text("카드 등록")
+    if answer == "404":
+        screenshot(page, "form")
+    if answer == "403":
+        page.set_viewport_size({"width": 1280, "height": 900})
+        screenshot(page, "form-desktop")
+    form.fill()
+    form.button.click()
+    expect(form.result).to_contain_text("카드가 등록되었습니다.")
+
+
+def test_no_card_value_reaches_the_console_the_url_or_storage(
+    card_form: CardForm, stack: DevStack, console: Console
+) -> None:
+    page = card_form.page
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    # Every kind of answer: rejected by the page, declined by the card issuer, issued
+    card_form.fill(card_number="4111 1111 1111 1112", birth="910317", pwd_2digit="4")
+    card_form.button.click()
+    card_form.fill(card_number=DECLINED_CARD, birth="910317")
+    card_form.button.click()
+    expect(card_form.result).to_contain_text("카드사에서")
+    card_form.fill(card_number="5272 8900 0000 0004", birth="1234567891")
+    card_form.button.click()
+    expect(card_form.result).to_contain_text("체크카드")
+    storage = page.evaluate("() => [localStorage.length, sessionStorage.length, document.cookie]")
+    assert storage == [0, 0, ""]
+    assert [u for u in urls if any(v in u for v in CARD_VALUES)] == []
+    assert [v for v in CARD_VALUES if v in page.url] == []
+    # The console itself is searched by the page fixture after every test, this one included
+    assert not [v for v in CARD_VALUES if v in console.text()]
+
+
+def test_the_page_may_talk_to_the_api_only(card_form: CardForm, stack: DevStack, console: Console) -> None:
+    # The Content-Security-Policy's connect-src names the API's origin and nothing else
+    page = card_form.page
+    outcome = page.evaluate(
+        "url => fetch(url).then(() => 'sent', () => 'blocked')", f"{stack.emulator_url}/__emulator__/stats"
+    )
+    assert outcome == "blocked"
+    assert any("Content Security Policy" in m and "connect-src" in m for m in console.messages)
+    console.messages.clear()  # the violation above was provoked on purpose

@@ -1,0 +1,565 @@
+// The card form: checks the card as it is typed (the server's rules, cards.js), sends it once per submission
+// with an Idempotency-Key, and shows the masked result. Card values never go into the URL, storage or the
+// console; they live in the form's fields and, while a submission's outcome is unknown, in memory only.
+
+import { API_BASE_URL, DEV_TOKEN_URL } from "./config.js";
+import * as cards from "./cards.js";
+
+const ISSUE_PATH = "/subscriptions/issue-billing";
+const SCHEDULE_PATH = "/subscriptions/schedule";
+const PLANS_PATH = "/subscriptions/plans";
+const MAX_RETRIES = 2; // automatic retries of one submission (409 and 503 with Retry-After only)
+const MAX_RETRY_WAIT_S = 10;
+const REQUEST_TIMEOUT_MS = 35000; // API Gateway gives up on the function after 30 s
+const PLANS_TIMEOUT_MS = 10000;
+const DEV_SUBJECT = "dev-user"; // the user the dev issuer signs tokens for (make dev ARGS=--jwt)
+
+const FIELD_MESSAGES = {
+  card_number: {
+    required: "카드 번호를 입력해 주세요.",
+    digits_only: "카드 번호는 숫자만 입력해 주세요.",
+    length_14_to_16: "카드 번호는 14~16자리입니다.",
+    checksum: "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요.",
+  },
+  expiry: {
+    required: "유효기간을 입력해 주세요.",
+    format_yyyy_mm: "유효기간을 MM/YY 형식으로 입력해 주세요.",
+    month_1_to_12: "유효기간의 월은 01~12 사이여야 합니다.",
+    expired: "유효기간이 지난 카드입니다.",
+    too_far_ahead: "유효기간을 다시 확인해 주세요.",
+  },
+  birth: {
+    required: "생년월일 또는 사업자번호를 입력해 주세요.",
+    digits_only: "숫자만 입력해 주세요.",
+    length_6_or_10: "생년월일 6자리 또는 사업자번호 10자리를 입력해 주세요.",
+    invalid_date: "올바른 생년월일(YYMMDD)이 아닙니다.",
+    business_number_checksum: "올바른 사업자번호가 아닙니다.",
+  },
+  pwd_2digit: {
+    required: "비밀번호 앞 두자리를 입력해 주세요.",
+    two_digits: "비밀번호 앞 두자리 숫자를 입력해 주세요.",
+  },
+  customer_uid: {
+    invalid_characters: "영문, 숫자, 밑줄(_), 하이픈(-)만 쓸 수 있습니다.",
+    too_long: "80자 이하로 입력해 주세요.",
+    not_available: "이 고객 식별자는 사용할 수 없습니다. 비워 두거나 다른 값을 입력해 주세요.",
+  },
+  plan_id: {
+    required: "요금제를 선택해 주세요.",
+    unknown_plan: "선택한 요금제를 사용할 수 없습니다. 다른 요금제를 선택해 주세요.",
+    invalid_characters: "선택한 요금제를 사용할 수 없습니다. 다른 요금제를 선택해 주세요.",
+  },
+};
+const FIELD_FALLBACK = "입력값을 다시 확인해 주세요.";
+
+const CODE_MESSAGES = {
+  INVALID_REQUEST: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
+  CARD_REJECTED: "카드사에서 카드를 승인하지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요.",
+  TOO_MANY_ATTEMPTS: "시도 횟수가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+  CUSTOMER_NOT_FOUND: FIELD_MESSAGES.customer_uid.not_available,
+  SUBSCRIPTION_EXISTS: "이미 다른 요금제를 구독 중인 고객입니다. 기존 구독을 해지한 뒤 다시 시도해 주세요.",
+  REQUEST_IN_PROGRESS: "이전 요청을 아직 처리하고 있습니다. 잠시 후 같은 내용으로 다시 시도해 주세요.",
+  IDEMPOTENCY_KEY_REUSED: "요청이 중복되었습니다. 다시 시도해 주세요.",
+  PAYMENT_PROVIDER_REJECTED: "지금은 카드를 등록할 수 없습니다. 고객센터에 문의해 주세요.",
+  PAYMENT_PROVIDER_UNAVAILABLE: "결제대행사에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+  PAYMENT_PROVIDER_AUTH_FAILED: "결제 설정 문제로 카드를 등록할 수 없습니다. 고객센터에 문의해 주세요.",
+  SERVICE_UNAVAILABLE: "서비스가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
+  UNAUTHORIZED: "로그인이 필요합니다. 다시 로그인한 뒤 시도해 주세요.",
+  FORBIDDEN: "카드를 등록할 권한이 없습니다.",
+  NOT_FOUND: "요청한 기능을 찾을 수 없습니다.",
+  PAYLOAD_TOO_LARGE: "요청이 너무 큽니다.",
+  UNSUPPORTED_MEDIA_TYPE: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
+  INTERNAL_ERROR: "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
+};
+// API Gateway's own answers ({"message": "Unauthorized"}, ...) carry no code.
+const STATUS_CODES = {
+  401: "UNAUTHORIZED",
+  403: "FORBIDDEN",
+  404: "NOT_FOUND",
+  413: "PAYLOAD_TOO_LARGE",
+  429: "TOO_MANY_ATTEMPTS",
+  500: "INTERNAL_ERROR",
+  502: "INTERNAL_ERROR",
+  503: "SERVICE_UNAVAILABLE",
+  504: "SERVICE_UNAVAILABLE",
+};
+const NETWORK_MESSAGE = "서버에 연결할 수 없습니다.";
+const NETWORK_DETAIL =
+  "인터넷 연결을 확인한 뒤 다시 시도해 주세요. 같은 내용으로 다시 시도하면 카드가 두 번 등록되지 않습니다.";
+const CARD_TYPES = { credit: "신용카드", check: "체크카드" };
+const INTERVALS = {
+  day: "매일", daily: "매일", week: "매주", weekly: "매주",
+  month: "매월", monthly: "매월", year: "매년", yearly: "매년", annual: "매년",
+};
+const SCHEDULE_STATUSES = { scheduled: "예약됨", executed: "결제됨", revoked: "취소됨", failed: "실패" };
+
+const form = document.getElementById("card-form");
+const submitButton = document.getElementById("submit");
+const result = document.getElementById("result");
+const planGroup = document.getElementById("plan-group");
+const planOptions = document.getElementById("plan-options");
+const inputs = {
+  card_number: document.getElementById("card_number"),
+  expiry: document.getElementById("expiry"),
+  birth: document.getElementById("birth"),
+  pwd_2digit: document.getElementById("pwd_2digit"),
+  customer_uid: document.getElementById("customer_uid"),
+};
+const SENSITIVE = ["card_number", "expiry", "birth", "pwd_2digit"];
+// How many digits make a field complete: from then on it is checked on every keystroke.
+const COMPLETE_AT = { card_number: 16, expiry: 4, pwd_2digit: 2, birth: 10 };
+
+const state = {
+  inFlight: false,
+  submitted: false,
+  touched: new Set(),
+  plans: [],
+  // A submission whose outcome is unknown (network error, still in progress, pending): sending the same
+  // body again reuses its Idempotency-Key, so the server answers it instead of issuing a second key.
+  unsettled: null,
+  token: null,
+};
+
+// --- checking the fields ---
+
+function problemOf(name) {
+  const value = inputs[name].value;
+  switch (name) {
+    case "card_number":
+      return cards.cardNumberProblem(value);
+    case "expiry": {
+      if (value.trim() === "") return "required";
+      const yyyymm = cards.expiryFromCard(value);
+      return yyyymm === null ? "format_yyyy_mm" : cards.expiryProblem(yyyymm);
+    }
+    case "birth":
+      return cards.birthProblem(value);
+    case "pwd_2digit":
+      return cards.pinProblem(value, inputs.birth.value);
+    case "customer_uid":
+      return cards.customerUidProblem(value.trim());
+    default:
+      return null;
+  }
+}
+
+function fieldMessage(name, reason) {
+  return (FIELD_MESSAGES[name] && FIELD_MESSAGES[name][reason]) || FIELD_FALLBACK;
+}
+
+function showFieldError(name, reason) {
+  const input = name === "plan_id" ? null : inputs[name];
+  const error = document.getElementById(`${name === "plan_id" ? "plan" : name}-error`);
+  if (!error) return;
+  error.textContent = reason ? fieldMessage(name, reason) : "";
+  if (input) {
+    if (reason) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+}
+
+function digitCount(value) {
+  return value.replace(/\D/g, "").length;
+}
+
+function recheck(name, { force = false } = {}) {
+  const problem = problemOf(name);
+  const complete = COMPLETE_AT[name] !== undefined && digitCount(inputs[name].value) >= COMPLETE_AT[name];
+  if (!problem || force || state.submitted || state.touched.has(name) || complete) {
+    showFieldError(name, problem);
+  }
+  return problem;
+}
+
+function checkAll() {
+  return Object.keys(inputs).filter((name) => recheck(name, { force: true }));
+}
+
+// --- shaping what is typed ---
+
+function keepCaretAfterDigits(input, formatted, digitsBefore) {
+  let caret = 0;
+  let seen = 0;
+  while (caret < formatted.length && seen < digitsBefore) {
+    if (/\d/.test(formatted[caret])) seen += 1;
+    caret += 1;
+  }
+  input.setSelectionRange(caret, caret);
+}
+
+function formatCardNumber() {
+  const input = inputs.card_number;
+  const { value } = input;
+  const digitsBefore = digitCount(value.slice(0, input.selectionStart ?? value.length));
+  const formatted = value.replace(/\D/g, "").slice(0, 19).replace(/(\d{4})(?=\d)/g, "$1 ");
+  if (formatted !== value) {
+    input.value = formatted;
+    keepCaretAfterDigits(input, formatted, digitsBefore);
+  }
+}
+
+function formatExpiry() {
+  const input = inputs.expiry;
+  const { value } = input;
+  const longYear = /^\s*(\d{1,2})\s*\/\s*(\d{4})\s*$/.exec(value); // autofill may give MM/YYYY
+  let digits = longYear ? longYear[1].padStart(2, "0") + longYear[2].slice(2) : value.replace(/\D/g, "");
+  digits = digits.slice(0, 4);
+  const formatted = digits.length > 2 ? `${digits.slice(0, 2)}/${digits.slice(2)}` : digits;
+  if (formatted !== value) input.value = formatted;
+}
+
+function keepOnly(input, pattern, max) {
+  const cleaned = input.value.replace(pattern, "").slice(0, max);
+  if (cleaned !== input.value) input.value = cleaned;
+}
+
+const SHAPERS = {
+  card_number: formatCardNumber,
+  expiry: formatExpiry,
+  birth: () => keepOnly(inputs.birth, /[^\d-]/g, 12),
+  pwd_2digit: () => keepOnly(inputs.pwd_2digit, /\D/g, 2),
+};
+
+for (const [name, input] of Object.entries(inputs)) {
+  input.addEventListener("input", () => {
+    SHAPERS[name]?.();
+    recheck(name);
+    if (name === "birth" && (state.touched.has("pwd_2digit") || state.submitted)) recheck("pwd_2digit");
+  });
+  input.addEventListener("blur", () => {
+    if (input.value !== "") state.touched.add(name);
+    recheck(name);
+  });
+}
+
+// --- talking to the API ---
+
+function newIdempotencyKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// The caller's access token, or null for an anonymous caller. A page whose customers sign in returns their
+// access token here (from its OpenID Connect library); `make dev ARGS=--jwt` uses the dev issuer.
+async function accessToken() {
+  if (!DEV_TOKEN_URL) return null;
+  if (state.token && state.token.expiresAt > Date.now() + 30000) return state.token.value;
+  try {
+    const response = await fetch(DEV_TOKEN_URL, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sub: DEV_SUBJECT }),
+      credentials: "omit",
+      cache: "no-store",
+    });
+    if (!response.ok) return null;
+    const answer = await response.json();
+    state.token = { value: answer.access_token, expiresAt: Date.now() + answer.expires_in * 1000 };
+    return state.token.value;
+  } catch {
+    return null; // the API then answers 401, which the page explains
+  }
+}
+
+function retryAfterSeconds(response) {
+  const value = response.headers.get("Retry-After");
+  if (value === null) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
+}
+
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return {};
+  }
+}
+
+/** POST one submission; retries 409 and 503 answers that carry Retry-After, with the same key and body. */
+async function postOnce(path, bodyText, key) {
+  const headers = { "Content-Type": "application/json", "Idempotency-Key": key, Accept: "application/json" };
+  const token = await accessToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  for (let attempt = 0; ; attempt += 1) {
+    const response = await fetch(API_BASE_URL + path, {
+      method: "POST",
+      headers,
+      body: bodyText,
+      credentials: "omit",
+      cache: "no-store",
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const wait = retryAfterSeconds(response);
+    if ((response.status === 409 || response.status === 503) && wait !== null && attempt < MAX_RETRIES) {
+      await sleep(Math.min(wait, MAX_RETRY_WAIT_S) * 1000 + Math.random() * 250);
+      continue;
+    }
+    return { status: response.status, body: await readJson(response), retryAfter: wait };
+  }
+}
+
+async function loadPlans() {
+  try {
+    const headers = { Accept: "application/json" };
+    const token = await accessToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const response = await fetch(API_BASE_URL + PLANS_PATH, {
+      headers,
+      credentials: "omit",
+      cache: "no-store",
+      signal: AbortSignal.timeout(PLANS_TIMEOUT_MS),
+    });
+    if (!response.ok) return [];
+    const answer = await readJson(response);
+    return Array.isArray(answer.plans) ? answer.plans.filter(isPlan) : [];
+  } catch {
+    return []; // no plans route (yet), not allowed, or unreachable: the page offers the card form only
+  }
+}
+
+function isPlan(plan) {
+  return (
+    plan !== null &&
+    typeof plan === "object" &&
+    typeof plan.id === "string" &&
+    typeof plan.name === "string" &&
+    typeof plan.amount === "number" &&
+    typeof plan.currency === "string"
+  );
+}
+
+// --- showing things ---
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function money(amount, currency) {
+  try {
+    return new Intl.NumberFormat("ko-KR", { style: "currency", currency }).format(amount);
+  } catch {
+    return `${amount} ${currency}`;
+  }
+}
+
+function planLabel(plan) {
+  const interval = INTERVALS[String(plan.interval).toLowerCase()] || plan.interval || "";
+  return `${plan.name} · ${money(plan.amount, plan.currency)}${interval ? ` / ${interval}` : ""}`;
+}
+
+function renderPlans(plans) {
+  state.plans = plans;
+  if (plans.length === 0) return;
+  const choices = [{ id: "", label: "카드만 등록" }, ...plans.map((p) => ({ id: p.id, label: planLabel(p) }))];
+  planOptions.replaceChildren(
+    ...choices.map((choice, index) => {
+      const label = element("label", "plan-option");
+      const radio = element("input");
+      radio.type = "radio";
+      radio.name = "plan";
+      radio.value = choice.id;
+      radio.checked = index === 0;
+      radio.addEventListener("change", updateSubmitLabel);
+      label.append(radio, element("span", "", choice.label));
+      return label;
+    }),
+    element("p", "error", ""),
+  );
+  planOptions.lastElementChild.id = "plan-error";
+  planGroup.setAttribute("aria-describedby", "plan-error");
+  planGroup.hidden = false;
+  updateSubmitLabel();
+}
+
+function selectedPlan() {
+  const checked = planOptions.querySelector('input[name="plan"]:checked');
+  return (checked && state.plans.find((plan) => plan.id === checked.value)) || null;
+}
+
+function idleLabel() {
+  return selectedPlan() ? "카드 등록하고 구독 시작" : "카드 등록";
+}
+
+function updateSubmitLabel() {
+  if (!state.inFlight) submitButton.textContent = idleLabel();
+}
+
+function setBusy(busy) {
+  state.inFlight = busy;
+  submitButton.disabled = busy;
+  submitButton.textContent = busy ? "등록 중…" : idleLabel();
+  if (busy) form.setAttribute("aria-busy", "true");
+  else form.removeAttribute("aria-busy");
+}
+
+function showResult(kind, title, rows = [], extra = null) {
+  const box = element("div", `result-box ${kind}`);
+  box.append(element("p", "result-title", title));
+  if (rows.length) {
+    const list = element("dl");
+    for (const [term, detail] of rows) list.append(element("dt", "", term), element("dd", "", detail));
+    box.append(list);
+  }
+  if (extra) box.append(extra);
+  result.replaceChildren(box);
+}
+
+function showMessage(kind, text, detail = "") {
+  const box = element("div", `result-box ${kind}`);
+  box.append(element("p", "result-title", text));
+  if (detail) box.append(element("p", "result-detail", detail));
+  result.replaceChildren(box);
+}
+
+function when(value) {
+  const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return new Intl.DateTimeFormat("ko-KR", { dateStyle: "long", timeZone: "Asia/Seoul" }).format(date);
+}
+
+function showSuccess(answer, plan) {
+  const card = answer.card || {};
+  const rows = [
+    ["카드", `${card.name || "카드"} **** ${card.last4 || "----"}`],
+    ["종류", CARD_TYPES[card.type] || "확인되지 않음"],
+    ["고객 식별자", String(answer.customer_uid || "")],
+  ];
+  let extra = null;
+  if (plan) {
+    rows.push(["요금제", planLabel(plan)]);
+    const schedules = Array.isArray(answer.schedules) ? answer.schedules : [];
+    if (schedules.length) {
+      extra = element("div", "schedules");
+      const list = element("ul");
+      for (const s of schedules) {
+        const status = SCHEDULE_STATUSES[s.status] || s.status || "";
+        list.append(element("li", "", `${when(s.schedule_at)} · ${money(s.amount, s.currency)} · ${status}`));
+      }
+      extra.append(element("p", "schedules-title", "결제 일정"), list);
+    }
+  }
+  showResult("success", plan ? "카드가 등록되고 구독이 시작되었습니다." : "카드가 등록되었습니다.", rows, extra);
+}
+
+function moveFocus(target) {
+  target.focus();
+}
+
+function clearCardFields() {
+  for (const name of SENSITIVE) {
+    inputs[name].value = "";
+    showFieldError(name, null);
+  }
+  state.touched.clear();
+  state.submitted = false;
+}
+
+function handleAnswer(answer, plan, sent) {
+  const body = answer.body || {};
+  const code = body.code || STATUS_CODES[answer.status];
+  if (answer.status === 200 && body.status === "success") {
+    state.unsettled = null;
+    clearCardFields();
+    showSuccess(body, plan);
+    moveFocus(result);
+    return;
+  }
+  if (answer.status === 202) {
+    state.unsettled = sent;
+    showResult("pending", "카드 등록 여부를 아직 확인하지 못했습니다.", [
+      ["안내", "결제대행사의 응답이 늦어지고 있습니다. 카드를 새로 입력하지 말고 잠시 후 같은 내용으로 다시 시도해 주세요."],
+      ["고객 식별자", String(body.customer_uid || "")],
+    ]);
+    moveFocus(result);
+    return;
+  }
+  // Still running, or unavailable, after the automatic retries: the outcome is unknown.
+  state.unsettled = code === "REQUEST_IN_PROGRESS" || answer.status === 503 ? sent : null;
+  const fieldErrors = Array.isArray(body.errors) ? body.errors : [];
+  const ours = (error) => error && (Object.hasOwn(inputs, error.field) || error.field === "plan_id");
+  const shown = [];
+  for (const error of fieldErrors.filter(ours)) {
+    showFieldError(error.field, error.reason);
+    shown.push(error.field);
+  }
+  if (code === "CUSTOMER_NOT_FOUND") {
+    showFieldError("customer_uid", "not_available");
+    shown.push("customer_uid");
+  }
+  if (shown.length && fieldErrors.every(ours)) {
+    showMessage("error", "입력값을 확인해 주세요.");
+    moveFocus(shown[0] === "plan_id" ? planOptions.querySelector("input") : inputs[shown[0]]);
+    return;
+  }
+  let message = CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR;
+  if (code === "TOO_MANY_ATTEMPTS" && answer.retryAfter) {
+    message = `시도 횟수가 너무 많습니다. ${Math.max(1, Math.ceil(answer.retryAfter / 60))}분 후에 다시 시도해 주세요.`;
+  }
+  if (code === "UNAUTHORIZED") state.token = null;
+  showMessage("error", message, body.request_id ? `문의하실 때 요청 번호를 알려 주세요: ${body.request_id}` : "");
+  moveFocus(result);
+}
+
+// --- submitting ---
+
+function payload(plan) {
+  const body = {
+    card_number: cards.cardDigits(inputs.card_number.value),
+    expiry: cards.expiryFromCard(inputs.expiry.value),
+    birth: cards.birthDigits(inputs.birth.value),
+  };
+  if (inputs.pwd_2digit.value !== "") body.pwd_2digit = inputs.pwd_2digit.value;
+  const uid = inputs.customer_uid.value.trim();
+  if (uid !== "") body.customer_uid = uid;
+  if (plan) body.plan_id = plan.id;
+  return body;
+}
+
+async function submit() {
+  if (state.inFlight) return;
+  state.submitted = true;
+  const invalid = checkAll();
+  if (invalid.length) {
+    showMessage("error", `입력값을 확인해 주세요. (${invalid.length}개 항목)`);
+    inputs[invalid[0]].focus();
+    return;
+  }
+  const plan = selectedPlan();
+  const bodyText = JSON.stringify(payload(plan));
+  const key = state.unsettled && state.unsettled.body === bodyText ? state.unsettled.key : newIdempotencyKey();
+  const sent = { body: bodyText, key };
+  setBusy(true); // before the first await: a second click finds the button disabled
+  showMessage("progress", "카드를 등록하고 있습니다…");
+  try {
+    const answer = await postOnce(plan ? SCHEDULE_PATH : ISSUE_PATH, bodyText, key);
+    handleAnswer(answer, plan, sent);
+  } catch {
+    state.unsettled = sent; // it may have arrived: the same submission again reuses its key
+    showMessage("error", NETWORK_MESSAGE, NETWORK_DETAIL);
+    moveFocus(result);
+  } finally {
+    setBusy(false);
+  }
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+});
+
+loadPlans().then(renderPlans);
