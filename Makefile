@@ -10,12 +10,15 @@ SAM       := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
 EVENT  ?= events/issue_billing.json
 ENV_VARS ?= events/env.json
+# `make build` / `make deploy`: the function's and the layer's architecture (template parameter Architecture).
+ARCH      ?= arm64
+BUILD_DIR ?= .aws-sam/build
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test unit lint invoke emulator clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements-dev.txt layers/deps/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +34,7 @@ $(SAM_STAMP): requirements-sam.txt
 
 venv: $(STAMP) $(SAM_STAMP) ## Build .venv (function and tests) and .venv-sam (the SAM CLI)
 
-test: lint $(SAM_STAMP) ## Run every test (lint and types first)
+test: lint browser $(SAM_STAMP) ## Run every test (lint and types first)
 	SAM_CLI=$(SAM) $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 unit: $(STAMP) ## Run only the fast unit tests
@@ -42,11 +45,47 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-invoke: $(STAMP) ## Invoke the handler on EVENT (default events/issue_billing.json) like `sam local invoke`, no Docker
-	$(BIN)/python -m local.invoke --event $(EVENT) --env-vars $(ENV_VARS)
+invoke: $(STAMP) ## Invoke the handler on EVENT like `sam local invoke`, no Docker (BEFORE= events to run first)
+	$(BIN)/python -m local.invoke --event $(EVENT) --env-vars $(ENV_VARS) $(addprefix --before ,$(BEFORE))
 
 emulator: $(STAMP) ## Run the PortOne V1 emulator on 127.0.0.1:8090
 	$(BIN)/python -m local.portone_emulator --port 8090
+
+.PHONY: dev browser e2e
+
+dev: $(STAMP) ## The local stack: card page :8080, API :3000, PortOne emulator, moto (ARGS=--jwt signs callers in)
+	$(BIN)/python -m local.dev --env-vars $(ENV_VARS) $(ARGS)
+
+# Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser build), and a
+# Korean font so the page's screenshots are legible. apt-get needs root, as on CI.
+browser: ## Install Debian's Chromium (and a Korean font) when missing
+	@if ! command -v chromium >/dev/null || ! fc-list :lang=ko | grep -q .; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-nanum; \
+	fi
+
+e2e: $(STAMP) browser ## Run only the browser tests (tests/e2e), screenshots in test-artifacts/screenshots
+	$(BIN)/python -m pytest tests/e2e
+
+.PHONY: build bench deploy
+
+build: $(SAM_STAMP) ## Build what `sam deploy` ships, no Docker (ARCH=arm64|x86_64), print the sizes
+	LAYER_ARCH=$(ARCH) SAM_CLI_TELEMETRY=0 $(SAM) build --build-dir $(BUILD_DIR) \
+	    --parameter-overrides Architecture=$(ARCH)
+	$(PYTHON) -m benchmarks.artifacts $(BUILD_DIR)
+
+bench: build $(STAMP) ## Cold start, warm path, size, memory vs their targets -> benchmarks/results.json
+	$(BIN)/python -m benchmarks.run --build-dir $(BUILD_DIR)
+
+# The first deploy is guided (stack name, parameters) and saves the answers in samconfig.toml; once it
+# names a stack, later deploys reuse them and only ask to confirm the change set.
+deploy: build ## Build, then `sam deploy` (--guided until samconfig.toml names a stack)
+	@if grep -Eq '^[[:space:]]*stack_name[[:space:]]*=' samconfig.toml; then \
+	  echo "$(SAM) deploy --template-file $(BUILD_DIR)/template.yaml"; \
+	  $(SAM) deploy --template-file $(BUILD_DIR)/template.yaml; \
+	else \
+	  echo "$(SAM) deploy --guided --template-file $(BUILD_DIR)/template.yaml"; \
+	  $(SAM) deploy --guided --template-file $(BUILD_DIR)/template.yaml; \
+	fi
 
 clean: ## Remove the virtualenv and build output
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -15,11 +15,21 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_file
 
-from billing.app import ISSUE_BILLING_PATH, SMOKE_CHECK_EVENT
+from billing.app import ISSUE_BILLING_PATH, SMOKE_CHECK_EVENT, WEBHOOK_PATH
 from local.template import ROOT, TEMPLATE, load_template
 
 # The only routes the API has (D1: explicit routes, no $default or proxy).
-EXPECTED_ROUTES = {("POST", ISSUE_BILLING_PATH)}
+EXPECTED_ROUTES = {
+    ("POST", ISSUE_BILLING_PATH),
+    ("GET", "/subscriptions/plans"),
+    ("POST", "/subscriptions/schedule"),
+    ("GET", "/subscriptions/{customer_uid}"),
+    ("DELETE", "/subscriptions/{customer_uid}/schedules/{merchant_uid}"),
+    ("DELETE", "/subscriptions/{customer_uid}"),
+    ("POST", WEBHOOK_PATH),
+}
+# PortOne's notices carry no token: the only route without the JWT authorizer.
+OPEN_ROUTES = {f"POST {WEBHOOK_PATH}"}
 API_GATEWAY_INTEGRATION_LIMIT_S = 30
 # Lambda's python3.13 runtime in the Seoul region and the default one.
 LINT_REGIONS = ["ap-northeast-2", "us-east-1"]
@@ -244,11 +254,17 @@ def test_jwt_authorizer_exists_only_under_use_jwt(resources: dict[str, Any]) -> 
 def test_every_route_uses_the_jwt_authorizer_and_scope_under_use_jwt_none_otherwise(
     routes: dict[str, dict[str, Any]],
 ) -> None:
-    assert routes
-    for name, props in routes.items():
+    guarded = {name: props for name, props in routes.items() if props["RouteKey"] not in OPEN_ROUTES}
+    assert len(guarded) == len(EXPECTED_ROUTES) - len(OPEN_ROUTES)
+    for name, props in guarded.items():
         assert props["AuthorizationType"] == {"Fn::If": ["UseJwt", "JWT", "NONE"]}, name
         assert props["AuthorizerId"] == {"Fn::If": ["UseJwt", {"Ref": "JwtAuthorizer"}, NO_VALUE]}, name
         assert props["AuthorizationScopes"] == {"Fn::If": ["UseJwt", [{"Ref": "JwtScope"}], NO_VALUE]}, name
+
+
+def test_only_the_portone_notice_route_is_open(routes: dict[str, dict[str, Any]]) -> None:
+    open_routes = {p["RouteKey"] for p in routes.values() if p["AuthorizationType"] == "NONE"}
+    assert open_routes == OPEN_ROUTES
 
 
 # --- CORS (D1) -------------------------------------------------------------------------------------------
@@ -411,6 +427,7 @@ def test_environment_names_the_secret_and_portone_settings(function: dict[str, A
     assert env["PORTONE_BASE_URL"] == {"Ref": "PortOneBaseUrl"}
     assert env["PORTONE_PG"] == {"Ref": "PortOnePg"}
     assert env["PORTONE_CHANNEL_KEY"] == {"Ref": "PortOneChannelKey"}
+    assert env["NOTICE_URL"] == {"Fn::Sub": "${BillingApi.ApiEndpoint}" + WEBHOOK_PATH}
 
 
 def test_environment_names_the_table_the_hmac_key_and_the_jwt_settings(function: dict[str, Any]) -> None:
@@ -559,3 +576,217 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["BillingFunctionName"]["Value"] == {"Ref": "BillingFunction"}
     assert outputs["PortOneSecretArn"]["Value"] == _secret_arn_expr()
     assert outputs["TableName"]["Value"] == {"Ref": "BillingTable"}
+
+
+# --- alarms ----------------------------------------------------------------------------------------------
+# (Imports are local to these tests: this section is appended to a file others edit at the top.)
+
+EXPECTED_ALARMS = {
+    "SmokeCheckAlarm",
+    "SmokeCheckMissingAlarm",
+    "Api5xxAlarm",
+    "CardRejectionAlarm",
+    "LatencyAlarm",
+}
+ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
+
+
+@pytest.fixture(scope="module")
+def alarms(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return _of_type(resources, "AWS::CloudWatch::Alarm")
+
+
+def _metric_stats(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A metric-math alarm's metrics by id: {"Namespace", "MetricName", "Dimensions", "Period", "Stat"}."""
+    stats = {}
+    for query in alarm["Properties"]["Metrics"]:
+        if "MetricStat" in query:
+            stat = query["MetricStat"]
+            stats[query["Id"]] = {**stat["Metric"], "Period": stat["Period"], "Stat": stat["Stat"]}
+    return stats
+
+
+def _expression(alarm: dict[str, Any]) -> str:
+    [returned] = [q for q in alarm["Properties"]["Metrics"] if q.get("ReturnData", True)]
+    return str(returned["Expression"])
+
+
+def _metric_math(expression: str, **values: float | None) -> float:
+    """Evaluate a CloudWatch metric-math expression of IF, FILL, comparisons and arithmetic on one datapoint.
+
+    None is a missing datapoint. Division by zero gives NaN, as metric math does; IF's branches are both
+    evaluated, so a guarded division must not raise.
+    """
+    import ast
+    import math
+
+    class SafeDivision(ast.NodeTransformer):
+        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+            self.generic_visit(node)
+            if isinstance(node.op, ast.Div):
+                return ast.Call(ast.Name("DIV", ast.Load()), [node.left, node.right], [])
+            return node
+
+    tree = ast.fix_missing_locations(SafeDivision().visit(ast.parse(expression, mode="eval")))
+    functions = {
+        "IF": lambda condition, then, otherwise: then if condition else otherwise,
+        "FILL": lambda value, default: default if value is None else value,
+        "DIV": lambda a, b: a / b if b else math.nan,
+    }
+    return float(eval(compile(tree, "<metric math>", "eval"), {"__builtins__": {}}, {**functions, **values}))  # noqa: S307
+
+
+def test_alarm_topic_is_an_optional_sns_arn(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["AlarmTopicArn"]
+    pattern = param["AllowedPattern"]
+
+    assert param["Type"] == "String"
+    assert param["Default"] == ""
+    assert re.fullmatch(pattern, "")
+    assert re.fullmatch(pattern, "arn:aws:sns:ap-northeast-2:123456789012:billing-alarms")
+    assert not re.fullmatch(pattern, "arn:aws:sqs:ap-northeast-2:123456789012:billing-alarms")
+    assert not re.fullmatch(pattern, "billing-alarms")
+    assert template["Conditions"]["HasAlarmTopic"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]
+    }
+
+
+def test_the_alarms_are_the_four_signals_and_the_missing_smoke_check(alarms: dict[str, Any]) -> None:
+    assert set(alarms) == EXPECTED_ALARMS
+
+
+def test_every_alarm_notifies_the_topic_only_when_one_is_given(alarms: dict[str, Any]) -> None:
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        assert props["AlarmActions"] == ALARM_ACTIONS, name
+        assert props["OKActions"] == ALARM_ACTIONS, name
+        assert props.get("ActionsEnabled", True) is True, name
+        assert "AlarmName" not in props, f"{name}: generated names, so two stacks do not clash"
+        assert props["TreatMissingData"] in {"notBreaching", "breaching"}, name
+
+
+def test_function_metrics_are_read_where_powertools_writes_them(
+    template: dict[str, Any], alarms: dict[str, Any]
+) -> None:
+    # Powertools EMF: the namespace and a `service` dimension from the Globals' environment.
+    from billing.app import _OUTCOME_METRICS, _metric_name
+    from billing.errors import CardRejected
+
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    emitted = {
+        "SmokeCheckFailed",
+        "SmokeCheckPassed",
+        *_OUTCOME_METRICS.values(),
+        _metric_name(CardRejected.code),
+    }
+    read = []
+    for name, alarm in alarms.items():
+        props = alarm["Properties"]
+        metrics = list(_metric_stats(alarm).values()) if "Metrics" in props else [props]
+        for metric in metrics:
+            if metric["Namespace"] == env["POWERTOOLS_METRICS_NAMESPACE"]:
+                assert metric["Dimensions"] == [
+                    {"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}
+                ], name
+                assert metric["MetricName"] in emitted, name
+                read.append(metric["MetricName"])
+            else:
+                assert metric["Namespace"] in {"AWS/Lambda", "AWS/ApiGateway"}, name
+    assert set(read) == {"SmokeCheckFailed", "SmokeCheckPassed", "CardRejected", "BillingKeyIssued"}
+
+
+def test_smoke_check_alarm_fires_on_one_failure_or_one_failed_invocation(alarms: dict[str, Any]) -> None:
+    alarm = alarms["SmokeCheckAlarm"]
+    props = alarm["Properties"]
+    stats = _metric_stats(alarm)
+    expression = _expression(alarm)
+
+    assert stats["failed"]["MetricName"] == "SmokeCheckFailed"
+    assert stats["errors"] == {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "BillingFunction"}}],
+        "Period": 300,
+        "Stat": "Sum",
+    }
+    assert (props["ComparisonOperator"], props["Threshold"], props["EvaluationPeriods"]) == (
+        "GreaterThanOrEqualToThreshold",
+        1,
+        1,
+    )
+    assert _metric_math(expression, failed=1, errors=None) >= 1
+    assert _metric_math(expression, failed=None, errors=1) >= 1
+    assert _metric_math(expression, failed=None, errors=None) < 1
+    assert _metric_math(expression, failed=0, errors=0) < 1
+
+
+def test_missing_smoke_checks_alarm_exists_only_with_the_schedule_on(alarms: dict[str, Any]) -> None:
+    alarm = alarms["SmokeCheckMissingAlarm"]
+    props = alarm["Properties"]
+
+    assert alarm["Condition"] == "SmokeCheckOn"
+    assert props["MetricName"] == "SmokeCheckPassed"
+    assert props["ComparisonOperator"] == "LessThanThreshold"
+    assert props["Threshold"] == 1
+    # No datapoint at all is the failure it looks for.
+    assert props["TreatMissingData"] == "breaching"
+    assert props["Period"] * props["EvaluationPeriods"] >= 3600
+
+
+def test_5xx_alarm_is_a_rate_of_the_api_with_a_minimum_count(alarms: dict[str, Any]) -> None:
+    alarm = alarms["Api5xxAlarm"]
+    props = alarm["Properties"]
+    stats = _metric_stats(alarm)
+    expression = _expression(alarm)
+    api = [{"Name": "ApiId", "Value": {"Ref": "BillingApi"}}]
+
+    assert (stats["errors"]["MetricName"], stats["errors"]["Dimensions"]) == ("5xx", api)
+    assert (stats["requests"]["MetricName"], stats["requests"]["Dimensions"]) == ("Count", api)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    threshold = props["Threshold"]
+    assert _metric_math(expression, errors=3, requests=60) >= threshold  # 5%
+    assert _metric_math(expression, errors=3, requests=100) < threshold  # 3%
+    assert _metric_math(expression, errors=2, requests=2) < threshold  # too few to judge
+    assert _metric_math(expression, errors=None, requests=100) < threshold
+    assert _metric_math(expression, errors=None, requests=None) < threshold
+
+
+def test_card_rejection_alarm_is_a_ratio_over_a_minimum_of_rejections(alarms: dict[str, Any]) -> None:
+    alarm = alarms["CardRejectionAlarm"]
+    props = alarm["Properties"]
+    stats = _metric_stats(alarm)
+    expression = _expression(alarm)
+
+    assert stats["rejected"]["MetricName"] == "CardRejected"
+    assert stats["issued"]["MetricName"] == "BillingKeyIssued"
+    assert stats["rejected"]["Period"] == stats["issued"]["Period"] == 900
+    threshold = props["Threshold"]
+    assert _metric_math(expression, rejected=5, issued=5) >= threshold  # half rejected
+    assert _metric_math(expression, rejected=20, issued=None) >= threshold  # a card tester, nothing issued
+    assert _metric_math(expression, rejected=5, issued=45) < threshold  # a busy, normal day
+    assert _metric_math(expression, rejected=4, issued=None) < threshold  # too few to judge
+    assert _metric_math(expression, rejected=None, issued=None) < threshold
+
+
+def test_latency_alarm_watches_p99_below_the_function_timeout(
+    template: dict[str, Any], alarms: dict[str, Any]
+) -> None:
+    props = alarms["LatencyAlarm"]["Properties"]
+    timeout_ms = template["Globals"]["Function"]["Timeout"] * 1000
+
+    assert (props["Namespace"], props["MetricName"]) == ("AWS/ApiGateway", "Latency")
+    assert props["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "BillingApi"}}]
+    assert props["ExtendedStatistic"] == "p99"
+    assert 0 < props["Threshold"] < timeout_ms
+    assert props["EvaluationPeriods"] >= 2, "one slow request must not page anyone"
+
+
+def test_every_alarm_and_log_group_is_an_output(template: dict[str, Any], alarms: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    by_value = {json.dumps(o["Value"], sort_keys=True): (name, o) for name, o in outputs.items()}
+
+    for name, alarm in alarms.items():
+        output_name, output = by_value[json.dumps({"Ref": name})]
+        assert output.get("Condition") == alarm.get("Condition"), output_name
+    assert outputs["FunctionLogGroupName"]["Value"] == {"Ref": "BillingFunctionLogGroup"}
+    assert outputs["ApiAccessLogGroupName"]["Value"] == {"Ref": "BillingApiAccessLogGroup"}
