@@ -17,14 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from billing.errors import ConfigurationUnavailable, CustomerNotFound, RateLimited
 from billing.observability import logger
 
-_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
 _TTL_MARGIN_SECONDS = 300  # DynamoDB deletes expired items late; the window check does not rely on it
 
 
@@ -54,12 +51,12 @@ class AccessStore:
         table_name: str,
         limits: Limits,
         *,
-        client: Any = None,
+        client: Any,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._table = table_name
         self._limits = limits
-        self._client = client or boto3.client("dynamodb", config=_BOTO_CONFIG)
+        self._client = client
         self._clock = clock
 
     def admit(self, attempt: Attempt) -> None:

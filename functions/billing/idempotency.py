@@ -27,14 +27,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 
 from billing.errors import ConfigurationUnavailable, IdempotencyKeyReused, RequestInProgress
 from billing.observability import logger
 
 RECORD_TTL_SECONDS = 24 * 60 * 60
 REPLAYED_HEADER = "Idempotency-Replayed"
-_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
 
 StoredResponse = dict[str, Any]  # {"status": int, "body": {...}, "headers": {...}}
 
@@ -61,7 +59,7 @@ def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
 
 
 class IdempotencyStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, *, client: Any) -> None:
         self._config = IdempotencyConfig(
             event_key_jmespath="key",
             payload_validation_jmespath="body",
@@ -69,7 +67,7 @@ class IdempotencyStore:
             response_hook=_mark_replayed,
         )
         self._persistence = _KeepAnswerPersistence(
-            table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto_config=_BOTO_CONFIG
+            table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=client
         )
 
     def run(

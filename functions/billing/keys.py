@@ -7,27 +7,26 @@ HMACs, which the template generates. Both are cached for at most `max_age` secon
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from botocore.config import Config
 from pydantic import ValidationError
 
 from billing.errors import ConfigurationUnavailable, ProviderMisconfigured
 from billing.portone.models import Credentials
 
-# Fail fast: a request waiting on Secrets Manager is a request PortOne's timeout budget cannot use.
-_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
 _MIN_HMAC_KEY_BYTES = 32
 
 
 class Secrets:
-    def __init__(self, max_age: int) -> None:
+    def __init__(self, max_age: int, *, client: Any) -> None:
         self._max_age = max_age
+        self._client = client
 
     @cached_property
     def _provider(self) -> SecretsProvider:
-        return SecretsProvider(boto_config=_BOTO_CONFIG)
+        return SecretsProvider(boto3_client=self._client)
 
     def read(self, secret_id: str, *, refresh: bool = False) -> str:
         """The secret's string value; ConfigurationUnavailable when Secrets Manager cannot be read."""

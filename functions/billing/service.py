@@ -11,6 +11,7 @@ from typing import Literal
 
 from billing import cards
 from billing.access import AccessStore, Attempt
+from billing.aws import aws_clients
 from billing.deadline import Deadline
 from billing.errors import (
     ApiError,
@@ -238,7 +239,8 @@ def _api_error_for(exc: PortOneError) -> ApiError:
 def get_service() -> BillingService:
     """The container's service: built on first use (not at import) so tests can configure the environment."""
     settings = get_settings()
-    secrets_manager = Secrets(settings.secret_max_age_seconds)
+    aws = aws_clients()
+    secrets_manager = Secrets(settings.secret_max_age_seconds, client=aws.secretsmanager)
     client = PortOneClient(
         PortOneKeys(secrets_manager, settings.portone_secret_id),
         base_url=settings.portone_base_url,
@@ -247,8 +249,8 @@ def get_service() -> BillingService:
     )
     return BillingService(
         portone=client,
-        access=AccessStore(settings.table_name, settings.limits()),
-        idempotency=IdempotencyStore(settings.table_name),
+        access=AccessStore(settings.table_name, settings.limits(), client=aws.dynamodb),
+        idempotency=IdempotencyStore(settings.table_name, client=aws.dynamodb),
         fingerprints=Fingerprints(HmacKey(secrets_manager, settings.hmac_key_secret_id)),
         settings=settings,
     )

@@ -11,13 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from billing.errors import ConfigurationUnavailable, SubscriptionExists
-
-_BOTO_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 2})
 
 
 @dataclass(frozen=True)
@@ -30,9 +26,9 @@ class Subscription:
 
 
 class SubscriptionStore:
-    def __init__(self, table_name: str, *, client: Any = None) -> None:
+    def __init__(self, table_name: str, *, client: Any) -> None:
         self._table = table_name
-        self._client = client or boto3.client("dynamodb", config=_BOTO_CONFIG)
+        self._client = client
 
     def start(self, customer_uid: str, plan_id: str, anchor: datetime) -> Subscription:
         """The customer's active subscription to `plan_id`: a new one at `anchor`, or the one it already has.

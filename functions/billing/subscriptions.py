@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from billing.aws import aws_clients
 from billing.cards import KST
 from billing.deadline import Deadline
 from billing.errors import CustomerNotFound, FieldError, InvalidRequest, ScheduleNotFound
@@ -352,5 +353,7 @@ def _ignored(reason: str, notice: Notice) -> NoticeResult:
 def get_subscription_service() -> SubscriptionService:
     billing = get_service()
     return SubscriptionService(
-        billing=billing, store=SubscriptionStore(billing.settings.table_name), catalog=load_catalog()
+        billing=billing,
+        store=SubscriptionStore(billing.settings.table_name, client=aws_clients().dynamodb),
+        catalog=load_catalog(),
     )

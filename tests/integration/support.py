@@ -89,10 +89,12 @@ class MotoRecorder:
 
 def new_container() -> None:
     """Forget what a warm container keeps (settings, clients, cached secrets), as a cold start would."""
+    from billing.aws import aws_clients
     from billing.service import get_service
     from billing.settings import get_settings
     from billing.subscriptions import get_subscription_service
 
+    aws_clients.cache_clear()
     get_settings.cache_clear()
     get_service.cache_clear()
     get_subscription_service.cache_clear()
