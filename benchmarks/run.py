@@ -807,11 +807,10 @@ def bytecode_note(r: dict[str, Any]) -> str:
         f"the layer's packages are {r['import_layer_share']:.0%} of the import's time (-X importtime); the "
         f"standard library, boto3 and botocore (the runtime's, compiled in both variants) and the "
         f"function's module bodies are the rest. The first request "
-        f"({built['first_request_overhead_median_ms']:.0f} ms, mostly creating boto3 clients in three "
-        f"sessions, each reading botocore's data files again) compiles nothing, so it is the same in both "
-        f"and dilutes the ratio. What it would take: a cheaper first request, i.e. one "
-        f"shared boto3 session and DynamoDB client for Powertools' idempotency store, its SecretsProvider "
-        f"and the access store (each accepts a boto3 client)."
+        f"({built['first_request_overhead_median_ms']:.0f} ms: the two boto3 clients of one shared session, "
+        f"reading the secrets, the first validations) compiles nothing, so it is the same in both and "
+        f"dilutes the ratio. What it would take: a smaller import (see the cold-start note), since the part "
+        f"bytecode can speed up is only the layer's share of it."
     )
 
 
