@@ -51,9 +51,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from benchmarks.artifacts import find_python313, measure
+from local.moto_recorder import MotoRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
@@ -203,37 +202,13 @@ def _without_make_variables() -> dict[str, str]:
 # --- the stack and the children -----------------------------------------------------------------------------
 
 
-class Recorder:
-    """moto's request recorder, over its HTTP API: the AWS calls the server received."""
-
-    def __init__(self, endpoint: str) -> None:
-        self._endpoint = endpoint
-
-    def start(self) -> None:
-        requests.post(f"{self._endpoint}/moto-api/recorder/reset-recording", timeout=10)
-        requests.post(f"{self._endpoint}/moto-api/recorder/start-recording", timeout=10)
-
-    def pause(self) -> None:
-        requests.post(f"{self._endpoint}/moto-api/recorder/stop-recording", timeout=10)
-
-    def resume(self) -> None:
-        """Record again, after what was recorded before the pause."""
-        requests.post(f"{self._endpoint}/moto-api/recorder/start-recording", timeout=10)
-
-    def stop(self) -> collections.Counter[str]:
-        requests.post(f"{self._endpoint}/moto-api/recorder/stop-recording", timeout=10)
-        text = requests.get(f"{self._endpoint}/moto-api/recorder/download-recording", timeout=60).text
-        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return collections.Counter(e["headers"].get("X-Amz-Target", e["method"]) for e in entries)
-
-
 class Bench:
     def __init__(self, stack: Any, environment: dict[str, str], workdir: Path, child: Path) -> None:
         self.stack = stack
         self.environment = environment
         self.workdir = workdir
         self.child = child
-        self.recorder = Recorder(stack.aws_endpoint_url)
+        self.recorder = MotoRecorder(stack.aws_endpoint_url)
         self.profile_to: Path | None = None  # --profile: cProfile statistics of the billing warm path
 
     def env(self, container: Container) -> dict[str, str]:
@@ -321,7 +296,8 @@ class Bench:
                     self.recorder.resume()
                 Path(f"{go}-{start}").write_text("go")
             process.wait(timeout=1800)
-            aws = self.recorder.stop()
+            self.recorder.pause()
+            aws = self.recorder.calls()
             portone = collections.Counter(
                 f"{c.method} {c.route}" for c in self.stack.emulator.calls[calls_before:]
             )

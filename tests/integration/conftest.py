@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from local.lambda_context import LocalLambdaContext
+from local.moto_recorder import MotoRecorder
 from local.stack import EmbeddedStack, embedded_stack
 from tests.integration.support import (
     ENVIRONMENT,
     FUNCTION,
     GENEROUS_LIMITS,
     Invocation,
-    MotoRecorder,
     ShiftedClock,
     empty_table,
 )
@@ -77,4 +77,4 @@ def aws_calls(stack: EmbeddedStack) -> Iterator[MotoRecorder]:
     recorder = MotoRecorder(stack.aws_endpoint_url)
     recorder.start()
     yield recorder
-    recorder.stop()
+    recorder.pause()

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import requests
-
 from local.invoke import function_environment
 from local.template import ROOT, function_definition
 
@@ -65,26 +63,6 @@ class Invocation:
     status: int
     headers: dict[str, str]
     body: dict[str, Any]
-
-
-class MotoRecorder:
-    """moto's own request recorder, read over its HTTP API: which AWS calls the function made."""
-
-    def __init__(self, endpoint: str) -> None:
-        self._endpoint = endpoint
-
-    def start(self) -> None:
-        requests.post(f"{self._endpoint}/moto-api/recorder/reset-recording", timeout=5)
-        requests.post(f"{self._endpoint}/moto-api/recorder/start-recording", timeout=5)
-
-    def stop(self) -> None:
-        requests.post(f"{self._endpoint}/moto-api/recorder/stop-recording", timeout=5)
-
-    def count(self, target: str) -> int:
-        """Calls of one JSON-protocol operation, e.g. "secretsmanager.GetSecretValue"."""
-        text = requests.get(f"{self._endpoint}/moto-api/recorder/download-recording", timeout=5).text
-        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return sum(1 for e in entries if e["headers"].get("X-Amz-Target") == target)
 
 
 def new_container() -> None:

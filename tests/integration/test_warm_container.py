@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from local.moto_recorder import MotoRecorder
 from local.stack import EmbeddedStack
-from tests.integration.support import MotoRecorder, http_event, sample_body
+from tests.integration.support import http_event, sample_body
 
 GET_SECRET = "secretsmanager.GetSecretValue"
 
