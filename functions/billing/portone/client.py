@@ -111,20 +111,19 @@ class PortOneClient:
 
     def get_customer(self, customer_uid: str, *, deadline: Deadline) -> Customer:
         """`GET /subscribe/customers/{customer_uid}`; PortOneNotFound for an unknown uid."""
-        response = self._expect_found(
-            lambda: self._call(
-                "GET",
-                "/subscribe/customers/{customer_uid}",
-                {"customer_uid": customer_uid},
-                deadline=deadline,
-                state_changing=False,
-            )
+        return self._lookup(
+            Customer, "/subscribe/customers/{customer_uid}", customer_uid=customer_uid, deadline=deadline
         )
-        return _parse(Customer, response, state_changing=False)
+
+    def _lookup(self, model: type[_M], template: str, *, deadline: Deadline, **path_params: str) -> _M:
+        """A GET of one object; PortOneNotFound whether PortOne says 404 or 200 and code 1 (§3.4)."""
+        response = self._expect_found(
+            lambda: self._call("GET", template, path_params, deadline=deadline, state_changing=False)
+        )
+        return _parse(model, response, state_changing=False)
 
     @staticmethod
     def _expect_found(call: Callable[[], Any]) -> Any:
-        """A lookup's answer; PortOneNotFound whether PortOne says 404 or 200 and code 1 (both seen, §3.4)."""
         try:
             return call()
         except PortOneBusinessError as exc:
@@ -167,16 +166,12 @@ class PortOneClient:
 
     def get_schedule(self, merchant_uid: str, *, deadline: Deadline) -> ScheduleResult:
         """`GET /subscribe/payments/schedule/{merchant_uid}`; PortOneNotFound when PortOne has none."""
-        response = self._expect_found(
-            lambda: self._call(
-                "GET",
-                "/subscribe/payments/schedule/{merchant_uid}",
-                {"merchant_uid": merchant_uid},
-                deadline=deadline,
-                state_changing=False,
-            )
+        return self._lookup(
+            ScheduleResult,
+            "/subscribe/payments/schedule/{merchant_uid}",
+            merchant_uid=merchant_uid,
+            deadline=deadline,
         )
-        return _parse(ScheduleResult, response, state_changing=False)
 
     def list_schedules(
         self, customer_uid: str, *, start: int, end: int, deadline: Deadline
@@ -226,12 +221,7 @@ class PortOneClient:
 
     def get_payment(self, imp_uid: str, *, deadline: Deadline) -> Payment:
         """`GET /payments/{imp_uid}` (§5.4); PortOneNotFound for an unknown imp_uid."""
-        response = self._expect_found(
-            lambda: self._call(
-                "GET", "/payments/{imp_uid}", {"imp_uid": imp_uid}, deadline=deadline, state_changing=False
-            )
-        )
-        return _parse(Payment, response, state_changing=False)
+        return self._lookup(Payment, "/payments/{imp_uid}", imp_uid=imp_uid, deadline=deadline)
 
     def portone_time(self) -> float:
         """Now on PortOne's clock (UNIX seconds), for comparing with the times PortOne reports."""
