@@ -103,12 +103,16 @@ class BillingService:
         return attempt
 
     @contextmanager
-    def counting_rejections(self, attempt: Attempt) -> Iterator[None]:
-        """Count a card the issuer rejects against the caller's failure limit (D9)."""
+    def counting_rejections(self, attempt: Attempt | None) -> Iterator[None]:
+        """Count a card the issuer rejects against the caller's failure limit (D9); None: no card was sent.
+
+        Put it outside `portone_errors_as_api_errors`: it counts the translated CardRejected.
+        """
         try:
             yield
         except CardRejected:
-            self.access.count_failure(attempt.caller)
+            if attempt is not None:
+                self.access.count_failure(attempt.caller)
             raise
 
     def owner_id(self, caller: Caller, idempotency_key: str) -> str:

@@ -34,7 +34,7 @@ from billing.models import (
 from billing.observability import logger
 from billing.plans import Catalog, Plan, load_catalog, parse_merchant_uid, subscription_digest
 from billing.portone.errors import PortOneBusinessError, PortOneError, PortOneNotFound, PortOneOutcomeUnknown
-from billing.portone.models import ScheduleResult
+from billing.portone.models import BillingKeyCard, ScheduleResult
 from billing.service import (
     BillingService,
     card_summary,
@@ -93,12 +93,8 @@ class SubscriptionService:
 
         card = wire_card(order.card) if order.card is not None else None
         extra = self.billing.issue_extras(request) if order.card is not None else {}
-        with portone_errors_as_api_errors(customer_uid):
-            if attempt is not None:
-                with self.billing.counting_rejections(attempt):
-                    confirmed = self._schedule_at_portone(customer_uid, plan, due, card, extra, deadline)
-            else:
-                confirmed = self._schedule_at_portone(customer_uid, plan, due, None, extra, deadline)
+        with self.billing.counting_rejections(attempt), portone_errors_as_api_errors(customer_uid):
+            confirmed = self._schedule_at_portone(customer_uid, plan, due, card, extra, deadline)
         if not confirmed:
             return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
         if due:
@@ -276,7 +272,7 @@ class SubscriptionService:
         customer_uid: str,
         plan: Plan,
         due: list[tuple[int, datetime]],
-        card: Any,
+        card: BillingKeyCard | None,
         extra: dict[str, str],
         deadline: Deadline,
     ) -> bool:

@@ -95,3 +95,18 @@ def test_invalid_input_costs_nothing(invoke, stack, limits) -> None:
     for _ in range(3):
         assert attempt(invoke, number="4242", uid="bad").status == 400
     assert attempt(invoke, number=card(1), uid="ok").status == 200
+
+
+def test_cards_rejected_through_a_schedule_count_as_failures_too(invoke, stack, limits, monkeypatch) -> None:
+    limits(failures_per_caller=2)
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+
+    def schedule(number: str, uid: str) -> int:
+        body = {**sample_body(), "card_number": number, "customer_uid": uid, "plan_id": "basic_monthly"}
+        event = http_event(body)
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/subscriptions/schedule"
+        return int(invoke(with_caller(event, "tester")).status)
+
+    rejected = [schedule(magic.CARD_WRONG_PASSWORD, f"r{n}") for n in range(2)]
+    assert rejected == [402, 402]
+    assert schedule(card(4), "r_good") == 429
