@@ -66,9 +66,16 @@ class IdempotencyStore:
             expires_after_seconds=RECORD_TTL_SECONDS,
             response_hook=_mark_replayed,
         )
-        self._persistence = _KeepAnswerPersistence(
+        persistence = _KeepAnswerPersistence(
             table_name=table_name, key_attr="pk", expiry_attr="expires_at", boto3_client=client
         )
+        # Built once per container; each request registers its own Lambda context on the shared config.
+        self._once = idempotent_function(
+            data_keyword_argument="request",
+            persistence_store=persistence,
+            config=self._config,
+            key_prefix="idempotency",
+        )(_call)
 
     def run(
         self,
@@ -82,14 +89,8 @@ class IdempotencyStore:
         """Run `operation` once per (scope, key); later calls get its stored response."""
         # Powertools bounds the "in progress" state by the invocation's remaining time.
         self._config.register_lambda_context(context)
-        once = idempotent_function(
-            data_keyword_argument="request",
-            persistence_store=self._persistence,
-            config=self._config,
-            key_prefix="idempotency",
-        )(_call)
         try:
-            response: StoredResponse = once(
+            response: StoredResponse = self._once(
                 request={"key": f"{scope}|{key}", "body": body_hmac}, operation=operation
             )
         except IdempotencyAlreadyInProgressError:
