@@ -89,7 +89,8 @@ class SubscriptionService:
         else:
             self.billing.access.confirm_owner(customer_uid, self.billing.owner_id(caller, idempotency_key))
         subscription = self.store.start(customer_uid, plan.id, start)
-        due = self._unscheduled_periods(plan, subscription, after=now)
+        upcoming = self._upcoming_periods(plan, subscription, after=now)
+        due = [(n, at) for n, at in upcoming if n > subscription.scheduled_through]
 
         card = wire_card(order.card) if order.card is not None else None
         extra = self.billing.issue_extras(request) if order.card is not None else {}
@@ -103,16 +104,25 @@ class SubscriptionService:
         if order.card is not None:
             with portone_errors_as_api_errors(customer_uid):
                 summary = card_summary(self.billing.portone.get_customer(customer_uid, deadline=deadline))
-        upcoming = self._upcoming(plan, subscription, after=now)
+        schedules = [
+            ScheduledPayment(
+                merchant_uid=plan.merchant_uid(customer_uid, at),
+                schedule_at=at,
+                amount=plan.amount,
+                currency=plan.currency,
+                status="scheduled",
+            )
+            for _, at in upcoming
+        ]
         logger.info(
             "periods scheduled",
             extra={
                 "outcome": "SCHEDULED",
                 "customer_uid": customer_uid,
-                "merchant_uid": upcoming[0].merchant_uid,
+                "merchant_uid": schedules[0].merchant_uid,
             },
         )
-        return ScheduleResponse(customer_uid=customer_uid, plan_id=plan.id, card=summary, schedules=upcoming)
+        return ScheduleResponse(customer_uid=customer_uid, plan_id=plan.id, card=summary, schedules=schedules)
 
     def view(self, customer_uid: str, caller: Caller, deadline: Deadline) -> SubscriptionView:
         """The key's masked card and the schedules PortOne holds around now (past and upcoming)."""
@@ -120,10 +130,9 @@ class SubscriptionService:
         subscription = self.store.get(customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
         # A window of three months that ends just after the furthest period kept scheduled.
-        ahead = (
-            plan.due_at(datetime.now(UTC), plan.periods_ahead) - datetime.now(UTC) if plan else timedelta()
-        )
-        end = datetime.now(UTC) + min(ahead + timedelta(days=1), _LISTING_WINDOW)
+        now = datetime.now(UTC)
+        ahead = plan.due_at(now, plan.periods_ahead) - now if plan else timedelta()
+        end = now + min(ahead + timedelta(days=1), _LISTING_WINDOW)
         with portone_errors_as_api_errors(customer_uid):
             try:
                 customer = self.billing.portone.get_customer(customer_uid, deadline=deadline)
@@ -232,25 +241,12 @@ class SubscriptionService:
             period += 1
         return period
 
-    def _unscheduled_periods(
+    def _upcoming_periods(
         self, plan: Plan, subscription: Subscription, after: datetime
     ) -> list[tuple[int, datetime]]:
+        """The `periods_ahead` periods due after `after`, which should be at PortOne."""
         first = self._first_period_after(plan, subscription, after)
-        periods = self._periods(plan, subscription, first, plan.periods_ahead)
-        return [(n, at) for n, at in periods if n > subscription.scheduled_through]
-
-    def _upcoming(self, plan: Plan, subscription: Subscription, after: datetime) -> list[ScheduledPayment]:
-        first = self._first_period_after(plan, subscription, after)
-        return [
-            ScheduledPayment(
-                merchant_uid=plan.merchant_uid(subscription.customer_uid, at),
-                schedule_at=at,
-                amount=plan.amount,
-                currency=plan.currency,
-                status="scheduled",
-            )
-            for _, at in self._periods(plan, subscription, first, plan.periods_ahead)
-        ]
+        return self._periods(plan, subscription, first, plan.periods_ahead)
 
     def _period_of(self, plan: Plan, subscription: Subscription, merchant_uid: str) -> int | None:
         """The period index a merchant_uid names, if it is one of this subscription's periods."""
