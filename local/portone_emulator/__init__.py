@@ -1,9 +1,10 @@
 """A local emulator of PortOne's (iamport) V1 REST API: tokens, billing keys, payments with them and
 scheduled payments with their webhooks, over real HTTP on loopback.
 
-Behaviour follows the project's PortOne notes (the README sections cited in comments). ``v1.openapi.json``
-is PortOne's own schema, from portone-io/developers.portone.io ``src/schema/v1.openapi.json``, version of
-2026-07-27; ``contract.py`` checks requests and responses against it.
+Behaviour follows the project's PortOne notes, ``docs/portone-v1.md`` (the "README §x" cited in
+comments). ``v1.openapi.json`` is PortOne's own schema, from portone-io/developers.portone.io
+``src/schema/v1.openapi.json``, version of 2026-07-27; ``contract.py`` checks requests and responses
+against it.
 
     clock = FakeClock()
     with PortOneEmulator(clock=clock, notice_url="http://127.0.0.1:8000/webhook") as emulator:
