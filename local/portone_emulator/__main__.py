@@ -34,6 +34,17 @@ def main(argv: list[str] | None = None) -> int:
         "schedules run on POST /__emulator__/run-due",
     )
     parser.add_argument(
+        "--live-channel",
+        action="store_true",
+        help="issue keys and payments on a live channel (sandbox: false); the default is a test channel",
+    )
+    parser.add_argument(
+        "--show-sandbox-payments",
+        action="store_true",
+        help="leniency: GET /payments/{imp_uid} shows test-channel payments without include_sandbox=true, "
+        "as before 2026-01-26 (README §5.4)",
+    )
+    parser.add_argument(
         "--fake-clock",
         action="store_true",
         help="start a FakeClock at the current time, movable with POST /__emulator__/clock",
@@ -47,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         clock=clock,
         unknown_customer_status=args.unknown_customer_status,
         notice_url=args.notice_url,
+        test_channel=not args.live_channel,
+        show_sandbox_payments=args.show_sandbox_payments,
     )
     url = emulator.start(args.host, args.port)
     print(f"PortOne V1 emulator listening on {url}", flush=True)

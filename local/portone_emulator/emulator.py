@@ -57,8 +57,12 @@ class PortOneEmulator:
     Scheduled payments run only when asked: ``run_due_schedules()`` (or ``POST /__emulator__/run-due``) runs
     every pending one whose ``schedule_at`` has come and POSTs its webhook to the schedule's ``notice_url``,
     else to ``notice_url`` given here (the console's URL, README §4.6; settable later), else nowhere.
-    ``hide_sandbox_payments`` makes ``GET /payments/{imp_uid}`` answer 404 for the emulator's (test-channel)
-    payments unless the client sends ``include_sandbox=true``, as PortOne does since 2026-01-26 (README §5.4).
+
+    The emulator is a **test channel** by default: its keys and payments carry ``sandbox: true``, and
+    ``GET /payments/{imp_uid}`` answers 404 for them unless the client sends ``include_sandbox=true``, as
+    PortOne does since 2026-01-26 (README §5.4). Two named switches change that: ``test_channel=False``
+    models a live channel (``sandbox: false``, always shown); ``show_sandbox_payments=True`` is the leniency
+    of the lookup before 2026-01-26. Schedule lookups carry no ``sandbox`` and always show test schedules.
     """
 
     def __init__(
@@ -69,14 +73,16 @@ class PortOneEmulator:
         unknown_customer_status: int = 404,
         check_contract: bool = True,
         notice_url: str | None = None,
-        hide_sandbox_payments: bool = False,
+        test_channel: bool = True,
+        show_sandbox_payments: bool = False,
     ) -> None:
         keys = dict(api_keys if api_keys is not None else DEFAULT_API_KEYS)
         self.clock = clock
         self.check_contract = check_contract
         self.notice_url = notice_url
         self._state = PortOneState(keys, clock, unknown_customer_status)
-        self._state.hide_sandbox_payments = hide_sandbox_payments
+        self._state.test_channel = test_channel
+        self._state.show_sandbox_payments = show_sandbox_payments
         self._faults = FaultBook()
         self._lock = threading.Lock()
         self._calls: list[Call] = []
@@ -156,12 +162,22 @@ class PortOneEmulator:
         return self._faults.snapshot()
 
     @property
-    def hide_sandbox_payments(self) -> bool:
-        return self._state.hide_sandbox_payments
+    def test_channel(self) -> bool:
+        """Keys issued from now on (and their payments) are on a test channel: ``sandbox: true``."""
+        return self._state.test_channel
 
-    @hide_sandbox_payments.setter
-    def hide_sandbox_payments(self, hide: bool) -> None:
-        self._state.hide_sandbox_payments = bool(hide)
+    @test_channel.setter
+    def test_channel(self, test: bool) -> None:
+        self._state.test_channel = bool(test)
+
+    @property
+    def show_sandbox_payments(self) -> bool:
+        """Leniency: ``GET /payments/{imp_uid}`` shows sandbox payments without ``include_sandbox=true``."""
+        return self._state.show_sandbox_payments
+
+    @show_sandbox_payments.setter
+    def show_sandbox_payments(self, show: bool) -> None:
+        self._state.show_sandbox_payments = bool(show)
 
     def expire_tokens(self) -> None:
         self._state.expire_tokens()

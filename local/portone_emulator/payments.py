@@ -63,11 +63,13 @@ def payment(
     usage: str,
     user_agent: str | None,
     now: int,
+    sandbox: bool,
 ) -> dict[str, Any]:
     """The payment of ``order`` (merchant_uid, amount, currency, name, buyer_*, custom_data, card_quota).
 
-    ``customer`` is the billing key (None once it was deleted: the payment fails with ``decline``). Unused
-    parts of the annotation (virtual accounts, escrow, cancellations) are present with PortOne's empty values.
+    ``customer`` is the billing key (None once it was deleted: the payment fails with ``decline``);
+    ``sandbox`` says whether it ran on a test channel. Unused parts of the annotation (virtual accounts,
+    escrow, cancellations) are present with PortOne's empty values.
     """
     paid = customer is not None and decline is None
     pg_id = customer["pg_id"] if customer else "nictest04m"
@@ -126,7 +128,7 @@ def payment(
         "customer_uid": customer_uid,
         "customer_uid_usage": usage,
         "promotion": None,
-        "sandbox": True,  # on the emulator's test channel, like its keys (README §5.4)
+        "sandbox": sandbox,  # made on a test channel (README §5.4)
     }
 
 

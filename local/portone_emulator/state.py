@@ -88,8 +88,11 @@ class PortOneState:
         self._payments: dict[str, dict[str, Any]] = {}  # by imp_uid
         self._schedules: dict[str, dict[str, Any]] = {}  # by merchant_uid
         self._seq = itertools.count()
-        # README §5.4: from 2026-01-26 test-channel payments are left out unless ?include_sandbox=true.
-        self.hide_sandbox_payments = False
+        # The channel keys are issued on: a test channel by default, so every key and payment is `sandbox`.
+        self.test_channel = True
+        # README §5.4: since 2026-01-26 `GET /payments/{imp_uid}` leaves sandbox payments out unless the
+        # client sends ?include_sandbox=true. Showing them anyway is the leniency of clients written before.
+        self.show_sandbox_payments = False
 
     def now(self) -> int:
         return int(self._clock())
@@ -191,7 +194,7 @@ class PortOneState:
                 # Re-issuing replaces the key, keeps ``inserted`` and moves ``updated`` (README §3.1).
                 "inserted": previous["inserted"] if previous else now,
                 "updated": now,
-                "sandbox": True,  # issued on a test channel (README §3.1, 2026 spec)
+                "sandbox": self.test_channel,  # README §3.1, 2026 spec
             }
             self._customers[customer_uid] = record
             # The new card decides how payments go; a re-issue with another card replaces the old answer.
@@ -248,7 +251,7 @@ class PortOneState:
         with self._lock:
             payment = self._payments.get(imp_uid)
             hidden = payment is not None and payment["sandbox"] and not include_sandbox
-            if payment is None or (hidden and self.hide_sandbox_payments):
+            if payment is None or (hidden and not self.show_sandbox_payments):
                 # README §1.4: 404, this message (S14); the code 1 is [inf].
                 raise PortOneError(404, 1, payments.PAYMENT_NOT_FOUND)
             return dict(payment)
@@ -269,6 +272,7 @@ class PortOneState:
             usage=usage,
             user_agent=user_agent,
             now=self.now(),
+            sandbox=customer["sandbox"] if customer else self.test_channel,
         )
         self._payments[payment["imp_uid"]] = payment
         return payment

@@ -66,6 +66,10 @@ class PortOneWire:
         }
         return self.call("POST", "/subscribe/payments/again", json={**body, **fields}, headers=headers or {})
 
+    def payment(self, imp_uid: str) -> requests.Response:
+        """``GET /payments/{imp_uid}`` as a current client asks: sandbox payments included (README §5.4)."""
+        return self.call("GET", f"/payments/{imp_uid}", params={"include_sandbox": "true"})
+
 
 def order(merchant_uid: str, schedule_at: int, amount: float = 8900, **fields: Any) -> dict[str, Any]:
     """One item of ``schedules[]``."""

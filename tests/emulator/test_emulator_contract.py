@@ -299,7 +299,12 @@ def test_a_session_of_schedules_and_payments_keeps_the_contract(clock: FakeClock
         )
         wire.again("cu_1", "order_1")  # reused: code 1
         wire.again("nobody", "order_3")  # code 1
-        wire.call("GET", f"/payments/{paid.json()['response']['imp_uid']}", token=token)
+        wire.call(
+            "GET",
+            f"/payments/{paid.json()['response']['imp_uid']}",
+            token=token,
+            params={"include_sandbox": "true"},
+        )
         wire.call("GET", "/payments/imps_000000000000", token=token, params={"include_sandbox": "true"})
         again: dict[str, Any] = {"customer_uid": "cu_1", "merchant_uid": "order_9", "amount": 1, "name": "x"}
         session.post(f"{emulator.url}/subscribe/payments/again", json=again, timeout=TIMEOUT)  # 401

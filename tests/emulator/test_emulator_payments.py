@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import pytest
-import requests
 
 from local.portone_emulator import FakeClock, PortOneEmulator, PortOneError
 from local.portone_emulator.cards import (
@@ -15,10 +14,11 @@ from local.portone_emulator.cards import (
     TEST_CARD_CHECK,
     TEST_CARD_OK,
 )
-from tests.emulator.portone_wire import IMP_KEY, IMP_SECRET, PortOneWire, ok, order, rejected
+from tests.emulator.portone_wire import PortOneWire, ok, order, rejected
 
 AGAIN = ("POST", "/subscribe/payments/again")
 ALREADY = "이미 주문이 이루어진 건입니다"
+CARD = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "birth": "900101", "pwd_2digit": "12"}
 UNKNOWN_PAYMENT = {"code": 1, "message": "존재하지 않는 결제정보입니다.", "response": None}
 
 
@@ -231,30 +231,82 @@ def test_get_payment_shows_what_again_answered(wire: PortOneWire, card_number: s
     ok(wire.issue("cu_1", card_number))
     payment = ok(wire.again("cu_1", "order_1"))
 
-    assert ok(wire.call("GET", f"/payments/{payment['imp_uid']}")) == payment
+    assert ok(wire.payment(payment["imp_uid"])) == payment
 
 
 def test_get_unknown_payment_is_404(wire: PortOneWire) -> None:
-    response = wire.call("GET", "/payments/imps_000000000000")
+    response = wire.payment("imps_000000000000")
 
     assert (response.status_code, response.json()) == (404, UNKNOWN_PAYMENT)
 
 
-def test_sandbox_payments_can_be_hidden_unless_included(clock: FakeClock) -> None:
-    with PortOneEmulator({IMP_KEY: IMP_SECRET}, clock=clock, hide_sandbox_payments=True) as emulator:
-        with requests.Session() as session:
-            wire = PortOneWire(emulator.url, session)
-            ok(wire.issue("cu_1"))
-            imp_uid = ok(wire.again("cu_1", "order_1"))["imp_uid"]
+def test_a_test_channel_payment_is_hidden_unless_the_lookup_includes_sandbox(
+    wire: PortOneWire, emulator: PortOneEmulator
+) -> None:
+    # Given a payment on the emulator's default channel, a test channel (README §5.4)
+    ok(wire.issue("cu_1"))
+    imp_uid = ok(wire.again("cu_1", "order_1"))["imp_uid"]
 
-            hidden = wire.call("GET", f"/payments/{imp_uid}")
-            included = wire.call("GET", f"/payments/{imp_uid}", params={"include_sandbox": "true"})
-            emulator.hide_sandbox_payments = False
-            shown = wire.call("GET", f"/payments/{imp_uid}")
+    # When it is looked up without include_sandbox, with include_sandbox=false, and with it true
+    plain = wire.call("GET", f"/payments/{imp_uid}")
+    excluded = wire.call("GET", f"/payments/{imp_uid}", params={"include_sandbox": "false"})
+    included = wire.payment(imp_uid)
 
-        assert (hidden.status_code, hidden.json()) == (404, UNKNOWN_PAYMENT)
-        assert ok(included)["imp_uid"] == ok(shown)["imp_uid"] == imp_uid
-        assert emulator.contract_violations == []
+    # Then only the lookup that asks for sandbox payments finds it, and it says it is one
+    assert (plain.status_code, plain.json()) == (404, UNKNOWN_PAYMENT)
+    assert (excluded.status_code, excluded.json()) == (404, UNKNOWN_PAYMENT)
+    assert ok(included)["sandbox"] is True
+    assert emulator.payments[imp_uid]["sandbox"] is True
+
+
+def test_showing_sandbox_payments_to_every_lookup_is_a_named_leniency(
+    wire: PortOneWire, emulator: PortOneEmulator
+) -> None:
+    ok(wire.issue("cu_1"))
+    imp_uid = ok(wire.again("cu_1", "order_1"))["imp_uid"]
+
+    emulator.show_sandbox_payments = True
+    shown = wire.call("GET", f"/payments/{imp_uid}")
+
+    assert ok(shown)["imp_uid"] == imp_uid
+
+
+def test_a_live_channel_issues_live_keys_whose_payments_every_lookup_finds(
+    wire: PortOneWire, emulator: PortOneEmulator
+) -> None:
+    emulator.test_channel = False
+    customer = ok(wire.issue("cu_1"))
+    imp_uid = ok(wire.again("cu_1", "order_1"))["imp_uid"]
+
+    plain = ok(wire.call("GET", f"/payments/{imp_uid}"))
+
+    assert customer["sandbox"] is False
+    assert plain["sandbox"] is False
+
+
+def test_a_payment_keeps_the_channel_of_the_key_that_paid(
+    wire: PortOneWire, emulator: PortOneEmulator
+) -> None:
+    ok(wire.issue("cu_test"))
+    emulator.test_channel = False
+    ok(wire.issue("cu_live"))
+
+    test_payment = ok(wire.again("cu_test", "order_1"))
+    live_payment = ok(wire.again("cu_live", "order_2"))
+
+    assert (test_payment["sandbox"], live_payment["sandbox"]) == (True, False)
+
+
+def test_schedule_lookups_show_test_channel_schedules_without_asking(
+    wire: PortOneWire, clock: FakeClock
+) -> None:
+    # Schedules carry no `sandbox` and their lookups take no `include_sandbox` (README §5.4): always shown.
+    ok(wire.schedule("cu_1", order("sub_1", int(clock.now) + 3600), **CARD))
+
+    schedule = ok(wire.call("GET", "/subscribe/payments/schedule/sub_1"))
+
+    assert schedule["merchant_uid"] == "sub_1"
+    assert "sandbox" not in schedule
 
 
 def test_payments_view_is_read_only(wire: PortOneWire, emulator: PortOneEmulator) -> None:
@@ -280,7 +332,7 @@ def test_charge_again_from_python(wire: PortOneWire, emulator: PortOneEmulator) 
         "payment",
     )
     assert (failed["status"], failed["fail_reason"]) == ("failed", "거래정지카드")
-    assert ok(wire.call("GET", f"/payments/{paid['imp_uid']}")) == paid
+    assert ok(wire.payment(paid["imp_uid"])) == paid
     assert emulator.count(*AGAIN) == 0
     with pytest.raises(PortOneError, match="이미 주문이 이루어진 건입니다") as reused:
         emulator.charge_again("cu_1", "order_1", 9900)

@@ -58,7 +58,7 @@ def test_only_due_schedules_run_and_each_runs_once(
         "nice",
         "nictest04m",
     )
-    payment = ok(wire.call("GET", f"/payments/{first['imp_uid']}"))
+    payment = ok(wire.payment(first["imp_uid"]))
     assert (payment["status"], payment["merchant_uid"], payment["amount"]) == ("paid", "sub_1", 8900)
     assert (payment["customer_uid"], payment["customer_uid_usage"]) == ("cu_1", "payment.scheduled")
     assert (payment["buyer_name"], payment["paid_at"], payment["user_agent"]) == (
@@ -226,7 +226,7 @@ def test_a_schedule_whose_key_was_deleted_fails_when_it_runs(
     (ran,) = emulator.run_due_schedules()
 
     assert (ran["payment_status"], ran["fail_reason"]) == ("failed", "등록되지 않은 구매자입니다.")
-    payment = ok(wire.call("GET", f"/payments/{ran['imp_uid']}"))
+    payment = ok(wire.payment(ran["imp_uid"]))
     assert (payment["status"], payment["card_number"], payment["pg_tid"]) == ("failed", None, None)
     assert json.loads(receiver.received[0].body)["status"] == "failed"
 

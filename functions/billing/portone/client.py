@@ -115,10 +115,20 @@ class PortOneClient:
             Customer, "/subscribe/customers/{customer_uid}", customer_uid=customer_uid, deadline=deadline
         )
 
-    def _lookup(self, model: type[_M], template: str, *, deadline: Deadline, **path_params: str) -> _M:
+    def _lookup(
+        self,
+        model: type[_M],
+        template: str,
+        *,
+        deadline: Deadline,
+        params: Mapping[str, str] | None = None,
+        **path_params: str,
+    ) -> _M:
         """A GET of one object; PortOneNotFound whether PortOne says 404 or 200 and code 1 (§3.4)."""
         response = self._expect_found(
-            lambda: self._call("GET", template, path_params, deadline=deadline, state_changing=False)
+            lambda: self._call(
+                "GET", template, path_params, params=params, deadline=deadline, state_changing=False
+            )
         )
         return _parse(model, response, state_changing=False)
 
@@ -220,8 +230,19 @@ class PortOneClient:
         return _parse(ScheduleList, response, state_changing=False).root
 
     def get_payment(self, imp_uid: str, *, deadline: Deadline) -> Payment:
-        """`GET /payments/{imp_uid}` (§5.4); PortOneNotFound for an unknown imp_uid."""
-        return self._lookup(Payment, "/payments/{imp_uid}", imp_uid=imp_uid, deadline=deadline)
+        """`GET /payments/{imp_uid}` (§5.4); PortOneNotFound for an unknown imp_uid.
+
+        Always with `include_sandbox=true`: since 2026-01-26 PortOne hides test-channel payments from a
+        lookup without it, and a stack on a test channel would never see its own renewals paid. Whether a
+        sandbox payment counts is the service's decision (`Payment.sandbox`), not the lookup's.
+        """
+        return self._lookup(
+            Payment,
+            "/payments/{imp_uid}",
+            imp_uid=imp_uid,
+            params={"include_sandbox": "true"},
+            deadline=deadline,
+        )
 
     def portone_time(self) -> float:
         """Now on PortOne's clock (UNIX seconds), for comparing with the times PortOne reports."""

@@ -41,6 +41,8 @@ class Customer(_Wire):
     card_type: int | None = None
     inserted: int
     updated: int
+    # Issued on a PortOne test channel (§3.1, required since the 2026 schema); None in an older answer.
+    sandbox: bool | None = None
 
 
 class ScheduleResult(_Wire):
@@ -81,6 +83,8 @@ class Payment(_Wire):
     currency: str | None = None
     status: Literal["ready", "paid", "cancelled", "failed"]
     customer_uid: str | None = None
+    # Made on a PortOne test channel (§5.4, required since the 2026 schema); None in an older answer.
+    sandbox: bool | None = None
 
 
 class BillingKeyCard(BaseModel):
