@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from billing.deadline import Deadline
 from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from billing.idempotency import REPLAYED_HEADER, StoredResponse
+from billing.idempotency import REPLAYED_HEADER, IdempotentRequest, StoredResponse
 from billing.identity import Caller, caller_from_event
 from billing.models import (
     CUSTOMER_UID_PATTERN,
@@ -62,24 +62,23 @@ app = APIGatewayHttpResolver()
 def issue_billing_key() -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     request = parse_model(IssueBillingKeyRequest, payload)
-    service, deadline = get_service(), _deadline()
+    attempt, service, deadline = _request(caller, key, payload), get_service(), _deadline()
     return _idempotent(
-        caller, key, payload, lambda: service.issue_billing_key(request, caller, key, deadline)
+        attempt, lambda: service.issue_billing_key(request, caller, attempt.identity, deadline)
     )
 
 
 @app.get("/subscriptions/plans")
 def list_plans() -> Response[str]:
-    _caller()
-    return _ok(get_subscription_service().plans(), "PlansListed")
+    return _ok(get_subscription_service().plans(_caller()), "PlansListed")
 
 
 @app.post("/subscriptions/schedule")
 def schedule_plan() -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     order = parse_schedule_request(payload)
-    service, deadline = get_subscription_service(), _deadline()
-    return _idempotent(caller, key, payload, lambda: service.schedule(order, caller, key, deadline))
+    attempt, service, deadline = _request(caller, key, payload), get_subscription_service(), _deadline()
+    return _idempotent(attempt, lambda: service.schedule(order, caller, attempt.identity, deadline))
 
 
 @app.get("/subscriptions/<customer_uid>")
@@ -95,7 +94,7 @@ def revoke_payment(customer_uid: str, merchant_uid: str) -> Response[str]:
     caller, key = _caller(), _idempotency_key()
     uid, merchant = _path_uid(customer_uid), _path_merchant_uid(merchant_uid)
     service, deadline = get_subscription_service(), _deadline()
-    return _idempotent(caller, key, {}, lambda: service.revoke(uid, merchant, caller, deadline))
+    return _idempotent(_request(caller, key, {}), lambda: service.revoke(uid, merchant, caller, deadline))
 
 
 @app.delete("/subscriptions/<customer_uid>")
@@ -103,7 +102,7 @@ def cancel_subscription(customer_uid: str) -> Response[str]:
     caller, key = _caller(), _idempotency_key()
     uid = _path_uid(customer_uid)
     service, deadline = get_subscription_service(), _deadline()
-    return _idempotent(caller, key, {}, lambda: service.cancel(uid, caller, deadline))
+    return _idempotent(_request(caller, key, {}), lambda: service.cancel(uid, caller, deadline))
 
 
 @app.post(WEBHOOK_PATH)
@@ -114,16 +113,20 @@ def portone_notice() -> Response[str]:
     return _ok(result, "NoticeProcessed" if result.status == "processed" else "NoticeIgnored")
 
 
-def _idempotent(caller: Caller, key: str, payload: Any, operation: Callable[[], BaseModel]) -> Response[str]:
-    """Run a state-changing use case once per caller, route, path and Idempotency-Key (design.md D7)."""
-    service = get_service()
+def _request(caller: Caller, key: str, payload: Any) -> IdempotentRequest:
+    """This state-changing request as the idempotency store and the ownership rules know it."""
     event = app.current_event
-    stored = service.idempotency.run(
+    return IdempotentRequest(
         scope=f"{caller.subject or 'anonymous'}|{event.request_context.http.method} {event.path}",
         key=key,
-        body_hmac=service.fingerprints.body(payload),
-        context=app.lambda_context,
-        operation=lambda: _answer(operation),
+        body_hmac=get_service().fingerprints.body(payload),
+    )
+
+
+def _idempotent(request: IdempotentRequest, operation: Callable[[], BaseModel]) -> Response[str]:
+    """Run a state-changing use case once per caller, route, path and Idempotency-Key (design.md D7)."""
+    stored = get_service().idempotency.run(
+        request, context=app.lambda_context, operation=lambda: _answer(operation)
     )
     if REPLAYED_HEADER in stored["headers"]:
         metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)

@@ -158,6 +158,23 @@ class ProviderMisconfigured(ApiError):
     message = "The service cannot authenticate with the payment provider."
 
 
+class ProviderChannelMisconfigured(ApiError):
+    """The go-live guard: a live stack got a billing key from a PortOne test channel (a deployment mistake,
+    never the card's). The key was deleted; retrying helps only once the channel configuration is fixed."""
+
+    status = 503
+    code = "PAYMENT_CHANNEL_MISCONFIGURED"
+    message = "The service cannot take cards right now. Please try again later."
+
+
+class SignInRequired(ApiError):
+    """This stack lets only signed-in customers subscribe (ALLOW_ANONYMOUS_SUBSCRIPTIONS is off)."""
+
+    status = 401
+    code = "SIGN_IN_REQUIRED"
+    message = "Sign in to subscribe to a plan."
+
+
 class ConfigurationUnavailable(ApiError):
     """Secrets Manager could not be read."""
 

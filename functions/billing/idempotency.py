@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -35,6 +36,21 @@ RECORD_TTL_SECONDS = 24 * 60 * 60
 REPLAYED_HEADER = "Idempotency-Replayed"
 
 StoredResponse = dict[str, Any]  # {"status": int, "body": {...}, "headers": {...}}
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A state-changing request as this store knows it: who, which route, which key, which body."""
+
+    scope: str  # the caller and the route, e.g. "anonymous|POST /subscriptions/schedule"
+    key: str  # the client's Idempotency-Key
+    body_hmac: str  # a keyed HMAC of the body, never the body
+
+    @property
+    def identity(self) -> str:
+        """This very request: a retry of it has the same identity; any other request, even with the same
+        Idempotency-Key, has another. An anonymous caller is known by nothing else (design.md D8)."""
+        return f"{self.scope}|{self.key}|{self.body_hmac}"
 
 
 class _KeepAnswerPersistence(DynamoDBPersistenceLayer):
@@ -79,10 +95,8 @@ class IdempotencyStore:
 
     def run(
         self,
+        request: IdempotentRequest,
         *,
-        scope: str,
-        key: str,
-        body_hmac: str,
         context: LambdaContext,
         operation: Callable[[], StoredResponse],
     ) -> StoredResponse:
@@ -91,7 +105,8 @@ class IdempotencyStore:
         self._config.register_lambda_context(context)
         try:
             response: StoredResponse = self._once(
-                request={"key": f"{scope}|{key}", "body": body_hmac}, operation=operation
+                request={"key": f"{request.scope}|{request.key}", "body": request.body_hmac},
+                operation=operation,
             )
         except IdempotencyAlreadyInProgressError:
             raise RequestInProgress() from None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
+
+from aws_lambda_powertools.metrics import MetricUnit
 
 from billing import cards
 from billing.access import AccessStore, Attempt
@@ -17,6 +19,7 @@ from billing.errors import (
     ApiError,
     CardRejected,
     CustomerNotFound,
+    ProviderChannelMisconfigured,
     ProviderMisconfigured,
     ProviderRejected,
     ProviderUnavailable,
@@ -34,13 +37,14 @@ from billing.models import (
     IssueBillingKeyRequest,
     IssueBillingKeyResponse,
 )
-from billing.observability import logger
+from billing.observability import logger, metrics
 from billing.portone.client import PortOneClient
 from billing.portone.errors import (
     PortOneAuthFailed,
     PortOneBusinessError,
     PortOneCardRejected,
     PortOneError,
+    PortOneNotFound,
     PortOneOutcomeUnknown,
     PortOneProtocolError,
     PortOneUnavailable,
@@ -50,6 +54,7 @@ from billing.settings import Settings, get_settings
 
 _CLOCK_TOLERANCE_SECONDS = 5  # PortOne's `updated` and our estimate of its clock may differ this much
 _CARD_TYPES: dict[int, Literal["credit", "check"]] = {0: "credit", 1: "check"}
+SANDBOX_KEY_METRIC = "SandboxKeyOnLiveStack"  # the go-live guard fired (template.yaml SandboxKeyAlarm)
 
 
 @dataclass(frozen=True)
@@ -61,17 +66,18 @@ class BillingService:
     settings: Settings
 
     def issue_billing_key(
-        self, request: IssueBillingKeyRequest, caller: Caller, idempotency_key: str, deadline: Deadline
+        self, request: IssueBillingKeyRequest, caller: Caller, request_identity: str, deadline: Deadline
     ) -> IssueBillingKeyResponse | IssueBillingKeyPending:
         """Issue (or, for its owner, replace) a billing key, within the ownership and card-testing rules."""
         customer_uid = request.customer_uid or mint_customer_uid()
-        attempt = self.admit_card(customer_uid, request, caller, idempotency_key)
+        attempt = self.admit_card(customer_uid, request, caller, request_identity)
         card = wire_card(request)
         sent_at = self.portone.portone_time()
         with self.counting_rejections(attempt), portone_errors_as_api_errors(customer_uid):
             customer = self._issue(customer_uid, card, request, sent_at, deadline)
         if customer is None:
             return IssueBillingKeyPending(customer_uid=customer_uid)
+        self.guard_live_channel(customer, revoke_schedules=False, deadline=deadline)
         summary = card_summary(customer)
         logger.info(
             "billing key issued",
@@ -85,12 +91,12 @@ class BillingService:
         return IssueBillingKeyResponse(customer_uid=customer.customer_uid, card=summary)
 
     def admit_card(
-        self, customer_uid: str, card: CardFields, caller: Caller, idempotency_key: str
+        self, customer_uid: str, card: CardFields, caller: Caller, request_identity: str
     ) -> Attempt:
         """Claim or confirm the uid and count the attempt (D8, D9); refused attempts never reach PortOne."""
         attempt = Attempt(
             customer_uid=customer_uid,
-            owner=self.owner_id(caller, idempotency_key),
+            owner=self.owner_id(caller, request_identity),
             caller=f"sub:{caller.subject}" if caller.subject else f"ip:{caller.client_ip}",
             client_ip=caller.client_ip,
             card=self.fingerprints.card(card.card_number.get_secret_value()),
@@ -115,12 +121,42 @@ class BillingService:
                 self.access.count_failure(attempt.caller)
             raise
 
-    def owner_id(self, caller: Caller, idempotency_key: str) -> str:
-        """Who a new uid belongs to. An anonymous caller is known only by its request's Idempotency-Key, so it
-        can finish its own claim on a retry but can never reuse a uid with another request (design.md D8)."""
+    def owner_id(self, caller: Caller, request_identity: str) -> str:
+        """Who a new uid belongs to. An anonymous caller is known only by the request that claimed the uid
+        (its route, Idempotency-Key and body: `IdempotentRequest.identity`), so a retry of that very request
+        can finish the claim, and any other request, even with the same key, cannot touch it (design.md D8).
+        An Idempotency-Key is a retry token, not a credential."""
         if caller.subject:
             return f"sub:{caller.subject}"
-        return f"anon:{self.fingerprints.token(idempotency_key)}"
+        return f"anon:{self.fingerprints.token(request_identity)}"
+
+    def guard_live_channel(self, customer: Customer, *, revoke_schedules: bool, deadline: Deadline) -> None:
+        """The go-live guard: on a live stack, a key from a PortOne test channel is caught on the first card.
+
+        A test channel left in production would take every card and charge none (or charge and refund it
+        the same night). Always an error log and the SandboxKeyOnLiveStack metric (it has an alarm); with
+        PORTONE_SANDBOX_KEY_ON_LIVE=refuse, also revoke the key's pending payments (`revoke_schedules`),
+        delete the key and answer 503: a configuration error, never the customer's card.
+        """
+        if self.settings.portone_channel != "live" or customer.sandbox is not True:
+            return
+        refuse = self.settings.portone_sandbox_key_on_live == "refuse"
+        metrics.add_metric(name=SANDBOX_KEY_METRIC, unit=MetricUnit.Count, value=1)
+        logger.error(
+            "test-channel billing key on a live stack",
+            extra={
+                "outcome": "SANDBOX_KEY_REFUSED" if refuse else "SANDBOX_KEY_ACCEPTED",
+                "customer_uid": customer.customer_uid,
+            },
+        )
+        if not refuse:
+            return
+        with portone_errors_as_api_errors(customer.customer_uid):
+            if revoke_schedules:
+                self.portone.unschedule(customer.customer_uid, None, deadline=deadline)
+            with suppress(PortOneNotFound):  # already gone: what refusing wants
+                self.portone.delete_customer(customer.customer_uid, deadline=deadline)
+        raise ProviderChannelMisconfigured("PortOne issued a test-channel key to a live stack")
 
     def smoke_check(self, deadline: Deadline) -> None:
         """Prove the secret is readable and PortOne accepts the keys (design.md D14). Raises on failure."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,6 +24,13 @@ class Settings(BaseModel):
     # PortOne's `pg` (e.g. "nice.nictest04m") and `channel_key` for new keys; empty: PortOne's default.
     portone_pg: Annotated[str, Field(max_length=80)] = ""
     portone_channel_key: Annotated[str, Field(max_length=55)] = ""
+    # The kind of PortOne channel this stack's keys come from: "test" (staging, go-live rehearsal) or "live".
+    # A live stack ignores test-channel (sandbox) payments in notices and guards against test-channel keys.
+    portone_channel: Literal["test", "live"] = "live"
+    # The go-live guard: what a live stack does with a billing key PortOne issued on a test channel.
+    # "refuse": delete it (and revoke what the same call scheduled) and answer 503; "accept": keep it.
+    # Both log an error and emit the SandboxKeyOnLiveStack metric, which has an alarm.
+    portone_sandbox_key_on_live: Literal["refuse", "accept"] = "refuse"
     portone_connect_timeout: Annotated[float, Field(gt=0, le=10)] = 3.05
     portone_read_timeout: Annotated[float, Field(gt=0, le=25)] = 10.0
     # How long the PortOne keys are cached after a read (design.md D4: at most 5 minutes).
@@ -40,6 +47,9 @@ class Settings(BaseModel):
     # The JWT authorizer's issuer; empty: the stack has none and every caller is anonymous (design.md D8).
     jwt_issuer: str = ""
     jwt_scope: str = ""
+    # Whether anonymous callers (no JWT authorizer) may subscribe to a plan. Off in production: a
+    # subscription is cancelled and viewed by its signed-in owner only (design.md D8).
+    allow_anonymous_subscriptions: bool = False
     # Card-testing limits (design.md D9), per fixed window.
     limit_window_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
     limit_attempts_per_caller: Annotated[int, Field(ge=1)] = 5

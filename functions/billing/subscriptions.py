@@ -16,7 +16,14 @@ from typing import Any
 from billing.aws import aws_clients
 from billing.cards import KST
 from billing.deadline import Deadline
-from billing.errors import CustomerNotFound, FieldError, InvalidRequest, ScheduleNotFound
+from billing.errors import (
+    ApiError,
+    CustomerNotFound,
+    FieldError,
+    InvalidRequest,
+    ScheduleNotFound,
+    SignInRequired,
+)
 from billing.identity import Caller
 from billing.models import (
     CancelResponse,
@@ -57,7 +64,11 @@ class SubscriptionService:
     store: SubscriptionStore
     catalog: Catalog
 
-    def plans(self) -> PlansResponse:
+    def plans(self, caller: Caller) -> PlansResponse:
+        """The plans this caller may subscribe to: none for an anonymous caller where only signed-in
+        customers subscribe, so the page offers the card form alone."""
+        if not self._may_subscribe(caller):
+            return PlansResponse(plans=[])
         return PlansResponse(
             plans=[
                 PlanView.model_validate(plan.model_dump(exclude={"periods_ahead"}))
@@ -66,9 +77,15 @@ class SubscriptionService:
         )
 
     def schedule(
-        self, order: ScheduleOrder, caller: Caller, idempotency_key: str, deadline: Deadline
+        self, order: ScheduleOrder, caller: Caller, request_identity: str, deadline: Deadline
     ) -> ScheduleResponse | SchedulePending:
-        """Schedule the plan's upcoming periods; with a card, issue the billing key in the same call."""
+        """Schedule the plan's upcoming periods; with a card, issue the billing key in the same call.
+
+        An anonymous caller (where allowed at all) must send the card: without one it could only name an
+        existing uid, which no anonymous request but the one that claimed it may touch (design.md D8).
+        """
+        if not self._may_subscribe(caller):
+            raise SignInRequired("anonymous subscriptions are off")
         request = order.request
         plan = self.catalog.find(request.plan_id)
         if plan is None:
@@ -85,9 +102,9 @@ class SubscriptionService:
 
         attempt = None
         if order.card is not None:
-            attempt = self.billing.admit_card(customer_uid, order.card, caller, idempotency_key)
+            attempt = self.billing.admit_card(customer_uid, order.card, caller, request_identity)
         else:
-            self.billing.access.confirm_owner(customer_uid, self.billing.owner_id(caller, idempotency_key))
+            self.billing.access.confirm_owner(customer_uid, self.billing.owner_id(caller, request_identity))
         subscription = self.store.start(customer_uid, plan.id, start)
         upcoming = self._upcoming_periods(plan, subscription, after=now)
         due = [(n, at) for n, at in upcoming if n > subscription.scheduled_through]
@@ -102,8 +119,16 @@ class SubscriptionService:
             self.store.mark_scheduled(customer_uid, due[-1][0])
         summary = None
         if order.card is not None:
+            # Schedule results carry no `sandbox`: the key's own record says which channel issued it.
             with portone_errors_as_api_errors(customer_uid):
-                summary = card_summary(self.billing.portone.get_customer(customer_uid, deadline=deadline))
+                customer = self.billing.portone.get_customer(customer_uid, deadline=deadline)
+            try:
+                self.billing.guard_live_channel(customer, revoke_schedules=True, deadline=deadline)
+            except ApiError:
+                # Refused: a test-channel key has nothing to renew on a live stack.
+                self.store.cancel(customer_uid)
+                raise
+            summary = card_summary(customer)
         schedules = [
             ScheduledPayment(
                 merchant_uid=plan.merchant_uid(customer_uid, at),
@@ -191,6 +216,9 @@ class SubscriptionService:
                 return _ignored("unknown imp_uid", notice)
         if payment.merchant_uid != notice.merchant_uid or not payment.customer_uid:
             return _ignored("payment does not match the notice", notice)
+        if payment.sandbox and self.billing.settings.portone_channel == "live":
+            # A test channel's payment moves no real money: it must never renew a live subscription.
+            return _ignored("test-channel payment on a live stack", notice)
         subscription = self.store.get(payment.customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
         period = self._period_of(plan, subscription, payment.merchant_uid) if plan and subscription else None
@@ -314,6 +342,9 @@ class SubscriptionService:
         if self.billing.settings.notice_url:
             entry["notice_url"] = self.billing.settings.notice_url
         return entry
+
+    def _may_subscribe(self, caller: Caller) -> bool:
+        return not caller.anonymous or self.billing.settings.allow_anonymous_subscriptions
 
     def _confirm_reader(self, customer_uid: str, caller: Caller) -> None:
         """Only a signed-in owner reads or changes a subscription; anonymous callers never can (D8)."""

@@ -21,6 +21,7 @@ from tests.integration.support import (
     FUNCTION,
     GENEROUS_LIMITS,
     Invocation,
+    NoticeInbox,
     ShiftedClock,
     empty_table,
 )
@@ -78,3 +79,12 @@ def aws_calls(stack: EmbeddedStack) -> Iterator[MotoRecorder]:
     recorder.start()
     yield recorder
     recorder.pause()
+
+
+@pytest.fixture
+def inbox(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[NoticeInbox]:
+    """PortOne's notices land here (the function tells PortOne this URL with each schedule)."""
+    receiver = NoticeInbox()
+    monkeypatch.setenv("NOTICE_URL", receiver.url)
+    yield receiver
+    receiver.close()

@@ -49,6 +49,27 @@ def sample_body() -> dict[str, Any]:
     return body
 
 
+CARD = {k: v for k, v in sample_body().items() if k in ("card_number", "expiry", "birth", "pwd_2digit")}
+
+
+def call(
+    invoke: Any, method: str, path: str, body: Any = None, *, who: str = "alice", key: str | None = None
+) -> Invocation:
+    """`method path` with a JSON body (or none), as the signed-in caller `who`."""
+    event = http_event(body if body is not None else None, key=key)
+    event["requestContext"]["http"]["method"] = method
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    if body is None:
+        event.pop("body")
+    result: Invocation = invoke(with_caller(event, who))
+    return result
+
+
+def schedule(invoke: Any, uid: str = "sub_alice", plan: str = "basic_monthly", **fields: Any) -> Invocation:
+    """`POST /subscriptions/schedule` as alice, for `uid` on `plan`; `fields`: a card, start_at, ..."""
+    return call(invoke, "POST", "/subscriptions/schedule", {"customer_uid": uid, "plan_id": plan, **fields})
+
+
 def with_caller(
     event: dict[str, Any], subject: str, *, issuer: str = TEST_ISSUER, scope: str = "billing/write"
 ):
@@ -56,6 +77,16 @@ def with_caller(
     claims = {"sub": subject, "iss": issuer, "scope": scope, "aud": "billing-web"}
     event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": scope.split()}}
     return event
+
+
+def emitted_metrics(text: str) -> set[str]:
+    """The names of the metrics in Powertools' EMF lines (the function's stdout)."""
+    names = set()
+    for line in text.splitlines():
+        if '"_aws"' in line:
+            record = json.loads(line)
+            names |= {m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    return names
 
 
 @dataclass

@@ -107,6 +107,11 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
         post(card_body(pan(), "canary_ok", birth="7311" + "28"), key="canary-success-key"),
     )
     yield "uid taken", 404, post(card_body(pan(), "canary_ok"))
+    yield (
+        "anonymous plan on a claimed uid",
+        404,
+        post(scheduled("canary_ok", pan()), key="canary-success-key", path="/subscriptions/schedule"),
+    )
     yield "declined", 402, post(card_body(magic.CARD_WRONG_PASSWORD, "canary_declined"))
     yield "no pg", 422, post(card_body(magic.CARD_NO_PG, "canary_no_pg"))
     yield "luhn", 400, post(card_body(pan()[:-1] + str((int(pan()[-1]) + 1) % 10)))
@@ -169,6 +174,14 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
     yield "plan viewed", 200, post(None, subject="alice", method="GET", path=view)
     yield "plan cancelled", 200, post(None, subject="alice", method="DELETE", path=view)
     yield "no claims", 401, post(card_body(pan(), "canary_jwt"))
+    yield (
+        "test channel on a live stack",
+        503,
+        after(
+            lambda: monkeypatch.setenv("PORTONE_CHANNEL", "live"),
+            post(scheduled("canary_live", pan()), subject="alice", path=schedule),
+        ),
+    )
 
     def one_attempt_per_card() -> None:
         monkeypatch.setenv("LIMIT_ATTEMPTS_PER_CARD", "1")
@@ -209,7 +222,7 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
     assert {name: got for name, (_, got) in statuses.items()} == {
         name: want for name, (want, _) in statuses.items()
     }
-    assert len(statuses) == 31
+    assert len(statuses) == 33
     assert "canary_ok" in everything
     assert "attempts#card#" in everything  # the table's items are part of the search
     for needle in [*needles(), *magic_card_needles(), LOCAL_IMP_SECRET, token]:

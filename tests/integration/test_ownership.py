@@ -7,7 +7,7 @@ import re
 import pytest
 
 from local.stack import EmbeddedStack
-from tests.integration.support import TEST_ISSUER, http_event, load_event, sample_body, with_caller
+from tests.integration.support import CARD, TEST_ISSUER, http_event, load_event, sample_body, with_caller
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 
@@ -80,3 +80,68 @@ def test_a_missing_foreign_or_underscoped_token_is_refused(invoke, stack, signed
 def test_claims_in_a_header_or_body_name_no_caller(invoke, stack, signed_in) -> None:
     event = http_event(sample_body(), **{"x-jwt-sub": "alice"})
     assert invoke(event).status == 401
+
+
+# --- anonymous callers and existing customers (D8: an Idempotency-Key is a retry token, not a credential) --
+
+
+def anonymous_schedule(invoke, body: dict, *, key: str, ip: str = "198.51.100.7"):
+    """`POST /subscriptions/schedule` from an anonymous caller (a stack without the JWT authorizer)."""
+    event = http_event(body, key=key)
+    event["routeKey"] = "POST /subscriptions/schedule"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/subscriptions/schedule"
+    event["requestContext"]["http"]["sourceIp"] = ip
+    return invoke(event)
+
+
+@pytest.mark.parametrize("with_card", [False, True], ids=["without a card", "with a card"])
+def test_a_known_idempotency_key_gives_an_anonymous_caller_no_hold_on_an_existing_uid(
+    invoke, stack: EmbeddedStack, with_card: bool
+) -> None:
+    # Given a customer who claimed a uid anonymously with a known Idempotency-Key
+    victim = sample_body() | {"customer_uid": "cu_victim"}
+    assert invoke(http_event(victim, key="victims-key-0001")).status == 200
+    stack.emulator.reset()
+
+    # When someone else sends another request naming that uid under the same key, from another address
+    body = {"customer_uid": "cu_victim", "plan_id": "basic_monthly", **(CARD if with_card else {})}
+    response = anonymous_schedule(invoke, body, key="victims-key-0001")
+
+    # Then it is the 404 of a foreign uid, and PortOne never hears of it
+    assert (response.status, response.body["code"]) == (404, "CUSTOMER_NOT_FOUND")
+    assert stack.emulator.calls == ()
+
+
+def test_an_anonymous_subscription_is_finished_by_a_retry_of_the_very_request(invoke, stack) -> None:
+    stack.emulator.add_fault("http_503", "POST /users/getToken", times=2)  # getToken fails, and its retry
+    body = {"customer_uid": "cu_new_anonymous", "plan_id": "basic_monthly", **CARD}
+
+    first = anonymous_schedule(invoke, body, key="anonymous-subscribe-0001")
+    retried = anonymous_schedule(invoke, body, key="anonymous-subscribe-0001")
+
+    assert (first.status, retried.status) == (503, 200)
+    assert stack.emulator.count("POST", "/subscribe/payments/schedule") == 1
+
+
+def test_a_stack_may_let_only_signed_in_customers_subscribe(invoke, stack, monkeypatch) -> None:
+    # Given a stack without the JWT authorizer that does not let anonymous callers subscribe
+    monkeypatch.setenv("ALLOW_ANONYMOUS_SUBSCRIPTIONS", "false")
+    body = {"customer_uid": "cu_new_anonymous", "plan_id": "basic_monthly", **CARD}
+
+    # When an anonymous caller asks for the plans, and then subscribes anyway
+    plans = invoke(load_event("list_plans"))
+    response = anonymous_schedule(invoke, body, key="anonymous-subscribe-0002")
+
+    # Then it is offered none, is told to sign in, and PortOne hears nothing
+    assert (plans.status, plans.body["plans"]) == (200, [])
+    assert (response.status, response.body["code"]) == (401, "SIGN_IN_REQUIRED")
+    assert stack.emulator.calls == ()
+
+
+def test_signed_in_customers_subscribe_where_anonymous_ones_may_not(invoke, monkeypatch, signed_in) -> None:
+    monkeypatch.setenv("ALLOW_ANONYMOUS_SUBSCRIPTIONS", "false")
+
+    plans = invoke(with_caller(load_event("list_plans"), "alice"))
+
+    assert plans.status == 200
+    assert plans.body["plans"]

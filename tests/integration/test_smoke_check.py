@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
 
 from billing.errors import ConfigurationUnavailable, ProviderMisconfigured, ProviderRejected
 from local.lambda_context import LocalLambdaContext
 from local.stack import EmbeddedStack
-from tests.integration.support import load_event
+from tests.integration.support import emitted_metrics, load_event
 
 
 def run_smoke_check() -> dict:
     from billing.app import lambda_handler
 
     return lambda_handler(load_event("smoke_check"), LocalLambdaContext())
-
-
-def emitted_metrics(text: str) -> set[str]:
-    names = set()
-    for line in text.splitlines():
-        if '"_aws"' in line:
-            record = json.loads(line)
-            names |= {m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    return names
 
 
 def test_it_reads_the_secret_gets_a_token_and_reports_success(stack: EmbeddedStack, capsys) -> None:

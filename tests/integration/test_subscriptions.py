@@ -4,7 +4,6 @@ and PortOne's notice, against moto and the emulator."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,45 +13,24 @@ import requests
 from local.portone_emulator import cards as magic
 from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
 from tests.integration.support import (
+    CARD,
     TEST_ISSUER,
-    Invocation,
     NoticeInbox,
     ShiftedClock,
-    http_event,
+    call,
     load_event,
     new_container,
-    sample_body,
+    schedule,
     with_caller,
 )
 
 SCHEDULE = ("POST", "/subscribe/payments/schedule")
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
-CARD = {k: v for k, v in sample_body().items() if k in ("card_number", "expiry", "birth", "pwd_2digit")}
 
 
 @pytest.fixture(autouse=True)
 def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
-
-
-@pytest.fixture
-def inbox(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[NoticeInbox]:
-    """PortOne's notices land here (the function tells PortOne this URL with each schedule)."""
-    receiver = NoticeInbox()
-    monkeypatch.setenv("NOTICE_URL", receiver.url)
-    yield receiver
-    receiver.close()
-
-
-def call(
-    invoke: Any, method: str, path: str, body: Any = None, *, who: str = "alice", key: str | None = None
-):
-    event = http_event(body if body is not None else None, key=key)
-    event["requestContext"]["http"]["method"] = method
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    if body is None:
-        event.pop("body")
-    return invoke(with_caller(event, who))
 
 
 def pay_directly(stack: EmbeddedStack, customer_uid: str, merchant_uid: str) -> dict[str, Any]:
@@ -70,10 +48,6 @@ def pay_directly(stack: EmbeddedStack, customer_uid: str, merchant_uid: str) -> 
     )
     payment: dict[str, Any] = response.json()["response"]
     return payment
-
-
-def schedule(invoke: Any, uid: str = "sub_alice", plan: str = "basic_monthly", **fields: Any) -> Invocation:
-    return call(invoke, "POST", "/subscriptions/schedule", {"customer_uid": uid, "plan_id": plan, **fields})
 
 
 def test_the_plans_come_from_the_catalog(invoke) -> None:

@@ -324,6 +324,53 @@ def test_routes_are_throttled(stage: dict[str, Any]) -> None:
     assert 0 < settings["ThrottlingBurstLimit"] <= 200
 
 
+def test_the_webhook_has_its_own_throttle_sized_by_parameters(
+    template: dict[str, Any], resources: dict[str, Any], routes: dict[str, dict[str, Any]]
+) -> None:
+    # Given the stage's per-route settings
+    stage = resources["BillingApiStage"]
+    settings = stage["Properties"]["RouteSettings"]
+    webhook = f"POST {WEBHOOK_PATH}"
+    [(route_name, _)] = [(n, r) for n, r in routes.items() if r["RouteKey"] == webhook]
+
+    # Then only PortOne's notices have their own bucket, from the two parameters, and the stage waits for
+    # the route it names (CloudFormation refuses RouteSettings for a route that does not exist yet)
+    assert set(settings) == {webhook}
+    assert settings[webhook] == {
+        "ThrottlingBurstLimit": {"Ref": "WebhookThrottleBurst"},
+        "ThrottlingRateLimit": {"Ref": "WebhookThrottleRate"},
+    }
+    assert route_name in _as_list(stage.get("DependsOn"))
+    parameters = template["Parameters"]
+    rate, burst = parameters["WebhookThrottleRate"], parameters["WebhookThrottleBurst"]
+    assert (rate["Type"], burst["Type"]) == ("Number", "Number")
+    card_routes = stage["Properties"]["DefaultRouteSettings"]
+    assert rate["Default"] >= card_routes["ThrottlingRateLimit"]
+    assert burst["Default"] >= rate["Default"]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value] if value else []
+
+
+def test_channel_and_anonymous_settings_default_to_production(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
+    # A stack deployed with the defaults is a live one that refuses test-channel keys and lets only
+    # signed-in customers subscribe; staging and demo stacks say otherwise explicitly.
+    env = function["Environment"]["Variables"]
+    parameters = template["Parameters"]
+    expected = {
+        "PORTONE_CHANNEL": ("PortOneChannel", "live", ["live", "test"]),
+        "PORTONE_SANDBOX_KEY_ON_LIVE": ("PortOneSandboxKeyOnLive", "refuse", ["refuse", "accept"]),
+        "ALLOW_ANONYMOUS_SUBSCRIPTIONS": ("AllowAnonymousSubscriptions", "false", ["true", "false"]),
+    }
+    for variable, (parameter, default, allowed) in expected.items():
+        assert env[variable] == {"Ref": parameter}, variable
+        assert parameters[parameter]["Default"] == default, parameter
+        assert sorted(parameters[parameter]["AllowedValues"]) == sorted(allowed), parameter
+
+
 def test_access_log_goes_to_its_group(stage: dict[str, Any]) -> None:
     settings = stage["AccessLogSettings"]
 
@@ -587,6 +634,7 @@ EXPECTED_ALARMS = {
     "Api5xxAlarm",
     "CardRejectionAlarm",
     "LatencyAlarm",
+    "SandboxKeyAlarm",
 }
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
 
@@ -651,7 +699,7 @@ def test_alarm_topic_is_an_optional_sns_arn(template: dict[str, Any]) -> None:
     }
 
 
-def test_the_alarms_are_the_four_signals_and_the_missing_smoke_check(alarms: dict[str, Any]) -> None:
+def test_the_alarms_are_the_signals_smoke_checks_and_the_go_live_guard(alarms: dict[str, Any]) -> None:
     assert set(alarms) == EXPECTED_ALARMS
 
 
@@ -671,6 +719,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
     # Powertools EMF: the namespace and a `service` dimension from the Globals' environment.
     from billing.app import _OUTCOME_METRICS, _metric_name
     from billing.errors import CardRejected
+    from billing.service import SANDBOX_KEY_METRIC
 
     env = template["Globals"]["Function"]["Environment"]["Variables"]
     emitted = {
@@ -678,6 +727,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
         "SmokeCheckPassed",
         *_OUTCOME_METRICS.values(),
         _metric_name(CardRejected.code),
+        SANDBOX_KEY_METRIC,
     }
     read = []
     for name, alarm in alarms.items():
@@ -692,7 +742,13 @@ def test_function_metrics_are_read_where_powertools_writes_them(
                 read.append(metric["MetricName"])
             else:
                 assert metric["Namespace"] in {"AWS/Lambda", "AWS/ApiGateway"}, name
-    assert set(read) == {"SmokeCheckFailed", "SmokeCheckPassed", "CardRejected", "BillingKeyIssued"}
+    assert set(read) == {
+        "SmokeCheckFailed",
+        "SmokeCheckPassed",
+        "CardRejected",
+        "BillingKeyIssued",
+        SANDBOX_KEY_METRIC,
+    }
 
 
 def test_smoke_check_alarm_fires_on_one_failure_or_one_failed_invocation(alarms: dict[str, Any]) -> None:

@@ -1,0 +1,184 @@
+"""PortOne test channels and live ones (PortOne notes §5.4): renewals on a test channel, sandbox payments on a
+live stack, and the go-live guard that catches a test channel left in production on the first card.
+
+The emulator is a test channel by default, as PortOne's test mode is: its keys and payments are `sandbox`,
+and `GET /payments/{imp_uid}` hides them unless the client sends `include_sandbox=true`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from billing.service import SANDBOX_KEY_METRIC
+from local.stack import EmbeddedStack
+from tests.integration.support import (
+    CARD,
+    ENVIRONMENT,
+    TEST_ISSUER,
+    NoticeInbox,
+    ShiftedClock,
+    call,
+    emitted_metrics,
+    http_event,
+    new_container,
+    sample_body,
+    schedule,
+    with_caller,
+)
+
+SCHEDULE = ("POST", "/subscribe/payments/schedule")
+UNSCHEDULE = ("POST", "/subscribe/payments/unschedule")
+DELETE_KEY = ("DELETE", "/subscribe/customers/{customer_uid}")
+GET_PAYMENT = ("GET", "/payments/{imp_uid}")
+
+
+@pytest.fixture(autouse=True)
+def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+
+
+@pytest.fixture
+def live_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The function configured for a live PortOne channel (the template's default)."""
+    monkeypatch.setenv("PORTONE_CHANNEL", "live")
+
+
+@pytest.fixture
+def live_channel(stack: EmbeddedStack) -> None:
+    """PortOne issuing on a live channel: keys and payments are not sandbox."""
+    stack.emulator.test_channel = False
+    yield
+    stack.emulator.test_channel = True
+
+
+def renew_once(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox) -> list:
+    """Schedule a plan with a new card, let PortOne run the first payment, hand its notice to the webhook."""
+    first = schedule(invoke, **CARD)
+    assert first.status == 200, first.body
+    clock.advance(10 * 60)
+    [ran] = stack.emulator.run_due_schedules()
+    assert ran["payment_status"] == "paid"
+    return [invoke(event) for event in inbox.take()]
+
+
+# --- renewals --------------------------------------------------------------------------------------------
+
+
+def test_renewals_continue_on_a_test_channel(invoke, stack, portone_clock, inbox) -> None:
+    # Given a test stack on the emulator's default channel, which hides sandbox payments from lookups
+    # that do not ask for them (the client must send include_sandbox=true, or this notice is "unknown")
+    [answer] = renew_once(invoke, stack, portone_clock, inbox)
+
+    # Then the paid period was verified and the next one scheduled
+    assert answer.body["status"] == "processed"
+    assert len(answer.body["scheduled"]) == 1
+    assert stack.emulator.count(*SCHEDULE) == 2
+    assert stack.emulator.count(*GET_PAYMENT, status=200) == 1
+
+
+def test_renewals_continue_on_a_live_channel(invoke, stack, portone_clock, inbox, live_stack, live_channel):
+    [answer] = renew_once(invoke, stack, portone_clock, inbox)
+
+    assert answer.body["status"] == "processed"
+    assert len(answer.body["scheduled"]) == 1
+
+
+def test_a_live_stack_ignores_a_sandbox_payment_and_logs_why(
+    invoke, stack, portone_clock, inbox, live_stack, monkeypatch, logs
+) -> None:
+    # Given a live stack that accepts test-channel keys (and alarms), so a test-channel payment can run
+    monkeypatch.setenv("PORTONE_SANDBOX_KEY_ON_LIVE", "accept")
+
+    # When PortOne's notice of that sandbox payment arrives
+    [answer] = renew_once(invoke, stack, portone_clock, inbox)
+
+    # Then it renews nothing, and the log says why
+    assert answer.body == {"status": "ignored", "scheduled": []}
+    assert stack.emulator.count(*SCHEDULE) == 1
+    ignored = [json.loads(line) for line in logs.getvalue().splitlines() if "notice not verified" in line]
+    assert [line["error_fields"] for line in ignored] == [["test-channel payment on a live stack"]]
+
+
+# --- the go-live guard -------------------------------------------------------------------------------------
+
+
+def test_a_live_stack_refuses_a_test_channel_key_and_deletes_it(invoke, stack, live_stack, capsys) -> None:
+    # When a live stack gets a billing key from a test channel
+    response = invoke(with_caller(http_event(sample_body()), "alice"))
+
+    # Then the customer gets a configuration error (not a card error), the key is gone, and the alarm's
+    # metric is emitted
+    assert (response.status, response.body["code"]) == (503, "PAYMENT_CHANNEL_MISCONFIGURED")
+    assert "card" not in response.body
+    assert stack.emulator.customers == {}
+    assert stack.emulator.count(*DELETE_KEY, status=200) == 1
+    assert SANDBOX_KEY_METRIC in emitted_metrics(capsys.readouterr().out)
+
+
+def test_a_refused_key_is_not_replayed_so_a_retry_after_the_fix_succeeds(
+    invoke, stack, live_stack, monkeypatch
+) -> None:
+    event = with_caller(http_event(sample_body(), key="go-live-guard-retry"), "alice")
+    assert invoke(event).status == 503
+
+    monkeypatch.setenv("PORTONE_CHANNEL", "test")  # the operator fixes the configuration
+    new_container()
+    retried = invoke(event)
+
+    assert retried.status == 200
+    assert "Idempotency-Replayed" not in retried.headers
+
+
+def test_a_live_stack_set_to_accept_keeps_the_key_and_still_alarms(
+    invoke, stack, live_stack, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("PORTONE_SANDBOX_KEY_ON_LIVE", "accept")
+
+    response = invoke(with_caller(http_event(sample_body()), "alice"))
+
+    assert response.status == 200
+    assert response.body["customer_uid"] in stack.emulator.customers
+    assert SANDBOX_KEY_METRIC in emitted_metrics(capsys.readouterr().out)
+
+
+def test_a_live_key_on_a_live_stack_passes_the_guard(invoke, stack, live_stack, live_channel, capsys) -> None:
+    response = invoke(with_caller(http_event(sample_body()), "alice"))
+
+    assert response.status == 200
+    assert SANDBOX_KEY_METRIC not in emitted_metrics(capsys.readouterr().out)
+
+
+def test_schedule_with_a_card_refuses_a_test_channel_key_and_leaves_nothing_behind(
+    invoke, stack, live_stack, capsys
+) -> None:
+    # When a live stack schedules a plan with a new card and PortOne issued the key on a test channel
+    response = schedule(invoke, **CARD)
+
+    # Then the flag came from a follow-up lookup of the key (schedule results carry none); everything the
+    # call scheduled is revoked, the key is deleted, and the subscription is not left active
+    assert (response.status, response.body["code"]) == (503, "PAYMENT_CHANNEL_MISCONFIGURED")
+    assert stack.emulator.count("GET", "/subscribe/customers/{customer_uid}") == 1
+    assert stack.emulator.count(*UNSCHEDULE, status=200) == 1
+    assert stack.emulator.schedules
+    assert all(s["schedule_status"] == "revoked" for s in stack.emulator.schedules.values())
+    assert stack.emulator.customers == {}
+    assert SANDBOX_KEY_METRIC in emitted_metrics(capsys.readouterr().out)
+    assert subscription_status(stack, "sub_alice") == "cancelled"
+    assert call(invoke, "GET", "/subscriptions/sub_alice").status == 404  # no billing key any more
+
+
+def subscription_status(stack: EmbeddedStack, customer_uid: str) -> str:
+    item = stack.client("dynamodb").get_item(
+        TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": f"subscription#{customer_uid}"}}
+    )["Item"]
+    status: str = item["status"]["S"]
+    return status
+
+
+def test_the_guard_is_off_on_a_test_stack(invoke, stack, capsys) -> None:
+    response = invoke(with_caller(http_event(sample_body()), "alice"))
+
+    assert response.status == 200
+    assert SANDBOX_KEY_METRIC not in emitted_metrics(capsys.readouterr().out)
