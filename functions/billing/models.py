@@ -158,7 +158,7 @@ class ScheduleRequest(CustomerFields):
 @dataclass(frozen=True)
 class ScheduleOrder:
     request: ScheduleRequest
-    card: CardFields | None  # present: issue the billing key and schedule in one PortOne call
+    card: CardFields | None  # present: issue (or replace) the billing key, then schedule on it
 
 
 def parse_schedule_request(payload: Any) -> ScheduleOrder:

@@ -71,13 +71,9 @@ class BillingService:
         """Issue (or, for its owner, replace) a billing key, within the ownership and card-testing rules."""
         customer_uid = request.customer_uid or mint_customer_uid()
         attempt = self.admit_card(customer_uid, request, caller, request_identity)
-        card = wire_card(request)
-        sent_at = self.portone.portone_time()
-        with self.counting_rejections(attempt), portone_errors_as_api_errors(customer_uid):
-            customer = self._issue(customer_uid, card, request, sent_at, deadline)
+        customer = self.issue_key(attempt, request, request, deadline)
         if customer is None:
             return IssueBillingKeyPending(customer_uid=customer_uid)
-        self.guard_live_channel(customer, revoke_schedules=False, deadline=deadline)
         summary = card_summary(customer)
         logger.info(
             "billing key issued",
@@ -108,18 +104,23 @@ class BillingService:
             raise
         return attempt
 
-    @contextmanager
-    def counting_rejections(self, attempt: Attempt | None) -> Iterator[None]:
-        """Count a card the issuer rejects against the caller's failure limit (D9); None: no card was sent.
-
-        Put it outside `portone_errors_as_api_errors`: it counts the translated CardRejected.
-        """
+    def issue_key(
+        self, attempt: Attempt, card: CardFields, customer: CustomerFields, deadline: Deadline
+    ) -> Customer | None:
+        """Issue (or replace) the billing key of an admitted attempt. A card the issuer rejects counts against
+        the caller (D9); an answer that was lost is looked up, never resent (D6); a test-channel key on a live
+        stack meets the go-live guard. None: PortOne may have issued it, but a lookup could not confirm it."""
+        uid = attempt.customer_uid
+        sent_at = self.portone.portone_time()
         try:
-            yield
+            with portone_errors_as_api_errors(uid):
+                issued = self._issue(uid, wire_card(card), customer, sent_at, deadline)
         except CardRejected:
-            if attempt is not None:
-                self.access.count_failure(attempt.caller)
+            self.access.count_failure(attempt.caller)
             raise
+        if issued is not None:
+            self.guard_live_channel(issued, deadline)
+        return issued
 
     def owner_id(self, caller: Caller, request_identity: str) -> str:
         """Who a new uid belongs to. An anonymous caller is known only by the request that claimed the uid
@@ -130,32 +131,43 @@ class BillingService:
             return f"sub:{caller.subject}"
         return f"anon:{self.fingerprints.token(request_identity)}"
 
-    def guard_live_channel(self, customer: Customer, *, revoke_schedules: bool, deadline: Deadline) -> None:
+    def guard_live_channel(self, customer: Customer, deadline: Deadline) -> None:
         """The go-live guard: on a live stack, a key from a PortOne test channel is caught on the first card.
 
-        A test channel left in production would take every card and charge none (or charge and refund it
-        the same night). Always an error log and the SandboxKeyOnLiveStack metric (it has an alarm); with
-        PORTONE_SANDBOX_KEY_ON_LIVE=refuse, also revoke the key's pending payments (`revoke_schedules`),
-        delete the key and answer 503: a configuration error, never the customer's card.
+        A test channel left in production takes every card and charges nothing (or charges and refunds the
+        same night), and a live stack ignores its payments, so every renewal would be lost. Always an error
+        log and the SandboxKeyOnLiveStack metric (it has an alarm). With PORTONE_SANDBOX_KEY_ON_LIVE=refuse,
+        also revoke every payment pending on the key (they would run on the test channel), delete the key
+        and answer 503: a configuration error, never the customer's card.
         """
         if self.settings.portone_channel != "live" or customer.sandbox is not True:
             return
         refuse = self.settings.portone_sandbox_key_on_live == "refuse"
+        uid = customer.customer_uid
         metrics.add_metric(name=SANDBOX_KEY_METRIC, unit=MetricUnit.Count, value=1)
         logger.error(
             "test-channel billing key on a live stack",
             extra={
                 "outcome": "SANDBOX_KEY_REFUSED" if refuse else "SANDBOX_KEY_ACCEPTED",
-                "customer_uid": customer.customer_uid,
+                "customer_uid": uid,
             },
         )
         if not refuse:
             return
-        with portone_errors_as_api_errors(customer.customer_uid):
-            if revoke_schedules:
-                self.portone.unschedule(customer.customer_uid, None, deadline=deadline)
+        try:
+            self.portone.unschedule(uid, None, deadline=deadline)
             with suppress(PortOneNotFound):  # already gone: what refusing wants
-                self.portone.delete_customer(customer.customer_uid, deadline=deadline)
+                self.portone.delete_customer(uid, deadline=deadline)
+        except PortOneError as exc:
+            # The answer is still the configuration error; a retry of the request withdraws the key again.
+            logger.error(
+                "test-channel key not withdrawn",
+                extra={
+                    "outcome": "SANDBOX_KEY_NOT_WITHDRAWN",
+                    "customer_uid": uid,
+                    "http_status": exc.http_status,
+                },
+            )
         raise ProviderChannelMisconfigured("PortOne issued a test-channel key to a live stack")
 
     def smoke_check(self, deadline: Deadline) -> None:
@@ -170,14 +182,14 @@ class BillingService:
         self,
         customer_uid: str,
         card: BillingKeyCard,
-        request: IssueBillingKeyRequest,
+        customer: CustomerFields,
         sent_at: float,
         deadline: Deadline,
     ) -> Customer | None:
         """The issued customer; None when PortOne may have issued it but a lookup could not confirm it."""
         try:
             return self.portone.issue_billing_key(
-                customer_uid, card, extra=self.issue_extras(request), deadline=deadline
+                customer_uid, card, extra=self.issue_extras(customer), deadline=deadline
             )
         except PortOneOutcomeUnknown:
             # Never send the card twice (D6): ask PortOne what happened instead.

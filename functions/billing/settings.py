@@ -28,7 +28,7 @@ class Settings(BaseModel):
     # A live stack ignores test-channel (sandbox) payments in notices and guards against test-channel keys.
     portone_channel: Literal["test", "live"] = "live"
     # The go-live guard: what a live stack does with a billing key PortOne issued on a test channel.
-    # "refuse": delete it (and revoke what the same call scheduled) and answer 503; "accept": keep it.
+    # "refuse": revoke the payments pending on it, delete it and answer 503; "accept": keep it.
     # Both log an error and emit the SandboxKeyOnLiveStack metric, which has an alarm.
     portone_sandbox_key_on_live: Literal["refuse", "accept"] = "refuse"
     portone_connect_timeout: Annotated[float, Field(gt=0, le=10)] = 3.05

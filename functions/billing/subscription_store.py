@@ -30,10 +30,9 @@ class SubscriptionStore:
         self._table = table_name
         self._client = client
 
-    def start(self, customer_uid: str, plan_id: str, anchor: datetime) -> Subscription:
-        """The customer's active subscription to `plan_id`: a new one at `anchor`, or the one it already has.
-
-        SubscriptionExists when the customer is on another plan (cancel it first).
+    def start(self, customer_uid: str, plan_id: str, anchor: datetime) -> tuple[Subscription, bool]:
+        """The customer's active subscription to `plan_id`, and whether this call started it: a new one at
+        `anchor`, or the one it already has. SubscriptionExists when it is on another plan (cancel it first).
         """
         item = {
             "pk": {"S": _key(customer_uid)},
@@ -59,10 +58,10 @@ class SubscriptionStore:
                 raise ConfigurationUnavailable("subscription changed concurrently") from None
             if existing.plan_id != plan_id:
                 raise SubscriptionExists(f"on plan {existing.plan_id}") from None
-            return existing
+            return existing, False
         except BotoCoreError as exc:
             raise _unavailable(exc) from None
-        return _subscription(item)
+        return _subscription(item), True
 
     def get(self, customer_uid: str) -> Subscription | None:
         item = self._get_item(customer_uid)

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from billing.aws import aws_clients
 from billing.cards import KST
 from billing.deadline import Deadline
@@ -38,17 +40,17 @@ from billing.models import (
     ScheduleResponse,
     SubscriptionView,
 )
-from billing.observability import logger
+from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, load_catalog, parse_merchant_uid, subscription_digest
 from billing.portone.errors import PortOneBusinessError, PortOneError, PortOneNotFound, PortOneOutcomeUnknown
-from billing.portone.models import BillingKeyCard, ScheduleResult
+from billing.portone.models import ScheduleResult
 from billing.service import (
+    SANDBOX_KEY_METRIC,
     BillingService,
     card_summary,
     get_service,
     mint_customer_uid,
     portone_errors_as_api_errors,
-    wire_card,
 )
 from billing.subscription_store import Subscription, SubscriptionStore
 
@@ -79,7 +81,7 @@ class SubscriptionService:
     def schedule(
         self, order: ScheduleOrder, caller: Caller, request_identity: str, deadline: Deadline
     ) -> ScheduleResponse | SchedulePending:
-        """Schedule the plan's upcoming periods; with a card, issue the billing key in the same call.
+        """Schedule the plan's upcoming periods; with a card, issue (or replace) the billing key first.
 
         An anonymous caller (where allowed at all) must send the card: without one it could only name an
         existing uid, which no anonymous request but the one that claimed it may touch (design.md D8).
@@ -100,35 +102,32 @@ class SubscriptionService:
             raise InvalidRequest([FieldError("customer_uid", "required_without_card")])
         customer_uid = request.customer_uid or mint_customer_uid()
 
-        attempt = None
-        if order.card is not None:
-            attempt = self.billing.admit_card(customer_uid, order.card, caller, request_identity)
-        else:
+        if order.card is None:
             self.billing.access.confirm_owner(customer_uid, self.billing.owner_id(caller, request_identity))
-        subscription = self.store.start(customer_uid, plan.id, start)
+            subscription, _ = self.store.start(customer_uid, plan.id, start)
+            summary = None
+        else:
+            attempt = self.billing.admit_card(customer_uid, order.card, caller, request_identity)
+            subscription, started = self.store.start(customer_uid, plan.id, start)
+            # The key first, on its own: its answer says which channel issued it (schedule results do not),
+            # and PortOne ignores card fields sent with a schedule for a uid that already has a key.
+            try:
+                customer = self.billing.issue_key(attempt, order.card, request, deadline)
+            except ApiError:
+                if started:  # nothing of this subscription reached PortOne
+                    self.store.cancel(customer_uid)
+                raise
+            if customer is None:
+                return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
+            summary = card_summary(customer)
         upcoming = self._upcoming_periods(plan, subscription, after=now)
         due = [(n, at) for n, at in upcoming if n > subscription.scheduled_through]
-
-        card = wire_card(order.card) if order.card is not None else None
-        extra = self.billing.issue_extras(request) if order.card is not None else {}
-        with self.billing.counting_rejections(attempt), portone_errors_as_api_errors(customer_uid):
-            confirmed = self._schedule_at_portone(customer_uid, plan, due, card, extra, deadline)
+        with portone_errors_as_api_errors(customer_uid):
+            confirmed = self._schedule_at_portone(customer_uid, plan, due, deadline)
         if not confirmed:
             return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
         if due:
             self.store.mark_scheduled(customer_uid, due[-1][0])
-        summary = None
-        if order.card is not None:
-            # Schedule results carry no `sandbox`: the key's own record says which channel issued it.
-            with portone_errors_as_api_errors(customer_uid):
-                customer = self.billing.portone.get_customer(customer_uid, deadline=deadline)
-            try:
-                self.billing.guard_live_channel(customer, revoke_schedules=True, deadline=deadline)
-            except ApiError:
-                # Refused: a test-channel key has nothing to renew on a live stack.
-                self.store.cancel(customer_uid)
-                raise
-            summary = card_summary(customer)
         schedules = [
             ScheduledPayment(
                 merchant_uid=plan.merchant_uid(customer_uid, at),
@@ -217,7 +216,9 @@ class SubscriptionService:
         if payment.merchant_uid != notice.merchant_uid or not payment.customer_uid:
             return _ignored("payment does not match the notice", notice)
         if payment.sandbox and self.billing.settings.portone_channel == "live":
-            # A test channel's payment moves no real money: it must never renew a live subscription.
+            # A test channel's payment moves no money: it never renews a live subscription. A test-channel key
+            # is on this live stack (kept with `accept`, or issued while pending): the guard's alarm says so.
+            metrics.add_metric(name=SANDBOX_KEY_METRIC, unit=MetricUnit.Count, value=1)
             return _ignored("test-channel payment on a live stack", notice)
         subscription = self.store.get(payment.customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
@@ -242,7 +243,7 @@ class SubscriptionService:
             if n > subscription.scheduled_through
         ]
         with portone_errors_as_api_errors(subscription.customer_uid):
-            confirmed = self._schedule_at_portone(subscription.customer_uid, plan, due, None, {}, deadline)
+            confirmed = self._schedule_at_portone(subscription.customer_uid, plan, due, deadline)
         if confirmed and due:
             self.store.mark_scheduled(subscription.customer_uid, due[-1][0])
         scheduled = [plan.merchant_uid(subscription.customer_uid, at) for _, at in due] if confirmed else []
@@ -296,8 +297,6 @@ class SubscriptionService:
         customer_uid: str,
         plan: Plan,
         due: list[tuple[int, datetime]],
-        card: BillingKeyCard | None,
-        extra: dict[str, str],
         deadline: Deadline,
     ) -> bool:
         """Hand the periods to PortOne. True once PortOne has them; False if that could not be confirmed."""
@@ -305,7 +304,7 @@ class SubscriptionService:
             return True
         entries = [self._entry(customer_uid, plan, at) for _, at in due]
         try:
-            self.billing.portone.schedule(customer_uid, entries, card=card, extra=extra, deadline=deadline)
+            self.billing.portone.schedule(customer_uid, entries, deadline=deadline)
             return True
         except PortOneOutcomeUnknown:
             pass  # the request may have arrived: look it up below, never send it again blindly (D6)

@@ -26,12 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         choices=(404, 200),
         default=404,
-        help="status for an unknown customer_uid on GET and DELETE (README §3.4)",
+        help="status for an unknown customer_uid on GET and DELETE (docs/portone-v1.md §3.4)",
     )
     parser.add_argument(
         "--notice-url",
-        help="where webhooks of scheduled runs go when a schedule has no notice_url (README §4.6); "
-        "schedules run on POST /__emulator__/run-due",
+        help="where webhooks of scheduled runs go when a schedule has no notice_url "
+        "(docs/portone-v1.md §4.6); schedules run on POST /__emulator__/run-due",
     )
     parser.add_argument(
         "--live-channel",
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "--show-sandbox-payments",
         action="store_true",
         help="leniency: GET /payments/{imp_uid} shows test-channel payments without include_sandbox=true, "
-        "as before 2026-01-26 (README §5.4)",
+        "as before 2026-01-26 (docs/portone-v1.md §5.4)",
     )
     parser.add_argument(
         "--fake-clock",

@@ -4,7 +4,8 @@
 - ``POST /__emulator__/faults``: add a fault, body like ``{"kind": "reset", "route": "POST
   /subscribe/customers", "times": 1, "after_effect": false}`` (fields as ``PortOneEmulator.add_fault``).
 - ``DELETE /__emulator__/faults``: clear all faults.
-- ``POST /__emulator__/reset``: forget tokens, customers, payments, schedules, notices, calls and violations.
+- ``POST /__emulator__/reset``: forget tokens, customers, payments, schedules, notices, calls and violations;
+  the channel switches return to how the emulator was started.
 - ``POST /__emulator__/clock``: ``{"advance": seconds}``; only when the emulator runs on a ``FakeClock``.
 - ``POST /__emulator__/run-due``: run the due schedules and send their webhooks; answers ``{"ran": [the
   schedules that ran], "notices": [their deliveries]}``.

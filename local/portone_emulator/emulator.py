@@ -81,8 +81,8 @@ class PortOneEmulator:
         self.check_contract = check_contract
         self.notice_url = notice_url
         self._state = PortOneState(keys, clock, unknown_customer_status)
-        self._state.test_channel = test_channel
-        self._state.show_sandbox_payments = show_sandbox_payments
+        self._switches = {"test_channel": test_channel, "show_sandbox_payments": show_sandbox_payments}
+        self._restore_switches()
         self._faults = FaultBook()
         self._lock = threading.Lock()
         self._calls: list[Call] = []
@@ -179,12 +179,18 @@ class PortOneEmulator:
     def show_sandbox_payments(self, show: bool) -> None:
         self._state.show_sandbox_payments = bool(show)
 
+    def _restore_switches(self) -> None:
+        self.test_channel = self._switches["test_channel"]
+        self.show_sandbox_payments = self._switches["show_sandbox_payments"]
+
     def expire_tokens(self) -> None:
         self._state.expire_tokens()
 
     def reset(self) -> None:
-        """Forget tokens, customers, payments, schedules, notices, calls and violations; faults stay."""
+        """Forget tokens, customers, payments, schedules, notices, calls and violations, and put the channel
+        switches back as constructed; faults stay."""
         self._state.reset()
+        self._restore_switches()
         with self._lock:
             self._calls.clear()
             self._violations.clear()

@@ -14,7 +14,7 @@ from local.portone_emulator.cards import (
     TEST_CARD_CHECK,
     TEST_CARD_OK,
 )
-from tests.emulator.portone_wire import PortOneWire, ok, order, rejected
+from tests.emulator.portone_wire import IMP_KEY, IMP_SECRET, PortOneWire, ok, order, rejected
 
 AGAIN = ("POST", "/subscribe/payments/again")
 ALREADY = "이미 주문이 이루어진 건입니다"
@@ -295,6 +295,15 @@ def test_a_payment_keeps_the_channel_of_the_key_that_paid(
     live_payment = ok(wire.again("cu_live", "order_2"))
 
     assert (test_payment["sandbox"], live_payment["sandbox"]) == (True, False)
+
+
+def test_reset_puts_the_channel_switches_back_as_constructed(clock: FakeClock) -> None:
+    with PortOneEmulator({IMP_KEY: IMP_SECRET}, clock=clock, test_channel=False) as emulator:
+        emulator.test_channel, emulator.show_sandbox_payments = True, True
+
+        emulator.reset()
+
+        assert (emulator.test_channel, emulator.show_sandbox_payments) == (False, False)
 
 
 def test_schedule_lookups_show_test_channel_schedules_without_asking(

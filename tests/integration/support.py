@@ -118,6 +118,16 @@ def empty_table(stack: Any) -> None:
             client.delete_item(TableName=table, Key={"pk": item["pk"]})
 
 
+def subscription_status(stack: Any, customer_uid: str) -> str | None:
+    """The status the table records for the customer's subscription (None: there is none)."""
+    item = (
+        stack.client("dynamodb")
+        .get_item(TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": f"subscription#{customer_uid}"}})
+        .get("Item")
+    )
+    return str(item["status"]["S"]) if item else None
+
+
 def invoke_in_fresh_process(event: dict[str, Any], start: Any) -> tuple[int, dict[str, str]]:
     """Run in a child process: a Lambda container of its own, like concurrent invocations in AWS.
 

@@ -15,16 +15,15 @@ from billing.service import SANDBOX_KEY_METRIC
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
-    ENVIRONMENT,
     TEST_ISSUER,
     NoticeInbox,
     ShiftedClock,
     call,
     emitted_metrics,
     http_event,
-    new_container,
     sample_body,
     schedule,
+    subscription_status,
     with_caller,
 )
 
@@ -85,20 +84,25 @@ def test_renewals_continue_on_a_live_channel(invoke, stack, portone_clock, inbox
     assert len(answer.body["scheduled"]) == 1
 
 
-def test_a_live_stack_ignores_a_sandbox_payment_and_logs_why(
-    invoke, stack, portone_clock, inbox, live_stack, monkeypatch, logs
+def test_a_live_stack_ignores_a_sandbox_payment_logs_why_and_alarms(
+    invoke, stack, portone_clock, inbox, live_stack, monkeypatch, logs, capsys
 ) -> None:
-    # Given a live stack that accepts test-channel keys (and alarms), so a test-channel payment can run
+    # Given a live stack that accepted a test-channel key (and alarmed then), so a test payment can run
     monkeypatch.setenv("PORTONE_SANDBOX_KEY_ON_LIVE", "accept")
+    assert schedule(invoke, **CARD).status == 200
+    capsys.readouterr()  # forget the sign-up's own metrics
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
 
     # When PortOne's notice of that sandbox payment arrives
-    [answer] = renew_once(invoke, stack, portone_clock, inbox)
+    [answer] = [invoke(event) for event in inbox.take()]
 
-    # Then it renews nothing, and the log says why
+    # Then it renews nothing, the log says why, and the go-live alarm hears of it again
     assert answer.body == {"status": "ignored", "scheduled": []}
     assert stack.emulator.count(*SCHEDULE) == 1
     ignored = [json.loads(line) for line in logs.getvalue().splitlines() if "notice not verified" in line]
     assert [line["error_fields"] for line in ignored] == [["test-channel payment on a live stack"]]
+    assert SANDBOX_KEY_METRIC in emitted_metrics(capsys.readouterr().out)
 
 
 # --- the go-live guard -------------------------------------------------------------------------------------
@@ -112,23 +116,34 @@ def test_a_live_stack_refuses_a_test_channel_key_and_deletes_it(invoke, stack, l
     # metric is emitted
     assert (response.status, response.body["code"]) == (503, "PAYMENT_CHANNEL_MISCONFIGURED")
     assert "card" not in response.body
+    assert "Retry-After" not in response.headers  # retrying cannot help until the channel is fixed
     assert stack.emulator.customers == {}
     assert stack.emulator.count(*DELETE_KEY, status=200) == 1
     assert SANDBOX_KEY_METRIC in emitted_metrics(capsys.readouterr().out)
 
 
-def test_a_refused_key_is_not_replayed_so_a_retry_after_the_fix_succeeds(
-    invoke, stack, live_stack, monkeypatch
-) -> None:
-    event = with_caller(http_event(sample_body(), key="go-live-guard-retry"), "alice")
+@pytest.mark.parametrize("route", ["issue-billing", "schedule"])
+def test_a_refused_request_goes_through_once_the_channel_is_fixed(invoke, stack, live_stack, route) -> None:
+    # Given a request refused by the go-live guard
+    body = sample_body() | {"customer_uid": "sub_alice"}
+    if route == "schedule":
+        body["plan_id"] = "basic_monthly"
+    event = with_caller(http_event(body, key="go-live-guard-retry"), "alice")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/subscriptions/{route}"
+    event["routeKey"] = f"POST /subscriptions/{route}"
     assert invoke(event).status == 503
 
-    monkeypatch.setenv("PORTONE_CHANNEL", "test")  # the operator fixes the configuration
-    new_container()
+    # When the operator puts the live channel in and the customer retries the same request
+    stack.emulator.test_channel = False
     retried = invoke(event)
 
-    assert retried.status == 200
+    # Then it runs again (the refusal was not stored) and succeeds
+    assert retried.status == 200, retried.body
     assert "Idempotency-Replayed" not in retried.headers
+    assert stack.emulator.customers["sub_alice"]["sandbox"] is False
+    if route == "schedule":
+        assert [s["schedule_status"] for s in stack.emulator.schedules.values()] == ["scheduled"]
+        assert subscription_status(stack, "sub_alice") == "active"
 
 
 def test_a_live_stack_set_to_accept_keeps_the_key_and_still_alarms(
@@ -150,31 +165,43 @@ def test_a_live_key_on_a_live_stack_passes_the_guard(invoke, stack, live_stack, 
     assert SANDBOX_KEY_METRIC not in emitted_metrics(capsys.readouterr().out)
 
 
-def test_schedule_with_a_card_refuses_a_test_channel_key_and_leaves_nothing_behind(
+def test_schedule_with_a_card_refuses_a_test_channel_key_before_scheduling_anything(
     invoke, stack, live_stack, capsys
 ) -> None:
-    # When a live stack schedules a plan with a new card and PortOne issued the key on a test channel
+    # When a live stack schedules a plan with a new card and PortOne issues the key on a test channel
     response = schedule(invoke, **CARD)
 
-    # Then the flag came from a follow-up lookup of the key (schedule results carry none); everything the
-    # call scheduled is revoked, the key is deleted, and the subscription is not left active
+    # Then the key's own answer carried the flag, so nothing was scheduled; the key is deleted and the
+    # subscription the request started is not left active
     assert (response.status, response.body["code"]) == (503, "PAYMENT_CHANNEL_MISCONFIGURED")
-    assert stack.emulator.count("GET", "/subscribe/customers/{customer_uid}") == 1
-    assert stack.emulator.count(*UNSCHEDULE, status=200) == 1
-    assert stack.emulator.schedules
-    assert all(s["schedule_status"] == "revoked" for s in stack.emulator.schedules.values())
+    assert stack.emulator.count(*SCHEDULE) == 0
     assert stack.emulator.customers == {}
     assert SANDBOX_KEY_METRIC in emitted_metrics(capsys.readouterr().out)
     assert subscription_status(stack, "sub_alice") == "cancelled"
-    assert call(invoke, "GET", "/subscriptions/sub_alice").status == 404  # no billing key any more
 
 
-def subscription_status(stack: EmbeddedStack, customer_uid: str) -> str:
-    item = stack.client("dynamodb").get_item(
-        TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": f"subscription#{customer_uid}"}}
-    )["Item"]
-    status: str = item["status"]["S"]
-    return status
+def test_a_test_channel_card_change_revokes_what_would_run_on_it(invoke, stack, live_stack) -> None:
+    # Given a live subscriber
+    stack.emulator.test_channel = False
+    assert schedule(invoke, **CARD).status == 200
+
+    # When a new card comes back from a test channel (PortOne has replaced the live key by then)
+    stack.emulator.test_channel = True
+    response = call(invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "sub_alice"})
+
+    # Then the refused key is deleted and no payment is left to run on it
+    assert (response.status, response.body["code"]) == (503, "PAYMENT_CHANNEL_MISCONFIGURED")
+    assert stack.emulator.customers == {}
+    assert [s["schedule_status"] for s in stack.emulator.schedules.values()] == ["revoked"]
+
+
+def test_a_failed_withdrawal_still_answers_the_configuration_error(invoke, stack, live_stack, logs) -> None:
+    stack.emulator.add_fault("http_503", "DELETE /subscribe/customers", times=2)  # the DELETE and its retry
+
+    response = invoke(with_caller(http_event(sample_body()), "alice"))
+
+    assert (response.status, response.body["code"]) == (503, "PAYMENT_CHANNEL_MISCONFIGURED")
+    assert '"outcome":"SANDBOX_KEY_NOT_WITHDRAWN"' in logs.getvalue()
 
 
 def test_the_guard_is_off_on_a_test_stack(invoke, stack, capsys) -> None:

@@ -6,8 +6,17 @@ import re
 
 import pytest
 
+from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
-from tests.integration.support import CARD, TEST_ISSUER, http_event, load_event, sample_body, with_caller
+from tests.integration.support import (
+    CARD,
+    TEST_ISSUER,
+    http_event,
+    load_event,
+    sample_body,
+    schedule,
+    with_caller,
+)
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 
@@ -142,6 +151,23 @@ def test_signed_in_customers_subscribe_where_anonymous_ones_may_not(invoke, monk
     monkeypatch.setenv("ALLOW_ANONYMOUS_SUBSCRIPTIONS", "false")
 
     plans = invoke(with_caller(load_event("list_plans"), "alice"))
+    subscribed = schedule(invoke, uid="cu_alice", **CARD)
 
     assert plans.status == 200
     assert plans.body["plans"]
+    assert subscribed.status == 200
+
+
+def test_the_same_key_with_another_body_is_another_request(invoke, stack: EmbeddedStack) -> None:
+    # Given an anonymous claim whose first attempt failed before PortOne, so no answer was stored
+    stack.emulator.add_fault("http_503", "POST /users/getToken", times=2)  # getToken fails, and its retry
+    first = sample_body() | {"customer_uid": "cu_claimed"}
+    assert invoke(http_event(first, key="claim-key-0001")).status == 503
+
+    # When the same Idempotency-Key comes back on the same route with another card
+    other = first | {"card_number": magic.TEST_CARD_CHECK}
+    response = invoke(http_event(other, key="claim-key-0001"))
+
+    # Then it is not the request that claimed the uid: 404, and PortOne never sees it
+    assert (response.status, response.body["code"]) == (404, "CUSTOMER_NOT_FOUND")
+    assert stack.emulator.count(*ISSUE) == 0

@@ -224,17 +224,19 @@ def entries(count: int, start: float, prefix: str = "m") -> list[dict[str, Any]]
     ]
 
 
-def test_a_card_is_issued_and_scheduled_in_one_call(client: PortOneClient, emulator, clock) -> None:
-    [result] = client.schedule(
-        "cu_s", entries(1, clock.now), card=card(), extra={}, deadline=Deadline.after(5)
-    )
+def with_key(client: PortOneClient, customer_uid: str = "cu_s") -> str:
+    client.issue_billing_key(customer_uid, card(), extra={}, deadline=Deadline.after(5))
+    return customer_uid
+
+
+def test_periods_are_scheduled_on_an_issued_key(client: PortOneClient, emulator, clock) -> None:
+    [result] = client.schedule(with_key(client), entries(1, clock.now), deadline=Deadline.after(5))
     assert (result.schedule_status, result.payment_status, result.imp_uid) == ("scheduled", None, None)
-    assert "cu_s" in emulator.customers
     assert emulator.contract_violations == []
 
 
 def test_every_page_of_a_customers_schedules_is_read(client: PortOneClient, clock) -> None:
-    client.schedule("cu_s", entries(25, clock.now), card=card(), extra={}, deadline=Deadline.after(5))
+    client.schedule(with_key(client), entries(25, clock.now), deadline=Deadline.after(5))
     found = client.list_schedules(
         "cu_s", start=int(clock.now), end=int(clock.now) + 86400 * 30, deadline=Deadline.after(5)
     )
@@ -242,7 +244,7 @@ def test_every_page_of_a_customers_schedules_is_read(client: PortOneClient, cloc
 
 
 def test_nothing_left_to_revoke_is_an_empty_list(client: PortOneClient, clock) -> None:
-    client.schedule("cu_s", entries(2, clock.now), card=card(), extra={}, deadline=Deadline.after(5))
+    client.schedule(with_key(client), entries(2, clock.now), deadline=Deadline.after(5))
     assert len(client.unschedule("cu_s", None, deadline=Deadline.after(5))) == 2
     assert client.unschedule("cu_s", None, deadline=Deadline.after(5)) == []
 
@@ -265,8 +267,9 @@ def test_unknown_schedules_and_payments_are_not_found(client: PortOneClient) -> 
 
 
 def test_a_scheduled_payment_runs_and_can_be_read_back(client: PortOneClient, emulator, clock) -> None:
-    client.schedule("cu_s", entries(1, clock.now), card=card(), extra={}, deadline=Deadline.after(5))
+    client.schedule(with_key(client), entries(1, clock.now), deadline=Deadline.after(5))
     clock.advance(2 * 3600)
     [ran] = emulator.run_due_schedules()
     payment = client.get_payment(ran["imp_uid"], deadline=Deadline.after(5))
     assert (payment.status, payment.merchant_uid, payment.customer_uid) == ("paid", "m_0", "cu_s")
+    assert payment.sandbox is True  # found although the emulator hides test-channel payments by default

@@ -21,6 +21,7 @@ from tests.integration.support import (
     load_event,
     new_container,
     schedule,
+    subscription_status,
     with_caller,
 )
 
@@ -63,7 +64,7 @@ def test_the_plans_come_from_the_catalog(invoke) -> None:
     }
 
 
-def test_a_new_card_is_issued_and_scheduled_in_one_portone_call(invoke, stack: EmbeddedStack) -> None:
+def test_a_new_card_is_issued_then_its_first_period_scheduled(invoke, stack: EmbeddedStack) -> None:
     response = schedule(invoke, **CARD)
 
     assert response.status == 200
@@ -72,10 +73,27 @@ def test_a_new_card_is_issued_and_scheduled_in_one_portone_call(invoke, stack: E
     assert period["amount"] == 9900
     assert period["merchant_uid"].startswith("sub_")
     assert len(period["merchant_uid"]) <= 40
-    assert stack.emulator.count(*SCHEDULE) == 1
-    assert stack.emulator.count(*ISSUE) == 0  # the key came with the schedule call
+    # Two PortOne calls: the key (its answer says which channel issued it), then the schedule without card
+    assert [(c.method, c.route) for c in stack.emulator.calls if c.method == "POST"][1:] == [ISSUE, SCHEDULE]
     assert "sub_alice" in stack.emulator.customers
     assert stack.emulator.contract_violations == []
+
+
+def test_a_new_card_for_a_subscribed_customer_replaces_the_key_even_with_nothing_due(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given a subscriber whose periods are all at PortOne already
+    schedule(invoke, **CARD)
+
+    # When the same plan is asked for with another card
+    other = {**CARD, "card_number": magic.TEST_CARD_CHECK}
+    response = schedule(invoke, **other)
+
+    # Then the new card is the key (PortOne would have ignored card fields sent with a schedule)
+    assert response.status == 200
+    assert response.body["card"]["last4"] == magic.TEST_CARD_CHECK[-4:]
+    assert stack.emulator.customers["sub_alice"]["card_number"].endswith(magic.TEST_CARD_CHECK[-4:])
+    assert stack.emulator.count(*SCHEDULE) == 1
 
 
 def test_the_full_cycle_schedules_exactly_one_next_period(
@@ -268,6 +286,7 @@ def test_a_card_the_issuer_rejects_is_a_402_and_nothing_is_scheduled(invoke, sta
     response = schedule(invoke, **{**CARD, "card_number": magic.CARD_INVALID_NUMBER})
     assert response.status == 402
     assert stack.emulator.schedules == {}
+    assert subscription_status(stack, "sub_alice") == "cancelled"  # not left active with nothing scheduled
 
 
 def test_an_arrived_but_unanswered_schedule_is_confirmed_by_a_lookup(invoke, stack: EmbeddedStack) -> None:

@@ -157,18 +157,14 @@ class PortOneClient:
         )
 
     def schedule(
-        self,
-        customer_uid: str,
-        schedules: list[dict[str, Any]],
-        *,
-        card: BillingKeyCard | None,
-        extra: Mapping[str, str],
-        deadline: Deadline,
+        self, customer_uid: str, schedules: list[dict[str, Any]], *, deadline: Deadline
     ) -> list[ScheduleResult]:
-        """`POST /subscribe/payments/schedule`; with `card`, PortOne issues the key first (one call, §4.1)."""
+        """`POST /subscribe/payments/schedule` on the customer's billing key (§4.1).
+
+        Never with card fields: PortOne would issue the key in the same call, but its answer does not say on
+        which channel (`sandbox`), and card fields for a uid that has a key are silently ignored.
+        """
         body: dict[str, Any] = {"customer_uid": customer_uid, "schedules": schedules}
-        if card is not None:
-            body |= {**extra, **card.wire()}
         response = self._call(
             "POST", "/subscribe/payments/schedule", {}, json=body, deadline=deadline, state_changing=True
         )
