@@ -43,7 +43,7 @@ from billing.models import (
 from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, load_catalog, parse_merchant_uid, subscription_digest
 from billing.portone.errors import PortOneBusinessError, PortOneError, PortOneNotFound, PortOneOutcomeUnknown
-from billing.portone.models import ScheduleResult
+from billing.portone.models import Payment, ScheduleResult
 from billing.service import (
     SANDBOX_KEY_METRIC,
     BillingService,
@@ -52,7 +52,7 @@ from billing.service import (
     mint_customer_uid,
     portone_errors_as_api_errors,
 )
-from billing.subscription_store import Subscription, SubscriptionStore
+from billing.subscription_store import Period, Subscription, SubscriptionStore
 
 _MIN_LEAD = timedelta(minutes=1)  # PortOne only schedules in the future; leave room for the request itself
 _MAX_LEAD = timedelta(days=90)  # a first payment further out is a mistake, not a plan
@@ -104,11 +104,15 @@ class SubscriptionService:
 
         if order.card is None:
             self.billing.access.confirm_owner(customer_uid, self.billing.owner_id(caller, request_identity))
-            subscription, _ = self.store.start(customer_uid, plan.id, start)
+            subscription, _ = self.store.start(
+                customer_uid, plan.id, start, amount=plan.amount, currency=plan.currency
+            )
             summary = None
         else:
             attempt = self.billing.admit_card(customer_uid, order.card, caller, request_identity)
-            subscription, started = self.store.start(customer_uid, plan.id, start)
+            subscription, started = self.store.start(
+                customer_uid, plan.id, start, amount=plan.amount, currency=plan.currency
+            )
             # The key first, on its own: its answer says which channel issued it (schedule results do not),
             # and PortOne ignores card fields sent with a schedule for a uid that already has a key.
             try:
@@ -123,20 +127,20 @@ class SubscriptionService:
         upcoming = self._upcoming_periods(plan, subscription, after=now)
         due = [(n, at) for n, at in upcoming if n > subscription.scheduled_through]
         with portone_errors_as_api_errors(customer_uid):
-            confirmed = self._schedule_at_portone(customer_uid, plan, due, deadline)
+            confirmed = self._schedule_at_portone(plan, subscription, due, deadline)
         if not confirmed:
             return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
         if due:
-            self.store.mark_scheduled(customer_uid, due[-1][0])
+            self.store.mark_scheduled(customer_uid, self._records(plan, subscription, due))
         schedules = [
             ScheduledPayment(
-                merchant_uid=plan.merchant_uid(customer_uid, at),
-                schedule_at=at,
-                amount=plan.amount,
-                currency=plan.currency,
+                merchant_uid=record.merchant_uid,
+                schedule_at=record.schedule_at.astimezone(KST),
+                amount=record.amount,
+                currency=record.currency,
                 status="scheduled",
             )
-            for _, at in upcoming
+            for record in self._records(plan, subscription, upcoming)
         ]
         logger.info(
             "periods scheduled",
@@ -222,8 +226,8 @@ class SubscriptionService:
             return _ignored("test-channel payment on a live stack", notice)
         subscription = self.store.get(payment.customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
-        period = self._period_of(plan, subscription, payment.merchant_uid) if plan and subscription else None
-        if plan is None or subscription is None or period is None or payment.amount != plan.amount:
+        period = self._paid_period(payment, subscription, plan) if plan and subscription else None
+        if plan is None or subscription is None or period is None:
             return _ignored("not a period this service scheduled", notice)
         if payment.status != "paid":
             logger.warning(
@@ -243,9 +247,9 @@ class SubscriptionService:
             if n > subscription.scheduled_through
         ]
         with portone_errors_as_api_errors(subscription.customer_uid):
-            confirmed = self._schedule_at_portone(subscription.customer_uid, plan, due, deadline)
+            confirmed = self._schedule_at_portone(plan, subscription, due, deadline)
         if confirmed and due:
-            self.store.mark_scheduled(subscription.customer_uid, due[-1][0])
+            self.store.mark_scheduled(subscription.customer_uid, self._records(plan, subscription, due))
         scheduled = [plan.merchant_uid(subscription.customer_uid, at) for _, at in due] if confirmed else []
         logger.info(
             "notice processed",
@@ -277,6 +281,33 @@ class SubscriptionService:
         first = self._first_period_after(plan, subscription, after)
         return self._periods(plan, subscription, first, plan.periods_ahead)
 
+    def _records(
+        self, plan: Plan, subscription: Subscription, periods: list[tuple[int, datetime]]
+    ) -> list[Period]:
+        """The periods as handed to PortOne: at the subscription's own price, never today's catalog's."""
+        return [
+            Period(
+                merchant_uid=plan.merchant_uid(subscription.customer_uid, at),
+                customer_uid=subscription.customer_uid,
+                index=n,
+                amount=_price(subscription, plan),
+                currency=subscription.currency,
+                schedule_at=at,
+            )
+            for n, at in periods
+        ]
+
+    def _paid_period(self, payment: Payment, subscription: Subscription, plan: Plan) -> int | None:
+        """The index of the period `payment` paid, if it is one of this subscription's at the amount that
+        period was scheduled with; None for anything else."""
+        recorded = self.store.period(payment.merchant_uid)
+        if recorded is not None:
+            ours = recorded.customer_uid == subscription.customer_uid and payment.amount == recorded.amount
+            return recorded.index if ours else None
+        # Scheduled before periods were recorded: derived from the merchant_uid, at the subscription's price.
+        period = self._period_of(plan, subscription, payment.merchant_uid)
+        return period if period is not None and payment.amount == _price(subscription, plan) else None
+
     def _period_of(self, plan: Plan, subscription: Subscription, merchant_uid: str) -> int | None:
         """The period index a merchant_uid names, if it is one of this subscription's periods."""
         parsed = parse_merchant_uid(merchant_uid)
@@ -293,16 +324,13 @@ class SubscriptionService:
     # --- PortOne ------------------------------------------------------------------------------------------
 
     def _schedule_at_portone(
-        self,
-        customer_uid: str,
-        plan: Plan,
-        due: list[tuple[int, datetime]],
-        deadline: Deadline,
+        self, plan: Plan, subscription: Subscription, due: list[tuple[int, datetime]], deadline: Deadline
     ) -> bool:
         """Hand the periods to PortOne. True once PortOne has them; False if that could not be confirmed."""
         if not due:
             return True
-        entries = [self._entry(customer_uid, plan, at) for _, at in due]
+        customer_uid = subscription.customer_uid
+        entries = [self._entry(record, plan.name) for record in self._records(plan, subscription, due)]
         try:
             self.billing.portone.schedule(customer_uid, entries, deadline=deadline)
             return True
@@ -330,13 +358,13 @@ class SubscriptionService:
             return False
         return found.customer_uid == customer_uid and found.schedule_status != "revoked"
 
-    def _entry(self, customer_uid: str, plan: Plan, due: datetime) -> dict[str, Any]:
+    def _entry(self, record: Period, name: str) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "merchant_uid": plan.merchant_uid(customer_uid, due),
-            "schedule_at": int(due.timestamp()),
-            "amount": plan.amount,
-            "currency": plan.currency,
-            "name": plan.name,
+            "merchant_uid": record.merchant_uid,
+            "schedule_at": int(record.schedule_at.timestamp()),
+            "amount": record.amount,
+            "currency": record.currency,
+            "name": name,
         }
         if self.billing.settings.notice_url:
             entry["notice_url"] = self.billing.settings.notice_url
@@ -361,6 +389,12 @@ def _payment(schedule: ScheduleResult) -> ScheduledPayment:
         currency=schedule.currency or "KRW",
         status=status,
     )
+
+
+def _price(subscription: Subscription, plan: Plan) -> int:
+    """What each period of the subscription costs: its own price; the catalog's only for a subscription that
+    started before prices were recorded."""
+    return subscription.amount if subscription.amount is not None else plan.amount
 
 
 def _ignored(reason: str, notice: Notice) -> NoticeResult:

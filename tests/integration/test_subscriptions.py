@@ -14,6 +14,7 @@ from local.portone_emulator import cards as magic
 from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
 from tests.integration.support import (
     CARD,
+    ENVIRONMENT,
     TEST_ISSUER,
     NoticeInbox,
     ShiftedClock,
@@ -305,3 +306,82 @@ def test_an_unconfirmed_schedule_is_pending_and_never_resent(invoke, stack: Embe
     assert (first.status, first.body["status"]) == (202, "pending")
     assert again.headers["Idempotency-Replayed"] == "true"
     assert stack.emulator.count(*SCHEDULE) == 1
+
+
+# --- prices: each period at the price it was scheduled with (the subscription's own) ------------------------
+
+
+@pytest.fixture
+def catalog_prices(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """Edit the deployed plan catalog: `catalog_prices(basic_monthly=12900)`, as a new deployment would."""
+    from billing import plans
+
+    def edit(**amounts: int) -> None:
+        catalog = json.loads(plans.CATALOG.read_text(encoding="utf-8"))
+        for plan in catalog["plans"]:
+            plan["amount"] = amounts.get(plan["id"], plan["amount"])
+        edited = tmp_path / "plans.json"
+        edited.write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
+        monkeypatch.setattr(plans, "CATALOG", edited)
+        plans.load_catalog.cache_clear()
+        new_container()
+
+    yield edit
+    plans.load_catalog.cache_clear()
+
+
+def run_and_notify(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox, seconds: float):
+    clock.advance(seconds)
+    stack.emulator.run_due_schedules()
+    return [invoke(event) for event in inbox.take()]
+
+
+def test_a_catalog_price_change_keeps_existing_subscribers_at_their_price(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox, catalog_prices
+) -> None:
+    # Given alice subscribed at 9,900원, and then the merchant raised the plan to 12,900원
+    schedule(invoke, **CARD)
+    catalog_prices(basic_monthly=12900)
+
+    # When a new customer subscribes, and alice's first period is paid
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    bob = {"plan_id": "basic_monthly", "start_at": tomorrow, **CARD}
+    bob_answer = call(invoke, "POST", "/subscriptions/schedule", bob, who="bob")
+    [answer] = run_and_notify(invoke, stack, portone_clock, inbox, 10 * 60)
+
+    # Then alice's notice is accepted and her next period is at her price; bob pays the new one
+    assert answer.body["status"] == "processed"
+    [next_uid] = answer.body["scheduled"]
+    assert stack.emulator.schedules[next_uid]["amount"] == 9900
+    assert [p["amount"] for p in bob_answer.body["schedules"]] == [12900]
+
+
+def test_a_paid_amount_other_than_the_recorded_one_is_ignored(invoke, stack, portone_clock, inbox) -> None:
+    # Given a period recorded at another amount than PortOne charged (the catalog agrees with PortOne)
+    merchant_uid = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    stack.client("dynamodb").update_item(
+        TableName=ENVIRONMENT["TABLE_NAME"],
+        Key={"pk": {"S": f"period#{merchant_uid}"}},
+        UpdateExpression="SET amount = :n",
+        ExpressionAttributeValues={":n": {"N": "100"}},
+    )
+
+    # When its notice arrives, then it renews nothing
+    [answer] = run_and_notify(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert answer.body == {"status": "ignored", "scheduled": []}
+
+
+def test_subscriptions_from_before_prices_were_recorded_keep_renewing(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a subscription and period as an earlier version stored them: no price, no period record
+    merchant_uid = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    dynamodb, table = stack.client("dynamodb"), ENVIRONMENT["TABLE_NAME"]
+    legacy = {"pk": {"S": "subscription#sub_alice"}}
+    dynamodb.update_item(TableName=table, Key=legacy, UpdateExpression="REMOVE amount, currency")
+    dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"period#{merchant_uid}"}})
+
+    # When its payment's notice arrives, then the next period is scheduled as before the upgrade
+    [answer] = run_and_notify(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert answer.body["status"] == "processed"
+    assert len(answer.body["scheduled"]) == 1
