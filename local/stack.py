@@ -92,11 +92,17 @@ def create_resources(
 
 
 def _create_table(client: Any, name: str, properties: Mapping[str, Any]) -> None:
+    indexes = (
+        {"GlobalSecondaryIndexes": properties["GlobalSecondaryIndexes"]}
+        if "GlobalSecondaryIndexes" in properties
+        else {}
+    )
     client.create_table(
         TableName=name,
         AttributeDefinitions=properties["AttributeDefinitions"],
         KeySchema=properties["KeySchema"],
         BillingMode=properties["BillingMode"],
+        **indexes,
     )
     ttl = properties.get("TimeToLiveSpecification")
     if ttl:

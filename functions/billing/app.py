@@ -36,8 +36,9 @@ from billing.settings import get_settings
 from billing.subscriptions import get_subscription_service
 
 ISSUE_BILLING_PATH = "/subscriptions/issue-billing"
-# What the template's ScheduleV2 event sends (template.yaml, SmokeCheck): nothing else runs the smoke check.
+# What the template's ScheduleV2 events send (template.yaml, SmokeCheck and Reconcile); no route runs them.
 SMOKE_CHECK_EVENT = {"action": "smoke-check"}
+RECONCILE_EVENT = {"action": "reconcile"}
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,128}")  # a UUID or any other opaque token
 MAX_BODY_BYTES = 4096  # a card request is about 300 bytes; anything far larger is not one
@@ -213,6 +214,8 @@ def _not_found(_: Exception) -> Response[str]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event == SMOKE_CHECK_EVENT:
         return _smoke_check(context)
+    if event == RECONCILE_EVENT:
+        return _reconcile(context)
     try:
         return app.resolve(event, context)
     finally:
@@ -231,6 +234,20 @@ def _smoke_check(context: LambdaContext) -> dict[str, Any]:
         raise  # fail the invocation so the Errors metric and its alarm see it
     metrics.add_metric(name="SmokeCheckPassed", unit=MetricUnit.Count, value=1)
     return {"status": "success"}
+
+
+def _reconcile(context: LambdaContext) -> dict[str, Any]:
+    """The scheduled reconciler (design.md D19). Fails the invocation only when it could not start (PortOne
+    or DynamoDB unreachable); one subscription's failure is logged and left for the next run."""
+    try:
+        report = get_subscription_service().reconcile(Deadline.from_lambda_context(context))
+    except ApiError as error:
+        logger.error("reconciler failed", extra={"outcome": error.code})
+        raise  # fail the invocation so the Errors metric and its alarm see it
+    metrics.add_metric(name="SubscriptionsReconciled", unit=MetricUnit.Count, value=report.processed)
+    if not report.complete:
+        metrics.add_metric(name="ReconcilerIncomplete", unit=MetricUnit.Count, value=1)
+    return {"status": "success", "processed": report.processed, "complete": report.complete}
 
 
 def _caller() -> Caller:

@@ -38,6 +38,8 @@ class Settings(BaseModel):
     # Where PortOne sends the notice of each scheduled payment (this API's /webhooks/portone); empty: the URL
     # set in PortOne's console.
     notice_url: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    # A renewal still without a known outcome this long after its time counts RenewalOverdue (an alarm).
+    renewal_overdue_seconds: Annotated[int, Field(ge=900, le=7 * 86_400)] = 3600
     # The smoke check also looks this billing key up when it is set (design.md D14).
     smoke_customer_uid: str = ""
     # The one DynamoDB table: idempotency records, customer_uid owners, card-testing counters.

@@ -1,19 +1,24 @@
-"""Subscriptions in DynamoDB: which plan a customer is on, at what price, since when, and how far it is
-scheduled.
+"""Subscriptions in DynamoDB: which plan a customer is on, at what price, since when, how far it is scheduled
+and settled, and when the reconciler should look at it next.
 
 - `subscription#<customer_uid>` (one per billing key): the plan, the price fixed when it started (`amount`,
-  `currency`; the catalog's later prices do not change it), the anchor (when period 0 is due), the status and
-  `scheduled_through`, the last period index handed to PortOne. Kept while the subscription lives.
-- `period#<merchant_uid>`: one period as it was handed to PortOne: whose, which index, the amount and when.
-  A notice is checked against it, never against today's catalog. Payment records: kept five years (Korean
-  e-commerce law keeps records of payments that long), then DynamoDB's TTL removes them.
+  `currency`; the catalog's later prices do not change it), the anchor (when period 0 is due), the status,
+  `scheduled_through` (the last period handed to PortOne) and `settled_through` (the last period whose
+  outcome is known). While it has work at PortOne it also carries `work` = "due" and `next_work_at`, the keys
+  of the sparse index `work-by-time` that the reconciler pages through. Kept while the subscription lives.
+- `period#<merchant_uid>`: one period as it was handed to PortOne: whose, which index, the amount, when, and
+  its outcome once known (`status`, `imp_uid`). A notice is checked against it, never against today's
+  catalog. Payment records: kept five years (Korean e-commerce law keeps records of payments that long), then
+  DynamoDB's TTL removes them.
 
-No card data in either.
+No card data in either. Every change of `scheduled_through` or `settled_through` is conditional, so the
+notice and the reconciler, in either order or at once, cannot move either backwards or record twice.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -22,6 +27,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from billing.errors import ConfigurationUnavailable, SubscriptionExists
 
 PERIOD_RETENTION = timedelta(days=5 * 366)
+WORK_INDEX = "work-by-time"  # template.yaml BillingTable: partition `work`, sort `next_work_at`
+_WORK = "due"
+
+PeriodStatus = Literal["scheduled", "paid", "failed", "cancelled", "revoked"]
 
 
 @dataclass(frozen=True)
@@ -31,13 +40,14 @@ class Subscription:
     anchor: datetime
     status: Literal["active", "cancelled"]
     scheduled_through: int  # -1: nothing scheduled yet
+    settled_through: int | None  # -1: no outcome known yet; None: started before outcomes were recorded
     amount: int | None  # each period's price, fixed at the start; None: started before prices were recorded
     currency: str
 
 
 @dataclass(frozen=True)
 class Period:
-    """One period of a subscription, as handed to PortOne."""
+    """One period of a subscription, as handed to PortOne, and its outcome once known."""
 
     merchant_uid: str
     customer_uid: str
@@ -45,6 +55,11 @@ class Period:
     amount: int
     currency: str
     schedule_at: datetime
+    status: PeriodStatus = "scheduled"
+    imp_uid: str | None = None
+
+    def settled(self, status: PeriodStatus, imp_uid: str | None) -> Period:
+        return replace(self, status=status, imp_uid=imp_uid)
 
 
 class SubscriptionStore:
@@ -53,7 +68,14 @@ class SubscriptionStore:
         self._client = client
 
     def start(
-        self, customer_uid: str, plan_id: str, anchor: datetime, *, amount: int, currency: str
+        self,
+        customer_uid: str,
+        plan_id: str,
+        anchor: datetime,
+        *,
+        amount: int,
+        currency: str,
+        next_work_at: datetime,
     ) -> tuple[Subscription, bool]:
         """The customer's active subscription to `plan_id`, and whether this call started it: a new one at
         `anchor` and the price `amount`, or the one it already has (at the price it started with).
@@ -65,8 +87,11 @@ class SubscriptionStore:
             "anchor": {"N": str(int(anchor.timestamp()))},
             "status": {"S": "active"},
             "scheduled_through": {"N": "-1"},
+            "settled_through": {"N": "-1"},
             "amount": {"N": str(amount)},
             "currency": {"S": currency},
+            "work": {"S": _WORK},
+            "next_work_at": {"N": _epoch(next_work_at)},
         }
         try:
             self._client.put_item(
@@ -75,7 +100,6 @@ class SubscriptionStore:
                 ConditionExpression="attribute_not_exists(pk) OR #status = :cancelled",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":cancelled": {"S": "cancelled"}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -94,44 +118,132 @@ class SubscriptionStore:
         item = self._get_item(_key(customer_uid))
         return _subscription(item) if item else None
 
-    def mark_scheduled(self, customer_uid: str, periods: list[Period]) -> None:
+    def mark_scheduled(self, customer_uid: str, periods: list[Period], next_work_at: datetime) -> None:
         """Record `periods` as handed to PortOne, in one transaction with `scheduled_through`, which never
         moves backwards: a second writer of the same periods (a notice delivered twice) changes nothing."""
         through = max(period.index for period in periods)
-        advance = {
-            "Update": {
-                "TableName": self._table,
-                "Key": {"pk": {"S": _key(customer_uid)}},
-                "UpdateExpression": "SET scheduled_through = :n",
-                "ConditionExpression": "attribute_exists(pk) AND scheduled_through < :n",
-                "ExpressionAttributeValues": {":n": {"N": str(through)}},
-            }
+        advance = self._subscription_update(
+            customer_uid,
+            "SET scheduled_through = :n, #work = :work, next_work_at = :at",
+            "attribute_exists(pk) AND scheduled_through < :n",
+            {":n": {"N": str(through)}, ":work": {"S": _WORK}, ":at": {"N": _epoch(next_work_at)}},
+        )
+        self._transact([advance, *[self._put_period(p) for p in periods]])
+
+    def settle(self, period: Period, next_work_at: datetime | None) -> bool:
+        """Record a period's outcome and move `settled_through` up to it, in one transaction; `next_work_at`
+        None: the subscription has no more work at PortOne. False when it was already settled this far."""
+        settle = self._subscription_update(
+            period.customer_uid,
+            _with_work("settled_through = :n", next_work_at),
+            "attribute_exists(pk) AND (attribute_not_exists(settled_through) OR settled_through < :n)",
+            {":n": {"N": str(period.index)}, **_work_values(next_work_at)},
+        )
+        return self._transact([settle, self._put_period(period)])
+
+    def reschedule_work(self, customer_uid: str, next_work_at: datetime | None) -> None:
+        """When the reconciler should look at the subscription again (None: never, it has no work)."""
+        update = self._subscription_update(
+            customer_uid,
+            _with_work("", next_work_at),
+            "attribute_exists(pk)",
+            _work_values(next_work_at),
+        )["Update"]
+        self._write(lambda: self._client.update_item(**update))
+
+    def with_work_due(self, now: datetime, page_size: int = 25) -> Iterator[str]:
+        """The customer_uids of subscriptions whose work is due by `now`, earliest first, page by page.
+
+        A subscription the caller has dealt with moves out of the range (its `next_work_at` is later), so a
+        run that stops early leaves the rest first in line for the next run: nothing skipped or repeated.
+        """
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": WORK_INDEX,
+            "KeyConditionExpression": "#work = :work AND next_work_at <= :now",
+            "ExpressionAttributeNames": {"#work": "work"},
+            "ExpressionAttributeValues": {":work": {"S": _WORK}, ":now": {"N": _epoch(now)}},
+            "Limit": page_size,
         }
-        records = [{"Put": {"TableName": self._table, "Item": _period_item(p)}} for p in periods]
-        try:
-            self._client.transact_write_items(TransactItems=[advance, *records])
-        except ClientError as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons[:1] != ["ConditionalCheckFailed"]:  # anything but "already recorded"
+        while True:
+            try:
+                page = self._client.query(**query)
+            except (ClientError, BotoCoreError) as exc:
                 raise _unavailable(exc) from None
-        except BotoCoreError as exc:
-            raise _unavailable(exc) from None
+            for item in page.get("Items", []):
+                yield item["pk"]["S"].removeprefix("subscription#")
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def record(self, period: Period) -> None:
+        """Record one period again as it now stands at PortOne (e.g. registered again, later)."""
+        self._write(lambda: self._client.put_item(TableName=self._table, Item=_period_item(period)))
 
     def period(self, merchant_uid: str) -> Period | None:
         """The period recorded under `merchant_uid`; None for one this service did not record."""
         item = self._get_item(f"period#{merchant_uid}")
         return _period(item) if item else None
 
+    def mark_revoked(self, merchant_uid: str) -> None:
+        """The customer revoked this period through the API: the reconciler skips it, and does not alarm."""
+        update = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": f"period#{merchant_uid}"}},
+            "UpdateExpression": "SET #status = :revoked",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":revoked": {"S": "revoked"}},
+        }
+        self._write(lambda: self._client.update_item(**update))
+
     def cancel(self, customer_uid: str) -> None:
+        update = self._subscription_update(
+            customer_uid,
+            "SET #status = :cancelled REMOVE #work, next_work_at",
+            "attribute_exists(pk)",
+            {":cancelled": {"S": "cancelled"}},
+        )["Update"]
+        self._write(lambda: self._client.update_item(**update))
+
+    # --- DynamoDB -----------------------------------------------------------------------------------------
+
+    def _subscription_update(
+        self, customer_uid: str, expression: str, condition: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": _key(customer_uid)}},
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+        }
+        names = {name: name[1:] for name in ("#work", "#status") if name in expression}
+        if names:
+            update["ExpressionAttributeNames"] = names
+        if values:
+            update["ExpressionAttributeValues"] = values
+        return {"Update": update}
+
+    def _put_period(self, period: Period) -> dict[str, Any]:
+        return {"Put": {"TableName": self._table, "Item": _period_item(period)}}
+
+    def _transact(self, items: list[dict[str, Any]]) -> bool:
+        """True when written; False when the first item's condition failed (already done by another)."""
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": _key(customer_uid)}},
-                UpdateExpression="SET #status = :cancelled",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":cancelled": {"S": "cancelled"}},
-            )
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons[:1] != ["ConditionalCheckFailed"]:
+                raise _unavailable(exc) from None
+            return False
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from None
+        return True
+
+    def _write(self, call: Any) -> None:
+        """An update whose failed condition means there is nothing to change."""
+        try:
+            call()
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise _unavailable(exc) from None
@@ -153,6 +265,23 @@ def _key(customer_uid: str) -> str:
     return f"subscription#{customer_uid}"
 
 
+def _epoch(moment: datetime) -> str:
+    return str(int(moment.timestamp()))
+
+
+def _with_work(assignments: str, next_work_at: datetime | None) -> str:
+    """An update expression that makes `assignments` and sets (or, for None, removes) the work keys."""
+    if next_work_at is not None:
+        return "SET " + ", ".join(filter(None, [assignments, "#work = :work, next_work_at = :at"]))
+    return (f"SET {assignments} " if assignments else "") + "REMOVE #work, next_work_at"
+
+
+def _work_values(next_work_at: datetime | None) -> dict[str, Any]:
+    if next_work_at is None:
+        return {}
+    return {":work": {"S": _WORK}, ":at": {"N": _epoch(next_work_at)}}
+
+
 def _subscription(item: dict[str, Any]) -> Subscription:
     return Subscription(
         customer_uid=item["pk"]["S"].removeprefix("subscription#"),
@@ -160,21 +289,26 @@ def _subscription(item: dict[str, Any]) -> Subscription:
         anchor=datetime.fromtimestamp(int(item["anchor"]["N"]), UTC),
         status=item["status"]["S"],
         scheduled_through=int(item["scheduled_through"]["N"]),
+        settled_through=int(item["settled_through"]["N"]) if "settled_through" in item else None,
         amount=int(item["amount"]["N"]) if "amount" in item else None,
         currency=item["currency"]["S"] if "currency" in item else "KRW",
     )
 
 
 def _period_item(period: Period) -> dict[str, Any]:
-    return {
+    item = {
         "pk": {"S": f"period#{period.merchant_uid}"},
         "customer_uid": {"S": period.customer_uid},
         "period": {"N": str(period.index)},
         "amount": {"N": str(period.amount)},
         "currency": {"S": period.currency},
-        "schedule_at": {"N": str(int(period.schedule_at.timestamp()))},
-        "expires_at": {"N": str(int((period.schedule_at + PERIOD_RETENTION).timestamp()))},
+        "schedule_at": {"N": _epoch(period.schedule_at)},
+        "status": {"S": period.status},
+        "expires_at": {"N": _epoch(period.schedule_at + PERIOD_RETENTION)},
     }
+    if period.imp_uid:
+        item["imp_uid"] = {"S": period.imp_uid}
+    return item
 
 
 def _period(item: dict[str, Any]) -> Period:
@@ -185,6 +319,8 @@ def _period(item: dict[str, Any]) -> Period:
         amount=int(item["amount"]["N"]),
         currency=item["currency"]["S"],
         schedule_at=datetime.fromtimestamp(int(item["schedule_at"]["N"]), UTC),
+        status=item.get("status", {}).get("S", "scheduled"),
+        imp_uid=item["imp_uid"]["S"] if "imp_uid" in item else None,
     )
 
 

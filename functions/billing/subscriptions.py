@@ -1,5 +1,6 @@
 """Use cases for recurring payments on PortOne's schedule: plans, scheduling, viewing, revoking, cancelling,
-and the notice PortOne sends when a scheduled payment has run.
+the notice PortOne sends when a scheduled payment has run, and the scheduled reconciler. The chain of periods
+itself (registering, settling, reconciling) is `renewals.py`.
 
 Amounts, currencies, names and merchant_uids come from the plan catalog (design.md D10); a POST whose
 outcome is unknown is looked up before anything else happens (D6); only a uid's owner may act on it (D8).
@@ -11,7 +12,6 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -41,9 +41,10 @@ from billing.models import (
     SubscriptionView,
 )
 from billing.observability import logger, metrics
-from billing.plans import Catalog, Plan, load_catalog, parse_merchant_uid, subscription_digest
-from billing.portone.errors import PortOneBusinessError, PortOneError, PortOneNotFound, PortOneOutcomeUnknown
-from billing.portone.models import Payment, ScheduleResult
+from billing.plans import Catalog, Plan, load_catalog
+from billing.portone.errors import PortOneNotFound
+from billing.portone.models import ScheduleResult
+from billing.renewals import MIN_LEAD, REGISTRATION_DELAY, ReconcileReport, Renewals, payment_status
 from billing.service import (
     SANDBOX_KEY_METRIC,
     BillingService,
@@ -52,9 +53,8 @@ from billing.service import (
     mint_customer_uid,
     portone_errors_as_api_errors,
 )
-from billing.subscription_store import Period, Subscription, SubscriptionStore
+from billing.subscription_store import Subscription, SubscriptionStore
 
-_MIN_LEAD = timedelta(minutes=1)  # PortOne only schedules in the future; leave room for the request itself
 _MAX_LEAD = timedelta(days=90)  # a first payment further out is a mistake, not a plan
 # PortOne lists at most "three months" per query (§4.4); 89 days fit that under any reading.
 _LISTING_WINDOW = timedelta(days=89)
@@ -65,6 +65,7 @@ class SubscriptionService:
     billing: BillingService
     store: SubscriptionStore
     catalog: Catalog
+    renewals: Renewals
 
     def plans(self, caller: Caller) -> PlansResponse:
         """The plans this caller may subscribe to: none for an anonymous caller where only signed-in
@@ -93,8 +94,8 @@ class SubscriptionService:
         if plan is None:
             raise InvalidRequest([FieldError("plan_id", "unknown_plan")])
         now = datetime.now(UTC)
-        start = request.start_at or now + 5 * _MIN_LEAD
-        if start < now + _MIN_LEAD:
+        start = request.start_at or now + 5 * MIN_LEAD
+        if start < now + MIN_LEAD:
             raise InvalidRequest([FieldError("start_at", "not_in_the_future")])
         if start > now + _MAX_LEAD:
             raise InvalidRequest([FieldError("start_at", "too_far_ahead")])
@@ -104,15 +105,11 @@ class SubscriptionService:
 
         if order.card is None:
             self.billing.access.confirm_owner(customer_uid, self.billing.owner_id(caller, request_identity))
-            subscription, _ = self.store.start(
-                customer_uid, plan.id, start, amount=plan.amount, currency=plan.currency
-            )
+            subscription, _ = self._start(customer_uid, plan, start, now)
             summary = None
         else:
             attempt = self.billing.admit_card(customer_uid, order.card, caller, request_identity)
-            subscription, started = self.store.start(
-                customer_uid, plan.id, start, amount=plan.amount, currency=plan.currency
-            )
+            subscription, started = self._start(customer_uid, plan, start, now)
             # The key first, on its own: its answer says which channel issued it (schedule results do not),
             # and PortOne ignores card fields sent with a schedule for a uid that already has a key.
             try:
@@ -124,23 +121,18 @@ class SubscriptionService:
             if customer is None:
                 return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
             summary = card_summary(customer)
-        upcoming = self._upcoming_periods(plan, subscription, after=now)
-        due = [(n, at) for n, at in upcoming if n > subscription.scheduled_through]
-        with portone_errors_as_api_errors(customer_uid):
-            confirmed = self._schedule_at_portone(plan, subscription, due, deadline)
-        if not confirmed:
+        registered = self.renewals.register(subscription, plan, now, deadline)
+        if registered is None:
             return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
-        if due:
-            self.store.mark_scheduled(customer_uid, self._records(plan, subscription, due))
         schedules = [
             ScheduledPayment(
-                merchant_uid=record.merchant_uid,
-                schedule_at=record.schedule_at.astimezone(KST),
-                amount=record.amount,
-                currency=record.currency,
+                merchant_uid=period.merchant_uid,
+                schedule_at=period.schedule_at.astimezone(KST),
+                amount=period.amount,
+                currency=period.currency,
                 status="scheduled",
             )
-            for record in self._records(plan, subscription, upcoming)
+            for period in self.renewals.upcoming(subscription, plan, now)
         ]
         logger.info(
             "periods scheduled",
@@ -189,6 +181,7 @@ class SubscriptionService:
             revoked = self.billing.portone.unschedule(customer_uid, [merchant_uid], deadline=deadline)
         if not revoked:
             raise ScheduleNotFound("nothing pending under that merchant_uid")
+        self.store.mark_revoked(merchant_uid)  # a skipped period: the chain goes on after it
         logger.info(
             "payment revoked",
             extra={"outcome": "REVOKED", "customer_uid": customer_uid, "merchant_uid": merchant_uid},
@@ -220,155 +213,53 @@ class SubscriptionService:
         if payment.merchant_uid != notice.merchant_uid or not payment.customer_uid:
             return _ignored("payment does not match the notice", notice)
         if payment.sandbox and self.billing.settings.portone_channel == "live":
-            # A test channel's payment moves no money: it never renews a live subscription. A test-channel key
-            # is on this live stack (kept with `accept`, or issued while pending): the guard's alarm says so.
-            metrics.add_metric(name=SANDBOX_KEY_METRIC, unit=MetricUnit.Count, value=1)
+            # A test channel's payment moves no money: it never renews a live subscription.
+            _count_sandbox_payment()
             return _ignored("test-channel payment on a live stack", notice)
         subscription = self.store.get(payment.customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
-        period = self._paid_period(payment, subscription, plan) if plan and subscription else None
-        if plan is None or subscription is None or period is None:
+        period = (
+            self.renewals.period_of(subscription, plan, payment.merchant_uid)
+            if plan and subscription
+            else None
+        )
+        if plan is None or subscription is None or period is None or payment.amount != period.amount:
             return _ignored("not a period this service scheduled", notice)
-        if payment.status != "paid":
-            logger.warning(
-                "scheduled payment not paid",
-                extra={
-                    "outcome": f"PAYMENT_{payment.status.upper()}",
-                    "customer_uid": subscription.customer_uid,
-                    "merchant_uid": payment.merchant_uid,
-                },
-            )
-            return NoticeResult(status="processed")
-        if subscription.status != "active":
-            return NoticeResult(status="processed")
-        due = [
-            (n, at)
-            for n, at in self._periods(plan, subscription, period + 1, plan.periods_ahead)
-            if n > subscription.scheduled_through
-        ]
-        with portone_errors_as_api_errors(subscription.customer_uid):
-            confirmed = self._schedule_at_portone(plan, subscription, due, deadline)
-        if confirmed and due:
-            self.store.mark_scheduled(subscription.customer_uid, self._records(plan, subscription, due))
-        scheduled = [plan.merchant_uid(subscription.customer_uid, at) for _, at in due] if confirmed else []
+        scheduled = self.renewals.settle(
+            subscription,
+            plan,
+            period,
+            payment_status(payment),
+            payment.imp_uid,
+            datetime.now(UTC),
+            deadline,
+        )
         logger.info(
             "notice processed",
             extra={
-                "outcome": "NOTICE_PAID",
+                "outcome": f"NOTICE_{payment.status.upper()}",
                 "customer_uid": subscription.customer_uid,
                 "merchant_uid": payment.merchant_uid,
             },
         )
         return NoticeResult(status="processed", scheduled=scheduled)
 
-    # --- periods ------------------------------------------------------------------------------------------
+    def reconcile(self, deadline: Deadline) -> ReconcileReport:
+        """The scheduled run: every subscription with work at PortOne, while there is time."""
+        return self.renewals.reconcile(deadline)
 
-    def _periods(
-        self, plan: Plan, subscription: Subscription, first: int, count: int
-    ) -> list[tuple[int, datetime]]:
-        return [(n, plan.due_at(subscription.anchor, n)) for n in range(first, first + count)]
-
-    def _first_period_after(self, plan: Plan, subscription: Subscription, after: datetime) -> int:
-        period = 0
-        while plan.due_at(subscription.anchor, period) < after + _MIN_LEAD:
-            period += 1
-        return period
-
-    def _upcoming_periods(
-        self, plan: Plan, subscription: Subscription, after: datetime
-    ) -> list[tuple[int, datetime]]:
-        """The `periods_ahead` periods due after `after`, which should be at PortOne."""
-        first = self._first_period_after(plan, subscription, after)
-        return self._periods(plan, subscription, first, plan.periods_ahead)
-
-    def _records(
-        self, plan: Plan, subscription: Subscription, periods: list[tuple[int, datetime]]
-    ) -> list[Period]:
-        """The periods as handed to PortOne: at the subscription's own price, never today's catalog's."""
-        return [
-            Period(
-                merchant_uid=plan.merchant_uid(subscription.customer_uid, at),
-                customer_uid=subscription.customer_uid,
-                index=n,
-                amount=_price(subscription, plan),
-                currency=subscription.currency,
-                schedule_at=at,
-            )
-            for n, at in periods
-        ]
-
-    def _paid_period(self, payment: Payment, subscription: Subscription, plan: Plan) -> int | None:
-        """The index of the period `payment` paid, if it is one of this subscription's at the amount that
-        period was scheduled with; None for anything else."""
-        recorded = self.store.period(payment.merchant_uid)
-        if recorded is not None:
-            ours = recorded.customer_uid == subscription.customer_uid and payment.amount == recorded.amount
-            return recorded.index if ours else None
-        # Scheduled before periods were recorded: derived from the merchant_uid, at the subscription's price.
-        period = self._period_of(plan, subscription, payment.merchant_uid)
-        return period if period is not None and payment.amount == _price(subscription, plan) else None
-
-    def _period_of(self, plan: Plan, subscription: Subscription, merchant_uid: str) -> int | None:
-        """The period index a merchant_uid names, if it is one of this subscription's periods."""
-        parsed = parse_merchant_uid(merchant_uid)
-        if parsed is None or parsed[0] != subscription_digest(subscription.customer_uid, plan.id):
-            return None
-        for period in range(0, subscription.scheduled_through + 1):
-            if (
-                plan.merchant_uid(subscription.customer_uid, plan.due_at(subscription.anchor, period))
-                == merchant_uid
-            ):
-                return period
-        return None
-
-    # --- PortOne ------------------------------------------------------------------------------------------
-
-    def _schedule_at_portone(
-        self, plan: Plan, subscription: Subscription, due: list[tuple[int, datetime]], deadline: Deadline
-    ) -> bool:
-        """Hand the periods to PortOne. True once PortOne has them; False if that could not be confirmed."""
-        if not due:
-            return True
-        customer_uid = subscription.customer_uid
-        entries = [self._entry(record, plan.name) for record in self._records(plan, subscription, due)]
-        try:
-            self.billing.portone.schedule(customer_uid, entries, deadline=deadline)
-            return True
-        except PortOneOutcomeUnknown:
-            pass  # the request may have arrived: look it up below, never send it again blindly (D6)
-        except PortOneBusinessError as exc:
-            # A merchant_uid PortOne already has: an earlier attempt got through. Anything else is a refusal.
-            if not self._already_scheduled(customer_uid, entries[0]["merchant_uid"], deadline):
-                raise
-            logger.info(
-                "periods were already scheduled",
-                extra={"customer_uid": customer_uid, "portone_code": exc.code},
-            )
-            return True
-        return self._already_scheduled(customer_uid, entries[0]["merchant_uid"], deadline)
-
-    def _already_scheduled(self, customer_uid: str, merchant_uid: str, deadline: Deadline) -> bool:
-        try:
-            found = self.billing.portone.get_schedule(merchant_uid, deadline=deadline)
-        except PortOneError as exc:
-            logger.warning(
-                "schedule lookup failed",
-                extra={"outcome": "PENDING", "customer_uid": customer_uid, "http_status": exc.http_status},
-            )
-            return False
-        return found.customer_uid == customer_uid and found.schedule_status != "revoked"
-
-    def _entry(self, record: Period, name: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "merchant_uid": record.merchant_uid,
-            "schedule_at": int(record.schedule_at.timestamp()),
-            "amount": record.amount,
-            "currency": record.currency,
-            "name": name,
-        }
-        if self.billing.settings.notice_url:
-            entry["notice_url"] = self.billing.settings.notice_url
-        return entry
+    def _start(
+        self, customer_uid: str, plan: Plan, start: datetime, now: datetime
+    ) -> tuple[Subscription, bool]:
+        # Until its first periods are confirmed at PortOne, the new subscription is the reconciler's work.
+        return self.store.start(
+            customer_uid,
+            plan.id,
+            start,
+            amount=plan.amount,
+            currency=plan.currency,
+            next_work_at=now + REGISTRATION_DELAY,
+        )
 
     def _may_subscribe(self, caller: Caller) -> bool:
         return not caller.anonymous or self.billing.settings.allow_anonymous_subscriptions
@@ -391,12 +282,6 @@ def _payment(schedule: ScheduleResult) -> ScheduledPayment:
     )
 
 
-def _price(subscription: Subscription, plan: Plan) -> int:
-    """What each period of the subscription costs: its own price; the catalog's only for a subscription that
-    started before prices were recorded."""
-    return subscription.amount if subscription.amount is not None else plan.amount
-
-
 def _ignored(reason: str, notice: Notice) -> NoticeResult:
     logger.warning(
         "notice not verified",
@@ -408,8 +293,22 @@ def _ignored(reason: str, notice: Notice) -> NoticeResult:
 @lru_cache(maxsize=1)
 def get_subscription_service() -> SubscriptionService:
     billing = get_service()
-    return SubscriptionService(
-        billing=billing,
-        store=SubscriptionStore(billing.settings.table_name, client=aws_clients().dynamodb),
-        catalog=load_catalog(),
+    store = SubscriptionStore(billing.settings.table_name, client=aws_clients().dynamodb)
+    catalog = load_catalog()
+    settings = billing.settings
+    renewals = Renewals(
+        portone=billing.portone,
+        store=store,
+        catalog=catalog,
+        notice_url=settings.notice_url,
+        overdue_after=timedelta(seconds=settings.renewal_overdue_seconds),
+        live=settings.portone_channel == "live",
+        on_sandbox_payment=_count_sandbox_payment,
     )
+    return SubscriptionService(billing=billing, store=store, catalog=catalog, renewals=renewals)
+
+
+def _count_sandbox_payment() -> None:
+    # A test-channel key is on this live stack (kept with `accept`, or issued while pending): the go-live
+    # guard's alarm hears of every payment made with it.
+    metrics.add_metric(name=SANDBOX_KEY_METRIC, unit=MetricUnit.Count, value=1)

@@ -78,3 +78,10 @@ def test_the_smoke_check_event_runs_the_smoke_check() -> None:
     result = run_invoke("smoke_check")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout) == {"status": "success"}
+
+
+def test_the_reconcile_event_runs_the_reconciler() -> None:
+    # On a fresh embedded stack nothing is due: the run finds no work and completes
+    result = run_invoke("reconcile")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == {"status": "success", "processed": 0, "complete": True}

@@ -503,14 +503,32 @@ def test_card_testing_limits_are_positive_integers(function: dict[str, Any], nam
 # --- table (D7, D8, D9) ----------------------------------------------------------------------------------
 
 
-def test_one_table_keyed_by_pk_only(resources: dict[str, Any], table: dict[str, Any]) -> None:
+def test_one_table_keyed_by_pk_with_the_reconcilers_index(
+    resources: dict[str, Any], table: dict[str, Any]
+) -> None:
+    from billing.subscription_store import WORK_INDEX
+
     props = table["Properties"]
 
     assert list(_of_type(resources, "AWS::DynamoDB::Table")) == ["BillingTable"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
-    assert props["AttributeDefinitions"] == [{"AttributeName": "pk", "AttributeType": "S"}]
-    assert "GlobalSecondaryIndexes" not in props
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "work", "AttributeType": "S"},
+        {"AttributeName": "next_work_at", "AttributeType": "N"},
+    ]
+    # The reconciler reads what is due by time, never the whole table (a sparse index, keys only)
+    assert props["GlobalSecondaryIndexes"] == [
+        {
+            "IndexName": WORK_INDEX,
+            "KeySchema": [
+                {"AttributeName": "work", "KeyType": "HASH"},
+                {"AttributeName": "next_work_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ]
     assert "LocalSecondaryIndexes" not in props
 
 
@@ -613,6 +631,23 @@ def test_smoke_check_event_is_the_fixed_input(function: dict[str, Any]) -> None:
     assert json.loads(props["Input"]) == SMOKE_CHECK_EVENT
 
 
+def test_the_reconciler_runs_on_its_own_schedule_without_retries(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
+    from billing.app import RECONCILE_EVENT
+
+    event = function["Events"]["Reconcile"]
+    props = event["Properties"]
+
+    assert event["Type"] == "ScheduleV2"
+    assert json.loads(props["Input"]) == RECONCILE_EVENT
+    assert props["ScheduleExpression"] == {"Ref": "ReconcileSchedule"}
+    assert template["Parameters"]["ReconcileSchedule"]["Default"] == "rate(15 minutes)"
+    assert props["RetryPolicy"] == {"MaximumRetryAttempts": 0}  # the next run is the retry
+    assert function["Environment"]["Variables"]["RENEWAL_OVERDUE_SECONDS"] == {"Ref": "RenewalOverdueSeconds"}
+    assert template["Parameters"]["RenewalOverdueSeconds"]["Default"] == 3600
+
+
 # --- outputs ---------------------------------------------------------------------------------------------
 
 
@@ -635,6 +670,8 @@ EXPECTED_ALARMS = {
     "CardRejectionAlarm",
     "LatencyAlarm",
     "SandboxKeyAlarm",
+    "RenewalOverdueAlarm",
+    "NoticeIgnoredAlarm",
 }
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
 
@@ -719,6 +756,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
     # Powertools EMF: the namespace and a `service` dimension from the Globals' environment.
     from billing.app import _OUTCOME_METRICS, _metric_name
     from billing.errors import CardRejected
+    from billing.renewals import OVERDUE_METRIC
     from billing.service import SANDBOX_KEY_METRIC
 
     env = template["Globals"]["Function"]["Environment"]["Variables"]
@@ -728,6 +766,8 @@ def test_function_metrics_are_read_where_powertools_writes_them(
         *_OUTCOME_METRICS.values(),
         _metric_name(CardRejected.code),
         SANDBOX_KEY_METRIC,
+        OVERDUE_METRIC,
+        "NoticeIgnored",
     }
     read = []
     for name, alarm in alarms.items():
@@ -748,6 +788,8 @@ def test_function_metrics_are_read_where_powertools_writes_them(
         "CardRejected",
         "BillingKeyIssued",
         SANDBOX_KEY_METRIC,
+        OVERDUE_METRIC,
+        "NoticeIgnored",
     }
 
 

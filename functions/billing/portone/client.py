@@ -244,6 +244,11 @@ class PortOneClient:
         """Now on PortOne's clock (UNIX seconds), for comparing with the times PortOne reports."""
         return time.time() + self._clock_offset
 
+    def refresh_clock(self, *, deadline: Deadline) -> float:
+        """PortOne's clock now (UNIX seconds), read from a fresh token: for deciding what PortOne has run."""
+        self._access_token(deadline, force=True)
+        return self.portone_time()
+
     def check_credentials(self, *, deadline: Deadline) -> None:
         """Ask PortOne for a token now, not from the cache: proves the keys work (the smoke check)."""
         self._fetch_token(deadline)

@@ -1,0 +1,333 @@
+"""The chain of periods at PortOne: registering them, learning their outcomes, keeping the next ones scheduled
+(design.md D19). A subscription must never stop silently, and PortOne V1 does not retry its notices.
+
+- `register` hands PortOne the periods that should be there: the `periods_ahead` after the last settled one.
+  A POST whose answer was lost is looked up, never resent blindly (D6); unconfirmed, it stays the
+  reconciler's work.
+- `settle` records a period's outcome. PortOne's notice and the reconciler both end there, and every write
+  is conditional (subscription_store.py), so running both, in either order, at once, or twice, changes
+  nothing more: one accepted schedule per period at PortOne.
+- `reconcile` is the scheduled run: it pages through the subscriptions whose work is due (an index on
+  `next_work_at`, not a scan), asks PortOne about each (`GET /subscribe/payments/schedule/{merchant_uid}`,
+  then the payment), and stops while there is still time to answer; the rest stay first in line.
+
+Times are PortOne's: a reconciler run reads PortOne's clock from a fresh token, since a payment is due when
+PortOne says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from billing.deadline import Deadline
+from billing.errors import ApiError
+from billing.observability import logger, metrics
+from billing.plans import Catalog, Plan, parse_merchant_uid, subscription_digest
+from billing.portone.client import PortOneClient
+from billing.portone.errors import PortOneBusinessError, PortOneError, PortOneNotFound, PortOneOutcomeUnknown
+from billing.portone.models import Payment
+from billing.service import portone_errors_as_api_errors
+from billing.subscription_store import Period, PeriodStatus, Subscription, SubscriptionStore
+
+MIN_LEAD = timedelta(minutes=1)  # PortOne only schedules in the future; leave room for the request itself
+# After a period's time, how long its notice may take before the reconciler asks PortOne itself.
+SETTLE_DELAY = timedelta(minutes=10)
+# A registration not yet confirmed at PortOne (a request in flight, or one whose answer was lost).
+REGISTRATION_DELAY = timedelta(minutes=5)
+# A reconciler run stops taking subscriptions when less than this is left: one subscription's calls fit.
+RESERVE_SECONDS = 4.0
+OVERDUE_METRIC = "RenewalOverdue"
+REVOKED_ELSEWHERE_METRIC = "RenewalRevokedElsewhere"
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    processed: int
+    complete: bool  # False: the run stopped for time; the rest are first in line next run
+
+
+@dataclass(frozen=True)
+class Renewals:
+    portone: PortOneClient
+    store: SubscriptionStore
+    catalog: Catalog
+    notice_url: str
+    overdue_after: timedelta
+    # A test-channel payment renews nothing on a live stack (see the go-live guard in service.py).
+    live: bool
+    on_sandbox_payment: Callable[[], None]
+
+    # --- registering periods --------------------------------------------------------------------------------
+
+    def upcoming(self, subscription: Subscription, plan: Plan, now: datetime) -> list[Period]:
+        """The periods that should be at PortOne: the `periods_ahead` after the last settled one."""
+        settled = settled_through(subscription, plan)
+        return [
+            self.period(subscription, plan, n, now)
+            for n in range(settled + 1, settled + 1 + plan.periods_ahead)
+        ]
+
+    def register(
+        self, subscription: Subscription, plan: Plan, now: datetime, deadline: Deadline
+    ) -> list[str] | None:
+        """Hand PortOne the upcoming periods it does not have yet, and record them. The merchant_uids this
+        call registered (or found registered); None when PortOne's answer was lost and a lookup could not
+        confirm it: the subscription stays the reconciler's work."""
+        missing = [
+            p for p in self.upcoming(subscription, plan, now) if p.index > subscription.scheduled_through
+        ]
+        if not missing:
+            return []
+        with portone_errors_as_api_errors(subscription.customer_uid):
+            confirmed = self._schedule_at_portone(subscription.customer_uid, plan, missing, deadline)
+        if not confirmed:
+            return None
+        self.store.mark_scheduled(subscription.customer_uid, missing, missing[0].schedule_at + SETTLE_DELAY)
+        return [p.merchant_uid for p in missing]
+
+    def period(self, subscription: Subscription, plan: Plan, index: int, now: datetime) -> Period:
+        """Period `index` at the subscription's own price; one already overdue goes to PortOne shortly
+        ahead."""
+        due = plan.due_at(subscription.anchor, index)
+        return Period(
+            merchant_uid=plan.merchant_uid(subscription.customer_uid, due),
+            customer_uid=subscription.customer_uid,
+            index=index,
+            amount=price(subscription, plan),
+            currency=subscription.currency,
+            schedule_at=max(due, now + 5 * MIN_LEAD) if due < now + MIN_LEAD else due,
+        )
+
+    # --- outcomes -------------------------------------------------------------------------------------------
+
+    def settle(
+        self,
+        subscription: Subscription,
+        plan: Plan,
+        period: Period,
+        status: PeriodStatus,
+        imp_uid: str | None,
+        now: datetime,
+        deadline: Deadline,
+    ) -> list[str]:
+        """Record a period's outcome; a paid (or customer-skipped) period of an active subscription keeps the
+        next ones at PortOne. The merchant_uids this call registered."""
+        continues = status in ("paid", "revoked") and subscription.status == "active"
+        if status in ("failed", "cancelled"):
+            # Retries and past_due are not built yet: the failure is logged and counted, nothing is charged.
+            metrics.add_metric(name="RenewalFailed", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "renewal not paid",
+                extra={
+                    "outcome": f"RENEWAL_{status.upper()}",
+                    "customer_uid": subscription.customer_uid,
+                    "merchant_uid": period.merchant_uid,
+                },
+            )
+        self.store.settle(period.settled(status, imp_uid), now + REGISTRATION_DELAY if continues else None)
+        if not continues:
+            return []
+        current = self.store.get(subscription.customer_uid) or subscription
+        return self.register(current, plan, now, deadline) or []
+
+    # --- the reconciler -------------------------------------------------------------------------------------
+
+    def reconcile(self, deadline: Deadline) -> ReconcileReport:
+        """Walk every subscription whose work is due, earliest first, while there is time."""
+        with portone_errors_as_api_errors(None):
+            now = datetime.fromtimestamp(self.portone.refresh_clock(deadline=deadline), UTC)
+        processed, seen = 0, set()
+        for customer_uid in self.store.with_work_due(now):
+            if deadline.remaining() < RESERVE_SECONDS:
+                logger.info("reconciler out of time", extra={"outcome": "RECONCILE_INCOMPLETE"})
+                return ReconcileReport(processed, complete=False)
+            if customer_uid in seen:
+                continue
+            seen.add(customer_uid)
+            try:
+                self._reconcile_one(customer_uid, now, deadline)
+            except ApiError as error:
+                # Left as it was: the next run takes it first. One failure must not stop the others.
+                logger.error(
+                    "reconciliation failed", extra={"outcome": error.code, "customer_uid": customer_uid}
+                )
+            processed += 1
+        return ReconcileReport(processed, complete=True)
+
+    def _reconcile_one(self, customer_uid: str, now: datetime, deadline: Deadline) -> None:
+        subscription = self.store.get(customer_uid)
+        plan = self.catalog.find(subscription.plan_id) if subscription else None
+        if subscription is None or subscription.status != "active" or plan is None:
+            if subscription is not None and plan is None:
+                logger.error(
+                    "plan not in the catalog", extra={"outcome": "PLAN_MISSING", "customer_uid": customer_uid}
+                )
+            self.store.reschedule_work(customer_uid, None)
+            return
+        open_index = settled_through(subscription, plan) + 1
+        if subscription.scheduled_through < open_index:
+            # A registration never confirmed (its answer was lost, D6): register, or confirm, now.
+            if self.register(subscription, plan, now, deadline) is None:
+                self.store.reschedule_work(customer_uid, now + REGISTRATION_DELAY)
+            return
+        open_period = self._recorded(subscription, plan, open_index, now)
+        if now < open_period.schedule_at + SETTLE_DELAY:
+            self.register(subscription, plan, now, deadline)
+            self.store.reschedule_work(customer_uid, open_period.schedule_at + SETTLE_DELAY)
+            return
+        self._learn_outcome(subscription, plan, open_period, now, deadline)
+
+    def _learn_outcome(
+        self, subscription: Subscription, plan: Plan, period: Period, now: datetime, deadline: Deadline
+    ) -> None:
+        """Ask PortOne what became of a period whose time has passed, and act on it."""
+        uid = subscription.customer_uid
+        with portone_errors_as_api_errors(uid):
+            try:
+                found = self.portone.get_schedule(period.merchant_uid, deadline=deadline)
+            except PortOneNotFound:
+                found = None
+            if found is None:
+                # PortOne never got it: register it again, shortly ahead.
+                again = self.period(subscription, plan, period.index, now)
+                if self._schedule_at_portone(uid, plan, [again], deadline):
+                    self.store.record(again)
+                    self.store.reschedule_work(uid, again.schedule_at + SETTLE_DELAY)
+                return
+            if found.schedule_status == "revoked":
+                if period.status == "revoked":  # the customer skipped it through this API
+                    self.settle(subscription, plan, period, "revoked", None, now, deadline)
+                else:
+                    metrics.add_metric(name=REVOKED_ELSEWHERE_METRIC, unit=MetricUnit.Count, value=1)
+                    logger.error(
+                        "renewal revoked outside this service",
+                        extra={
+                            "outcome": "RENEWAL_REVOKED_ELSEWHERE",
+                            "customer_uid": uid,
+                            "merchant_uid": period.merchant_uid,
+                        },
+                    )
+                    self.store.reschedule_work(uid, None)
+                return
+            payment = None
+            if found.schedule_status == "executed" and found.imp_uid:
+                payment = self.portone.get_payment(found.imp_uid, deadline=deadline)
+        if payment is not None and self.outcome_counts(payment, period):
+            self.settle(subscription, plan, period, payment_status(payment), payment.imp_uid, now, deadline)
+            return
+        if now >= period.schedule_at + self.overdue_after:
+            metrics.add_metric(name=OVERDUE_METRIC, unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "renewal overdue",
+                extra={
+                    "outcome": "RENEWAL_OVERDUE",
+                    "customer_uid": uid,
+                    "merchant_uid": period.merchant_uid,
+                },
+            )
+        self.store.reschedule_work(uid, now + SETTLE_DELAY)
+
+    def outcome_counts(self, payment: Payment, period: Period) -> bool:
+        """Whether a payment PortOne returned may settle `period`: the same order, customer and amount, and
+        on a live stack never a test channel's."""
+        if payment.sandbox and self.live:
+            self.on_sandbox_payment()
+            return False
+        return (
+            payment.merchant_uid == period.merchant_uid
+            and payment.customer_uid == period.customer_uid
+            and payment.amount == period.amount
+        )
+
+    def period_of(self, subscription: Subscription, plan: Plan, merchant_uid: str) -> Period | None:
+        """The subscription's period `merchant_uid` names, as recorded (or, from before periods were recorded,
+        as derived); None when it is not one of the subscription's periods."""
+        recorded = self.store.period(merchant_uid)
+        if recorded is not None:
+            return recorded if recorded.customer_uid == subscription.customer_uid else None
+        parsed = parse_merchant_uid(merchant_uid)
+        if parsed is None or parsed[0] != subscription_digest(subscription.customer_uid, plan.id):
+            return None
+        for index in range(subscription.scheduled_through + 1):
+            if (
+                plan.merchant_uid(subscription.customer_uid, plan.due_at(subscription.anchor, index))
+                == merchant_uid
+            ):
+                return self._recorded(subscription, plan, index, datetime.now(UTC))
+        return None
+
+    def _recorded(self, subscription: Subscription, plan: Plan, index: int, now: datetime) -> Period:
+        """Period `index` as recorded; one from before periods were recorded, as it would have been."""
+        derived = self.period(subscription, plan, index, now)
+        recorded = self.store.period(derived.merchant_uid)
+        if recorded is not None:
+            return recorded
+        return Period(**{**derived.__dict__, "schedule_at": plan.due_at(subscription.anchor, index)})
+
+    # --- PortOne --------------------------------------------------------------------------------------------
+
+    def _schedule_at_portone(
+        self, customer_uid: str, plan: Plan, periods: list[Period], deadline: Deadline
+    ) -> bool:
+        """Hand the periods to PortOne. True once PortOne has them; False if that could not be confirmed."""
+        entries = [self._entry(period, plan.name) for period in periods]
+        try:
+            self.portone.schedule(customer_uid, entries, deadline=deadline)
+            return True
+        except PortOneOutcomeUnknown:
+            pass  # the request may have arrived: look it up below, never send it again blindly (D6)
+        except PortOneBusinessError as exc:
+            # A merchant_uid PortOne already has: an earlier attempt got through. Anything else is a refusal.
+            if not self._already_scheduled(customer_uid, periods[0].merchant_uid, deadline):
+                raise
+            logger.info(
+                "periods were already scheduled",
+                extra={"customer_uid": customer_uid, "portone_code": exc.code},
+            )
+            return True
+        return self._already_scheduled(customer_uid, periods[0].merchant_uid, deadline)
+
+    def _already_scheduled(self, customer_uid: str, merchant_uid: str, deadline: Deadline) -> bool:
+        try:
+            found = self.portone.get_schedule(merchant_uid, deadline=deadline)
+        except PortOneError as exc:
+            logger.warning(
+                "schedule lookup failed",
+                extra={"outcome": "PENDING", "customer_uid": customer_uid, "http_status": exc.http_status},
+            )
+            return False
+        return found.customer_uid == customer_uid and found.schedule_status != "revoked"
+
+    def _entry(self, period: Period, name: str) -> dict[str, object]:
+        entry: dict[str, object] = {
+            "merchant_uid": period.merchant_uid,
+            "schedule_at": int(period.schedule_at.timestamp()),
+            "amount": period.amount,
+            "currency": period.currency,
+            "name": name,
+        }
+        if self.notice_url:
+            entry["notice_url"] = self.notice_url
+        return entry
+
+
+def settled_through(subscription: Subscription, plan: Plan) -> int:
+    """The last period whose outcome is known; for a subscription from before outcomes were recorded, the one
+    before those it keeps scheduled."""
+    if subscription.settled_through is not None:
+        return subscription.settled_through
+    return subscription.scheduled_through - plan.periods_ahead
+
+
+def price(subscription: Subscription, plan: Plan) -> int:
+    """What each period of the subscription costs: its own price; the catalog's only for a subscription that
+    started before prices were recorded."""
+    return subscription.amount if subscription.amount is not None else plan.amount
+
+
+def payment_status(payment: Payment) -> PeriodStatus:
+    return "paid" if payment.status == "paid" else "cancelled" if payment.status == "cancelled" else "failed"

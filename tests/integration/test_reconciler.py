@@ -1,0 +1,218 @@
+"""Renewals that cannot be lost (design.md D19): the scheduled reconciler and PortOne's notice share one
+idempotent path, so a lost notice or a schedule whose answer was lost is recovered, and running both changes
+nothing more. PortOne's clock (the emulator's) moves forward; the reconciler reads it from a fresh token."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+import requests
+
+from billing.renewals import OVERDUE_METRIC, RESERVE_SECONDS, REVOKED_ELSEWHERE_METRIC
+from local.lambda_context import LocalLambdaContext
+from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
+from tests.integration.support import (
+    CARD,
+    TEST_ISSUER,
+    NoticeInbox,
+    ShiftedClock,
+    call,
+    emitted_metrics,
+    load_event,
+    schedule,
+)
+
+SCHEDULE = ("POST", "/subscribe/payments/schedule")
+LOOKUP = ("GET", "/subscribe/payments/schedule/{merchant_uid}")
+MINUTE = 60
+# Period 0 is due five minutes after the request; the reconciler asks ten minutes after a period's time.
+PAST_FIRST_SETTLE = 16 * MINUTE
+
+
+@pytest.fixture(autouse=True)
+def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+
+
+def reconcile(timeout_seconds: float = 25.0) -> dict[str, Any]:
+    from billing.app import lambda_handler
+
+    context = LocalLambdaContext(timeout_seconds=timeout_seconds)
+    result: dict[str, Any] = lambda_handler(load_event("reconcile"), context)
+    return result
+
+
+def scheduled_periods(stack: EmbeddedStack, customer_uid: str = "sub_alice") -> list[str]:
+    """merchant_uids PortOne holds as pending for the customer."""
+    return sorted(
+        uid
+        for uid, s in stack.emulator.schedules.items()
+        if s["customer_uid"] == customer_uid and s["schedule_status"] == "scheduled"
+    )
+
+
+def first_period_runs(
+    stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox, *, seconds: float
+) -> list:
+    """PortOne's clock moves on, the due payments run, and their notices are handed back (not delivered)."""
+    clock.advance(seconds)
+    stack.emulator.run_due_schedules()
+    return inbox.take()
+
+
+def test_a_lost_notice_is_recovered_by_the_next_run(invoke, stack, portone_clock, inbox) -> None:
+    # Given a subscription whose first payment ran, and whose notice never arrived
+    first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)  # dropped
+
+    # When the reconciler runs
+    report = reconcile()
+
+    # Then it learnt the outcome from PortOne and put the next period on the schedule
+    assert (report["processed"], report["complete"]) == (1, True)
+    [next_period] = scheduled_periods(stack)
+    assert next_period != first
+    assert stack.emulator.count(*SCHEDULE) == 2
+
+
+def test_a_notice_answered_503_is_recovered_by_the_next_run(invoke, stack, portone_clock, inbox) -> None:
+    schedule(invoke, **CARD)
+    [notice] = first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)
+    stack.emulator.add_fault("http_503", "GET /payments", times=2)  # the lookup and its retry
+    assert invoke(notice).status == 503
+
+    reconcile()
+
+    assert len(scheduled_periods(stack)) == 1
+    assert stack.emulator.count(*SCHEDULE) == 2
+
+
+@pytest.mark.parametrize(
+    "lost",
+    ["never arrived", "arrived, answer lost"],
+)
+def test_a_schedule_whose_answer_was_lost_is_registered_or_confirmed_by_the_next_run(
+    invoke, stack, portone_clock, lost
+) -> None:
+    # Given a schedule request answered 202 pending: PortOne may or may not have the period
+    if lost == "never arrived":
+        stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", after_effect=False)
+    else:
+        stack.emulator.add_fault("reset", "POST /subscribe/payments/schedule", after_effect=True)
+        stack.emulator.add_fault("http_503", "GET /subscribe/payments/schedule", times=2)
+    assert schedule(invoke, **CARD).status == 202
+
+    # When the reconciler runs once the request's own time is over
+    portone_clock.advance(6 * MINUTE)
+    reconcile()
+
+    # Then PortOne holds the first period exactly once, and the subscription knows it
+    assert len(scheduled_periods(stack)) == 1
+    assert reconcile()["processed"] == 0  # nothing left to do until the period's time
+
+
+@pytest.mark.parametrize("order", ["notice first", "reconciler first", "together"])
+def test_notice_and_reconciler_in_any_order_schedule_each_period_once(
+    invoke, stack, portone_clock, inbox, order
+) -> None:
+    schedule(invoke, **CARD)
+    [notice] = first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)
+
+    answers: list[Any] = []
+    if order == "notice first":
+        answers += [invoke(notice), reconcile()]
+    elif order == "reconciler first":
+        answers += [reconcile(), invoke(notice)]
+    else:
+        threads = [
+            threading.Thread(target=lambda: answers.append(invoke(notice))),
+            threading.Thread(target=lambda: answers.append(reconcile())),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert len(answers) == 2
+    assert len(scheduled_periods(stack)) == 1
+    assert reconcile()["processed"] == 0  # and nothing is left to do
+
+
+def test_a_run_out_of_time_resumes_where_it_stopped(invoke, stack, portone_clock, inbox) -> None:
+    # Given eight subscriptions whose notices were all lost, and PortOne answering lookups slowly
+    customers = [f"sub_c{n}" for n in range(8)]
+    for uid in customers:
+        assert (
+            call(
+                invoke,
+                "POST",
+                "/subscriptions/schedule",
+                {"customer_uid": uid, "plan_id": "basic_monthly", **CARD},
+                who=uid,
+            ).status
+            == 200
+        )
+    first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)
+    stack.emulator.add_fault("latency", "GET /subscribe/payments/schedule", seconds=1.0, times=None)
+
+    # When a run has time for only a few, and the next run has plenty
+    first = reconcile(timeout_seconds=1 + RESERVE_SECONDS + 2.5)
+    stack.emulator.clear_faults()
+    second = reconcile()
+
+    # Then the first stopped early, the second did the rest, and each subscription was looked at once
+    assert first["complete"] is False, (first, second)
+    assert 0 < first["processed"] < len(customers)
+    assert first["processed"] + second["processed"] == len(customers)
+    assert stack.emulator.count(*LOOKUP) == len(customers)
+    assert all(len(scheduled_periods(stack, uid)) == 1 for uid in customers)
+
+
+def test_a_renewal_without_an_outcome_long_after_its_time_is_overdue(
+    invoke, stack, portone_clock, capsys
+) -> None:
+    # Given a first period PortOne has not run an hour and more after its time
+    schedule(invoke, **CARD)
+    portone_clock.advance(70 * MINUTE)
+
+    reconcile()
+
+    assert OVERDUE_METRIC in emitted_metrics(capsys.readouterr().out)
+
+
+def test_a_period_the_customer_skipped_does_not_end_the_chain(invoke, stack, portone_clock, inbox) -> None:
+    # Given the customer revoked their first period through the API
+    first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    assert call(invoke, "DELETE", f"/subscriptions/sub_alice/schedules/{first}").status == 200
+
+    # When its time has passed and the reconciler runs
+    portone_clock.advance(PAST_FIRST_SETTLE)
+    reconcile()
+
+    # Then the next period is on PortOne's schedule
+    [next_period] = scheduled_periods(stack)
+    assert next_period != first
+
+
+def test_a_period_revoked_outside_this_service_raises_the_alarm(invoke, stack, portone_clock, capsys) -> None:
+    # Given someone revoked the first period in PortOne's console (straight at PortOne)
+    first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    token = requests.post(
+        f"{stack.emulator.url}/users/getToken",
+        json={"imp_key": LOCAL_IMP_KEY, "imp_secret": LOCAL_IMP_SECRET},
+        timeout=5,
+    ).json()["response"]["access_token"]
+    requests.post(
+        f"{stack.emulator.url}/subscribe/payments/unschedule",
+        json={"customer_uid": "sub_alice", "merchant_uid": [first]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    ).raise_for_status()
+
+    portone_clock.advance(PAST_FIRST_SETTLE)
+    reconcile()
+
+    assert REVOKED_ELSEWHERE_METRIC in emitted_metrics(capsys.readouterr().out)
+    assert scheduled_periods(stack) == []
