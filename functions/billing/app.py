@@ -101,9 +101,11 @@ def revoke_payment(customer_uid: str, merchant_uid: str) -> Response[str]:
 @app.delete("/subscriptions/<customer_uid>")
 def cancel_subscription(customer_uid: str) -> Response[str]:
     caller, key = _caller(), _idempotency_key()
-    uid = _path_uid(customer_uid)
+    uid, immediately = _path_uid(customer_uid), _query_flag("immediately")
     service, deadline = get_subscription_service(), _deadline()
-    return _idempotent(_request(caller, key, {}), lambda: service.cancel(uid, caller, deadline))
+    # The query is part of the request: the same key with another `immediately` is another request.
+    request = _request(caller, key, {"immediately": immediately})
+    return _idempotent(request, lambda: service.cancel(uid, caller, deadline, immediately=immediately))
 
 
 @app.post(WEBHOOK_PATH)
@@ -267,6 +269,13 @@ def _path_merchant_uid(value: str) -> str:
     if not _MERCHANT_UID.fullmatch(value):
         raise InvalidRequest([FieldError("merchant_uid", "invalid_characters")])
     return value
+
+
+def _query_flag(name: str) -> bool:
+    value = (app.current_event.query_string_parameters or {}).get(name, "false")
+    if value not in ("true", "false"):
+        raise InvalidRequest([FieldError(name, "true_or_false")])
+    return value == "true"
 
 
 def _idempotency_key() -> str:

@@ -274,6 +274,8 @@ class SubscriptionView(BaseModel):
     card: CardSummary
     plan_id: str | None
     subscription_status: Literal["active", "cancelled"] | None
+    # A cancelled subscription's paid period ends then, and its billing key is deleted (Korea time).
+    ends_at: AwareDatetime | None = None
     schedules: list[ScheduledPayment]
 
 
@@ -287,7 +289,11 @@ class CancelResponse(BaseModel):
     status: Literal["success"] = "success"
     customer_uid: str
     revoked: list[str]
+    # Periods PortOne had already charged when the cancellation came: paid, and their period still runs.
+    charged: list[str] = []
     billing_key_deleted: bool
+    # When the paid period ends and the billing key is deleted (Korea time); None once it is deleted.
+    ends_at: AwareDatetime | None = None
 
 
 class Notice(_Strict):

@@ -18,6 +18,7 @@ PortOne says so.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -134,6 +135,45 @@ class Renewals:
         current = self.store.get(subscription.customer_uid) or subscription
         return self.register(current, plan, now, deadline) or []
 
+    # --- cancelling -----------------------------------------------------------------------------------------
+
+    def charged(
+        self, subscription: Subscription, plan: Plan, revoked: list[str], deadline: Deadline
+    ) -> list[str]:
+        """Periods after the last settled one that were not revoked because PortOne had already charged
+        them (their notice may still be on its way)."""
+        charged = []
+        now = datetime.now(UTC)
+        for index in range(settled_through(subscription, plan) + 1, subscription.scheduled_through + 1):
+            period = self._recorded(subscription, plan, index, now)
+            if period.merchant_uid in revoked:
+                continue
+            try:
+                found = self.portone.get_schedule(period.merchant_uid, deadline=deadline)
+            except PortOneNotFound:
+                continue
+            if found.schedule_status == "executed" and found.payment_status == "paid":
+                charged.append(period.merchant_uid)
+        return charged
+
+    def paid_until(self, subscription: Subscription, plan: Plan, charged: list[str]) -> datetime:
+        """When the paid periods end: the time of the first period neither settled nor charged."""
+        return plan.due_at(subscription.anchor, settled_through(subscription, plan) + 1 + len(charged))
+
+    def _close(self, subscription: Subscription, now: datetime, deadline: Deadline) -> None:
+        """A subscription cancelled at the end of its paid period: delete the billing key once it ends."""
+        assert subscription.ends_at is not None
+        if now < subscription.ends_at:
+            self.store.reschedule_work(subscription.customer_uid, subscription.ends_at)
+            return
+        with portone_errors_as_api_errors(subscription.customer_uid), suppress(PortOneNotFound):
+            self.portone.delete_customer(subscription.customer_uid, deadline=deadline)
+        self.store.cancel(subscription.customer_uid)
+        logger.info(
+            "billing key deleted at the end of the paid period",
+            extra={"outcome": "BILLING_KEY_DELETED", "customer_uid": subscription.customer_uid},
+        )
+
     # --- the reconciler -------------------------------------------------------------------------------------
 
     def reconcile(self, deadline: Deadline) -> ReconcileReport:
@@ -160,6 +200,9 @@ class Renewals:
 
     def _reconcile_one(self, customer_uid: str, now: datetime, deadline: Deadline) -> None:
         subscription = self.store.get(customer_uid)
+        if subscription is not None and subscription.status == "cancelled" and subscription.ends_at:
+            self._close(subscription, now, deadline)
+            return
         plan = self.catalog.find(subscription.plan_id) if subscription else None
         if subscription is None or subscription.status != "active" or plan is None:
             if subscription is not None and plan is None:

@@ -43,6 +43,8 @@ class Subscription:
     settled_through: int | None  # -1: no outcome known yet; None: started before outcomes were recorded
     amount: int | None  # each period's price, fixed at the start; None: started before prices were recorded
     currency: str
+    # Cancelled at the end of the paid period: then the billing key is deleted. None: active, or done.
+    ends_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -197,12 +199,16 @@ class SubscriptionStore:
         }
         self._write(lambda: self._client.update_item(**update))
 
-    def cancel(self, customer_uid: str) -> None:
+    def cancel(self, customer_uid: str, ends_at: datetime | None = None) -> None:
+        """Stop the subscription: nothing new is registered. `ends_at`: the paid period ends then, and the
+        reconciler deletes the billing key; None: nothing is left to do (the key is gone, or going now)."""
+        if ends_at is None:
+            expression, values = "SET #status = :cancelled REMOVE #work, next_work_at, ends_at", {}
+        else:
+            expression = "SET #status = :cancelled, ends_at = :at, #work = :work, next_work_at = :at"
+            values = {":at": {"N": _epoch(ends_at)}, ":work": {"S": _WORK}}
         update = self._subscription_update(
-            customer_uid,
-            "SET #status = :cancelled REMOVE #work, next_work_at",
-            "attribute_exists(pk)",
-            {":cancelled": {"S": "cancelled"}},
+            customer_uid, expression, "attribute_exists(pk)", {":cancelled": {"S": "cancelled"}, **values}
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
 
@@ -292,6 +298,7 @@ def _subscription(item: dict[str, Any]) -> Subscription:
         settled_through=int(item["settled_through"]["N"]) if "settled_through" in item else None,
         amount=int(item["amount"]["N"]) if "amount" in item else None,
         currency=item["currency"]["S"] if "currency" in item else "KRW",
+        ends_at=datetime.fromtimestamp(int(item["ends_at"]["N"]), UTC) if "ends_at" in item else None,
     )
 
 

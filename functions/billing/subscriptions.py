@@ -169,6 +169,7 @@ class SubscriptionService:
             card=card_summary(customer),
             plan_id=subscription.plan_id if subscription else None,
             subscription_status=subscription.status if subscription else None,
+            ends_at=subscription.ends_at.astimezone(KST) if subscription and subscription.ends_at else None,
             schedules=[_payment(s) for s in sorted(schedules, key=lambda s: s.schedule_at)],
         )
 
@@ -188,18 +189,44 @@ class SubscriptionService:
         )
         return RevokeResponse(customer_uid=customer_uid, revoked=[r.merchant_uid for r in revoked])
 
-    def cancel(self, customer_uid: str, caller: Caller, deadline: Deadline) -> CancelResponse:
-        """Revoke every pending payment, then delete the billing key. A repeat finds nothing left to do."""
+    def cancel(
+        self, customer_uid: str, caller: Caller, deadline: Deadline, *, immediately: bool
+    ) -> CancelResponse:
+        """Stop renewals. By default at the end of the paid period: every payment pending at PortOne is
+        revoked now (one PortOne already ran is reported as charged), and the reconciler deletes the billing
+        key when the paid period ends. `immediately`: the key is deleted now too. Safe to repeat."""
         self._confirm_reader(customer_uid, caller)
-        # The subscription stops first, so a notice arriving meanwhile schedules nothing new.
+        subscription = self.store.get(customer_uid)
+        plan = self.catalog.find(subscription.plan_id) if subscription else None
+        # The subscription stops first, so a notice arriving meanwhile registers nothing new.
         self.store.cancel(customer_uid)
+        done = (
+            subscription is not None and subscription.status == "cancelled" and subscription.ends_at is None
+        )
         with portone_errors_as_api_errors(customer_uid):
-            revoked = self.billing.portone.unschedule(customer_uid, None, deadline=deadline)
-            with suppress(PortOneNotFound):  # deleted by an earlier call: cancelling is safe to repeat
-                self.billing.portone.delete_customer(customer_uid, deadline=deadline)
-        logger.info("subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid})
+            revoked = [
+                r.merchant_uid for r in self.billing.portone.unschedule(customer_uid, None, deadline=deadline)
+            ]
+            if immediately or done or subscription is None or plan is None:
+                with suppress(PortOneNotFound):  # deleted by an earlier call: cancelling is safe to repeat
+                    self.billing.portone.delete_customer(customer_uid, deadline=deadline)
+                logger.info(
+                    "subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid}
+                )
+                return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
+            charged = self.renewals.charged(subscription, plan, revoked, deadline)
+        ends_at = self.renewals.paid_until(subscription, plan, charged)
+        self.store.cancel(customer_uid, ends_at)
+        logger.info(
+            "subscription cancelled at the end of its paid period",
+            extra={"outcome": "CANCELLED_AT_PERIOD_END", "customer_uid": customer_uid},
+        )
         return CancelResponse(
-            customer_uid=customer_uid, revoked=[r.merchant_uid for r in revoked], billing_key_deleted=True
+            customer_uid=customer_uid,
+            revoked=revoked,
+            charged=charged,
+            billing_key_deleted=False,
+            ends_at=ends_at.astimezone(KST),
         )
 
     def handle_notice(self, notice: Notice, deadline: Deadline) -> NoticeResult:

@@ -53,12 +53,22 @@ CARD = {k: v for k, v in sample_body().items() if k in ("card_number", "expiry",
 
 
 def call(
-    invoke: Any, method: str, path: str, body: Any = None, *, who: str = "alice", key: str | None = None
+    invoke: Any,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    who: str = "alice",
+    key: str | None = None,
+    query: dict[str, str] | None = None,
 ) -> Invocation:
-    """`method path` with a JSON body (or none), as the signed-in caller `who`."""
+    """`method path?query` with a JSON body (or none), as the signed-in caller `who`."""
     event = http_event(body if body is not None else None, key=key)
     event["requestContext"]["http"]["method"] = method
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    if query:
+        event["queryStringParameters"] = query
+        event["rawQueryString"] = "&".join(f"{k}={v}" for k, v in query.items())
     if body is None:
         event.pop("body")
     result: Invocation = invoke(with_caller(event, who))

@@ -175,19 +175,88 @@ def test_a_form_encoded_notice_is_read_too(invoke, stack, portone_clock, inbox) 
     assert len(invoke(event).body["scheduled"]) == 1
 
 
-def test_cancel_revokes_every_pending_payment_and_deletes_the_key(invoke, stack: EmbeddedStack) -> None:
+def test_cancelling_immediately_revokes_every_pending_payment_and_deletes_the_key(
+    invoke, stack: EmbeddedStack
+) -> None:
     schedule(invoke, **CARD)
+    now = {"immediately": "true"}
 
-    first = call(invoke, "DELETE", "/subscriptions/sub_alice")
-    again = call(invoke, "DELETE", "/subscriptions/sub_alice")  # a new request: safe to repeat
+    first = call(invoke, "DELETE", "/subscriptions/sub_alice", query=now)
+    again = call(invoke, "DELETE", "/subscriptions/sub_alice", query=now)  # a new request: safe to repeat
 
     assert first.status == 200
     assert len(first.body["revoked"]) == 1
-    assert first.body["billing_key_deleted"] is True
+    assert (first.body["billing_key_deleted"], first.body["ends_at"]) == (True, None)
     assert again.status == 200
     assert again.body["revoked"] == []
     assert "sub_alice" not in stack.emulator.customers
     assert all(s["schedule_status"] == "revoked" for s in stack.emulator.schedules.values())
+
+
+def test_cancelling_stops_renewals_at_the_end_of_the_paid_period(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    # Given a subscriber whose first month is paid and whose second is on PortOne's schedule
+    schedule(invoke, **CARD)
+    [paid] = run_and_notify(invoke, stack, portone_clock, inbox, 10 * 60)
+    [second] = paid.body["scheduled"]
+
+    # When they cancel
+    cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
+
+    # Then the second month is revoked now, the key stays until the paid month ends, and then it goes
+    assert cancelled.status == 200
+    assert (cancelled.body["revoked"], cancelled.body["charged"]) == ([second], [])
+    assert cancelled.body["billing_key_deleted"] is False
+    ends_at = datetime.fromisoformat(cancelled.body["ends_at"])
+    assert ends_at == datetime.fromisoformat(stack_schedule_at(stack, second))
+    assert call(invoke, "GET", "/subscriptions/sub_alice").body["ends_at"] == cancelled.body["ends_at"]
+    reconcile()
+    assert "sub_alice" in stack.emulator.customers  # the paid month still runs
+    portone_clock.advance((ends_at - datetime.now(UTC)).total_seconds() + 60)
+    reconcile()
+    assert "sub_alice" not in stack.emulator.customers
+    again = call(invoke, "DELETE", "/subscriptions/sub_alice")
+    assert (again.status, again.body["billing_key_deleted"], again.body["ends_at"]) == (200, True, None)
+
+
+def test_cancelling_after_portone_ran_the_next_period_says_it_was_charged(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    # Given the first period just ran at PortOne and its notice has not arrived yet
+    first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    inbox.take()
+
+    cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
+
+    # Then nothing was left to revoke, the answer names the period charged, and that period still runs
+    assert (cancelled.body["revoked"], cancelled.body["charged"]) == ([], [first])
+    assert cancelled.body["billing_key_deleted"] is False
+    assert datetime.fromisoformat(cancelled.body["ends_at"]) > datetime.fromisoformat(
+        stack_schedule_at(stack, first)
+    )
+
+
+def test_cancel_takes_immediately_as_true_or_false_only(invoke, stack: EmbeddedStack) -> None:
+    response = call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "yes"})
+    assert (response.status, response.body["errors"]) == (
+        400,
+        [{"field": "immediately", "reason": "true_or_false"}],
+    )
+
+
+def stack_schedule_at(stack: EmbeddedStack, merchant_uid: str) -> str:
+    return datetime.fromtimestamp(stack.emulator.schedules[merchant_uid]["schedule_at"], UTC).isoformat()
+
+
+def reconcile() -> dict[str, Any]:
+    from billing.app import lambda_handler
+    from local.lambda_context import LocalLambdaContext
+
+    result: dict[str, Any] = lambda_handler(load_event("reconcile"), LocalLambdaContext())
+    return result
 
 
 def test_one_pending_payment_can_be_revoked(invoke) -> None:
@@ -331,6 +400,7 @@ def catalog_prices(tmp_path, monkeypatch: pytest.MonkeyPatch):
 
 
 def run_and_notify(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox, seconds: float):
+    """PortOne's clock moves on `seconds`, the due payments run and their notices reach the webhook."""
     clock.advance(seconds)
     stack.emulator.run_due_schedules()
     return [invoke(event) for event in inbox.take()]
