@@ -42,7 +42,10 @@ REGISTRATION_DELAY = timedelta(minutes=5)
 # A reconciler run stops taking subscriptions when less than this is left: one subscription's calls fit.
 RESERVE_SECONDS = 4.0
 OVERDUE_METRIC = "RenewalOverdue"
-REVOKED_ELSEWHERE_METRIC = "RenewalRevokedElsewhere"
+# A chain ended without the customer asking: a failed payment (retries are not built yet), a period revoked
+# outside this service, a plan gone from the catalog. It has an alarm.
+STOPPED_METRIC = "RenewalStopped"
+PAGE_SIZE = 25  # subscriptions per page of the work index
 
 
 @dataclass(frozen=True)
@@ -73,22 +76,43 @@ class Renewals:
         ]
 
     def register(
-        self, subscription: Subscription, plan: Plan, now: datetime, deadline: Deadline
+        self,
+        subscription: Subscription,
+        plan: Plan,
+        now: datetime,
+        deadline: Deadline,
+        *,
+        look_up_first: bool = False,
     ) -> list[str] | None:
         """Hand PortOne the upcoming periods it does not have yet, and record them. The merchant_uids this
         call registered (or found registered); None when PortOne's answer was lost and a lookup could not
-        confirm it: the subscription stays the reconciler's work."""
-        missing = [
-            p for p in self.upcoming(subscription, plan, now) if p.index > subscription.scheduled_through
-        ]
-        if not missing:
+        confirm it: the subscription stays the reconciler's work. `look_up_first`: a registration that may
+        have arrived before is looked up before anything is sent again (D6)."""
+        uid = subscription.customer_uid
+        upcoming = self.upcoming(subscription, plan, now)
+        missing = [p for p in upcoming if p.index > subscription.scheduled_through]
+        if subscription.status != "active" or not missing:
             return []
-        with portone_errors_as_api_errors(subscription.customer_uid):
-            confirmed = self._schedule_at_portone(subscription.customer_uid, plan, missing, deadline)
+        with portone_errors_as_api_errors(uid):
+            confirmed = (
+                look_up_first and self._already_scheduled(uid, missing[0].merchant_uid, deadline)
+            ) or self._schedule_at_portone(uid, plan, missing, deadline)
         if not confirmed:
             return None
-        self.store.mark_scheduled(subscription.customer_uid, missing, missing[0].schedule_at + SETTLE_DELAY)
-        return [p.merchant_uid for p in missing]
+        # The reconciler looks next when the open period's outcome should be known.
+        open_period = (
+            missing[0]
+            if missing[0].index == upcoming[0].index
+            else self._recorded(subscription, plan, upcoming[0].index, now)
+        )
+        if self.store.mark_scheduled(uid, missing, open_period.schedule_at + SETTLE_DELAY):
+            return [p.merchant_uid for p in missing]
+        current = self.store.get(uid)
+        if current is None or current.status != "active":
+            # Cancelled while this call registered: take back what it registered.
+            with portone_errors_as_api_errors(uid):
+                self.portone.unschedule(uid, [p.merchant_uid for p in missing], deadline=deadline)
+        return []
 
     def period(self, subscription: Subscription, plan: Plan, index: int, now: datetime) -> Period:
         """Period `index` at the subscription's own price; one already overdue goes to PortOne shortly
@@ -100,7 +124,7 @@ class Renewals:
             index=index,
             amount=price(subscription, plan),
             currency=subscription.currency,
-            schedule_at=max(due, now + 5 * MIN_LEAD) if due < now + MIN_LEAD else due,
+            schedule_at=now + 5 * MIN_LEAD if due < now + MIN_LEAD else due,
         )
 
     # --- outcomes -------------------------------------------------------------------------------------------
@@ -118,17 +142,9 @@ class Renewals:
         """Record a period's outcome; a paid (or customer-skipped) period of an active subscription keeps the
         next ones at PortOne. The merchant_uids this call registered."""
         continues = status in ("paid", "revoked") and subscription.status == "active"
-        if status in ("failed", "cancelled"):
-            # Retries and past_due are not built yet: the failure is logged and counted, nothing is charged.
-            metrics.add_metric(name="RenewalFailed", unit=MetricUnit.Count, value=1)
-            logger.warning(
-                "renewal not paid",
-                extra={
-                    "outcome": f"RENEWAL_{status.upper()}",
-                    "customer_uid": subscription.customer_uid,
-                    "merchant_uid": period.merchant_uid,
-                },
-            )
+        if status in ("failed", "cancelled") and subscription.status == "active":
+            # Retries (past_due) are not built yet: the chain stops here, and the alarm says so.
+            _stopped("renewal not paid", f"RENEWAL_{status.upper()}", subscription.customer_uid, period)
         self.store.settle(period.settled(status, imp_uid), now + REGISTRATION_DELAY if continues else None)
         if not continues:
             return []
@@ -164,11 +180,11 @@ class Renewals:
         """A subscription cancelled at the end of its paid period: delete the billing key once it ends."""
         assert subscription.ends_at is not None
         if now < subscription.ends_at:
-            self.store.reschedule_work(subscription.customer_uid, subscription.ends_at)
+            self.store.reschedule_work(subscription, subscription.ends_at)
             return
         with portone_errors_as_api_errors(subscription.customer_uid), suppress(PortOneNotFound):
             self.portone.delete_customer(subscription.customer_uid, deadline=deadline)
-        self.store.cancel(subscription.customer_uid)
+        self.store.close(subscription)
         logger.info(
             "billing key deleted at the end of the paid period",
             extra={"outcome": "BILLING_KEY_DELETED", "customer_uid": subscription.customer_uid},
@@ -180,8 +196,10 @@ class Renewals:
         """Walk every subscription whose work is due, earliest first, while there is time."""
         with portone_errors_as_api_errors(None):
             now = datetime.fromtimestamp(self.portone.refresh_clock(deadline=deadline), UTC)
+        # Subscriptions from before the work index get their place in it (once, a few pages a run).
+        self.store.backfill_work(now)
         processed, seen = 0, set()
-        for customer_uid in self.store.with_work_due(now):
+        for customer_uid in self.store.with_work_due(now, page_size=PAGE_SIZE):
             if deadline.remaining() < RESERVE_SECONDS:
                 logger.info("reconciler out of time", extra={"outcome": "RECONCILE_INCOMPLETE"})
                 return ReconcileReport(processed, complete=False)
@@ -191,36 +209,55 @@ class Renewals:
             try:
                 self._reconcile_one(customer_uid, now, deadline)
             except ApiError as error:
-                # Left as it was: the next run takes it first. One failure must not stop the others.
+                # One failure must not stop the others, nor stay first in line: it is looked at again
+                # later, and RenewalOverdue speaks once its period is late.
                 logger.error(
                     "reconciliation failed", extra={"outcome": error.code, "customer_uid": customer_uid}
                 )
+                self._retry_later(customer_uid, now)
             processed += 1
         return ReconcileReport(processed, complete=True)
 
+    def _retry_later(self, customer_uid: str, now: datetime) -> None:
+        with suppress(ApiError):  # DynamoDB itself may be what failed: then it stays due, as it was
+            subscription = self.store.get(customer_uid)
+            if subscription is not None:
+                self.store.reschedule_work(subscription, now + SETTLE_DELAY)
+
     def _reconcile_one(self, customer_uid: str, now: datetime, deadline: Deadline) -> None:
         subscription = self.store.get(customer_uid)
-        if subscription is not None and subscription.status == "cancelled" and subscription.ends_at:
-            self._close(subscription, now, deadline)
+        if subscription is None:
             return
-        plan = self.catalog.find(subscription.plan_id) if subscription else None
-        if subscription is None or subscription.status != "active" or plan is None:
-            if subscription is not None and plan is None:
-                logger.error(
-                    "plan not in the catalog", extra={"outcome": "PLAN_MISSING", "customer_uid": customer_uid}
-                )
-            self.store.reschedule_work(customer_uid, None)
+        if subscription.status == "cancelled":
+            if subscription.ends_at:
+                self._close(subscription, now, deadline)
+            else:
+                self.store.reschedule_work(subscription, None)
             return
-        open_index = settled_through(subscription, plan) + 1
-        if subscription.scheduled_through < open_index:
-            # A registration never confirmed (its answer was lost, D6): register, or confirm, now.
-            if self.register(subscription, plan, now, deadline) is None:
-                self.store.reschedule_work(customer_uid, now + REGISTRATION_DELAY)
+        plan = self.catalog.find(subscription.plan_id)
+        if plan is None:
+            _stopped("plan not in the catalog", "PLAN_MISSING", customer_uid, None)
+            self.store.reschedule_work(subscription, None)
             return
-        open_period = self._recorded(subscription, plan, open_index, now)
+        open_period = self._recorded(subscription, plan, settled_through(subscription, plan) + 1, now)
+        if now >= open_period.schedule_at + self.overdue_after:
+            metrics.add_metric(name=OVERDUE_METRIC, unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "renewal overdue",
+                extra={
+                    "outcome": "RENEWAL_OVERDUE",
+                    "customer_uid": customer_uid,
+                    "merchant_uid": open_period.merchant_uid,
+                },
+            )
+        if subscription.scheduled_through < open_period.index:
+            # A registration never confirmed (its answer was lost, D6): look it up, or register it, now.
+            if self.register(subscription, plan, now, deadline, look_up_first=True) is None:
+                self.store.reschedule_work(subscription, now + REGISTRATION_DELAY)
+            return
         if now < open_period.schedule_at + SETTLE_DELAY:
             self.register(subscription, plan, now, deadline)
-            self.store.reschedule_work(customer_uid, open_period.schedule_at + SETTLE_DELAY)
+            self.store.reschedule_work(subscription, open_period.schedule_at + SETTLE_DELAY)
             return
         self._learn_outcome(subscription, plan, open_period, now, deadline)
 
@@ -239,22 +276,14 @@ class Renewals:
                 again = self.period(subscription, plan, period.index, now)
                 if self._schedule_at_portone(uid, plan, [again], deadline):
                     self.store.record(again)
-                    self.store.reschedule_work(uid, again.schedule_at + SETTLE_DELAY)
+                    self.store.reschedule_work(subscription, again.schedule_at + SETTLE_DELAY)
                 return
             if found.schedule_status == "revoked":
                 if period.status == "revoked":  # the customer skipped it through this API
                     self.settle(subscription, plan, period, "revoked", None, now, deadline)
                 else:
-                    metrics.add_metric(name=REVOKED_ELSEWHERE_METRIC, unit=MetricUnit.Count, value=1)
-                    logger.error(
-                        "renewal revoked outside this service",
-                        extra={
-                            "outcome": "RENEWAL_REVOKED_ELSEWHERE",
-                            "customer_uid": uid,
-                            "merchant_uid": period.merchant_uid,
-                        },
-                    )
-                    self.store.reschedule_work(uid, None)
+                    _stopped("renewal revoked outside this service", "RENEWAL_REVOKED_ELSEWHERE", uid, period)
+                    self.store.reschedule_work(subscription, None)
                 return
             payment = None
             if found.schedule_status == "executed" and found.imp_uid:
@@ -262,17 +291,7 @@ class Renewals:
         if payment is not None and self.outcome_counts(payment, period):
             self.settle(subscription, plan, period, payment_status(payment), payment.imp_uid, now, deadline)
             return
-        if now >= period.schedule_at + self.overdue_after:
-            metrics.add_metric(name=OVERDUE_METRIC, unit=MetricUnit.Count, value=1)
-            logger.warning(
-                "renewal overdue",
-                extra={
-                    "outcome": "RENEWAL_OVERDUE",
-                    "customer_uid": uid,
-                    "merchant_uid": period.merchant_uid,
-                },
-            )
-        self.store.reschedule_work(uid, now + SETTLE_DELAY)
+        self.store.reschedule_work(subscription, now + SETTLE_DELAY)
 
     def outcome_counts(self, payment: Payment, period: Period) -> bool:
         """Whether a payment PortOne returned may settle `period`: the same order, customer and amount, and
@@ -359,11 +378,11 @@ class Renewals:
 
 
 def settled_through(subscription: Subscription, plan: Plan) -> int:
-    """The last period whose outcome is known; for a subscription from before outcomes were recorded, the one
-    before those it keeps scheduled."""
+    """The last period whose outcome is known (-1: none yet); for a subscription from before outcomes were
+    recorded, the one before those it keeps scheduled."""
     if subscription.settled_through is not None:
         return subscription.settled_through
-    return subscription.scheduled_through - plan.periods_ahead
+    return max(-1, subscription.scheduled_through - plan.periods_ahead)
 
 
 def price(subscription: Subscription, plan: Plan) -> int:
@@ -374,3 +393,16 @@ def price(subscription: Subscription, plan: Plan) -> int:
 
 def payment_status(payment: Payment) -> PeriodStatus:
     return "paid" if payment.status == "paid" else "cancelled" if payment.status == "cancelled" else "failed"
+
+
+def _stopped(message: str, outcome: str, customer_uid: str, period: Period | None) -> None:
+    """A chain of renewals ended without the customer asking: counted for its alarm, and logged."""
+    metrics.add_metric(name=STOPPED_METRIC, unit=MetricUnit.Count, value=1)
+    logger.error(
+        message,
+        extra={
+            "outcome": outcome,
+            "customer_uid": customer_uid,
+            "merchant_uid": period.merchant_uid if period else None,
+        },
+    )

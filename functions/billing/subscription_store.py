@@ -29,6 +29,8 @@ from billing.errors import ConfigurationUnavailable, SubscriptionExists
 PERIOD_RETENTION = timedelta(days=5 * 366)
 WORK_INDEX = "work-by-time"  # template.yaml BillingTable: partition `work`, sort `next_work_at`
 _WORK = "due"
+# Where the one-time placing of older subscriptions into the work index keeps its progress.
+_BACKFILL = "migration#work-by-time"
 
 PeriodStatus = Literal["scheduled", "paid", "failed", "cancelled", "revoked"]
 
@@ -120,38 +122,94 @@ class SubscriptionStore:
         item = self._get_item(_key(customer_uid))
         return _subscription(item) if item else None
 
-    def mark_scheduled(self, customer_uid: str, periods: list[Period], next_work_at: datetime) -> None:
+    def mark_scheduled(self, customer_uid: str, periods: list[Period], next_work_at: datetime) -> bool:
         """Record `periods` as handed to PortOne, in one transaction with `scheduled_through`, which never
-        moves backwards: a second writer of the same periods (a notice delivered twice) changes nothing."""
+        moves backwards. False when nothing was written: another writer recorded them already (a notice
+        delivered twice), or the subscription is no longer active."""
         through = max(period.index for period in periods)
         advance = self._subscription_update(
             customer_uid,
             "SET scheduled_through = :n, #work = :work, next_work_at = :at",
-            "attribute_exists(pk) AND scheduled_through < :n",
-            {":n": {"N": str(through)}, ":work": {"S": _WORK}, ":at": {"N": _epoch(next_work_at)}},
+            "#status = :active AND scheduled_through < :n",
+            {
+                ":n": {"N": str(through)},
+                ":work": {"S": _WORK},
+                ":at": {"N": _epoch(next_work_at)},
+                ":active": {"S": "active"},
+            },
         )
-        self._transact([advance, *[self._put_period(p) for p in periods]])
+        return self._transact([advance, *[self._put_period(p) for p in periods]])
 
-    def settle(self, period: Period, next_work_at: datetime | None) -> bool:
+    def settle(self, period: Period, next_work_at: datetime | None) -> None:
         """Record a period's outcome and move `settled_through` up to it, in one transaction; `next_work_at`
-        None: the subscription has no more work at PortOne. False when it was already settled this far."""
+        None: the subscription has no more work at PortOne. Settling it again changes nothing."""
         settle = self._subscription_update(
             period.customer_uid,
             _with_work("settled_through = :n", next_work_at),
             "attribute_exists(pk) AND (attribute_not_exists(settled_through) OR settled_through < :n)",
             {":n": {"N": str(period.index)}, **_work_values(next_work_at)},
         )
-        return self._transact([settle, self._put_period(period)])
+        self._transact([settle, self._put_period(period)])
 
-    def reschedule_work(self, customer_uid: str, next_work_at: datetime | None) -> None:
-        """When the reconciler should look at the subscription again (None: never, it has no work)."""
+    def reschedule_work(self, subscription: Subscription, next_work_at: datetime | None) -> None:
+        """When the reconciler should look at the subscription again (None: never, it has no work). Only
+        while it is as it was read: a subscription started again meanwhile keeps its own work."""
         update = self._subscription_update(
-            customer_uid,
+            subscription.customer_uid,
             _with_work("", next_work_at),
-            "attribute_exists(pk)",
-            _work_values(next_work_at),
+            "#status = :read AND plan_id = :plan AND anchor = :anchor",
+            {**_work_values(next_work_at), **_as_read(subscription)},
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
+
+    def close(self, subscription: Subscription) -> None:
+        """A subscription cancelled at the end of its paid period whose billing key is now deleted."""
+        update = self._subscription_update(
+            subscription.customer_uid,
+            "REMOVE #work, next_work_at, ends_at",
+            "#status = :read AND plan_id = :plan AND anchor = :anchor",
+            _as_read(subscription),
+        )["Update"]
+        self._write(lambda: self._client.update_item(**update))
+
+    def backfill_work(self, now: datetime, pages: int = 4) -> bool:
+        """Give active subscriptions from before the work index their place in it, due `now`: once, a few
+        pages of the table a call, resuming where the last call stopped. True once the whole table is done."""
+        marker = self._get_item(_BACKFILL)
+        if marker is not None and "done" in marker:
+            return True
+        scan: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :sub) AND #status = :active AND attribute_not_exists(#work)",
+            "ExpressionAttributeNames": {"#status": "status", "#work": "work"},
+            "ExpressionAttributeValues": {":sub": {"S": "subscription#"}, ":active": {"S": "active"}},
+        }
+        if marker is not None and "cursor" in marker:
+            scan["ExclusiveStartKey"] = {"pk": marker["cursor"]}
+        for _ in range(pages):
+            try:
+                page = self._client.scan(**scan)
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable(exc) from None
+            for item in page.get("Items", []):
+                update = self._subscription_update(
+                    item["pk"]["S"].removeprefix("subscription#"),
+                    "SET #work = :work, next_work_at = :at",
+                    "#status = :active AND attribute_not_exists(#work)",
+                    {":work": {"S": _WORK}, ":at": {"N": _epoch(now)}, ":active": {"S": "active"}},
+                )["Update"]
+                self._write(lambda update=update: self._client.update_item(**update))
+            if "LastEvaluatedKey" not in page:
+                self._write(
+                    lambda: self._client.put_item(
+                        TableName=self._table, Item={"pk": {"S": _BACKFILL}, "done": {"BOOL": True}}
+                    )
+                )
+                return True
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        cursor = {"pk": {"S": _BACKFILL}, "cursor": scan["ExclusiveStartKey"]["pk"]}
+        self._write(lambda: self._client.put_item(TableName=self._table, Item=cursor))
+        return False
 
     def with_work_due(self, now: datetime, page_size: int = 25) -> Iterator[str]:
         """The customer_uids of subscriptions whose work is due by `now`, earliest first, page by page.
@@ -223,7 +281,7 @@ class SubscriptionStore:
             "UpdateExpression": expression,
             "ConditionExpression": condition,
         }
-        names = {name: name[1:] for name in ("#work", "#status") if name in expression}
+        names = {name: name[1:] for name in ("#work", "#status") if name in expression + condition}
         if names:
             update["ExpressionAttributeNames"] = names
         if values:
@@ -280,6 +338,14 @@ def _with_work(assignments: str, next_work_at: datetime | None) -> str:
     if next_work_at is not None:
         return "SET " + ", ".join(filter(None, [assignments, "#work = :work, next_work_at = :at"]))
     return (f"SET {assignments} " if assignments else "") + "REMOVE #work, next_work_at"
+
+
+def _as_read(subscription: Subscription) -> dict[str, Any]:
+    return {
+        ":read": {"S": subscription.status},
+        ":plan": {"S": subscription.plan_id},
+        ":anchor": {"N": _epoch(subscription.anchor)},
+    }
 
 
 def _work_values(next_work_at: datetime | None) -> dict[str, Any]:

@@ -178,11 +178,13 @@ class SubscriptionService:
     ) -> RevokeResponse:
         """Revoke one pending payment of the customer's."""
         self._confirm_reader(customer_uid, caller)
+        # Recorded first: a period revoked at PortOne without this record would read as revoked elsewhere,
+        # which ends the chain. The record matters only once PortOne says the period is revoked.
+        self.store.mark_revoked(merchant_uid)
         with portone_errors_as_api_errors(customer_uid):
             revoked = self.billing.portone.unschedule(customer_uid, [merchant_uid], deadline=deadline)
         if not revoked:
             raise ScheduleNotFound("nothing pending under that merchant_uid")
-        self.store.mark_revoked(merchant_uid)  # a skipped period: the chain goes on after it
         logger.info(
             "payment revoked",
             extra={"outcome": "REVOKED", "customer_uid": customer_uid, "merchant_uid": merchant_uid},

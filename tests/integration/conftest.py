@@ -24,6 +24,7 @@ from tests.integration.support import (
     NoticeInbox,
     ShiftedClock,
     empty_table,
+    new_container,
 )
 
 
@@ -88,3 +89,22 @@ def inbox(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Not
     monkeypatch.setenv("NOTICE_URL", receiver.url)
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def edit_catalog(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Edit the deployed plan catalog as a deployment would: `edit_catalog(basic_monthly={"amount": 1})`."""
+    from billing import plans
+
+    def edit(**changes: dict[str, Any]) -> None:
+        catalog = json.loads(plans.CATALOG.read_text(encoding="utf-8"))
+        for plan in catalog["plans"]:
+            plan.update(changes.get(plan["id"], {}))
+        edited = tmp_path / "plans.json"
+        edited.write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
+        monkeypatch.setattr(plans, "CATALOG", edited)
+        plans.load_catalog.cache_clear()
+        new_container()
+
+    yield edit
+    plans.load_catalog.cache_clear()

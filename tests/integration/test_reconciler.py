@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from billing.renewals import OVERDUE_METRIC, RESERVE_SECONDS, REVOKED_ELSEWHERE_METRIC
+from billing.renewals import OVERDUE_METRIC, RESERVE_SECONDS, STOPPED_METRIC
 from local.lambda_context import LocalLambdaContext
 from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
 from tests.integration.support import (
     CARD,
+    ENVIRONMENT,
     TEST_ISSUER,
     NoticeInbox,
     ShiftedClock,
@@ -126,6 +127,8 @@ def test_notice_and_reconciler_in_any_order_schedule_each_period_once(
     elif order == "reconciler first":
         answers += [reconcile(), invoke(notice)]
     else:
+        # Both look the payment up slowly, so their work overlaps
+        stack.emulator.add_fault("latency", "GET /payments", seconds=0.5, times=2)
         threads = [
             threading.Thread(target=lambda: answers.append(invoke(notice))),
             threading.Thread(target=lambda: answers.append(reconcile())),
@@ -135,13 +138,29 @@ def test_notice_and_reconciler_in_any_order_schedule_each_period_once(
         for thread in threads:
             thread.join()
 
+    # Then PortOne holds the next period once; at most one more POST tried it (and was refused), and the
+    # subscription records period 0 settled, period 1 scheduled, and looks next when period 1 is due
     assert len(answers) == 2
-    assert len(scheduled_periods(stack)) == 1
+    [next_period] = scheduled_periods(stack)
+    assert stack.emulator.count(*SCHEDULE) in (2, 3)
+    state = subscription_item(stack, "sub_alice")
+    assert (state["settled_through"], state["scheduled_through"]) == ("0", "1")
+    due = stack.emulator.schedules[next_period]["schedule_at"]
+    assert int(state["next_work_at"]) == due + 10 * MINUTE
     assert reconcile()["processed"] == 0  # and nothing is left to do
 
 
-def test_a_run_out_of_time_resumes_where_it_stopped(invoke, stack, portone_clock, inbox) -> None:
-    # Given eight subscriptions whose notices were all lost, and PortOne answering lookups slowly
+def subscription_item(stack: EmbeddedStack, customer_uid: str) -> dict[str, str]:
+    item = stack.client("dynamodb").get_item(
+        TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": f"subscription#{customer_uid}"}}
+    )["Item"]
+    return {name: next(iter(value.values())) for name, value in item.items()}
+
+
+def test_a_run_out_of_time_resumes_where_it_stopped(invoke, stack, portone_clock, inbox, monkeypatch) -> None:
+    # Given eight subscriptions whose notices were all lost, PortOne answering lookups slowly, and pages of
+    # three subscriptions, so runs cross pages
+    monkeypatch.setattr("billing.renewals.PAGE_SIZE", 3)
     customers = [f"sub_c{n}" for n in range(8)]
     for uid in customers:
         assert (
@@ -173,12 +192,16 @@ def test_a_run_out_of_time_resumes_where_it_stopped(invoke, stack, portone_clock
 def test_a_renewal_without_an_outcome_long_after_its_time_is_overdue(
     invoke, stack, portone_clock, capsys
 ) -> None:
-    # Given a first period PortOne has not run an hour and more after its time
+    # Given a first period PortOne has not run 50 minutes, then 70 minutes, after its time
     schedule(invoke, **CARD)
-    portone_clock.advance(70 * MINUTE)
-
+    portone_clock.advance(55 * MINUTE)
+    reconcile()
+    early = emitted_metrics(capsys.readouterr().out)
+    portone_clock.advance(20 * MINUTE)
     reconcile()
 
+    # Then it is overdue only past the hour (RenewalOverdueSeconds)
+    assert OVERDUE_METRIC not in early
     assert OVERDUE_METRIC in emitted_metrics(capsys.readouterr().out)
 
 
@@ -196,14 +219,12 @@ def test_a_period_the_customer_skipped_does_not_end_the_chain(invoke, stack, por
     assert next_period != first
 
 
-def test_a_period_revoked_outside_this_service_raises_the_alarm(invoke, stack, portone_clock, capsys) -> None:
+def test_a_period_revoked_outside_this_service_stops_the_chain_with_an_alarm(
+    invoke, stack, portone_clock, capsys
+) -> None:
     # Given someone revoked the first period in PortOne's console (straight at PortOne)
     first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
-    token = requests.post(
-        f"{stack.emulator.url}/users/getToken",
-        json={"imp_key": LOCAL_IMP_KEY, "imp_secret": LOCAL_IMP_SECRET},
-        timeout=5,
-    ).json()["response"]["access_token"]
+    token = portone_token(stack)
     requests.post(
         f"{stack.emulator.url}/subscribe/payments/unschedule",
         json={"customer_uid": "sub_alice", "merchant_uid": [first]},
@@ -214,5 +235,80 @@ def test_a_period_revoked_outside_this_service_raises_the_alarm(invoke, stack, p
     portone_clock.advance(PAST_FIRST_SETTLE)
     reconcile()
 
-    assert REVOKED_ELSEWHERE_METRIC in emitted_metrics(capsys.readouterr().out)
+    assert STOPPED_METRIC in emitted_metrics(capsys.readouterr().out)
     assert scheduled_periods(stack) == []
+
+
+def test_subscriptions_from_before_the_work_index_are_found_and_renewed(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a subscription as an earlier version stored it (no price, no outcomes, no work, no periods)
+    first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    dynamodb, table = stack.client("dynamodb"), ENVIRONMENT["TABLE_NAME"]
+    dynamodb.update_item(
+        TableName=table,
+        Key={"pk": {"S": "subscription#sub_alice"}},
+        UpdateExpression="REMOVE amount, currency, settled_through, #work, next_work_at",
+        ExpressionAttributeNames={"#work": "work"},
+    )
+    dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"period#{first}"}})
+
+    # When its first payment runs, its notice is lost, and the reconciler runs
+    first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)
+    reconcile()
+
+    # Then it was found without a notice, and renewed
+    [next_period] = scheduled_periods(stack)
+    assert next_period != first
+
+
+def test_a_subscription_whose_work_fails_waits_its_turn_and_turns_overdue(
+    invoke, stack, portone_clock, capsys
+) -> None:
+    # Given a pending first registration whose billing key is gone (the registration keeps failing)
+    stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", after_effect=False)
+    assert schedule(invoke, **CARD).status == 202
+    requests.delete(
+        f"{stack.emulator.url}/subscribe/customers/sub_alice",
+        headers={"Authorization": f"Bearer {portone_token(stack)}"},
+        timeout=5,
+    ).raise_for_status()
+
+    # When the reconciler runs, and again at once, and again after the period's hour has passed
+    portone_clock.advance(6 * MINUTE)
+    first = reconcile()
+    second = reconcile()
+    portone_clock.advance(70 * MINUTE)
+    reconcile()
+
+    # Then the failure did not keep it first in line, and its lateness raised RenewalOverdue
+    assert (first["processed"], second["processed"]) == (1, 0)
+    assert OVERDUE_METRIC in emitted_metrics(capsys.readouterr().out)
+
+
+def portone_token(stack: EmbeddedStack) -> str:
+    response = requests.post(
+        f"{stack.emulator.url}/users/getToken",
+        json={"imp_key": LOCAL_IMP_KEY, "imp_secret": LOCAL_IMP_SECRET},
+        timeout=5,
+    )
+    token: str = response.json()["response"]["access_token"]
+    return token
+
+
+def test_with_two_periods_ahead_the_next_look_is_at_the_open_period(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    # Given a plan that keeps two periods at PortOne, and its first period paid
+    edit_catalog(basic_monthly={"periods_ahead": 2})
+    schedule(invoke, **CARD)
+    [notice] = first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)
+    invoke(notice)
+
+    # Then periods 1 and 2 are at PortOne, and the reconciler looks next when period 1 is due
+    assert len(scheduled_periods(stack)) == 2
+    state = subscription_item(stack, "sub_alice")
+    period_one = min(
+        s["schedule_at"] for s in stack.emulator.schedules.values() if s["schedule_status"] == "scheduled"
+    )
+    assert int(state["next_work_at"]) == period_one + 10 * MINUTE

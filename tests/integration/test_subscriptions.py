@@ -380,25 +380,6 @@ def test_an_unconfirmed_schedule_is_pending_and_never_resent(invoke, stack: Embe
 # --- prices: each period at the price it was scheduled with (the subscription's own) ------------------------
 
 
-@pytest.fixture
-def catalog_prices(tmp_path, monkeypatch: pytest.MonkeyPatch):
-    """Edit the deployed plan catalog: `catalog_prices(basic_monthly=12900)`, as a new deployment would."""
-    from billing import plans
-
-    def edit(**amounts: int) -> None:
-        catalog = json.loads(plans.CATALOG.read_text(encoding="utf-8"))
-        for plan in catalog["plans"]:
-            plan["amount"] = amounts.get(plan["id"], plan["amount"])
-        edited = tmp_path / "plans.json"
-        edited.write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
-        monkeypatch.setattr(plans, "CATALOG", edited)
-        plans.load_catalog.cache_clear()
-        new_container()
-
-    yield edit
-    plans.load_catalog.cache_clear()
-
-
 def run_and_notify(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox, seconds: float):
     """PortOne's clock moves on `seconds`, the due payments run and their notices reach the webhook."""
     clock.advance(seconds)
@@ -407,11 +388,11 @@ def run_and_notify(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: Not
 
 
 def test_a_catalog_price_change_keeps_existing_subscribers_at_their_price(
-    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox, catalog_prices
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox, edit_catalog
 ) -> None:
     # Given alice subscribed at 9,900원, and then the merchant raised the plan to 12,900원
     schedule(invoke, **CARD)
-    catalog_prices(basic_monthly=12900)
+    edit_catalog(basic_monthly={"amount": 12900})
 
     # When a new customer subscribes, and alice's first period is paid
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()

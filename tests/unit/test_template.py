@@ -671,6 +671,7 @@ EXPECTED_ALARMS = {
     "LatencyAlarm",
     "SandboxKeyAlarm",
     "RenewalOverdueAlarm",
+    "RenewalStoppedAlarm",
     "NoticeIgnoredAlarm",
 }
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
@@ -756,7 +757,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
     # Powertools EMF: the namespace and a `service` dimension from the Globals' environment.
     from billing.app import _OUTCOME_METRICS, _metric_name
     from billing.errors import CardRejected
-    from billing.renewals import OVERDUE_METRIC
+    from billing.renewals import OVERDUE_METRIC, STOPPED_METRIC
     from billing.service import SANDBOX_KEY_METRIC
 
     env = template["Globals"]["Function"]["Environment"]["Variables"]
@@ -767,6 +768,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
         _metric_name(CardRejected.code),
         SANDBOX_KEY_METRIC,
         OVERDUE_METRIC,
+        STOPPED_METRIC,
         "NoticeIgnored",
     }
     read = []
@@ -789,6 +791,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
         "BillingKeyIssued",
         SANDBOX_KEY_METRIC,
         OVERDUE_METRIC,
+        STOPPED_METRIC,
         "NoticeIgnored",
     }
 
