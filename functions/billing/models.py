@@ -273,8 +273,9 @@ class SubscriptionView(BaseModel):
     customer_uid: str
     card: CardSummary
     plan_id: str | None
-    subscription_status: Literal["active", "cancelled"] | None
-    # A cancelled subscription's paid period ends then, and its billing key is deleted (Korea time).
+    subscription_status: Literal["active", "past_due", "suspended", "cancelled"] | None
+    # A cancelled subscription's paid period ends then, or a suspended one is cancelled then, and its
+    # billing key deleted (Korea time).
     ends_at: AwareDatetime | None = None
     schedules: list[ScheduledPayment]
 

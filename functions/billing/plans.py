@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing.cards import KST
 
 CATALOG = Path(__file__).with_name("plans.json")
-_MERCHANT_UID = re.compile(r"sub_([0-9a-f]{16})_([0-9]{8})")
+_MERCHANT_UID = re.compile(r"sub_([0-9a-f]{16})_([0-9]{8})(?:_r[0-9])?")
 
 
 class Plan(BaseModel):
@@ -48,9 +48,11 @@ class Plan(BaseModel):
         day = min(local.day, calendar.monthrange(year, month)[1])
         return local.replace(year=year, month=month, day=day)
 
-    def merchant_uid(self, customer_uid: str, due: datetime) -> str:
-        """`sub_<16 hex>_<YYYYMMDD>`: 29 characters of [A-Za-z0-9_], within PortOne's 40 (§6.3)."""
-        return f"sub_{subscription_digest(customer_uid, self.id)}_{due.astimezone(KST):%Y%m%d}"
+    def merchant_uid(self, customer_uid: str, due: datetime, attempt: int = 0) -> str:
+        """`sub_<16 hex>_<YYYYMMDD>`, and `_r<n>` for the n-th retry of a failed payment (a new order: PortOne
+        never accepts a merchant_uid twice): at most 32 characters of [A-Za-z0-9_], within PortOne's 40."""
+        base = f"sub_{subscription_digest(customer_uid, self.id)}_{due.astimezone(KST):%Y%m%d}"
+        return f"{base}_r{attempt}" if attempt else base
 
 
 class Catalog(BaseModel):

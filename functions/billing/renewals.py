@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 
 from billing.deadline import Deadline
+from billing.declines import retryable
 from billing.errors import ApiError
 from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, parse_merchant_uid, subscription_digest
@@ -64,6 +65,9 @@ class Renewals:
     # A test-channel payment renews nothing on a live stack (see the go-live guard in service.py).
     live: bool
     on_sandbox_payment: Callable[[], None]
+    # Dunning: days after a declined period's time for each retry, and how long a suspension lasts.
+    retry_days: tuple[int, ...]
+    suspended_for: timedelta
 
     # --- registering periods --------------------------------------------------------------------------------
 
@@ -114,17 +118,21 @@ class Renewals:
                 self.portone.unschedule(uid, [p.merchant_uid for p in missing], deadline=deadline)
         return []
 
-    def period(self, subscription: Subscription, plan: Plan, index: int, now: datetime) -> Period:
-        """Period `index` at the subscription's own price; one already overdue goes to PortOne shortly
-        ahead."""
+    def period(
+        self, subscription: Subscription, plan: Plan, index: int, now: datetime, attempt: int = 0
+    ) -> Period:
+        """Attempt `attempt` of period `index` at the subscription's own price: attempt 0 at the period's
+        time, retry n `retry_days[n-1]` days after it; one whose time has passed goes shortly ahead."""
         due = plan.due_at(subscription.anchor, index)
+        at = due + timedelta(days=self.retry_days[attempt - 1]) if attempt else due
         return Period(
-            merchant_uid=plan.merchant_uid(subscription.customer_uid, due),
+            merchant_uid=plan.merchant_uid(subscription.customer_uid, due, attempt),
             customer_uid=subscription.customer_uid,
             index=index,
             amount=price(subscription, plan),
             currency=subscription.currency,
-            schedule_at=now + 5 * MIN_LEAD if due < now + MIN_LEAD else due,
+            schedule_at=now + 5 * MIN_LEAD if at < now + MIN_LEAD else at,
+            attempt=attempt,
         )
 
     # --- outcomes -------------------------------------------------------------------------------------------
@@ -138,18 +146,58 @@ class Renewals:
         imp_uid: str | None,
         now: datetime,
         deadline: Deadline,
+        *,
+        fail_reason: str | None = None,
     ) -> list[str]:
-        """Record a period's outcome; a paid (or customer-skipped) period of an active subscription keeps the
-        next ones at PortOne. The merchant_uids this call registered."""
-        continues = status in ("paid", "revoked") and subscription.status == "active"
-        if status in ("failed", "cancelled") and subscription.status == "active":
-            # Retries (past_due) are not built yet: the chain stops here, and the alarm says so.
-            _stopped("renewal not paid", f"RENEWAL_{status.upper()}", subscription.customer_uid, period)
-        self.store.settle(period.settled(status, imp_uid), now + REGISTRATION_DELAY if continues else None)
+        """Record a period's outcome. Paid (or skipped by the customer): the next periods go to PortOne, and
+        a past_due subscription is active again. Declined: the next retry, or suspension after the last.
+        The merchant_uids this call registered."""
+        renewing = subscription.status in ("active", "past_due")
+        if status in ("failed", "cancelled") and renewing:
+            return self._declined(
+                subscription, plan, period.settled(status, imp_uid), fail_reason, now, deadline
+            )
+        continues = status in ("paid", "revoked") and renewing
+        # An ended subscription keeps only the work it has (deleting its key when it ends).
+        next_work = now + REGISTRATION_DELAY if continues else subscription.ends_at
+        self.store.settle(
+            period.settled(status, imp_uid), next_work, reactivate=subscription.status == "past_due"
+        )
         if not continues:
             return []
         current = self.store.get(subscription.customer_uid) or subscription
         return self.register(current, plan, now, deadline) or []
+
+    def _declined(
+        self,
+        subscription: Subscription,
+        plan: Plan,
+        failed: Period,
+        fail_reason: str | None,
+        now: datetime,
+        deadline: Deadline,
+    ) -> list[str]:
+        """Dunning: a declined attempt is retried under a new merchant_uid (never PortOne's /retry, which
+        reuses the failed one) until the retries run out or the decline is one no retry cures; then the
+        subscription is suspended, and cancelled `suspended_for` later. One live attempt per period: the
+        next is registered only once this one is known to have failed."""
+        uid = subscription.customer_uid
+        if failed.status == "failed" and retryable(fail_reason) and failed.attempt < len(self.retry_days):
+            retry = self.period(subscription, plan, failed.index, now, attempt=failed.attempt + 1)
+            if not self.store.fail_attempt(failed, retry, retry.schedule_at + SETTLE_DELAY):
+                return []  # this attempt was handled already
+            metrics.add_metric(name="RenewalRetryScheduled", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "renewal declined, retry scheduled",
+                extra={"outcome": "PAST_DUE", "customer_uid": uid, "merchant_uid": retry.merchant_uid},
+            )
+            with portone_errors_as_api_errors(uid):
+                confirmed = self._schedule_at_portone(uid, plan, [retry], deadline)
+            # Unconfirmed, it is registered again by the reconciler once its time has passed.
+            return [retry.merchant_uid] if confirmed else []
+        if self.store.suspend(failed, now + self.suspended_for):
+            _stopped("renewal declined for good: suspended", "SUSPENDED", uid, failed)
+        return []
 
     # --- cancelling -----------------------------------------------------------------------------------------
 
@@ -177,7 +225,8 @@ class Renewals:
         return plan.due_at(subscription.anchor, settled_through(subscription, plan) + 1 + len(charged))
 
     def _close(self, subscription: Subscription, now: datetime, deadline: Deadline) -> None:
-        """A subscription cancelled at the end of its paid period: delete the billing key once it ends."""
+        """A subscription cancelled at the end of its paid period, or suspended: once it ends, the billing
+        key is deleted (and a suspended one is cancelled)."""
         assert subscription.ends_at is not None
         if now < subscription.ends_at:
             self.store.reschedule_work(subscription, subscription.ends_at)
@@ -186,7 +235,7 @@ class Renewals:
             self.portone.delete_customer(subscription.customer_uid, deadline=deadline)
         self.store.close(subscription)
         logger.info(
-            "billing key deleted at the end of the paid period",
+            "subscription ended: billing key deleted",
             extra={"outcome": "BILLING_KEY_DELETED", "customer_uid": subscription.customer_uid},
         )
 
@@ -228,7 +277,7 @@ class Renewals:
         subscription = self.store.get(customer_uid)
         if subscription is None:
             return
-        if subscription.status == "cancelled":
+        if subscription.status in ("cancelled", "suspended"):
             if subscription.ends_at:
                 self._close(subscription, now, deadline)
             else:
@@ -239,7 +288,8 @@ class Renewals:
             _stopped("plan not in the catalog", "PLAN_MISSING", customer_uid, None)
             self.store.reschedule_work(subscription, None)
             return
-        open_period = self._recorded(subscription, plan, settled_through(subscription, plan) + 1, now)
+        open_index = settled_through(subscription, plan) + 1
+        open_period = self._recorded(subscription, plan, open_index, now, subscription.attempt)
         if now >= open_period.schedule_at + self.overdue_after:
             metrics.add_metric(name=OVERDUE_METRIC, unit=MetricUnit.Count, value=1)
             logger.warning(
@@ -273,7 +323,7 @@ class Renewals:
                 found = None
             if found is None:
                 # PortOne never got it: register it again, shortly ahead.
-                again = self.period(subscription, plan, period.index, now)
+                again = self.period(subscription, plan, period.index, now, period.attempt)
                 if self._schedule_at_portone(uid, plan, [again], deadline):
                     self.store.record(again)
                     self.store.reschedule_work(subscription, again.schedule_at + SETTLE_DELAY)
@@ -289,7 +339,16 @@ class Renewals:
             if found.schedule_status == "executed" and found.imp_uid:
                 payment = self.portone.get_payment(found.imp_uid, deadline=deadline)
         if payment is not None and self.outcome_counts(payment, period):
-            self.settle(subscription, plan, period, payment_status(payment), payment.imp_uid, now, deadline)
+            self.settle(
+                subscription,
+                plan,
+                period,
+                payment_status(payment),
+                payment.imp_uid,
+                now,
+                deadline,
+                fail_reason=payment.fail_reason,
+            )
             return
         self.store.reschedule_work(subscription, now + SETTLE_DELAY)
 
@@ -322,9 +381,12 @@ class Renewals:
                 return self._recorded(subscription, plan, index, datetime.now(UTC))
         return None
 
-    def _recorded(self, subscription: Subscription, plan: Plan, index: int, now: datetime) -> Period:
-        """Period `index` as recorded; one from before periods were recorded, as it would have been."""
-        derived = self.period(subscription, plan, index, now)
+    def _recorded(
+        self, subscription: Subscription, plan: Plan, index: int, now: datetime, attempt: int = 0
+    ) -> Period:
+        """Attempt `attempt` of period `index` as recorded; one from before periods were recorded, as it
+        would have been."""
+        derived = self.period(subscription, plan, index, now, attempt)
         recorded = self.store.period(derived.merchant_uid)
         if recorded is not None:
             return recorded

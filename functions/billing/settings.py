@@ -38,6 +38,10 @@ class Settings(BaseModel):
     # Where PortOne sends the notice of each scheduled payment (this API's /webhooks/portone); empty: the URL
     # set in PortOne's console.
     notice_url: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    # Retries of a declined renewal (dunning): days after the period's time, one per retry, e.g. "1,3,7".
+    retry_days: Annotated[str, Field(pattern=r"^([1-9][0-9]?(,[1-9][0-9]?){0,4})?$")] = "1,3,7"
+    # A subscription suspended after its last retry is cancelled, and its billing key deleted, this late.
+    suspended_cancel_days: Annotated[int, Field(ge=1, le=365)] = 30
     # A renewal still without a known outcome this long after its time counts RenewalOverdue (an alarm).
     renewal_overdue_seconds: Annotated[int, Field(ge=900, le=7 * 86_400)] = 3600
     # The smoke check also looks this billing key up when it is set (design.md D14).

@@ -40,13 +40,15 @@ class Subscription:
     customer_uid: str
     plan_id: str
     anchor: datetime
-    status: Literal["active", "cancelled"]
+    # past_due: a renewal was declined and is being retried; suspended: its last retry failed too.
+    status: Literal["active", "past_due", "suspended", "cancelled"]
     scheduled_through: int  # -1: nothing scheduled yet
     settled_through: int | None  # -1: no outcome known yet; None: started before outcomes were recorded
     amount: int | None  # each period's price, fixed at the start; None: started before prices were recorded
     currency: str
-    # Cancelled at the end of the paid period: then the billing key is deleted. None: active, or done.
+    # Cancelled at the end of the paid period, or suspended: then it ends and the billing key is deleted.
     ends_at: datetime | None = None
+    attempt: int = 0  # the open period's current attempt: 0, then 1, 2, ... for its retries
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Period:
     schedule_at: datetime
     status: PeriodStatus = "scheduled"
     imp_uid: str | None = None
+    attempt: int = 0  # 0: the period's own payment; n: its n-th retry, under its own merchant_uid
 
     def settled(self, status: PeriodStatus, imp_uid: str | None) -> Period:
         return replace(self, status=status, imp_uid=imp_uid)
@@ -140,16 +143,55 @@ class SubscriptionStore:
         )
         return self._transact([advance, *[self._put_period(p) for p in periods]])
 
-    def settle(self, period: Period, next_work_at: datetime | None) -> None:
+    def settle(self, period: Period, next_work_at: datetime | None, *, reactivate: bool = False) -> None:
         """Record a period's outcome and move `settled_through` up to it, in one transaction; `next_work_at`
-        None: the subscription has no more work at PortOne. Settling it again changes nothing."""
+        None: the subscription has no more work at PortOne. `reactivate`: a past_due subscription whose
+        retry was paid is active again. Settling it again changes nothing."""
+        assignments = "settled_through = :n, attempt = :zero" + (", #status = :active" if reactivate else "")
+        condition = "attribute_exists(pk) AND (attribute_not_exists(settled_through) OR settled_through < :n)"
+        values = {":n": {"N": str(period.index)}, ":zero": {"N": "0"}, **_work_values(next_work_at)}
+        if reactivate:
+            condition += " AND #status = :past_due"
+            values |= {":active": {"S": "active"}, ":past_due": {"S": "past_due"}}
         settle = self._subscription_update(
-            period.customer_uid,
-            _with_work("settled_through = :n", next_work_at),
-            "attribute_exists(pk) AND (attribute_not_exists(settled_through) OR settled_through < :n)",
-            {":n": {"N": str(period.index)}, **_work_values(next_work_at)},
+            period.customer_uid, _with_work(assignments, next_work_at), condition, values
         )
         self._transact([settle, self._put_period(period)])
+
+    def fail_attempt(self, failed: Period, retry: Period, next_work_at: datetime) -> bool:
+        """A renewal attempt declined: the subscription is past_due and `retry` is its next attempt, recorded
+        with the failed one in one transaction. False when this attempt was handled already."""
+        update = self._subscription_update(
+            failed.customer_uid,
+            "SET #status = :past_due, attempt = :next, #work = :work, next_work_at = :at",
+            _OPEN_ATTEMPT,
+            {
+                ":past_due": {"S": "past_due"},
+                ":next": {"N": str(retry.attempt)},
+                ":work": {"S": _WORK},
+                ":at": {"N": _epoch(next_work_at)},
+                **_open_attempt_values(failed),
+            },
+        )
+        return self._transact([update, self._put_period(failed), self._put_period(retry)])
+
+    def suspend(self, failed: Period, ends_at: datetime) -> bool:
+        """The last attempt of a renewal declined: the subscription is suspended, and ends at `ends_at` unless
+        it is started again before. False when this attempt was handled already."""
+        update = self._subscription_update(
+            failed.customer_uid,
+            "SET #status = :suspended, settled_through = :p, attempt = :zero, ends_at = :end,"
+            " #work = :work, next_work_at = :end",
+            _OPEN_ATTEMPT,
+            {
+                ":suspended": {"S": "suspended"},
+                ":zero": {"N": "0"},
+                ":end": {"N": _epoch(ends_at)},
+                ":work": {"S": _WORK},
+                **_open_attempt_values(failed),
+            },
+        )
+        return self._transact([update, self._put_period(failed)])
 
     def reschedule_work(self, subscription: Subscription, next_work_at: datetime | None) -> None:
         """When the reconciler should look at the subscription again (None: never, it has no work). Only
@@ -163,12 +205,13 @@ class SubscriptionStore:
         self._write(lambda: self._client.update_item(**update))
 
     def close(self, subscription: Subscription) -> None:
-        """A subscription cancelled at the end of its paid period whose billing key is now deleted."""
+        """A subscription that ended (cancelled at the end of its paid period, or suspended too long) and
+        whose billing key is now deleted."""
         update = self._subscription_update(
             subscription.customer_uid,
-            "REMOVE #work, next_work_at, ends_at",
+            "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
             "#status = :read AND plan_id = :plan AND anchor = :anchor",
-            _as_read(subscription),
+            {":cancelled": {"S": "cancelled"}, **_as_read(subscription)},
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
 
@@ -340,6 +383,22 @@ def _with_work(assignments: str, next_work_at: datetime | None) -> str:
     return (f"SET {assignments} " if assignments else "") + "REMOVE #work, next_work_at"
 
 
+# The attempt being failed is the subscription's open one, of a subscription still renewing.
+_OPEN_ATTEMPT = (
+    "#status IN (:active, :past_due) AND (attribute_not_exists(attempt) OR attempt = :attempt)"
+    " AND (attribute_not_exists(settled_through) OR settled_through < :p)"
+)
+
+
+def _open_attempt_values(failed: Period) -> dict[str, Any]:
+    return {
+        ":active": {"S": "active"},
+        ":past_due": {"S": "past_due"},
+        ":attempt": {"N": str(failed.attempt)},
+        ":p": {"N": str(failed.index)},
+    }
+
+
 def _as_read(subscription: Subscription) -> dict[str, Any]:
     return {
         ":read": {"S": subscription.status},
@@ -365,6 +424,7 @@ def _subscription(item: dict[str, Any]) -> Subscription:
         amount=int(item["amount"]["N"]) if "amount" in item else None,
         currency=item["currency"]["S"] if "currency" in item else "KRW",
         ends_at=datetime.fromtimestamp(int(item["ends_at"]["N"]), UTC) if "ends_at" in item else None,
+        attempt=int(item["attempt"]["N"]) if "attempt" in item else 0,
     )
 
 
@@ -377,6 +437,7 @@ def _period_item(period: Period) -> dict[str, Any]:
         "currency": {"S": period.currency},
         "schedule_at": {"N": _epoch(period.schedule_at)},
         "status": {"S": period.status},
+        "attempt": {"N": str(period.attempt)},
         "expires_at": {"N": _epoch(period.schedule_at + PERIOD_RETENTION)},
     }
     if period.imp_uid:
@@ -394,6 +455,7 @@ def _period(item: dict[str, Any]) -> Period:
         schedule_at=datetime.fromtimestamp(int(item["schedule_at"]["N"]), UTC),
         status=item.get("status", {}).get("S", "scheduled"),
         imp_uid=item["imp_uid"]["S"] if "imp_uid" in item else None,
+        attempt=int(item["attempt"]["N"]) if "attempt" in item else 0,
     )
 
 

@@ -262,6 +262,7 @@ class SubscriptionService:
             payment.imp_uid,
             datetime.now(UTC),
             deadline,
+            fail_reason=payment.fail_reason,
         )
         logger.info(
             "notice processed",
@@ -333,6 +334,8 @@ def get_subscription_service() -> SubscriptionService:
         overdue_after=timedelta(seconds=settings.renewal_overdue_seconds),
         live=settings.portone_channel == "live",
         on_sandbox_payment=_count_sandbox_payment,
+        retry_days=tuple(int(days) for days in settings.retry_days.split(",") if days),
+        suspended_for=timedelta(days=settings.suspended_cancel_days),
     )
     return SubscriptionService(billing=billing, store=store, catalog=catalog, renewals=renewals)
 

@@ -183,6 +183,12 @@ class PortOneEmulator:
         self.test_channel = self._switches["test_channel"]
         self.show_sandbox_payments = self._switches["show_sandbox_payments"]
 
+    def card_declines(self, customer_uid: str, fail_reason: str | None) -> None:
+        """From now on every payment with the customer's key is declined with `fail_reason`, or (None)
+        approved: the issuer's answer changing, as when a customer tops up an account or a card is reported
+        lost. Raises ``KeyError`` for a customer without a key."""
+        self._state.card_declines(customer_uid, fail_reason)
+
     def expire_tokens(self) -> None:
         self._state.expire_tokens()
 

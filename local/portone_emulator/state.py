@@ -203,6 +203,14 @@ class PortOneState:
                 self._declines[customer_uid] = outcome.decline
             return dict(record)
 
+    def card_declines(self, customer_uid: str, fail_reason: str | None) -> None:
+        with self._lock:
+            if customer_uid not in self._customers:
+                raise KeyError(customer_uid)
+            self._declines.pop(customer_uid, None)
+            if fail_reason is not None:
+                self._declines[customer_uid] = fail_reason
+
     def get_customer(self, customer_uid: str) -> dict[str, Any]:
         with self._lock:
             record = self._customers.get(customer_uid)

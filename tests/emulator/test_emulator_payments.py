@@ -318,6 +318,21 @@ def test_schedule_lookups_show_test_channel_schedules_without_asking(
     assert "sandbox" not in schedule
 
 
+def test_a_cards_answer_can_change_after_it_was_issued(wire: PortOneWire, emulator: PortOneEmulator) -> None:
+    ok(wire.issue("cu_1", CARD_INSUFFICIENT_FUNDS))
+    declined = ok(wire.again("cu_1", "order_1"))
+
+    emulator.card_declines("cu_1", None)  # the customer topped the account up
+    paid = ok(wire.again("cu_1", "order_2"))
+    emulator.card_declines("cu_1", "분실신고카드")  # then reported the card lost
+    lost = ok(wire.again("cu_1", "order_3"))
+
+    assert (declined["status"], paid["status"]) == ("failed", "paid")
+    assert (lost["status"], lost["fail_reason"]) == ("failed", "분실신고카드")
+    with pytest.raises(KeyError):
+        emulator.card_declines("nobody", None)
+
+
 def test_payments_view_is_read_only(wire: PortOneWire, emulator: PortOneEmulator) -> None:
     ok(wire.issue("cu_1"))
     imp_uid = ok(wire.again("cu_1", "order_1"))["imp_uid"]

@@ -126,15 +126,6 @@ def test_the_full_cycle_schedules_exactly_one_next_period(
     assert timedelta(days=28) <= due[next_uid] - due[merchant_uid] <= timedelta(days=31)
 
 
-def test_a_declined_scheduled_payment_schedules_nothing(invoke, stack, portone_clock, inbox) -> None:
-    schedule(invoke, **{**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS})
-    portone_clock.advance(10 * 60)
-    stack.emulator.run_due_schedules()
-    [answer] = [invoke(event) for event in inbox.take()]
-    assert answer.body == {"status": "processed", "scheduled": []}
-    assert stack.emulator.count(*SCHEDULE) == 1
-
-
 def test_a_forged_notice_changes_nothing(invoke, stack, portone_clock, inbox) -> None:
     first = schedule(invoke, **CARD)
     merchant_uid = first.body["schedules"][0]["merchant_uid"]

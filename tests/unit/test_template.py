@@ -644,8 +644,13 @@ def test_the_reconciler_runs_on_its_own_schedule_without_retries(
     assert props["ScheduleExpression"] == {"Ref": "ReconcileSchedule"}
     assert template["Parameters"]["ReconcileSchedule"]["Default"] == "rate(15 minutes)"
     assert props["RetryPolicy"] == {"MaximumRetryAttempts": 0}  # the next run is the retry
-    assert function["Environment"]["Variables"]["RENEWAL_OVERDUE_SECONDS"] == {"Ref": "RenewalOverdueSeconds"}
-    assert template["Parameters"]["RenewalOverdueSeconds"]["Default"] == 3600
+    env, parameters = function["Environment"]["Variables"], template["Parameters"]
+    assert env["RENEWAL_OVERDUE_SECONDS"] == {"Ref": "RenewalOverdueSeconds"}
+    assert parameters["RenewalOverdueSeconds"]["Default"] == 3600
+    assert env["RETRY_DAYS"] == {"Ref": "RenewalRetryDays"}
+    assert parameters["RenewalRetryDays"]["Default"] == "1,3,7"
+    assert env["SUSPENDED_CANCEL_DAYS"] == {"Ref": "SuspendedCancelDays"}
+    assert parameters["SuspendedCancelDays"]["Default"] == 30
 
 
 # --- outputs ---------------------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ class Payment(_Wire):
     amount: float
     currency: str | None = None
     status: Literal["ready", "paid", "cancelled", "failed"]
+    fail_reason: str | None = None  # the PG's text for a decline (§5.3): logged never, read for retries
     customer_uid: str | None = None
     # Made on a PortOne test channel (§5.4, required since the 2026 schema); None in an older answer.
     sandbox: bool | None = None
