@@ -67,6 +67,7 @@ const CODE_MESSAGES = {
     "결제 설정 문제로 지금은 카드를 등록할 수 없습니다. 결제는 이루어지지 않았습니다. 고객센터에 문의해 주세요.",
   SIGN_IN_REQUIRED: "정기결제는 로그인한 뒤 신청할 수 있습니다.",
   SCHEDULE_NOT_FOUND: "취소할 수 있는 결제 예정 건이 없습니다.",
+  PERIOD_ALREADY_CHARGED: "이미 결제된 건이라 취소할 수 없습니다.",
   SERVICE_UNAVAILABLE: "서비스가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
   UNAUTHORIZED: "로그인이 필요합니다. 다시 로그인한 뒤 시도해 주세요.",
   FORBIDDEN: "카드를 등록할 권한이 없습니다.",

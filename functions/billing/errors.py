@@ -97,6 +97,15 @@ class ScheduleNotFound(ApiError):
     message = "No pending payment with this merchant_uid for this customer."
 
 
+class PeriodAlreadyCharged(ApiError):
+    """The payment asked to be revoked has already run at PortOne: it was charged, and nothing changed."""
+
+    status = 409
+    replayable = True
+    code = "PERIOD_ALREADY_CHARGED"
+    message = "This payment has already been charged and can no longer be revoked."
+
+
 class RequestInProgress(ApiError):
     status = 409
     code = "REQUEST_IN_PROGRESS"

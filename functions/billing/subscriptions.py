@@ -23,6 +23,7 @@ from billing.errors import (
     CustomerNotFound,
     FieldError,
     InvalidRequest,
+    PeriodAlreadyCharged,
     ScheduleNotFound,
     SignInRequired,
 )
@@ -183,6 +184,8 @@ class SubscriptionService:
         self.store.mark_revoked(merchant_uid)
         with portone_errors_as_api_errors(customer_uid):
             revoked = self.billing.portone.unschedule(customer_uid, [merchant_uid], deadline=deadline)
+            if not revoked and self._charged(customer_uid, merchant_uid, deadline):
+                raise PeriodAlreadyCharged("the payment ran before it could be revoked")
         if not revoked:
             raise ScheduleNotFound("nothing pending under that merchant_uid")
         logger.info(
@@ -289,6 +292,18 @@ class SubscriptionService:
             amount=plan.amount,
             currency=plan.currency,
             next_work_at=now + REGISTRATION_DELAY,
+        )
+
+    def _charged(self, customer_uid: str, merchant_uid: str, deadline: Deadline) -> bool:
+        """Whether PortOne has run and been paid the customer's payment `merchant_uid`."""
+        try:
+            found = self.billing.portone.get_schedule(merchant_uid, deadline=deadline)
+        except PortOneNotFound:
+            return False
+        return (
+            found.customer_uid == customer_uid
+            and found.schedule_status == "executed"
+            and found.payment_status == "paid"
         )
 
     def _may_subscribe(self, caller: Caller) -> bool:

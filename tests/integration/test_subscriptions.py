@@ -261,6 +261,18 @@ def test_one_pending_payment_can_be_revoked(invoke) -> None:
     assert (missing.status, missing.body["code"]) == (404, "SCHEDULE_NOT_FOUND")
 
 
+def test_a_payment_that_already_ran_cannot_be_revoked_and_the_answer_says_so(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    merchant_uid = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+
+    response = call(invoke, "DELETE", f"/subscriptions/sub_alice/schedules/{merchant_uid}")
+
+    assert (response.status, response.body["code"]) == (409, "PERIOD_ALREADY_CHARGED")
+
+
 def test_the_view_shows_the_masked_card_and_the_schedules(invoke) -> None:
     schedule(invoke, **CARD)
     view = call(invoke, "GET", "/subscriptions/sub_alice")
