@@ -68,6 +68,7 @@ const CODE_MESSAGES = {
   SIGN_IN_REQUIRED: "정기결제는 로그인한 뒤 신청할 수 있습니다.",
   SCHEDULE_NOT_FOUND: "취소할 수 있는 결제 예정 건이 없습니다.",
   PERIOD_ALREADY_CHARGED: "이미 결제된 건이라 취소할 수 없습니다.",
+  SUBSCRIPTION_PAST_DUE: "결제가 실패해 재시도 중인 구독입니다. 재시도가 끝난 뒤 다시 시도하거나 구독을 해지해 주세요.",
   SERVICE_UNAVAILABLE: "서비스가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
   UNAUTHORIZED: "로그인이 필요합니다. 다시 로그인한 뒤 시도해 주세요.",
   FORBIDDEN: "카드를 등록할 권한이 없습니다.",

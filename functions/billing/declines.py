@@ -8,8 +8,23 @@ insufficient funds or a reached limit may pass a few days later.
 
 from __future__ import annotations
 
-# The PG texts of final declines (Korean PGs, and the English some of them send).
-_FINAL = ("분실", "도난", "해지", "정지", "유효하지", "유효기간", "lost", "stolen", "closed", "invalid")
+# Phrases of final declines in Korean PGs' texts, and in the English some of them send. Whole phrases, so a
+# merchant-side error ("유효하지 않은 가맹점", "일시정지") is never taken for the card's.
+_FINAL = (
+    "분실",
+    "도난",
+    "해지카드",
+    "해지된 카드",
+    "거래정지",
+    "사용정지",
+    "유효하지않은 카드",
+    "유효하지 않은 카드",
+    "유효기간",
+    "lost",
+    "stolen",
+    "closed card",
+    "invalid card",
+)
 
 
 def retryable(fail_reason: str | None) -> bool:

@@ -91,6 +91,14 @@ class SubscriptionExists(ApiError):
     message = "This customer already has a subscription to another plan. Cancel it first."
 
 
+class SubscriptionPastDue(ApiError):
+    """A declined renewal of the subscription is being retried: it cannot be changed until that settles."""
+
+    status = 409
+    code = "SUBSCRIPTION_PAST_DUE"
+    message = "A payment of this subscription is being retried. Try again once it is settled, or cancel it."
+
+
 class ScheduleNotFound(ApiError):
     status = 404
     code = "SCHEDULE_NOT_FOUND"

@@ -34,8 +34,10 @@ class Plan(BaseModel):
     amount: Annotated[int, Field(gt=0)]
     currency: Literal["KRW"] = "KRW"
     interval: Literal["week", "month", "year"]
-    # How many upcoming periods stay scheduled at PortOne; the notice of a paid period schedules the next.
-    periods_ahead: Annotated[int, Field(ge=1, le=12)] = 1
+    # How many upcoming periods stay scheduled at PortOne; a paid period's outcome registers the next. One
+    # for now: a declined period must not leave a later one to be charged, and taking a registered period
+    # back means registering it again under a new merchant_uid, which needs per-period provider ids.
+    periods_ahead: Annotated[int, Field(ge=1, le=1)] = 1
 
     def due_at(self, anchor: datetime, period: int) -> datetime:
         """When period `period` (0 = the first) of a subscription anchored at `anchor` is due."""

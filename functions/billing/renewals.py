@@ -43,8 +43,8 @@ REGISTRATION_DELAY = timedelta(minutes=5)
 # A reconciler run stops taking subscriptions when less than this is left: one subscription's calls fit.
 RESERVE_SECONDS = 4.0
 OVERDUE_METRIC = "RenewalOverdue"
-# A chain ended without the customer asking: a failed payment (retries are not built yet), a period revoked
-# outside this service, a plan gone from the catalog. It has an alarm.
+# A chain ended without the customer asking: suspended after its last retry, a period revoked outside this
+# service, a plan gone from the catalog. It has an alarm.
 STOPPED_METRIC = "RenewalStopped"
 PAGE_SIZE = 25  # subscriptions per page of the work index
 
@@ -103,13 +103,9 @@ class Renewals:
             ) or self._schedule_at_portone(uid, plan, missing, deadline)
         if not confirmed:
             return None
-        # The reconciler looks next when the open period's outcome should be known.
-        open_period = (
-            missing[0]
-            if missing[0].index == upcoming[0].index
-            else self._recorded(subscription, plan, upcoming[0].index, now)
-        )
-        if self.store.mark_scheduled(uid, missing, open_period.schedule_at + SETTLE_DELAY):
+        # The reconciler looks next when the open period's outcome should be known (one period ahead, so
+        # what is registered is the open period).
+        if self.store.mark_scheduled(uid, missing, missing[0].schedule_at + SETTLE_DELAY):
             return [p.merchant_uid for p in missing]
         current = self.store.get(uid)
         if current is None or current.status != "active":
@@ -191,13 +187,31 @@ class Renewals:
                 "renewal declined, retry scheduled",
                 extra={"outcome": "PAST_DUE", "customer_uid": uid, "merchant_uid": retry.merchant_uid},
             )
-            with portone_errors_as_api_errors(uid):
-                confirmed = self._schedule_at_portone(uid, plan, [retry], deadline)
-            # Unconfirmed, it is registered again by the reconciler once its time has passed.
-            return [retry.merchant_uid] if confirmed else []
+            return self._register_attempt(subscription, plan, retry, now, deadline)
         if self.store.suspend(failed, now + self.suspended_for):
             _stopped("renewal declined for good: suspended", "SUSPENDED", uid, failed)
         return []
+
+    def _register_attempt(
+        self, subscription: Subscription, plan: Plan, attempt: Period, now: datetime, deadline: Deadline
+    ) -> list[str]:
+        """Hand PortOne a recorded retry. Unconfirmed: the reconciler looks it up, or registers it, shortly.
+        Cancelled meanwhile: taken back."""
+        uid = subscription.customer_uid
+        with portone_errors_as_api_errors(uid):
+            confirmed = self._schedule_at_portone(uid, plan, [attempt], deadline)
+        current = self.store.get(uid)
+        if current is None or current.status != "past_due":
+            self._take_back(uid, [attempt.merchant_uid], deadline)
+            return []
+        if not confirmed:
+            self.store.reschedule_work(current, now + REGISTRATION_DELAY)
+            return []
+        return [attempt.merchant_uid]
+
+    def _take_back(self, customer_uid: str, merchant_uids: list[str], deadline: Deadline) -> None:
+        with portone_errors_as_api_errors(customer_uid):
+            self.portone.unschedule(customer_uid, merchant_uids, deadline=deadline)
 
     # --- cancelling -----------------------------------------------------------------------------------------
 
@@ -208,8 +222,10 @@ class Renewals:
         them (their notice may still be on its way)."""
         charged = []
         now = datetime.now(UTC)
-        for index in range(settled_through(subscription, plan) + 1, subscription.scheduled_through + 1):
-            period = self._recorded(subscription, plan, index, now)
+        open_index = settled_through(subscription, plan) + 1
+        for index in range(open_index, subscription.scheduled_through + 1):
+            attempt = subscription.attempt if index == open_index else 0  # a past_due period's retry
+            period = self._recorded(subscription, plan, index, now, attempt)
             if period.merchant_uid in revoked:
                 continue
             try:
@@ -221,8 +237,12 @@ class Renewals:
         return charged
 
     def paid_until(self, subscription: Subscription, plan: Plan, charged: list[str]) -> datetime:
-        """When the paid periods end: the time of the first period neither settled nor charged."""
-        return plan.due_at(subscription.anchor, settled_through(subscription, plan) + 1 + len(charged))
+        """When the paid periods end: the time of the first period neither paid nor charged. A suspended
+        subscription's last settled period is the one that was never paid."""
+        settled = settled_through(subscription, plan)
+        if subscription.status == "suspended":
+            return plan.due_at(subscription.anchor, settled)
+        return plan.due_at(subscription.anchor, settled + 1 + len(charged))
 
     def _close(self, subscription: Subscription, now: datetime, deadline: Deadline) -> None:
         """A subscription cancelled at the end of its paid period, or suspended: once it ends, the billing
@@ -306,6 +326,12 @@ class Renewals:
                 self.store.reschedule_work(subscription, now + REGISTRATION_DELAY)
             return
         if now < open_period.schedule_at + SETTLE_DELAY:
+            if subscription.status == "past_due":
+                # Here before the retry's time only when its registration was not confirmed: look it up.
+                with portone_errors_as_api_errors(customer_uid):
+                    known = self._already_scheduled(customer_uid, open_period.merchant_uid, deadline)
+                if not known and not self._register_attempt(subscription, plan, open_period, now, deadline):
+                    return
             self.register(subscription, plan, now, deadline)
             self.store.reschedule_work(subscription, open_period.schedule_at + SETTLE_DELAY)
             return

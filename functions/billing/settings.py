@@ -9,7 +9,7 @@ import os
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from billing.access import Limits
 from billing.portone.client import DEFAULT_BASE_URL
@@ -39,7 +39,16 @@ class Settings(BaseModel):
     # set in PortOne's console.
     notice_url: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
     # Retries of a declined renewal (dunning): days after the period's time, one per retry, e.g. "1,3,7".
-    retry_days: Annotated[str, Field(pattern=r"^([1-9][0-9]?(,[1-9][0-9]?){0,4})?$")] = "1,3,7"
+    retry_days: Annotated[str, Field(pattern=r"^[1-9][0-9]?(,[1-9][0-9]?){0,4}$")] = "1,3,7"
+
+    @field_validator("retry_days")
+    @classmethod
+    def _ascending(cls, value: str) -> str:
+        days = [int(day) for day in value.split(",") if day]
+        if days != sorted(set(days)):
+            raise ValueError("retry days must be ascending")
+        return value
+
     # A subscription suspended after its last retry is cancelled, and its billing key deleted, this late.
     suspended_cancel_days: Annotated[int, Field(ge=1, le=365)] = 30
     # A renewal still without a known outcome this long after its time counts RenewalOverdue (an alarm).

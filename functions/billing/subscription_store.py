@@ -84,9 +84,9 @@ class SubscriptionStore:
         currency: str,
         next_work_at: datetime,
     ) -> tuple[Subscription, bool]:
-        """The customer's active subscription to `plan_id`, and whether this call started it: a new one at
-        `anchor` and the price `amount`, or the one it already has (at the price it started with).
-        SubscriptionExists when it is on another plan (cancel it first).
+        """The customer's subscription to `plan_id`, and whether this call started it: a new one at `anchor`
+        and the price `amount` (also in place of a cancelled or suspended one), or the one it already has,
+        at the price it started with. SubscriptionExists when it is on another plan (cancel it first).
         """
         item = {
             "pk": {"S": _key(customer_uid)},
@@ -104,9 +104,13 @@ class SubscriptionStore:
             self._client.put_item(
                 TableName=self._table,
                 Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR #status = :cancelled",
+                # A cancelled or suspended subscription is started afresh (a new sign-up).
+                ConditionExpression="attribute_not_exists(pk) OR #status IN (:cancelled, :suspended)",
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":cancelled": {"S": "cancelled"}},
+                ExpressionAttributeValues={
+                    ":cancelled": {"S": "cancelled"},
+                    ":suspended": {"S": "suspended"},
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -148,8 +152,16 @@ class SubscriptionStore:
         None: the subscription has no more work at PortOne. `reactivate`: a past_due subscription whose
         retry was paid is active again. Settling it again changes nothing."""
         assignments = "settled_through = :n, attempt = :zero" + (", #status = :active" if reactivate else "")
-        condition = "attribute_exists(pk) AND (attribute_not_exists(settled_through) OR settled_through < :n)"
-        values = {":n": {"N": str(period.index)}, ":zero": {"N": "0"}, **_work_values(next_work_at)}
+        # Periods settle in order: a later one's outcome waits until the one before it is known.
+        condition = (
+            "attribute_exists(pk) AND (attribute_not_exists(settled_through) OR settled_through = :prev)"
+        )
+        values = {
+            ":n": {"N": str(period.index)},
+            ":prev": {"N": str(period.index - 1)},
+            ":zero": {"N": "0"},
+            **_work_values(next_work_at),
+        }
         if reactivate:
             condition += " AND #status = :past_due"
             values |= {":active": {"S": "active"}, ":past_due": {"S": "past_due"}}
@@ -177,7 +189,7 @@ class SubscriptionStore:
 
     def suspend(self, failed: Period, ends_at: datetime) -> bool:
         """The last attempt of a renewal declined: the subscription is suspended, and ends at `ends_at` unless
-        it is started again before. False when this attempt was handled already."""
+        the customer subscribes again before. False when this attempt was handled already."""
         update = self._subscription_update(
             failed.customer_uid,
             "SET #status = :suspended, settled_through = :p, attempt = :zero, ends_at = :end,"

@@ -26,6 +26,7 @@ from billing.errors import (
     PeriodAlreadyCharged,
     ScheduleNotFound,
     SignInRequired,
+    SubscriptionPastDue,
 )
 from billing.identity import Caller
 from billing.models import (
@@ -179,6 +180,10 @@ class SubscriptionService:
     ) -> RevokeResponse:
         """Revoke one pending payment of the customer's."""
         self._confirm_reader(customer_uid, caller)
+        recorded = self.store.period(merchant_uid)
+        if recorded is not None and recorded.attempt > 0:
+            # A retry collects a declined period: revoking it would waive the debt, not skip a period.
+            raise InvalidRequest([FieldError("merchant_uid", "retry_not_revocable")])
         # Recorded first: a period revoked at PortOne without this record would read as revoked elsewhere,
         # which ends the chain. The record matters only once PortOne says the period is revoked.
         self.store.mark_revoked(merchant_uid)
@@ -285,7 +290,7 @@ class SubscriptionService:
         self, customer_uid: str, plan: Plan, start: datetime, now: datetime
     ) -> tuple[Subscription, bool]:
         # Until its first periods are confirmed at PortOne, the new subscription is the reconciler's work.
-        return self.store.start(
+        subscription, started = self.store.start(
             customer_uid,
             plan.id,
             start,
@@ -293,6 +298,10 @@ class SubscriptionService:
             currency=plan.currency,
             next_work_at=now + REGISTRATION_DELAY,
         )
+        if subscription.status == "past_due":
+            # Its declined period is being retried; a card change that moves the retry is not built yet.
+            raise SubscriptionPastDue("a renewal is being retried")
+        return subscription, started
 
     def _charged(self, customer_uid: str, merchant_uid: str, deadline: Deadline) -> bool:
         """Whether PortOne has run and been paid the customer's payment `merchant_uid`."""

@@ -4,6 +4,7 @@ period has at most one live attempt at PortOne at any time."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -131,3 +132,100 @@ def test_a_declined_renewal_whose_notice_was_lost_is_retried_by_the_reconciler(
 
     assert live_attempts(stack) == [f"{first}_r1"]
     assert status(invoke) == "past_due"
+
+
+def test_cancelling_while_past_due_ends_when_the_unpaid_period_began(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    schedule(invoke, **DECLINING)
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    unpaid_since = stack.emulator.schedules[live_attempts(stack)[0].removesuffix("_r1")]["schedule_at"]
+
+    cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
+
+    # The retry is revoked, nothing was charged, and the key goes at the next run (the period was unpaid)
+    assert (len(cancelled.body["revoked"]), cancelled.body["charged"]) == (1, [])
+    assert datetime.fromisoformat(cancelled.body["ends_at"]).timestamp() == unpaid_since
+    reconcile()
+    assert "sub_alice" not in stack.emulator.customers
+
+
+def test_cancelling_after_a_retry_was_charged_keeps_the_period_it_paid(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    first = schedule(invoke, **DECLINING).body["schedules"][0]["merchant_uid"]
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    stack.emulator.card_declines("sub_alice", None)
+    portone_clock.advance(DAY)
+    stack.emulator.run_due_schedules()  # the retry is paid; its notice is still on the way
+    inbox.take()
+
+    cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
+
+    assert cancelled.body["charged"] == [f"{first}_r1"]
+    assert datetime.fromisoformat(cancelled.body["ends_at"]) > datetime.now(UTC) + timedelta(days=20)
+
+
+def test_cancelling_while_suspended_promises_no_unpaid_month(invoke, stack, portone_clock, inbox) -> None:
+    schedule(invoke, **{**CARD, "card_number": magic.CARD_PAYMENT_SUSPENDED})
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+
+    cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
+
+    assert datetime.fromisoformat(cancelled.body["ends_at"]) < datetime.now(UTC) + timedelta(days=1)
+
+
+def test_a_retry_cannot_be_revoked_to_waive_the_debt(invoke, stack, portone_clock, inbox) -> None:
+    first = schedule(invoke, **DECLINING).body["schedules"][0]["merchant_uid"]
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+
+    response = call(invoke, "DELETE", f"/subscriptions/sub_alice/schedules/{first}_r1")
+
+    assert (response.status, response.body["errors"]) == (
+        400,
+        [{"field": "merchant_uid", "reason": "retry_not_revocable"}],
+    )
+    assert live_attempts(stack) == [f"{first}_r1"]
+
+
+def test_a_suspended_customer_subscribes_afresh_with_a_new_card(invoke, stack, portone_clock, inbox) -> None:
+    schedule(invoke, **{**CARD, "card_number": magic.CARD_PAYMENT_SUSPENDED})
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert status(invoke) == "suspended"
+
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    again = schedule(invoke, start_at=tomorrow, **CARD)
+
+    assert again.status == 200
+    assert status(invoke) == "active"
+    assert live_attempts(stack) == [p["merchant_uid"] for p in again.body["schedules"]]
+
+
+def test_a_past_due_subscription_cannot_be_changed_until_it_settles(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    schedule(invoke, **DECLINING)
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+
+    response = schedule(invoke, **CARD)
+
+    assert (response.status, response.body["code"]) == (409, "SUBSCRIPTION_PAST_DUE")
+
+
+def test_a_retry_whose_registration_was_lost_is_registered_before_its_time(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given the retry's POST never reached PortOne
+    first = schedule(invoke, **DECLINING).body["schedules"][0]["merchant_uid"]
+    stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", after_effect=False)
+    [declined] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert declined.body["scheduled"] == []
+
+    # When the reconciler runs minutes later
+    portone_clock.advance(6 * 60)
+    reconcile()
+
+    # Then the retry is at PortOne, still at its own time (the next day)
+    assert live_attempts(stack) == [f"{first}_r1"]
+    retry_at = stack.emulator.schedules[f"{first}_r1"]["schedule_at"]
+    assert retry_at - stack.emulator.schedules[first]["schedule_at"] == DAY

@@ -294,21 +294,3 @@ def portone_token(stack: EmbeddedStack) -> str:
     )
     token: str = response.json()["response"]["access_token"]
     return token
-
-
-def test_with_two_periods_ahead_the_next_look_is_at_the_open_period(
-    invoke, stack, portone_clock, inbox, edit_catalog
-) -> None:
-    # Given a plan that keeps two periods at PortOne, and its first period paid
-    edit_catalog(basic_monthly={"periods_ahead": 2})
-    schedule(invoke, **CARD)
-    [notice] = first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)
-    invoke(notice)
-
-    # Then periods 1 and 2 are at PortOne, and the reconciler looks next when period 1 is due
-    assert len(scheduled_periods(stack)) == 2
-    state = subscription_item(stack, "sub_alice")
-    period_one = min(
-        s["schedule_at"] for s in stack.emulator.schedules.values() if s["schedule_status"] == "scheduled"
-    )
-    assert int(state["next_work_at"]) == period_one + 10 * MINUTE
