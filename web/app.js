@@ -97,7 +97,7 @@ const INTERVALS = {
   day: "매일", daily: "매일", week: "매주", weekly: "매주",
   month: "매월", monthly: "매월", year: "매년", yearly: "매년", annual: "매년",
 };
-const SCHEDULE_STATUSES = { scheduled: "예약됨", executed: "결제됨", revoked: "취소됨", failed: "실패" };
+const SCHEDULE_STATUSES = { scheduled: "예약됨", paid: "결제됨", failed: "실패", cancelled: "결제 취소됨", revoked: "취소됨" };
 
 const form = document.getElementById("card-form");
 const submitButton = document.getElementById("submit");
