@@ -19,8 +19,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from billing.aws import events_client
 from billing.deadline import Deadline
 from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from billing.events import publish as publish_events
 from billing.idempotency import REPLAYED_HEADER, IdempotentRequest, StoredResponse
 from billing.identity import Caller, caller_from_event
 from billing.models import (
@@ -218,6 +220,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return _smoke_check(context)
     if event == RECONCILE_EVENT:
         return _reconcile(context)
+    if _from_the_table_stream(event):
+        return _publish_events(event)
     try:
         return app.resolve(event, context)
     finally:
@@ -236,6 +240,23 @@ def _smoke_check(context: LambdaContext) -> dict[str, Any]:
         raise  # fail the invocation so the Errors metric and its alarm see it
     metrics.add_metric(name="SmokeCheckPassed", unit=MetricUnit.Count, value=1)
     return {"status": "success"}
+
+
+def _from_the_table_stream(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return isinstance(records, list) and all(r.get("eventSource") == "aws:dynamodb" for r in records)
+
+
+def _publish_events(event: dict[str, Any]) -> dict[str, Any]:
+    """The table's stream (filtered to new `event#` items, template.yaml): publish them to EventBridge."""
+    settings = get_settings()
+    failed = publish_events(
+        event["Records"], client=events_client(), bus=settings.event_bus_name, source=settings.event_source
+    )
+    metrics.add_metric(
+        name="SubscriptionEventsPublished", unit=MetricUnit.Count, value=len(event["Records"]) - len(failed)
+    )
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
 
 
 def _reconcile(context: LambdaContext) -> dict[str, Any]:

@@ -31,3 +31,9 @@ def aws_clients() -> AwsClients:
         dynamodb=session.client("dynamodb", config=_CONFIG),
         secretsmanager=session.client("secretsmanager", config=_CONFIG),
     )
+
+
+@lru_cache(maxsize=1)
+def events_client() -> Any:
+    """EventBridge, only for the stream that publishes subscription events: no other path loads its model."""
+    return boto3.session.Session().client("events", config=_CONFIG)

@@ -53,6 +53,9 @@ class Settings(BaseModel):
     suspended_cancel_days: Annotated[int, Field(ge=1, le=365)] = 30
     # A renewal still without a known outcome this long after its time counts RenewalOverdue (an alarm).
     renewal_overdue_seconds: Annotated[int, Field(ge=900, le=7 * 86_400)] = 3600
+    # Where subscription events go (events.py): an EventBridge bus, and the `source` of its events.
+    event_bus_name: Annotated[str, Field(min_length=1)] = "default"
+    event_source: Annotated[str, Field(min_length=1)] = "portone-billing"
     # The smoke check also looks this billing key up when it is set (design.md D14).
     smoke_customer_uid: str = ""
     # The one DynamoDB table: idempotency records, customer_uid owners, card-testing counters.

@@ -11,12 +11,18 @@ and settled, and when the reconciler should look at it next.
   catalog. Payment records: kept five years (Korean e-commerce law keeps records of payments that long), then
   DynamoDB's TTL removes them.
 
-No card data in either. Every change of `scheduled_through` or `settled_through` is conditional, so the
+- `event#<id>`: a change of a subscription's state (started, past_due, reactivated, suspended, cancelled,
+  ended), written in the same transaction as the change (an outbox); the table's stream hands it to
+  `events.py`, which publishes it to EventBridge. Kept seven days.
+
+No card data in any. Every change of `scheduled_through` or `settled_through` is conditional, so the
 notice and the reconciler, in either order or at once, cannot move either backwards or record twice.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -27,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from billing.errors import ConfigurationUnavailable, SubscriptionExists
 
 PERIOD_RETENTION = timedelta(days=5 * 366)
+EVENT_RETENTION = timedelta(days=7)
 WORK_INDEX = "work-by-time"  # template.yaml BillingTable: partition `work`, sort `next_work_at`
 _WORK = "due"
 # Where the one-time placing of older subscriptions into the work index keeps its progress.
@@ -100,29 +107,22 @@ class SubscriptionStore:
             "work": {"S": _WORK},
             "next_work_at": {"N": _epoch(next_work_at)},
         }
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                # A cancelled or suspended subscription is started afresh (a new sign-up).
-                ConditionExpression="attribute_not_exists(pk) OR #status IN (:cancelled, :suspended)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":cancelled": {"S": "cancelled"},
-                    ":suspended": {"S": "suspended"},
-                },
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _unavailable(exc) from None
+        put = {
+            "TableName": self._table,
+            "Item": item,
+            # A cancelled or suspended subscription is started afresh (a new sign-up).
+            "ConditionExpression": "attribute_not_exists(pk) OR #status IN (:cancelled, :suspended)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":cancelled": {"S": "cancelled"}, ":suspended": {"S": "suspended"}},
+        }
+        started = self._event(customer_uid, "subscription.started", plan_id=plan_id, amount=amount)
+        if not self._transact([{"Put": put}, started]):
             existing = self.get(customer_uid)
             if existing is None:  # deleted between our write and our read: the caller may retry
                 raise ConfigurationUnavailable("subscription changed concurrently") from None
             if existing.plan_id != plan_id:
-                raise SubscriptionExists(f"on plan {existing.plan_id}") from None
+                raise SubscriptionExists(f"on plan {existing.plan_id}")
             return existing, False
-        except BotoCoreError as exc:
-            raise _unavailable(exc) from None
         return _subscription(item), True
 
     def get(self, customer_uid: str) -> Subscription | None:
@@ -168,7 +168,10 @@ class SubscriptionStore:
         settle = self._subscription_update(
             period.customer_uid, _with_work(assignments, next_work_at), condition, values
         )
-        self._transact([settle, self._put_period(period)])
+        events = [
+            self._event(period.customer_uid, "subscription.reactivated", merchant_uid=period.merchant_uid)
+        ]
+        self._transact([settle, self._put_period(period), *(events if reactivate else [])])
 
     def fail_attempt(self, failed: Period, retry: Period, next_work_at: datetime) -> bool:
         """A renewal attempt declined: the subscription is past_due and `retry` is its next attempt, recorded
@@ -185,7 +188,14 @@ class SubscriptionStore:
                 **_open_attempt_values(failed),
             },
         )
-        return self._transact([update, self._put_period(failed), self._put_period(retry)])
+        past_due = self._event(
+            failed.customer_uid,
+            "subscription.past_due",
+            merchant_uid=failed.merchant_uid,
+            retry_merchant_uid=retry.merchant_uid,
+            retry_at=int(retry.schedule_at.timestamp()),
+        )
+        return self._transact([update, self._put_period(failed), self._put_period(retry), past_due])
 
     def suspend(self, failed: Period, ends_at: datetime) -> bool:
         """The last attempt of a renewal declined: the subscription is suspended, and ends at `ends_at` unless
@@ -203,7 +213,13 @@ class SubscriptionStore:
                 **_open_attempt_values(failed),
             },
         )
-        return self._transact([update, self._put_period(failed)])
+        suspended = self._event(
+            failed.customer_uid,
+            "subscription.suspended",
+            merchant_uid=failed.merchant_uid,
+            ends_at=int(ends_at.timestamp()),
+        )
+        return self._transact([update, self._put_period(failed), suspended])
 
     def reschedule_work(self, subscription: Subscription, next_work_at: datetime | None) -> None:
         """When the reconciler should look at the subscription again (None: never, it has no work). Only
@@ -224,8 +240,8 @@ class SubscriptionStore:
             "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
             "#status = :read AND plan_id = :plan AND anchor = :anchor",
             {":cancelled": {"S": "cancelled"}, **_as_read(subscription)},
-        )["Update"]
-        self._write(lambda: self._client.update_item(**update))
+        )
+        self._transact([update, self._event(subscription.customer_uid, "subscription.ended")])
 
     def backfill_work(self, now: datetime, pages: int = 4) -> bool:
         """Give active subscriptions from before the work index their place in it, due `now`: once, a few
@@ -312,20 +328,41 @@ class SubscriptionStore:
         }
         self._write(lambda: self._client.update_item(**update))
 
-    def cancel(self, customer_uid: str, ends_at: datetime | None = None) -> None:
-        """Stop the subscription: nothing new is registered. `ends_at`: the paid period ends then, and the
-        reconciler deletes the billing key; None: nothing is left to do (the key is gone, or going now)."""
-        if ends_at is None:
-            expression, values = "SET #status = :cancelled REMOVE #work, next_work_at, ends_at", {}
-        else:
-            expression = "SET #status = :cancelled, ends_at = :at, #work = :work, next_work_at = :at"
-            values = {":at": {"N": _epoch(ends_at)}, ":work": {"S": _WORK}}
+    def cancel(self, customer_uid: str) -> None:
+        """Stop the subscription, so nothing new is registered, and record `subscription.cancelled`, once:
+        a cancelled subscription stays as it is."""
         update = self._subscription_update(
-            customer_uid, expression, "attribute_exists(pk)", {":cancelled": {"S": "cancelled"}, **values}
+            customer_uid,
+            "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
+            "attribute_exists(pk) AND #status <> :cancelled",
+            {":cancelled": {"S": "cancelled"}},
+        )
+        self._transact([update, self._event(customer_uid, "subscription.cancelled")])
+
+    def end_at(self, customer_uid: str, ends_at: datetime) -> None:
+        """A cancelled subscription's paid period ends at `ends_at`: then the reconciler deletes the key."""
+        update = self._subscription_update(
+            customer_uid,
+            "SET ends_at = :at, #work = :work, next_work_at = :at",
+            "#status = :cancelled",
+            {":at": {"N": _epoch(ends_at)}, ":work": {"S": _WORK}, ":cancelled": {"S": "cancelled"}},
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
 
     # --- DynamoDB -----------------------------------------------------------------------------------------
+
+    def _event(self, customer_uid: str, kind: str, **data: Any) -> dict[str, Any]:
+        """The outbox item of one state change; its `id` is what consumers de-duplicate on."""
+        now = datetime.now(UTC)
+        item = {
+            "pk": {"S": f"event#{uuid.uuid4().hex}"},
+            "type": {"S": kind},
+            "customer_uid": {"S": customer_uid},
+            "occurred_at": {"N": _epoch(now)},
+            "data": {"S": json.dumps(data, separators=(",", ":"), sort_keys=True)},
+            "expires_at": {"N": _epoch(now + EVENT_RETENTION)},
+        }
+        return {"Put": {"TableName": self._table, "Item": item}}
 
     def _subscription_update(
         self, customer_uid: str, expression: str, condition: str, values: dict[str, Any]

@@ -226,7 +226,7 @@ class SubscriptionService:
                 return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
             charged = self.renewals.charged(subscription, plan, revoked, deadline)
         ends_at = self.renewals.paid_until(subscription, plan, charged)
-        self.store.cancel(customer_uid, ends_at)
+        self.store.end_at(customer_uid, ends_at)
         logger.info(
             "subscription cancelled at the end of its paid period",
             extra={"outcome": "CANCELLED_AT_PERIOD_END", "customer_uid": customer_uid},

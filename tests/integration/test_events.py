@@ -1,0 +1,145 @@
+"""Subscription events (design.md D19): each state change is recorded with the change (the outbox) and
+published from the table's stream to EventBridge, at least once, with an id consumers de-duplicate on.
+
+moto's EventBridge delivers to a rule's SQS target, so the test reads what a merchant's rule would get."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.lambda_context import LocalLambdaContext
+from local.portone_emulator import cards as magic
+from local.stack import EmbeddedStack
+from tests.integration.support import CARD, ENVIRONMENT, TEST_ISSUER, call, load_event, schedule
+
+DAY = 86_400
+
+
+@pytest.fixture(autouse=True)
+def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+
+
+@pytest.fixture
+def merchant_rule(stack: EmbeddedStack) -> Iterator[Any]:
+    """A rule on the default bus for this service's events, delivering to a queue the test reads."""
+    events, sqs = stack.client("events"), stack.client("sqs")
+    queue = sqs.create_queue(QueueName="merchant-notifications")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="subscriptions", EventPattern=json.dumps({"source": ["portone-billing"]}))
+    events.put_targets(Rule="subscriptions", Targets=[{"Id": "queue", "Arn": arn}])
+
+    def received() -> list[dict[str, Any]]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return [json.loads(m["Body"]) for m in messages]
+
+    yield received
+    events.remove_targets(Rule="subscriptions", Ids=["queue"])
+    events.delete_rule(Name="subscriptions")
+    sqs.delete_queue(QueueUrl=queue)
+
+
+def stream_records(stack: EmbeddedStack) -> list[dict[str, Any]]:
+    """The table's new `event#` items as its stream hands them to the function (after the filter)."""
+    items = stack.client("dynamodb").scan(
+        TableName=ENVIRONMENT["TABLE_NAME"],
+        FilterExpression="begins_with(pk, :event)",
+        ExpressionAttributeValues={":event": {"S": "event#"}},
+    )["Items"]
+    return [
+        {
+            "eventSource": "aws:dynamodb",
+            "eventName": "INSERT",
+            "dynamodb": {"Keys": {"pk": item["pk"]}, "NewImage": item, "SequenceNumber": str(n)},
+        }
+        for n, item in enumerate(items)
+    ]
+
+
+def publish(records: list[dict[str, Any]]) -> dict[str, Any]:
+    from billing.app import lambda_handler
+
+    result: dict[str, Any] = lambda_handler({"Records": records}, LocalLambdaContext())
+    return result
+
+
+def reconcile() -> None:
+    from billing.app import lambda_handler
+
+    lambda_handler(load_event("reconcile"), LocalLambdaContext())
+
+
+def receive_all(received: Any) -> list[dict[str, Any]]:
+    everything, batch = [], received()
+    while batch:
+        everything += batch
+        batch = received()
+    return everything
+
+
+def test_every_state_change_is_published_with_its_documented_shape(
+    invoke, stack, portone_clock, inbox, merchant_rule
+) -> None:
+    # Given a subscription that starts, is declined (past_due), pays its retry (reactivated) and is cancelled
+    schedule(invoke, **{**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS})
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [invoke(event) for event in inbox.take()]
+    stack.emulator.card_declines("sub_alice", None)
+    portone_clock.advance(DAY)
+    stack.emulator.run_due_schedules()
+    [invoke(event) for event in inbox.take()]
+    assert call(invoke, "DELETE", "/subscriptions/sub_alice").status == 200
+
+    # When the table's stream hands the new records to the function
+    answer = publish(stream_records(stack))
+
+    # Then each change reached the merchant's rule once, with its id, type, customer and time
+    assert answer == {"batchItemFailures": []}
+    delivered = receive_all(merchant_rule)
+    kinds = sorted(event["detail-type"] for event in delivered)
+    assert kinds == [
+        "subscription.cancelled",
+        "subscription.past_due",
+        "subscription.reactivated",
+        "subscription.started",
+    ]
+    for event in delivered:
+        assert event["source"] == "portone-billing"
+        detail = event["detail"]
+        assert set(detail) == {"id", "type", "customer_uid", "occurred_at", "data"}
+        assert (detail["type"], detail["customer_uid"]) == (event["detail-type"], "sub_alice")
+        assert detail["occurred_at"].endswith("+09:00")
+    past_due = next(e["detail"] for e in delivered if e["detail-type"] == "subscription.past_due")
+    assert past_due["data"]["retry_merchant_uid"].endswith("_r1")
+
+
+def test_a_record_handed_over_twice_keeps_its_id(invoke, stack, merchant_rule) -> None:
+    schedule(invoke, **CARD)
+    records = stream_records(stack)
+
+    publish(records)
+    publish(records)  # the stream may hand a record over again: at least once
+
+    ids = [event["detail"]["id"] for event in receive_all(merchant_rule)]
+    assert len(ids) == 2
+    assert len(set(ids)) == 1  # consumers de-duplicate on it
+
+
+def test_suspension_and_the_end_are_published(invoke, stack, portone_clock, inbox, merchant_rule) -> None:
+    schedule(invoke, **{**CARD, "card_number": magic.CARD_PAYMENT_SUSPENDED})
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [invoke(event) for event in inbox.take()]
+    portone_clock.advance(31 * DAY)
+    reconcile()
+
+    publish(stream_records(stack))
+    kinds = {event["detail-type"] for event in receive_all(merchant_rule)}
+    assert {"subscription.suspended", "subscription.ended"} <= kinds
