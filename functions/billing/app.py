@@ -253,9 +253,10 @@ def _publish_events(event: dict[str, Any]) -> dict[str, Any]:
     failed = publish_events(
         event["Records"], client=events_client(), bus=settings.event_bus_name, source=settings.event_source
     )
-    metrics.add_metric(
-        name="SubscriptionEventsPublished", unit=MetricUnit.Count, value=len(event["Records"]) - len(failed)
-    )
+    published = len(event["Records"]) - len(failed)
+    metrics.add_metric(name="SubscriptionEventsPublished", unit=MetricUnit.Count, value=published)
+    if failed:
+        metrics.add_metric(name="SubscriptionEventsFailed", unit=MetricUnit.Count, value=len(failed))
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
 
 

@@ -18,6 +18,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from billing.cards import KST
 from billing.observability import logger
 
@@ -31,10 +33,20 @@ def publish(records: list[dict[str, Any]], *, client: Any, bus: str, source: str
     for start in range(0, len(records), _BATCH):
         batch = records[start : start + _BATCH]
         entries = [_entry(record["dynamodb"]["NewImage"], bus, source) for record in batch]
-        answer = client.put_events(Entries=entries)
-        for record, result in zip(batch, answer["Entries"], strict=True):
-            if "ErrorCode" in result:
-                failed.append(record["dynamodb"]["SequenceNumber"])
+        try:
+            results = client.put_events(Entries=entries)["Entries"]
+        except (ClientError, BotoCoreError) as exc:
+            # The whole call failed (throttled, unreachable, no such bus): every record of it goes again.
+            logger.error(
+                "events not published",
+                extra={"outcome": "EVENTS_FAILED", "error_fields": [type(exc).__name__]},
+            )
+            results = [{"ErrorCode": "CallFailed"}] * len(batch)
+        failed += [
+            r["dynamodb"]["SequenceNumber"]
+            for r, result in zip(batch, results, strict=True)
+            if "ErrorCode" in result
+        ]
     logger.info(
         "subscription events published",
         extra={"outcome": "EVENTS_PUBLISHED", "error_fields": [f"failed:{len(failed)}"] if failed else None},
@@ -48,7 +60,9 @@ def _entry(image: dict[str, Any], bus: str, source: str) -> dict[str, Any]:
         "id": image["pk"]["S"].removeprefix("event#"),
         "type": kind,
         "customer_uid": image["customer_uid"]["S"],
-        "occurred_at": datetime.fromtimestamp(int(image["occurred_at"]["N"]), KST).isoformat(),
+        "occurred_at": datetime.fromtimestamp(int(image["occurred_at"]["N"]) / 1000, KST).isoformat(
+            timespec="milliseconds"
+        ),
         "data": json.loads(image["data"]["S"]),
     }
     return {"Source": source, "DetailType": kind, "Detail": json.dumps(detail), "EventBusName": bus}

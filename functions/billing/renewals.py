@@ -105,7 +105,9 @@ class Renewals:
             return None
         # The reconciler looks next when the open period's outcome should be known (one period ahead, so
         # what is registered is the open period).
-        if self.store.mark_scheduled(uid, missing, missing[0].schedule_at + SETTLE_DELAY):
+        first = subscription.scheduled_through == -1  # its first periods: the subscription starts
+        next_look = missing[0].schedule_at + SETTLE_DELAY
+        if self.store.mark_scheduled(uid, missing, next_look, starts=plan.id if first else None):
             return [p.merchant_uid for p in missing]
         current = self.store.get(uid)
         if current is None or current.status != "active":

@@ -115,8 +115,9 @@ class SubscriptionStore:
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {":cancelled": {"S": "cancelled"}, ":suspended": {"S": "suspended"}},
         }
-        started = self._event(customer_uid, "subscription.started", plan_id=plan_id, amount=amount)
-        if not self._transact([{"Put": put}, started]):
+        # `subscription.started` comes with its first periods at PortOne (mark_scheduled): a sign-up whose
+        # card is then refused never started.
+        if not self._transact([{"Put": put}]):
             existing = self.get(customer_uid)
             if existing is None:  # deleted between our write and our read: the caller may retry
                 raise ConfigurationUnavailable("subscription changed concurrently") from None
@@ -129,23 +130,38 @@ class SubscriptionStore:
         item = self._get_item(_key(customer_uid))
         return _subscription(item) if item else None
 
-    def mark_scheduled(self, customer_uid: str, periods: list[Period], next_work_at: datetime) -> bool:
+    def mark_scheduled(
+        self, customer_uid: str, periods: list[Period], next_work_at: datetime, *, starts: str | None = None
+    ) -> bool:
         """Record `periods` as handed to PortOne, in one transaction with `scheduled_through`, which never
-        moves backwards. False when nothing was written: another writer recorded them already (a notice
-        delivered twice), or the subscription is no longer active."""
+        moves backwards. `starts`: the plan of a subscription whose first periods these are, which is then
+        `subscription.started`. False when nothing was written: another writer recorded them already (a
+        notice delivered twice), or the subscription is no longer active."""
         through = max(period.index for period in periods)
+        condition = "#status = :active AND scheduled_through < :n"
+        values = {
+            ":n": {"N": str(through)},
+            ":work": {"S": _WORK},
+            ":at": {"N": _epoch(next_work_at)},
+            ":active": {"S": "active"},
+        }
+        started = []
+        if starts is not None:
+            condition += " AND scheduled_through = :none"
+            values[":none"] = {"N": "-1"}
+            started = [
+                self._event(
+                    customer_uid,
+                    "subscription.started",
+                    plan_id=starts,
+                    amount=periods[0].amount,
+                    first_at=int(periods[0].schedule_at.timestamp()),
+                )
+            ]
         advance = self._subscription_update(
-            customer_uid,
-            "SET scheduled_through = :n, #work = :work, next_work_at = :at",
-            "#status = :active AND scheduled_through < :n",
-            {
-                ":n": {"N": str(through)},
-                ":work": {"S": _WORK},
-                ":at": {"N": _epoch(next_work_at)},
-                ":active": {"S": "active"},
-            },
+            customer_uid, "SET scheduled_through = :n, #work = :work, next_work_at = :at", condition, values
         )
-        return self._transact([advance, *[self._put_period(p) for p in periods]])
+        return self._transact([advance, *[self._put_period(p) for p in periods], *started])
 
     def settle(self, period: Period, next_work_at: datetime | None, *, reactivate: bool = False) -> None:
         """Record a period's outcome and move `settled_through` up to it, in one transaction; `next_work_at`
@@ -238,7 +254,7 @@ class SubscriptionStore:
         update = self._subscription_update(
             subscription.customer_uid,
             "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
-            "#status = :read AND plan_id = :plan AND anchor = :anchor",
+            "#status = :read AND plan_id = :plan AND anchor = :anchor AND attribute_exists(ends_at)",
             {":cancelled": {"S": "cancelled"}, **_as_read(subscription)},
         )
         self._transact([update, self._event(subscription.customer_uid, "subscription.ended")])
@@ -329,25 +345,41 @@ class SubscriptionStore:
         self._write(lambda: self._client.update_item(**update))
 
     def cancel(self, customer_uid: str) -> None:
-        """Stop the subscription, so nothing new is registered, and record `subscription.cancelled`, once:
-        a cancelled subscription stays as it is."""
+        """Stop the subscription at once, so nothing new is registered. No event: `cancelled` says how it
+        ends, and a sign-up that never started is simply dropped."""
         update = self._subscription_update(
             customer_uid,
-            "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
-            "attribute_exists(pk) AND #status <> :cancelled",
+            "SET #status = :cancelled REMOVE #work, next_work_at",
+            "attribute_exists(pk)",
             {":cancelled": {"S": "cancelled"}},
-        )
-        self._transact([update, self._event(customer_uid, "subscription.cancelled")])
-
-    def end_at(self, customer_uid: str, ends_at: datetime) -> None:
-        """A cancelled subscription's paid period ends at `ends_at`: then the reconciler deletes the key."""
-        update = self._subscription_update(
-            customer_uid,
-            "SET ends_at = :at, #work = :work, next_work_at = :at",
-            "#status = :cancelled",
-            {":at": {"N": _epoch(ends_at)}, ":work": {"S": _WORK}, ":cancelled": {"S": "cancelled"}},
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
+
+    def cancelled(self, customer_uid: str, ends_at: datetime | None) -> None:
+        """A stopped subscription ends at `ends_at` (the reconciler deletes the key then), or has ended (None:
+        the key is gone). The first time with `subscription.cancelled`; a repeat only updates the end."""
+        if ends_at is None:
+            ending, values = "REMOVE ends_at, #work, next_work_at", {}
+        else:
+            ending = "SET ends_at = :at, #work = :work, next_work_at = :at"
+            values = {":at": {"N": _epoch(ends_at)}, ":work": {"S": _WORK}}
+        values[":cancelled"] = {"S": "cancelled"}
+        # `announced` makes the event once per cancellation (a new start replaces the whole item).
+        announce = (
+            "SET announced = :true, " + ending[4:]
+            if ending.startswith("SET ")
+            else "SET announced = :true " + ending
+        )
+        first = self._subscription_update(
+            customer_uid,
+            announce,
+            "#status = :cancelled AND attribute_not_exists(announced)",
+            {**values, ":true": {"BOOL": True}},
+        )
+        data = {"ends_at": int(ends_at.timestamp()) if ends_at else None}
+        if not self._transact([first, self._event(customer_uid, "subscription.cancelled", **data)]):
+            again = self._subscription_update(customer_uid, ending, "#status = :cancelled", values)["Update"]
+            self._write(lambda: self._client.update_item(**again))
 
     # --- DynamoDB -----------------------------------------------------------------------------------------
 
@@ -358,7 +390,7 @@ class SubscriptionStore:
             "pk": {"S": f"event#{uuid.uuid4().hex}"},
             "type": {"S": kind},
             "customer_uid": {"S": customer_uid},
-            "occurred_at": {"N": _epoch(now)},
+            "occurred_at": {"N": str(int(now.timestamp() * 1000))},  # ms: events come unordered
             "data": {"S": json.dumps(data, separators=(",", ":"), sort_keys=True)},
             "expires_at": {"N": _epoch(now + EVENT_RETENTION)},
         }

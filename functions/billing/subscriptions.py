@@ -220,13 +220,15 @@ class SubscriptionService:
             if immediately or done or subscription is None or plan is None:
                 with suppress(PortOneNotFound):  # deleted by an earlier call: cancelling is safe to repeat
                     self.billing.portone.delete_customer(customer_uid, deadline=deadline)
+                if subscription is not None:
+                    self.store.cancelled(customer_uid, None)
                 logger.info(
                     "subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid}
                 )
                 return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
             charged = self.renewals.charged(subscription, plan, revoked, deadline)
         ends_at = self.renewals.paid_until(subscription, plan, charged)
-        self.store.end_at(customer_uid, ends_at)
+        self.store.cancelled(customer_uid, ends_at)
         logger.info(
             "subscription cancelled at the end of its paid period",
             extra={"outcome": "CANCELLED_AT_PERIOD_END", "customer_uid": customer_uid},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,16 @@ import pytest
 from local.lambda_context import LocalLambdaContext
 from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
-from tests.integration.support import CARD, ENVIRONMENT, TEST_ISSUER, call, load_event, schedule
+from tests.integration.support import (
+    CARD,
+    ENVIRONMENT,
+    TEST_ISSUER,
+    call,
+    emitted_metrics,
+    load_event,
+    new_container,
+    schedule,
+)
 
 DAY = 86_400
 
@@ -140,6 +150,43 @@ def test_suspension_and_the_end_are_published(invoke, stack, portone_clock, inbo
     portone_clock.advance(31 * DAY)
     reconcile()
 
+    reconcile()  # a second run finds nothing more to end
+
     publish(stream_records(stack))
-    kinds = {event["detail-type"] for event in receive_all(merchant_rule)}
-    assert {"subscription.suspended", "subscription.ended"} <= kinds
+    kinds = sorted(event["detail-type"] for event in receive_all(merchant_rule))
+    assert kinds == ["subscription.ended", "subscription.started", "subscription.suspended"]
+
+
+def test_a_sign_up_whose_card_is_refused_publishes_nothing(invoke, stack, merchant_rule) -> None:
+    response = schedule(invoke, **{**CARD, "card_number": magic.CARD_INVALID_NUMBER})
+
+    assert response.status == 402
+    assert stream_records(stack) == []
+
+
+def test_cancelling_twice_publishes_one_cancellation_with_its_end(invoke, stack, merchant_rule) -> None:
+    schedule(invoke, **CARD)
+    first = call(invoke, "DELETE", "/subscriptions/sub_alice")
+    call(invoke, "DELETE", "/subscriptions/sub_alice")
+
+    publish(stream_records(stack))
+
+    cancelled = [
+        e["detail"] for e in receive_all(merchant_rule) if e["detail-type"] == "subscription.cancelled"
+    ]
+    assert len(cancelled) == 1
+    ends_at = datetime.fromisoformat(first.body["ends_at"]).timestamp()
+    assert cancelled[0]["data"] == {"ends_at": ends_at}
+
+
+def test_a_failed_publication_hands_every_record_back(invoke, stack, monkeypatch, capsys) -> None:
+    schedule(invoke, **CARD)
+    monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
+    new_container()
+    records = stream_records(stack)
+
+    answer = publish(records)
+
+    failed = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
+    assert failed == [record["dynamodb"]["SequenceNumber"] for record in records]
+    assert "SubscriptionEventsFailed" in emitted_metrics(capsys.readouterr().out)

@@ -678,6 +678,7 @@ EXPECTED_ALARMS = {
     "RenewalOverdueAlarm",
     "RenewalStoppedAlarm",
     "NoticeIgnoredAlarm",
+    "SubscriptionEventsFailedAlarm",
 }
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
 
@@ -788,7 +789,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
                 assert metric["MetricName"] in emitted, name
                 read.append(metric["MetricName"])
             else:
-                assert metric["Namespace"] in {"AWS/Lambda", "AWS/ApiGateway"}, name
+                assert metric["Namespace"] in {"AWS/Lambda", "AWS/ApiGateway", "AWS/SQS"}, name
     assert set(read) == {
         "SmokeCheckFailed",
         "SmokeCheckPassed",
