@@ -63,6 +63,9 @@ class PortOneEmulator:
     PortOne does since 2026-01-26 (README §5.4). Two named switches change that: ``test_channel=False``
     models a live channel (``sandbox: false``, always shown); ``show_sandbox_payments=True`` is the leniency
     of the lookup before 2026-01-26. Schedule lookups carry no ``sandbox`` and always show test schedules.
+    The payment lists (``/payments/find...``, ``/subscribe/customers/{uid}/payments``), not served yet, must
+    hide sandbox payments by default too, with their own named switch to show them: whether PortOne's lists
+    leave them out is not documented (README §8 item 8), so the strict reading holds.
     """
 
     def __init__(
