@@ -228,15 +228,23 @@ class Renewals:
         for index in range(open_index, subscription.scheduled_through + 1):
             attempt = subscription.attempt if index == open_index else 0  # a past_due period's retry
             period = self._recorded(subscription, plan, index, now, attempt)
-            if period.merchant_uid in revoked:
-                continue
-            try:
-                found = self.portone.get_schedule(period.merchant_uid, deadline=deadline)
-            except PortOneNotFound:
-                continue
-            if found.schedule_status == "executed" and found.payment_status == "paid":
+            uid, merchant_uid = period.customer_uid, period.merchant_uid
+            if merchant_uid not in revoked and self.was_charged(uid, merchant_uid, deadline):
                 charged.append(period.merchant_uid)
         return charged
+
+    def was_charged(self, customer_uid: str, merchant_uid: str, deadline: Deadline) -> bool:
+        """Whether PortOne has run the customer's schedule `merchant_uid` and been paid (so it can no longer
+        be revoked)."""
+        try:
+            found = self.portone.get_schedule(merchant_uid, deadline=deadline)
+        except PortOneNotFound:
+            return False
+        return (
+            found.customer_uid == customer_uid
+            and found.schedule_status == "executed"
+            and found.payment_status == "paid"
+        )
 
     def paid_until(self, subscription: Subscription, plan: Plan, charged: list[str]) -> datetime:
         """When the paid periods end: the time of the first period neither paid nor charged. A suspended

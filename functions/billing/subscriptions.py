@@ -189,7 +189,7 @@ class SubscriptionService:
         self.store.mark_revoked(merchant_uid)
         with portone_errors_as_api_errors(customer_uid):
             revoked = self.billing.portone.unschedule(customer_uid, [merchant_uid], deadline=deadline)
-            if not revoked and self._charged(customer_uid, merchant_uid, deadline):
+            if not revoked and self.renewals.was_charged(customer_uid, merchant_uid, deadline):
                 raise PeriodAlreadyCharged("the payment ran before it could be revoked")
         if not revoked:
             raise ScheduleNotFound("nothing pending under that merchant_uid")
@@ -304,18 +304,6 @@ class SubscriptionService:
             # Its declined period is being retried; a card change that moves the retry is not built yet.
             raise SubscriptionPastDue("a renewal is being retried")
         return subscription, started
-
-    def _charged(self, customer_uid: str, merchant_uid: str, deadline: Deadline) -> bool:
-        """Whether PortOne has run and been paid the customer's payment `merchant_uid`."""
-        try:
-            found = self.billing.portone.get_schedule(merchant_uid, deadline=deadline)
-        except PortOneNotFound:
-            return False
-        return (
-            found.customer_uid == customer_uid
-            and found.schedule_status == "executed"
-            and found.payment_status == "paid"
-        )
 
     def _may_subscribe(self, caller: Caller) -> bool:
         return not caller.anonymous or self.billing.settings.allow_anonymous_subscriptions
