@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import requests
+
 from local.invoke import function_environment
 from local.template import ROOT, function_definition
 
@@ -128,14 +130,52 @@ def empty_table(stack: Any) -> None:
             client.delete_item(TableName=table, Key={"pk": item["pk"]})
 
 
-def subscription_status(stack: Any, customer_uid: str) -> str | None:
-    """The status the table records for the customer's subscription (None: there is none)."""
+def subscription_item(stack: Any, customer_uid: str) -> dict[str, str] | None:
+    """The customer's subscription record as the table holds it, each attribute's value as a string."""
     item = (
         stack.client("dynamodb")
         .get_item(TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": f"subscription#{customer_uid}"}})
         .get("Item")
     )
-    return str(item["status"]["S"]) if item else None
+    return {name: str(next(iter(value.values()))) for name, value in item.items()} if item else None
+
+
+def subscription_status(stack: Any, customer_uid: str) -> str | None:
+    """The status the table records for the customer's subscription (None: there is none)."""
+    item = subscription_item(stack, customer_uid)
+    return item["status"] if item else None
+
+
+def reconcile(timeout_seconds: float = 25.0) -> dict[str, Any]:
+    """One scheduled reconciler run, as EventBridge Scheduler invokes the function."""
+    from billing.app import lambda_handler
+    from local.lambda_context import LocalLambdaContext
+
+    context = LocalLambdaContext(timeout_seconds=timeout_seconds)
+    result: dict[str, Any] = lambda_handler(load_event("reconcile"), context)
+    return result
+
+
+def pending_schedules(stack: Any, customer_uid: str = "sub_alice") -> list[str]:
+    """The merchant_uids PortOne holds as pending (not yet run, not revoked) for the customer."""
+    return sorted(
+        uid
+        for uid, s in stack.emulator.schedules.items()
+        if s["customer_uid"] == customer_uid and s["schedule_status"] == "scheduled"
+    )
+
+
+def portone_token(stack: Any) -> str:
+    """An access token straight from the emulator, for calls made at PortOne outside this service."""
+    from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET
+
+    response = requests.post(
+        f"{stack.emulator.url}/users/getToken",
+        json={"imp_key": LOCAL_IMP_KEY, "imp_secret": LOCAL_IMP_SECRET},
+        timeout=5,
+    )
+    token: str = response.json()["response"]["access_token"]
+    return token
 
 
 def invoke_in_fresh_process(event: dict[str, Any], start: Any) -> tuple[int, dict[str, str]]:

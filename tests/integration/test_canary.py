@@ -15,17 +15,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
-import requests
 
 from billing import cards
 from local.portone_emulator import cards as magic
-from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
+from local.stack import LOCAL_IMP_SECRET, EmbeddedStack
 from tests.integration.support import (
     ENVIRONMENT,
     TEST_ISSUER,
     Invocation,
     http_event,
     new_container,
+    portone_token,
     with_caller,
 )
 
@@ -210,11 +210,7 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
         monkeypatch.setenv("PORTONE_BASE_URL", stack.emulator.url)
     table = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
 
-    token = requests.post(
-        f"{stack.emulator.url}/users/getToken",
-        json={"imp_key": LOCAL_IMP_KEY, "imp_secret": LOCAL_IMP_SECRET},
-        timeout=5,
-    ).json()["response"]["access_token"]
+    token = portone_token(stack)
     captured = capsys.readouterr()
     everything = "\n".join([*seen, logs.getvalue(), captured.out, captured.err, caplog.text, str(table)])
 

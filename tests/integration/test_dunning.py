@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from billing.renewals import STOPPED_METRIC
-from local.lambda_context import LocalLambdaContext
 from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
 from tests.integration.support import (
@@ -20,7 +19,8 @@ from tests.integration.support import (
     ShiftedClock,
     call,
     emitted_metrics,
-    load_event,
+    pending_schedules,
+    reconcile,
     schedule,
     subscription_status,
 )
@@ -34,15 +34,6 @@ def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
 
 
-def live_attempts(stack: EmbeddedStack) -> list[str]:
-    """merchant_uids PortOne holds as pending for alice."""
-    return sorted(
-        uid
-        for uid, s in stack.emulator.schedules.items()
-        if s["customer_uid"] == "sub_alice" and s["schedule_status"] == "scheduled"
-    )
-
-
 def runs(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox, seconds: float) -> list[Any]:
     """PortOne's clock moves on, due payments run, and their notices reach the webhook."""
     clock.advance(seconds)
@@ -54,13 +45,6 @@ def status(invoke) -> str:
     return str(call(invoke, "GET", "/subscriptions/sub_alice").body["subscription_status"])
 
 
-def reconcile() -> dict[str, Any]:
-    from billing.app import lambda_handler
-
-    result: dict[str, Any] = lambda_handler(load_event("reconcile"), LocalLambdaContext())
-    return result
-
-
 def test_a_declined_renewal_is_retried_and_a_paid_retry_makes_it_active_again(
     invoke, stack, portone_clock, inbox
 ) -> None:
@@ -70,7 +54,7 @@ def test_a_declined_renewal_is_retried_and_a_paid_retry_makes_it_active_again(
 
     # Then it is past_due, with one retry (a new merchant_uid) the next day and nothing else pending
     assert declined.body["scheduled"] == [f"{first}_r1"]
-    assert live_attempts(stack) == [f"{first}_r1"]
+    assert pending_schedules(stack) == [f"{first}_r1"]
     assert status(invoke) == "past_due"
 
     # When the customer's card pays again and the retry runs
@@ -80,7 +64,7 @@ def test_a_declined_renewal_is_retried_and_a_paid_retry_makes_it_active_again(
     # Then it is active again and the next period is on the schedule
     assert status(invoke) == "active"
     [next_period] = paid.body["scheduled"]
-    assert live_attempts(stack) == [next_period]
+    assert pending_schedules(stack) == [next_period]
     assert not next_period.endswith("_r1")
 
 
@@ -94,7 +78,7 @@ def test_the_last_retry_failing_suspends_and_a_month_later_cancels(
     pending = []
     for days in (1, 2, 4):
         runs(invoke, stack, portone_clock, inbox, days * DAY)
-        pending.append(live_attempts(stack))
+        pending.append(pending_schedules(stack))
 
     # Then the third failure suspends it: nothing pending, the alarm told, the key kept for now
     assert pending == [[f"{first}_r2"], [f"{first}_r3"], []]
@@ -115,7 +99,7 @@ def test_a_decline_no_retry_cures_suspends_at_once(invoke, stack, portone_clock,
     [declined] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
 
     assert declined.body["scheduled"] == []
-    assert live_attempts(stack) == []
+    assert pending_schedules(stack) == []
     assert status(invoke) == "suspended"
     assert STOPPED_METRIC in emitted_metrics(capsys.readouterr().out)
 
@@ -130,7 +114,7 @@ def test_a_declined_renewal_whose_notice_was_lost_is_retried_by_the_reconciler(
 
     reconcile()
 
-    assert live_attempts(stack) == [f"{first}_r1"]
+    assert pending_schedules(stack) == [f"{first}_r1"]
     assert status(invoke) == "past_due"
 
 
@@ -139,7 +123,7 @@ def test_cancelling_while_past_due_ends_when_the_unpaid_period_began(
 ) -> None:
     schedule(invoke, **DECLINING)
     runs(invoke, stack, portone_clock, inbox, 10 * 60)
-    unpaid_since = stack.emulator.schedules[live_attempts(stack)[0].removesuffix("_r1")]["schedule_at"]
+    unpaid_since = stack.emulator.schedules[pending_schedules(stack)[0].removesuffix("_r1")]["schedule_at"]
 
     cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
 
@@ -185,7 +169,7 @@ def test_a_retry_cannot_be_revoked_to_waive_the_debt(invoke, stack, portone_cloc
         400,
         [{"field": "merchant_uid", "reason": "retry_not_revocable"}],
     )
-    assert live_attempts(stack) == [f"{first}_r1"]
+    assert pending_schedules(stack) == [f"{first}_r1"]
 
 
 def test_a_suspended_customer_subscribes_afresh_with_a_new_card(invoke, stack, portone_clock, inbox) -> None:
@@ -198,7 +182,7 @@ def test_a_suspended_customer_subscribes_afresh_with_a_new_card(invoke, stack, p
 
     assert again.status == 200
     assert status(invoke) == "active"
-    assert live_attempts(stack) == [p["merchant_uid"] for p in again.body["schedules"]]
+    assert pending_schedules(stack) == [p["merchant_uid"] for p in again.body["schedules"]]
 
 
 def test_a_past_due_subscription_cannot_be_changed_until_it_settles(
@@ -226,6 +210,6 @@ def test_a_retry_whose_registration_was_lost_is_registered_before_its_time(
     reconcile()
 
     # Then the retry is at PortOne, still at its own time (the next day)
-    assert live_attempts(stack) == [f"{first}_r1"]
+    assert pending_schedules(stack) == [f"{first}_r1"]
     retry_at = stack.emulator.schedules[f"{first}_r1"]["schedule_at"]
     assert retry_at - stack.emulator.schedules[first]["schedule_at"] == DAY

@@ -21,8 +21,8 @@ from tests.integration.support import (
     TEST_ISSUER,
     call,
     emitted_metrics,
-    load_event,
     new_container,
+    reconcile,
     schedule,
 )
 
@@ -77,12 +77,6 @@ def publish(records: list[dict[str, Any]]) -> dict[str, Any]:
 
     result: dict[str, Any] = lambda_handler({"Records": records}, LocalLambdaContext())
     return result
-
-
-def reconcile() -> None:
-    from billing.app import lambda_handler
-
-    lambda_handler(load_event("reconcile"), LocalLambdaContext())
 
 
 def receive_all(received: Any) -> list[dict[str, Any]]:

@@ -11,8 +11,7 @@ import pytest
 import requests
 
 from billing.renewals import OVERDUE_METRIC, RESERVE_SECONDS, STOPPED_METRIC
-from local.lambda_context import LocalLambdaContext
-from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
+from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
     ENVIRONMENT,
@@ -21,8 +20,11 @@ from tests.integration.support import (
     ShiftedClock,
     call,
     emitted_metrics,
-    load_event,
+    pending_schedules,
+    portone_token,
+    reconcile,
     schedule,
+    subscription_item,
 )
 
 SCHEDULE = ("POST", "/subscribe/payments/schedule")
@@ -35,23 +37,6 @@ PAST_FIRST_SETTLE = 16 * MINUTE
 @pytest.fixture(autouse=True)
 def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
-
-
-def reconcile(timeout_seconds: float = 25.0) -> dict[str, Any]:
-    from billing.app import lambda_handler
-
-    context = LocalLambdaContext(timeout_seconds=timeout_seconds)
-    result: dict[str, Any] = lambda_handler(load_event("reconcile"), context)
-    return result
-
-
-def scheduled_periods(stack: EmbeddedStack, customer_uid: str = "sub_alice") -> list[str]:
-    """merchant_uids PortOne holds as pending for the customer."""
-    return sorted(
-        uid
-        for uid, s in stack.emulator.schedules.items()
-        if s["customer_uid"] == customer_uid and s["schedule_status"] == "scheduled"
-    )
 
 
 def first_period_runs(
@@ -73,7 +58,7 @@ def test_a_lost_notice_is_recovered_by_the_next_run(invoke, stack, portone_clock
 
     # Then it learnt the outcome from PortOne and put the next period on the schedule
     assert (report["processed"], report["complete"]) == (1, True)
-    [next_period] = scheduled_periods(stack)
+    [next_period] = pending_schedules(stack)
     assert next_period != first
     assert stack.emulator.count(*SCHEDULE) == 2
 
@@ -86,7 +71,7 @@ def test_a_notice_answered_503_is_recovered_by_the_next_run(invoke, stack, porto
 
     reconcile()
 
-    assert len(scheduled_periods(stack)) == 1
+    assert len(pending_schedules(stack)) == 1
     assert stack.emulator.count(*SCHEDULE) == 2
 
 
@@ -110,7 +95,7 @@ def test_a_schedule_whose_answer_was_lost_is_registered_or_confirmed_by_the_next
     reconcile()
 
     # Then PortOne holds the first period exactly once, and the subscription knows it
-    assert len(scheduled_periods(stack)) == 1
+    assert len(pending_schedules(stack)) == 1
     assert reconcile()["processed"] == 0  # nothing left to do until the period's time
 
 
@@ -141,20 +126,14 @@ def test_notice_and_reconciler_in_any_order_schedule_each_period_once(
     # Then PortOne holds the next period once; at most one more POST tried it (and was refused), and the
     # subscription records period 0 settled, period 1 scheduled, and looks next when period 1 is due
     assert len(answers) == 2
-    [next_period] = scheduled_periods(stack)
+    [next_period] = pending_schedules(stack)
     assert stack.emulator.count(*SCHEDULE) in (2, 3)
     state = subscription_item(stack, "sub_alice")
+    assert state is not None
     assert (state["settled_through"], state["scheduled_through"]) == ("0", "1")
     due = stack.emulator.schedules[next_period]["schedule_at"]
     assert int(state["next_work_at"]) == due + 10 * MINUTE
     assert reconcile()["processed"] == 0  # and nothing is left to do
-
-
-def subscription_item(stack: EmbeddedStack, customer_uid: str) -> dict[str, str]:
-    item = stack.client("dynamodb").get_item(
-        TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": f"subscription#{customer_uid}"}}
-    )["Item"]
-    return {name: next(iter(value.values())) for name, value in item.items()}
 
 
 def test_a_run_out_of_time_resumes_where_it_stopped(invoke, stack, portone_clock, inbox, monkeypatch) -> None:
@@ -186,7 +165,7 @@ def test_a_run_out_of_time_resumes_where_it_stopped(invoke, stack, portone_clock
     assert 0 < first["processed"] < len(customers)
     assert first["processed"] + second["processed"] == len(customers)
     assert stack.emulator.count(*LOOKUP) == len(customers)
-    assert all(len(scheduled_periods(stack, uid)) == 1 for uid in customers)
+    assert all(len(pending_schedules(stack, uid)) == 1 for uid in customers)
 
 
 def test_a_renewal_without_an_outcome_long_after_its_time_is_overdue(
@@ -215,7 +194,7 @@ def test_a_period_the_customer_skipped_does_not_end_the_chain(invoke, stack, por
     reconcile()
 
     # Then the next period is on PortOne's schedule
-    [next_period] = scheduled_periods(stack)
+    [next_period] = pending_schedules(stack)
     assert next_period != first
 
 
@@ -236,7 +215,7 @@ def test_a_period_revoked_outside_this_service_stops_the_chain_with_an_alarm(
     reconcile()
 
     assert STOPPED_METRIC in emitted_metrics(capsys.readouterr().out)
-    assert scheduled_periods(stack) == []
+    assert pending_schedules(stack) == []
 
 
 def test_subscriptions_from_before_the_work_index_are_found_and_renewed(
@@ -258,7 +237,7 @@ def test_subscriptions_from_before_the_work_index_are_found_and_renewed(
     reconcile()
 
     # Then it was found without a notice, and renewed
-    [next_period] = scheduled_periods(stack)
+    [next_period] = pending_schedules(stack)
     assert next_period != first
 
 
@@ -284,13 +263,3 @@ def test_a_subscription_whose_work_fails_waits_its_turn_and_turns_overdue(
     # Then the failure did not keep it first in line, and its lateness raised RenewalOverdue
     assert (first["processed"], second["processed"]) == (1, 0)
     assert OVERDUE_METRIC in emitted_metrics(capsys.readouterr().out)
-
-
-def portone_token(stack: EmbeddedStack) -> str:
-    response = requests.post(
-        f"{stack.emulator.url}/users/getToken",
-        json={"imp_key": LOCAL_IMP_KEY, "imp_secret": LOCAL_IMP_SECRET},
-        timeout=5,
-    )
-    token: str = response.json()["response"]["access_token"]
-    return token

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from local.portone_emulator import cards as magic
-from local.stack import LOCAL_IMP_KEY, LOCAL_IMP_SECRET, EmbeddedStack
+from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
     ENVIRONMENT,
@@ -21,6 +21,8 @@ from tests.integration.support import (
     call,
     load_event,
     new_container,
+    portone_token,
+    reconcile,
     schedule,
     subscription_status,
     with_caller,
@@ -37,11 +39,7 @@ def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pay_directly(stack: EmbeddedStack, customer_uid: str, merchant_uid: str) -> dict[str, Any]:
     """A payment with the customer's key made straight at PortOne (`again`), not by this service."""
-    token = requests.post(
-        f"{stack.emulator.url}/users/getToken",
-        json={"imp_key": LOCAL_IMP_KEY, "imp_secret": LOCAL_IMP_SECRET},
-        timeout=5,
-    ).json()["response"]["access_token"]
+    token = portone_token(stack)
     response = requests.post(
         f"{stack.emulator.url}/subscribe/payments/again",
         json={"customer_uid": customer_uid, "merchant_uid": merchant_uid, "amount": 9900, "name": "direct"},
@@ -240,14 +238,6 @@ def test_cancel_takes_immediately_as_true_or_false_only(invoke, stack: EmbeddedS
 
 def stack_schedule_at(stack: EmbeddedStack, merchant_uid: str) -> str:
     return datetime.fromtimestamp(stack.emulator.schedules[merchant_uid]["schedule_at"], UTC).isoformat()
-
-
-def reconcile() -> dict[str, Any]:
-    from billing.app import lambda_handler
-    from local.lambda_context import LocalLambdaContext
-
-    result: dict[str, Any] = lambda_handler(load_event("reconcile"), LocalLambdaContext())
-    return result
 
 
 def test_one_pending_payment_can_be_revoked(invoke) -> None:
