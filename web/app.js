@@ -57,7 +57,8 @@ const CODE_MESSAGES = {
   CARD_REJECTED: "카드사에서 카드를 승인하지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요.",
   TOO_MANY_ATTEMPTS: "시도 횟수가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
   CUSTOMER_NOT_FOUND: FIELD_MESSAGES.customer_uid.not_available,
-  SUBSCRIPTION_EXISTS: "이미 다른 요금제를 구독 중인 고객입니다. 기존 구독을 해지한 뒤 다시 시도해 주세요.",
+  SUBSCRIPTION_EXISTS:
+    "이미 구독 중인 고객입니다. 결제 카드를 바꾸려면 카드 변경을, 다른 요금제로 바꾸려면 기존 구독을 해지한 뒤 다시 시도해 주세요.",
   REQUEST_IN_PROGRESS: "이전 요청을 아직 처리하고 있습니다. 잠시 후 같은 내용으로 다시 시도해 주세요.",
   IDEMPOTENCY_KEY_REUSED: "요청이 중복되었습니다. 다시 시도해 주세요.",
   PAYMENT_PROVIDER_REJECTED: "지금은 카드를 등록할 수 없습니다. 고객센터에 문의해 주세요.",
@@ -68,7 +69,9 @@ const CODE_MESSAGES = {
   SIGN_IN_REQUIRED: "정기결제는 로그인한 뒤 신청할 수 있습니다.",
   SCHEDULE_NOT_FOUND: "취소할 수 있는 결제 예정 건이 없습니다.",
   PERIOD_ALREADY_CHARGED: "이미 결제된 건이라 취소할 수 없습니다.",
-  SUBSCRIPTION_PAST_DUE: "결제가 실패해 재시도 중인 구독입니다. 재시도가 끝난 뒤 다시 시도하거나 구독을 해지해 주세요.",
+  SUBSCRIPTION_PAST_DUE:
+    "결제가 실패해 재시도 중인 구독입니다. 결제 카드를 바꾸면 밀린 결제가 새 카드로 곧 진행됩니다.",
+  SUBSCRIPTION_NOT_RENEWING: "결제 카드를 바꿀 수 있는 구독이 없습니다. 구독 상태를 확인해 주세요.",
   SERVICE_UNAVAILABLE: "서비스가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
   UNAUTHORIZED: "로그인이 필요합니다. 다시 로그인한 뒤 시도해 주세요.",
   FORBIDDEN: "카드를 등록할 권한이 없습니다.",

@@ -27,6 +27,7 @@ from billing.idempotency import REPLAYED_HEADER, IdempotentRequest, StoredRespon
 from billing.identity import Caller, caller_from_event
 from billing.models import (
     CUSTOMER_UID_PATTERN,
+    CardFields,
     IssueBillingKeyRequest,
     Notice,
     parse_model,
@@ -54,6 +55,8 @@ _OUTCOME_METRICS = {
     "SchedulePending": "SchedulePending",
     "RevokeResponse": "PaymentRevoked",
     "CancelResponse": "SubscriptionCancelled",
+    "CardChangeResponse": "CardChanged",
+    "CardChangePending": "CardChangePending",
 }
 # Every response: no caching of card results anywhere, no content sniffing.
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -90,6 +93,15 @@ def view_subscription(customer_uid: str) -> Response[str]:
     return _ok(
         get_subscription_service().view(_path_uid(customer_uid), caller, _deadline()), "SubscriptionViewed"
     )
+
+
+@app.put("/subscriptions/<customer_uid>/card")
+def change_card(customer_uid: str) -> Response[str]:
+    caller, key, payload = _caller(), _idempotency_key(), _json_body()
+    card = parse_model(CardFields, payload)
+    uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), _deadline()
+    request = _request(caller, key, payload)
+    return _idempotent(request, lambda: service.change_card(uid, card, caller, request.identity, deadline))
 
 
 @app.delete("/subscriptions/<customer_uid>/schedules/<merchant_uid>")

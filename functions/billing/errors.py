@@ -88,7 +88,10 @@ class CustomerNotFound(ApiError):
 class SubscriptionExists(ApiError):
     status = 409
     code = "SUBSCRIPTION_EXISTS"
-    message = "This customer already has a subscription to another plan. Cancel it first."
+    message = (
+        "This customer already has a subscription. To pay with another card, change its card "
+        "(PUT /subscriptions/{customer_uid}/card); for another plan, cancel it first."
+    )
 
 
 class SubscriptionPastDue(ApiError):
@@ -96,7 +99,18 @@ class SubscriptionPastDue(ApiError):
 
     status = 409
     code = "SUBSCRIPTION_PAST_DUE"
-    message = "A payment of this subscription is being retried. Try again once it is settled, or cancel it."
+    message = (
+        "A payment of this subscription is being retried. Change its card to pay it now "
+        "(PUT /subscriptions/{customer_uid}/card), or cancel it."
+    )
+
+
+class SubscriptionNotRenewing(ApiError):
+    """A card change for a key with no active or past_due subscription: nothing would move to the card."""
+
+    status = 409
+    code = "SUBSCRIPTION_NOT_RENEWING"
+    message = "This billing key has no active or past-due subscription whose card could change."
 
 
 class ScheduleNotFound(ApiError):

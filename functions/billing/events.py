@@ -59,6 +59,8 @@ def _entry(image: dict[str, Any], bus: str, source: str) -> dict[str, Any]:
     detail = {
         "id": image["pk"]["S"].removeprefix("event#"),
         "type": kind,
+        # One written before subscription ids: its subscription is kept under its customer_uid.
+        "subscription_id": image.get("subscription_id", image["customer_uid"])["S"],
         "customer_uid": image["customer_uid"]["S"],
         "occurred_at": datetime.fromtimestamp(int(image["occurred_at"]["N"]) / 1000, KST).isoformat(
             timespec="milliseconds"

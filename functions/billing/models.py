@@ -280,6 +280,29 @@ class SubscriptionView(BaseModel):
     schedules: list[ScheduledPayment]
 
 
+class CardChangeResponse(BaseModel):
+    status: Literal["success"] = "success"
+    customer_uid: str  # the new billing key's: the subscription's uid from now on
+    previous_customer_uid: str
+    card: CardSummary
+    subscription_status: Literal["active", "past_due", "suspended", "cancelled"]
+    # False: a period PortOne had already run on the old card is still settling; the key goes after it.
+    previous_key_deleted: bool
+
+
+class CardChangePending(BaseModel):
+    """PortOne may or may not have issued the new key, and a lookup could not tell (design.md D6): the
+    subscription stays on the old card."""
+
+    status: Literal["pending"] = "pending"
+    customer_uid: str
+    previous_customer_uid: str
+    message: str = (
+        "The payment provider did not confirm the new card in time; the subscription stays on the old "
+        "card. Check the subscription before sending the card again."
+    )
+
+
 class RevokeResponse(BaseModel):
     status: Literal["success"] = "success"
     customer_uid: str

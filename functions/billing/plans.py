@@ -2,9 +2,9 @@
 
 Plans live in `plans.json` beside this module: reviewed and deployed with the code, never sent by a client.
 A subscription starts at an anchor time; period n is due at the anchor plus n intervals, on the same day of
-the month (clamped to the month's last day) at the same time in Korea. Each period's `merchant_uid` is derived
-from the customer, the plan and the period's due date, so the same period always gets the same merchant_uid
-and PortOne, which never accepts a merchant_uid twice, can never schedule it twice.
+the month (clamped to the month's last day) at the same time in Korea. Each attempt at a period has a
+`merchant_uid` derived from the subscription's id, the period, the attempt and the card, so it is always the
+same and PortOne, which never accepts a merchant_uid twice, can never schedule it twice.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ class Plan(BaseModel):
         return local.replace(year=year, month=month, day=day)
 
     def merchant_uid(self, customer_uid: str, due: datetime, attempt: int = 0) -> str:
-        """`sub_<16 hex>_<YYYYMMDD>`, and `_r<n>` for the n-th retry of a failed payment (a new order: PortOne
-        never accepts a merchant_uid twice): at most 32 characters of [A-Za-z0-9_], within PortOne's 40."""
+        """The merchant_uids of subscriptions from before subscription ids (see `period_merchant_uid`), which
+        keep renewing under them: `sub_<16 hex>_<YYYYMMDD>`, and `_r<n>` for the n-th retry."""
         base = f"sub_{subscription_digest(customer_uid, self.id)}_{due.astimezone(KST):%Y%m%d}"
         return f"{base}_r{attempt}" if attempt else base
 
@@ -64,6 +64,14 @@ class Catalog(BaseModel):
 
     def find(self, plan_id: str) -> Plan | None:
         return next((plan for plan in self.plans if plan.id == plan_id), None)
+
+
+def period_merchant_uid(subscription_id: str, index: int, attempt: int, card: int) -> str:
+    """`S<subscription id>P<period>A<attempt>C<card changes>`: each attempt at each period of a subscription,
+    on each card, a merchant_uid of its own (PortOne never accepts one twice), derived so that a request
+    whose answer was lost can be looked up (D6). At most 40 characters of [A-Za-z0-9], as PortOne and the
+    strictest PGs accept: 20 for the id, and room for 10,000 periods, 10 attempts and 1,000 card changes."""
+    return f"S{subscription_id}P{index}A{attempt}C{card}"
 
 
 def subscription_digest(customer_uid: str, plan_id: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,10 +28,10 @@ from billing.deadline import Deadline
 from billing.declines import retryable
 from billing.errors import ApiError
 from billing.observability import logger, metrics
-from billing.plans import Catalog, Plan, parse_merchant_uid, subscription_digest
+from billing.plans import Catalog, Plan, parse_merchant_uid, period_merchant_uid, subscription_digest
 from billing.portone.client import PortOneClient
 from billing.portone.errors import PortOneBusinessError, PortOneError, PortOneNotFound, PortOneOutcomeUnknown
-from billing.portone.models import Payment
+from billing.portone.models import Payment, ScheduleResult
 from billing.service import portone_errors_as_api_errors
 from billing.subscription_store import Period, PeriodStatus, Subscription, SubscriptionStore
 
@@ -107,13 +107,12 @@ class Renewals:
         # what is registered is the open period).
         first = subscription.scheduled_through == -1  # its first periods: the subscription starts
         next_look = missing[0].schedule_at + SETTLE_DELAY
-        if self.store.mark_scheduled(uid, missing, next_look, starts=plan.id if first else None):
+        if self.store.mark_scheduled(subscription, missing, next_look, starts=plan.id if first else None):
             return [p.merchant_uid for p in missing]
-        current = self.store.get(uid)
-        if current is None or current.status != "active":
-            # Cancelled while this call registered: take back what it registered.
-            with portone_errors_as_api_errors(uid):
-                self.portone.unschedule(uid, [p.merchant_uid for p in missing], deadline=deadline)
+        current = self.store.get(subscription.key)
+        if current is None or current.status != "active" or current.customer_uid != uid:
+            # Cancelled, or its card changed, while this call registered: take back what it registered.
+            self._take_back(uid, [p.merchant_uid for p in missing], deadline)
         return []
 
     def period(
@@ -123,8 +122,14 @@ class Renewals:
         time, retry n `retry_days[n-1]` days after it; one whose time has passed goes shortly ahead."""
         due = plan.due_at(subscription.anchor, index)
         at = due + timedelta(days=self.retry_days[attempt - 1]) if attempt else due
+        merchant_uid = (
+            period_merchant_uid(subscription.id, index, attempt, subscription.card)
+            if subscription.id
+            else plan.merchant_uid(subscription.key, due, attempt)  # a subscription from before ids
+        )
         return Period(
-            merchant_uid=plan.merchant_uid(subscription.customer_uid, due, attempt),
+            merchant_uid=merchant_uid,
+            subscription=subscription.key,
             customer_uid=subscription.customer_uid,
             index=index,
             amount=price(subscription, plan),
@@ -163,8 +168,24 @@ class Renewals:
         )
         if not continues:
             return []
-        current = self.store.get(subscription.customer_uid) or subscription
+        current = self.store.get(subscription.key) or subscription
         return self.register(current, plan, now, deadline) or []
+
+    def settle_payment(
+        self,
+        subscription: Subscription,
+        plan: Plan,
+        period: Period,
+        payment: Payment,
+        now: datetime,
+        deadline: Deadline,
+    ) -> list[str]:
+        """Settle `period` by the payment PortOne returned for it (checked by `outcome_counts` first)."""
+        status = payment_status(payment)
+        fail_reason = payment.fail_reason
+        return self.settle(
+            subscription, plan, period, status, payment.imp_uid, now, deadline, fail_reason=fail_reason
+        )
 
     def _declined(
         self,
@@ -197,13 +218,14 @@ class Renewals:
     def _register_attempt(
         self, subscription: Subscription, plan: Plan, attempt: Period, now: datetime, deadline: Deadline
     ) -> list[str]:
-        """Hand PortOne a recorded retry. Unconfirmed: the reconciler looks it up, or registers it, shortly.
-        Cancelled meanwhile: taken back."""
-        uid = subscription.customer_uid
+        """Hand PortOne a recorded attempt (a retry, or a period moved to a new card). Unconfirmed: the
+        reconciler looks it up, or registers it, shortly. Cancelled, or its card changed, meanwhile: taken
+        back."""
+        uid = attempt.customer_uid
         with portone_errors_as_api_errors(uid):
             confirmed = self._schedule_at_portone(uid, plan, [attempt], deadline)
-        current = self.store.get(uid)
-        if current is None or current.status != "past_due":
+        current = self.store.get(subscription.key)
+        if current is None or current.status not in ("active", "past_due") or current.customer_uid != uid:
             self._take_back(uid, [attempt.merchant_uid], deadline)
             return []
         if not confirmed:
@@ -214,6 +236,101 @@ class Renewals:
     def _take_back(self, customer_uid: str, merchant_uids: list[str], deadline: Deadline) -> None:
         with portone_errors_as_api_errors(customer_uid):
             self.portone.unschedule(customer_uid, merchant_uids, deadline=deadline)
+
+    # --- changing the card ----------------------------------------------------------------------------------
+
+    def change_card(
+        self, subscription: Subscription, plan: Plan, customer_uid: str, now: datetime, deadline: Deadline
+    ) -> Subscription:
+        """Charge the subscription to the new billing key `customer_uid` (already issued). Each period
+        pending on the old key is revoked there, confirmed by GET, and registered on the new key under a new
+        merchant_uid (a past_due period's retry shortly ahead); one PortOne already ran stays on the old card
+        and only later periods move. The old key is deleted once nothing is pending on it. What this call
+        cannot finish, the reconciler does, on the same path. The subscription as it now stands."""
+        pending = self._pending(subscription, plan, now)
+        changed = self.store.change_card(subscription, customer_uid, [p.merchant_uid for p in pending])
+        logger.info(
+            "card changed",
+            extra={"outcome": "CARD_CHANGED", "customer_uid": customer_uid, "subscription_id": changed.key},
+        )
+        try:
+            self.finish_card_change(changed, plan, now, deadline)
+        except ApiError as error:
+            # The change itself is made: the reconciler finishes the move on its next run (work is due).
+            logger.warning(
+                "card change not finished yet",
+                extra={"outcome": error.code, "customer_uid": customer_uid, "subscription_id": changed.key},
+            )
+        return self.store.get(changed.key) or changed
+
+    def _pending(self, subscription: Subscription, plan: Plan, now: datetime) -> list[Period]:
+        """The periods that may be pending at PortOne on the subscription's key, each recorded: the open
+        period's live attempt (even if its registration is unconfirmed: its answer may have been lost) and
+        those after it, except one the customer revoked."""
+        open_index = settled_through(subscription, plan) + 1
+        pending = []
+        for index in range(open_index, max(open_index, subscription.scheduled_through) + 1):
+            period = self._recorded(
+                subscription, plan, index, now, subscription.attempt if index == open_index else 0
+            )
+            if period.status == "scheduled":
+                self.store.record(period)  # one from before periods were recorded, or never confirmed
+                pending.append(period)
+        return pending
+
+    def finish_card_change(
+        self, subscription: Subscription, plan: Plan, now: datetime, deadline: Deadline
+    ) -> bool:
+        """Move what is still pending on a replaced key (`moving`), then delete that key. Every step is
+        looked up first, so running it again, or from the reconciler, changes nothing more. True when the
+        change is complete."""
+        for merchant_uid in sorted(subscription.moving):
+            period = self.store.period(merchant_uid)
+            if period is None or not self._move(subscription, plan, period, now, deadline):
+                return False
+        self._delete_keys(subscription, sorted(subscription.retired), deadline)
+        return True
+
+    def _move(
+        self, subscription: Subscription, plan: Plan, period: Period, now: datetime, deadline: Deadline
+    ) -> bool:
+        """One period pending on a replaced key: revoked there (confirmed by GET) and registered on the new
+        key; or, when PortOne ran it first, settled by its outcome. False when neither is known yet."""
+        old = period.customer_uid
+        with portone_errors_as_api_errors(old):
+            found = self._schedule(period.merchant_uid, deadline)
+            if found is not None and found.schedule_status == "scheduled":
+                self.portone.unschedule(old, [period.merchant_uid], deadline=deadline)
+                found = self._schedule(period.merchant_uid, deadline)
+            if found is None or found.schedule_status == "revoked":
+                replacement = self.period(subscription, plan, period.index, now, period.attempt)
+                if subscription.status == "past_due":  # the overdue period, on the new card at once
+                    replacement = replace(replacement, schedule_at=now + 5 * MIN_LEAD)
+                if self.store.moved(subscription, period, replacement):
+                    self._register_attempt(subscription, plan, replacement, now, deadline)
+                return True
+            if found.schedule_status != "executed" or not found.imp_uid:
+                return False
+            payment = self.portone.get_payment(found.imp_uid, deadline=deadline)
+        if not self.outcome_counts(payment, period):
+            return False
+        # Settled before it leaves `moving`: a run cut short in between settles it again (a no-op).
+        self.settle_payment(subscription, plan, period, payment, now, deadline)
+        self.store.moved(subscription, period, None)
+        return True
+
+    def _delete_keys(self, subscription: Subscription, customer_uids: list[str], deadline: Deadline) -> None:
+        for customer_uid in customer_uids:
+            with portone_errors_as_api_errors(customer_uid), suppress(PortOneNotFound):
+                self.portone.delete_customer(customer_uid, deadline=deadline)
+            if customer_uid in subscription.retired:
+                self.store.retire(subscription, customer_uid)
+
+    def _schedule(self, merchant_uid: str, deadline: Deadline) -> ScheduleResult | None:
+        try:
+            return self.portone.get_schedule(merchant_uid, deadline=deadline)
+        except PortOneNotFound:
+            return None
 
     # --- cancelling -----------------------------------------------------------------------------------------
 
@@ -236,12 +353,10 @@ class Renewals:
     def was_charged(self, customer_uid: str, merchant_uid: str, deadline: Deadline) -> bool:
         """Whether PortOne has run the customer's schedule `merchant_uid` and been paid (so it can no longer
         be revoked)."""
-        try:
-            found = self.portone.get_schedule(merchant_uid, deadline=deadline)
-        except PortOneNotFound:
-            return False
+        found = self._schedule(merchant_uid, deadline)
         return (
-            found.customer_uid == customer_uid
+            found is not None
+            and found.customer_uid == customer_uid
             and found.schedule_status == "executed"
             and found.payment_status == "paid"
         )
@@ -261,8 +376,7 @@ class Renewals:
         if now < subscription.ends_at:
             self.store.reschedule_work(subscription, subscription.ends_at)
             return
-        with portone_errors_as_api_errors(subscription.customer_uid), suppress(PortOneNotFound):
-            self.portone.delete_customer(subscription.customer_uid, deadline=deadline)
+        self._delete_keys(subscription, [subscription.customer_uid, *subscription.retired], deadline)
         self.store.close(subscription)
         logger.info(
             "subscription ended: billing key deleted",
@@ -278,35 +392,41 @@ class Renewals:
         # Subscriptions from before the work index get their place in it (once, a few pages a run).
         self.store.backfill_work(now)
         processed, seen = 0, set()
-        for customer_uid in self.store.with_work_due(now, page_size=PAGE_SIZE):
+        for key in self.store.with_work_due(now, page_size=PAGE_SIZE):
             if deadline.remaining() < RESERVE_SECONDS:
                 logger.info("reconciler out of time", extra={"outcome": "RECONCILE_INCOMPLETE"})
                 return ReconcileReport(processed, complete=False)
-            if customer_uid in seen:
+            if key in seen:
                 continue
-            seen.add(customer_uid)
+            seen.add(key)
             try:
-                self._reconcile_one(customer_uid, now, deadline)
+                self._reconcile_one(key, now, deadline)
             except ApiError as error:
                 # One failure must not stop the others, nor stay first in line: it is looked at again
                 # later, and RenewalOverdue speaks once its period is late.
-                logger.error(
-                    "reconciliation failed", extra={"outcome": error.code, "customer_uid": customer_uid}
-                )
-                self._retry_later(customer_uid, now)
+                logger.error("reconciliation failed", extra={"outcome": error.code, "subscription_id": key})
+                self._retry_later(key, now)
             processed += 1
         return ReconcileReport(processed, complete=True)
 
-    def _retry_later(self, customer_uid: str, now: datetime) -> None:
+    def _retry_later(self, key: str, now: datetime) -> None:
         with suppress(ApiError):  # DynamoDB itself may be what failed: then it stays due, as it was
-            subscription = self.store.get(customer_uid)
+            subscription = self.store.get(key)
             if subscription is not None:
                 self.store.reschedule_work(subscription, now + SETTLE_DELAY)
 
-    def _reconcile_one(self, customer_uid: str, now: datetime, deadline: Deadline) -> None:
-        subscription = self.store.get(customer_uid)
+    def _reconcile_one(self, key: str, now: datetime, deadline: Deadline) -> None:
+        subscription = self.store.get(key)
         if subscription is None:
             return
+        customer_uid = subscription.customer_uid
+        if subscription.moving or subscription.retired:
+            # A card change to finish first: what was pending on the old key moves to the new one.
+            plan = self.catalog.find(subscription.plan_id)
+            if plan is not None and not self.finish_card_change(subscription, plan, now, deadline):
+                self.store.reschedule_work(subscription, now + REGISTRATION_DELAY)
+                return
+            subscription = self.store.get(key) or subscription
         if subscription.status in ("cancelled", "suspended"):
             if subscription.ends_at:
                 self._close(subscription, now, deadline)
@@ -336,12 +456,14 @@ class Renewals:
                 self.store.reschedule_work(subscription, now + REGISTRATION_DELAY)
             return
         if now < open_period.schedule_at + SETTLE_DELAY:
-            if subscription.status == "past_due":
-                # Here before the retry's time only when its registration was not confirmed: look it up.
-                with portone_errors_as_api_errors(customer_uid):
-                    known = self._already_scheduled(customer_uid, open_period.merchant_uid, deadline)
-                if not known and not self._register_attempt(subscription, plan, open_period, now, deadline):
-                    return
+            # Here before the period's time when its registration may not be confirmed (a retry, a period
+            # moved to a new card, a registration just made): look it up.
+            with portone_errors_as_api_errors(customer_uid):
+                known = open_period.status == "revoked" or self._already_scheduled(
+                    customer_uid, open_period.merchant_uid, deadline
+                )
+            if not known and not self._register_attempt(subscription, plan, open_period, now, deadline):
+                return
             self.register(subscription, plan, now, deadline)
             self.store.reschedule_work(subscription, open_period.schedule_at + SETTLE_DELAY)
             return
@@ -353,10 +475,7 @@ class Renewals:
         """Ask PortOne what became of a period whose time has passed, and act on it."""
         uid = subscription.customer_uid
         with portone_errors_as_api_errors(uid):
-            try:
-                found = self.portone.get_schedule(period.merchant_uid, deadline=deadline)
-            except PortOneNotFound:
-                found = None
+            found = self._schedule(period.merchant_uid, deadline)
             if found is None:
                 # PortOne never got it: register it again, shortly ahead.
                 again = self.period(subscription, plan, period.index, now, period.attempt)
@@ -375,16 +494,7 @@ class Renewals:
             if found.schedule_status == "executed" and found.imp_uid:
                 payment = self.portone.get_payment(found.imp_uid, deadline=deadline)
         if payment is not None and self.outcome_counts(payment, period):
-            self.settle(
-                subscription,
-                plan,
-                period,
-                payment_status(payment),
-                payment.imp_uid,
-                now,
-                deadline,
-                fail_reason=payment.fail_reason,
-            )
+            self.settle_payment(subscription, plan, period, payment, now, deadline)
             return
         self.store.reschedule_work(subscription, now + SETTLE_DELAY)
 
@@ -400,21 +510,25 @@ class Renewals:
             and payment.amount == period.amount
         )
 
-    def period_of(self, subscription: Subscription, plan: Plan, merchant_uid: str) -> Period | None:
-        """The subscription's period `merchant_uid` names, as recorded (or, from before periods were recorded,
-        as derived); None when it is not one of the subscription's periods."""
+    def find(self, merchant_uid: str, customer_uid: str) -> tuple[Subscription, Plan, Period] | None:
+        """The subscription, plan and period that PortOne's `merchant_uid` on the key `customer_uid` is, as
+        recorded (or, for a subscription from before periods were recorded, as derived); None when it is
+        not one of ours."""
         recorded = self.store.period(merchant_uid)
+        subscription = (
+            self.store.get(recorded.subscription) if recorded else self.store.for_customer(customer_uid)
+        )
+        plan = self.catalog.find(subscription.plan_id) if subscription else None
+        if subscription is None or plan is None:
+            return None
         if recorded is not None:
-            return recorded if recorded.customer_uid == subscription.customer_uid else None
+            return (subscription, plan, recorded) if recorded.customer_uid == customer_uid else None
         parsed = parse_merchant_uid(merchant_uid)
-        if parsed is None or parsed[0] != subscription_digest(subscription.customer_uid, plan.id):
+        if subscription.id or parsed is None or parsed[0] != subscription_digest(subscription.key, plan.id):
             return None
         for index in range(subscription.scheduled_through + 1):
-            if (
-                plan.merchant_uid(subscription.customer_uid, plan.due_at(subscription.anchor, index))
-                == merchant_uid
-            ):
-                return self._recorded(subscription, plan, index, datetime.now(UTC))
+            if plan.merchant_uid(subscription.key, plan.due_at(subscription.anchor, index)) == merchant_uid:
+                return subscription, plan, self._recorded(subscription, plan, index, datetime.now(UTC))
         return None
 
     def _recorded(

@@ -1,19 +1,28 @@
 """Subscriptions in DynamoDB: which plan a customer is on, at what price, since when, how far it is scheduled
 and settled, and when the reconciler should look at it next.
 
-- `subscription#<customer_uid>` (one per billing key): the plan, the price fixed when it started (`amount`,
-  `currency`; the catalog's later prices do not change it), the anchor (when period 0 is due), the status,
-  `scheduled_through` (the last period handed to PortOne) and `settled_through` (the last period whose
-  outcome is known). While it has work at PortOne it also carries `work` = "due" and `next_work_at`, the keys
-  of the sparse index `work-by-time` that the reconciler pages through. Kept while the subscription lives.
-- `period#<merchant_uid>`: one period as it was handed to PortOne: whose, which index, the amount, when, and
-  its outcome once known (`status`, `imp_uid`). A notice is checked against it, never against today's
-  catalog. Payment records: kept five years (Korean e-commerce law keeps records of payments that long), then
-  DynamoDB's TTL removes them.
+- `subscription#<id>`: one subscription, under an id of its own (20 hex digits, minted when it starts; the
+  merchant_uids of its periods derive from it, never from a customer_uid, so a card change keeps them). The
+  billing key its periods are charged to now (`customer_uid`), the plan, the price fixed when it started
+  (`amount`, `currency`; the catalog's later prices do not change it), the anchor (when period 0 is due), the
+  status, `scheduled_through` (the last period handed to PortOne), `settled_through` (the last period whose
+  outcome is known), `card` (how many times the card changed) and, during a card change, `moving` (the
+  merchant_uids on the replaced key still to be revoked or settled) and `retired` (that key, deleted once
+  nothing is pending on it). While it has work at PortOne it also carries `work` = "due" and `next_work_at`,
+  the keys of the sparse index `work-by-time` that the reconciler pages through. Kept while it lives.
+  Subscriptions from before ids are keyed by their customer_uid and have no `customer_uid` attribute; their
+  periods keep the merchant_uids `sub_<digest>_<YYYYMMDD>` until a card change gives them an id.
+- `customer#<customer_uid>`: which subscription a billing key belongs to (`subscription`), for the routes,
+  which name the key. One per key the subscription has used.
+- `period#<merchant_uid>`: one attempt at one period as it was handed to PortOne: which subscription
+  (`subscription`), which key, which period and attempt, the amount, when, and its outcome once known
+  (`status`, `imp_uid`). All the provider ids of a period are the items with its `subscription` and `period`.
+  A notice is checked against it, never against today's catalog. Payment records: kept five years (Korean
+  e-commerce law keeps records of payments that long), then DynamoDB's TTL removes them.
 
-- `event#<id>`: a change of a subscription's state (started, past_due, reactivated, suspended, cancelled,
-  ended), written in the same transaction as the change (an outbox); the table's stream hands it to
-  `events.py`, which publishes it to EventBridge. Kept seven days.
+- `event#<id>`: a change of a subscription's state (started, card_changed, past_due, reactivated,
+  suspended, cancelled, ended), written in the same transaction as the change (an outbox); the table's
+  stream hands it to `events.py`, which publishes it to EventBridge. Kept seven days.
 
 No card data in any. Every change of `scheduled_through` or `settled_through` is conditional, so the
 notice and the reconciler, in either order or at once, cannot move either backwards or record twice.
@@ -22,6 +31,7 @@ notice and the reconciler, in either order or at once, cannot move either backwa
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -30,7 +40,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from billing.errors import ConfigurationUnavailable, SubscriptionExists
+from billing.errors import ConfigurationUnavailable, RequestInProgress, SubscriptionExists
 
 PERIOD_RETENTION = timedelta(days=5 * 366)
 EVENT_RETENTION = timedelta(days=7)
@@ -39,12 +49,15 @@ _WORK = "due"
 # Where the one-time placing of older subscriptions into the work index keeps its progress.
 _BACKFILL = "migration#work-by-time"
 
-PeriodStatus = Literal["scheduled", "paid", "failed", "cancelled", "revoked"]
+# moved: revoked at PortOne by a card change and registered again on the new key.
+PeriodStatus = Literal["scheduled", "paid", "failed", "cancelled", "revoked", "moved"]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    customer_uid: str
+    key: str  # where the table keeps it: its id, or for one from before ids, its first customer_uid
+    id: str | None  # what its merchant_uids derive from; None: from before ids (the legacy merchant_uids)
+    customer_uid: str  # the billing key its periods are charged to now
     plan_id: str
     anchor: datetime
     # past_due: a renewal was declined and is being retried; suspended: its last retry failed too.
@@ -56,14 +69,18 @@ class Subscription:
     # Cancelled at the end of the paid period, or suspended: then it ends and the billing key is deleted.
     ends_at: datetime | None = None
     attempt: int = 0  # the open period's current attempt: 0, then 1, 2, ... for its retries
+    card: int = 0  # card changes so far; a period moved to a new card gets a new merchant_uid
+    moving: frozenset[str] = frozenset()  # merchant_uids on a replaced key, still to revoke or settle
+    retired: frozenset[str] = frozenset()  # replaced keys, deleted at PortOne once nothing is moving
 
 
 @dataclass(frozen=True)
 class Period:
-    """One period of a subscription, as handed to PortOne, and its outcome once known."""
+    """One attempt at one period of a subscription, as handed to PortOne, and its outcome once known."""
 
     merchant_uid: str
-    customer_uid: str
+    subscription: str  # the subscription's key
+    customer_uid: str  # the billing key it was handed to PortOne on
     index: int
     amount: int
     currency: str
@@ -95,8 +112,14 @@ class SubscriptionStore:
         and the price `amount` (also in place of a cancelled or suspended one), or the one it already has,
         at the price it started with. SubscriptionExists when it is on another plan (cancel it first).
         """
+        existing = self.for_customer(customer_uid)
+        if existing is not None and existing.status not in ("cancelled", "suspended"):
+            return self._existing(existing, plan_id), False
+        subscription_id = secrets.token_hex(10)
         item = {
-            "pk": {"S": _key(customer_uid)},
+            "pk": {"S": _key(subscription_id)},
+            "id": {"S": subscription_id},
+            "customer_uid": {"S": customer_uid},
             "plan_id": {"S": plan_id},
             "anchor": {"N": str(int(anchor.timestamp()))},
             "status": {"S": "active"},
@@ -107,39 +130,116 @@ class SubscriptionStore:
             "work": {"S": _WORK},
             "next_work_at": {"N": _epoch(next_work_at)},
         }
-        put = {
-            "TableName": self._table,
-            "Item": item,
-            # A cancelled or suspended subscription is started afresh (a new sign-up).
-            "ConditionExpression": "attribute_not_exists(pk) OR #status IN (:cancelled, :suspended)",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":cancelled": {"S": "cancelled"}, ":suspended": {"S": "suspended"}},
-        }
+        # The key's pointer decides between concurrent sign-ups: it must still be as read.
+        writes = [self._point(customer_uid, subscription_id, existing), self._put_new(item)]
+        if existing is not None:
+            # A cancelled or suspended one is replaced (a new sign-up): it must not delete the key it shared.
+            writes.append(
+                self._subscription_update(
+                    existing.key,
+                    "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
+                    "#status = :read AND plan_id = :plan AND anchor = :anchor",
+                    {":cancelled": {"S": "cancelled"}, **_as_read(existing)},
+                )
+            )
         # `subscription.started` comes with its first periods at PortOne (mark_scheduled): a sign-up whose
         # card is then refused never started.
-        if not self._transact([{"Put": put}]):
-            existing = self.get(customer_uid)
-            if existing is None:  # deleted between our write and our read: the caller may retry
+        if not self._transact(writes):
+            current = self.for_customer(customer_uid)
+            if current is None:  # changed between our write and our read: the caller may retry
                 raise ConfigurationUnavailable("subscription changed concurrently") from None
-            if existing.plan_id != plan_id:
-                raise SubscriptionExists(f"on plan {existing.plan_id}")
-            return existing, False
+            return self._existing(current, plan_id), False
         return _subscription(item), True
 
-    def get(self, customer_uid: str) -> Subscription | None:
-        item = self._get_item(_key(customer_uid))
+    def get(self, key: str) -> Subscription | None:
+        """The subscription kept under `key` (a Subscription's or a Period's `subscription`)."""
+        item = self._get_item(_key(key))
         return _subscription(item) if item else None
 
+    def for_customer(self, customer_uid: str) -> Subscription | None:
+        """The subscription whose periods are charged to the billing key `customer_uid` now; None when there
+        is none, or the key was replaced by a card change."""
+        pointer = self._get_item(f"customer#{customer_uid}")
+        found = self.get(pointer["subscription"]["S"] if pointer else customer_uid)
+        return found if found is not None and found.customer_uid == customer_uid else None
+
+    def change_card(self, subscription: Subscription, customer_uid: str, moving: list[str]) -> Subscription:
+        """Charge the subscription's periods to the new key `customer_uid` from now on: `moving` (its
+        periods pending on the old key) are to be revoked there and registered again on the new key (see
+        `moved`), and the old key is deleted once none is left. A subscription from before ids gets one
+        now. RequestInProgress when it changed meanwhile (another card change, a notice): the caller
+        retries."""
+        subscription_id = subscription.id or secrets.token_hex(10)
+        assignments = (
+            "SET customer_uid = :new, #id = :id, card = :card, #work = :work, next_work_at = :at"
+            " ADD retired :old" + (", moving :moving" if moving else "")
+        )
+        values: dict[str, Any] = {
+            ":new": {"S": customer_uid},
+            ":id": {"S": subscription_id},
+            ":card": {"N": str(subscription.card + 1)},
+            ":old": {"SS": [subscription.customer_uid]},
+            ":work": {"S": _WORK},
+            ":at": {"N": _epoch(datetime.now(UTC))},
+            ":through": {"N": str(subscription.scheduled_through)},
+            ":attempt": {"N": str(subscription.attempt)},
+            **_as_read(subscription),
+        }
+        if moving:
+            values[":moving"] = {"SS": moving}
+        update = self._subscription_update(
+            subscription.key,
+            assignments,
+            "#status = :read AND plan_id = :plan AND anchor = :anchor AND attribute_not_exists(moving)"
+            " AND scheduled_through = :through AND (attribute_not_exists(attempt) OR attempt = :attempt)",
+            values,
+        )
+        # The merchant learns the new uid from the event (its records name the customer by it).
+        announce = self._event(
+            replace(subscription, customer_uid=customer_uid),
+            "subscription.card_changed",
+            previous_customer_uid=subscription.customer_uid,
+        )
+        if not self._transact([update, self._point(customer_uid, subscription.key, None), announce]):
+            raise RequestInProgress("the subscription changed meanwhile")
+        changed = self.get(subscription.key)
+        assert changed is not None
+        return changed
+
+    def moved(self, subscription: Subscription, period: Period, replacement: Period | None) -> bool:
+        """A period pending on a replaced key is no longer there: revoked (or never registered), with
+        `replacement`, its next attempt on the new key, recorded with it; or run by PortOne first (None:
+        its outcome is settled as any other's). False when another writer recorded it already."""
+        condition = "contains(moving, :m)"
+        values = {":mu": {"SS": [period.merchant_uid]}, ":m": {"S": period.merchant_uid}}
+        writes = [self._subscription_update(subscription.key, "DELETE moving :mu", condition, values)]
+        if replacement is not None:
+            writes += [self._put_period(period.settled("moved", None)), self._put_period(replacement)]
+        return self._transact(writes)
+
+    def retire(self, subscription: Subscription, customer_uid: str) -> None:
+        """A replaced billing key is deleted at PortOne: forget it."""
+        update = self._subscription_update(
+            subscription.key, "DELETE retired :old", "attribute_exists(pk)", {":old": {"SS": [customer_uid]}}
+        )["Update"]
+        self._write(lambda: self._client.update_item(**update))
+
     def mark_scheduled(
-        self, customer_uid: str, periods: list[Period], next_work_at: datetime, *, starts: str | None = None
+        self,
+        subscription: Subscription,
+        periods: list[Period],
+        next_work_at: datetime,
+        *,
+        starts: str | None = None,
     ) -> bool:
         """Record `periods` as handed to PortOne, in one transaction with `scheduled_through`, which never
         moves backwards. `starts`: the plan of a subscription whose first periods these are, which is then
         `subscription.started`. False when nothing was written: another writer recorded them already (a
-        notice delivered twice), or the subscription is no longer active."""
+        notice delivered twice), or the subscription is no longer active on that key."""
         through = max(period.index for period in periods)
-        condition = "#status = :active AND scheduled_through < :n"
+        condition = "#status = :active AND scheduled_through < :n AND " + _ON_KEY
         values = {
+            ":uid": {"S": subscription.customer_uid},
             ":n": {"N": str(through)},
             ":work": {"S": _WORK},
             ":at": {"N": _epoch(next_work_at)},
@@ -151,7 +251,7 @@ class SubscriptionStore:
             values[":none"] = {"N": "-1"}
             started = [
                 self._event(
-                    customer_uid,
+                    subscription,
                     "subscription.started",
                     plan_id=starts,
                     amount=periods[0].amount,
@@ -159,7 +259,10 @@ class SubscriptionStore:
                 )
             ]
         advance = self._subscription_update(
-            customer_uid, "SET scheduled_through = :n, #work = :work, next_work_at = :at", condition, values
+            subscription.key,
+            "SET scheduled_through = :n, #work = :work, next_work_at = :at",
+            condition,
+            values,
         )
         return self._transact([advance, *[self._put_period(p) for p in periods], *started])
 
@@ -182,18 +285,16 @@ class SubscriptionStore:
             condition += " AND #status = :past_due"
             values |= {":active": {"S": "active"}, ":past_due": {"S": "past_due"}}
         settle = self._subscription_update(
-            period.customer_uid, _with_work(assignments, next_work_at), condition, values
+            period.subscription, _with_work(assignments, next_work_at), condition, values
         )
-        events = [
-            self._event(period.customer_uid, "subscription.reactivated", merchant_uid=period.merchant_uid)
-        ]
+        events = [self._event(period, "subscription.reactivated", merchant_uid=period.merchant_uid)]
         self._transact([settle, self._put_period(period), *(events if reactivate else [])])
 
     def fail_attempt(self, failed: Period, retry: Period, next_work_at: datetime) -> bool:
         """A renewal attempt declined: the subscription is past_due and `retry` is its next attempt, recorded
         with the failed one in one transaction. False when this attempt was handled already."""
         update = self._subscription_update(
-            failed.customer_uid,
+            failed.subscription,
             "SET #status = :past_due, attempt = :next, #work = :work, next_work_at = :at",
             _OPEN_ATTEMPT,
             {
@@ -205,7 +306,7 @@ class SubscriptionStore:
             },
         )
         past_due = self._event(
-            failed.customer_uid,
+            failed,
             "subscription.past_due",
             merchant_uid=failed.merchant_uid,
             retry_merchant_uid=retry.merchant_uid,
@@ -217,7 +318,7 @@ class SubscriptionStore:
         """The last attempt of a renewal declined: the subscription is suspended, and ends at `ends_at` unless
         the customer subscribes again before. False when this attempt was handled already."""
         update = self._subscription_update(
-            failed.customer_uid,
+            failed.subscription,
             "SET #status = :suspended, settled_through = :p, attempt = :zero, ends_at = :end,"
             " #work = :work, next_work_at = :end",
             _OPEN_ATTEMPT,
@@ -230,7 +331,7 @@ class SubscriptionStore:
             },
         )
         suspended = self._event(
-            failed.customer_uid,
+            failed,
             "subscription.suspended",
             merchant_uid=failed.merchant_uid,
             ends_at=int(ends_at.timestamp()),
@@ -241,7 +342,7 @@ class SubscriptionStore:
         """When the reconciler should look at the subscription again (None: never, it has no work). Only
         while it is as it was read: a subscription started again meanwhile keeps its own work."""
         update = self._subscription_update(
-            subscription.customer_uid,
+            subscription.key,
             _with_work("", next_work_at),
             "#status = :read AND plan_id = :plan AND anchor = :anchor",
             {**_work_values(next_work_at), **_as_read(subscription)},
@@ -252,12 +353,12 @@ class SubscriptionStore:
         """A subscription that ended (cancelled at the end of its paid period, or suspended too long) and
         whose billing key is now deleted."""
         update = self._subscription_update(
-            subscription.customer_uid,
+            subscription.key,
             "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
             "#status = :read AND plan_id = :plan AND anchor = :anchor AND attribute_exists(ends_at)",
             {":cancelled": {"S": "cancelled"}, **_as_read(subscription)},
         )
-        self._transact([update, self._event(subscription.customer_uid, "subscription.ended")])
+        self._transact([update, self._event(subscription, "subscription.ended")])
 
     def backfill_work(self, now: datetime, pages: int = 4) -> bool:
         """Give active subscriptions from before the work index their place in it, due `now`: once, a few
@@ -299,7 +400,7 @@ class SubscriptionStore:
         return False
 
     def with_work_due(self, now: datetime, page_size: int = 25) -> Iterator[str]:
-        """The customer_uids of subscriptions whose work is due by `now`, earliest first, page by page.
+        """The keys of subscriptions whose work is due by `now`, earliest first, page by page.
 
         A subscription the caller has dealt with moves out of the range (its `next_work_at` is later), so a
         run that stops early leaves the rest first in line for the next run: nothing skipped or repeated.
@@ -344,18 +445,18 @@ class SubscriptionStore:
         }
         self._write(lambda: self._client.update_item(**update))
 
-    def cancel(self, customer_uid: str) -> None:
+    def cancel(self, subscription: Subscription) -> None:
         """Stop the subscription at once, so nothing new is registered. No event: `cancelled` says how it
         ends, and a sign-up that never started is simply dropped."""
         update = self._subscription_update(
-            customer_uid,
+            subscription.key,
             "SET #status = :cancelled REMOVE #work, next_work_at",
             "attribute_exists(pk)",
             {":cancelled": {"S": "cancelled"}},
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
 
-    def cancelled(self, customer_uid: str, ends_at: datetime | None) -> None:
+    def cancelled(self, subscription: Subscription, ends_at: datetime | None) -> None:
         """A stopped subscription ends at `ends_at` (the reconciler deletes the key then), or has ended (None:
         the key is gone). The first time with `subscription.cancelled`; a repeat only updates the end."""
         if ends_at is None:
@@ -371,25 +472,50 @@ class SubscriptionStore:
             else "SET announced = :true " + ending
         )
         first = self._subscription_update(
-            customer_uid,
+            subscription.key,
             announce,
             "#status = :cancelled AND attribute_not_exists(announced)",
             {**values, ":true": {"BOOL": True}},
         )
         data = {"ends_at": int(ends_at.timestamp()) if ends_at else None}
-        if not self._transact([first, self._event(customer_uid, "subscription.cancelled", **data)]):
-            again = self._subscription_update(customer_uid, ending, "#status = :cancelled", values)["Update"]
+        if not self._transact([first, self._event(subscription, "subscription.cancelled", **data)]):
+            again = self._subscription_update(subscription.key, ending, "#status = :cancelled", values)[
+                "Update"
+            ]
             self._write(lambda: self._client.update_item(**again))
 
     # --- DynamoDB -----------------------------------------------------------------------------------------
 
-    def _event(self, customer_uid: str, kind: str, **data: Any) -> dict[str, Any]:
+    def _existing(self, existing: Subscription, plan_id: str) -> Subscription:
+        if existing.plan_id != plan_id:
+            raise SubscriptionExists(f"on plan {existing.plan_id}")
+        return existing
+
+    def _point(self, customer_uid: str, key: str, replacing: Subscription | None) -> dict[str, Any]:
+        """The pointer from a billing key to its subscription, written only if it is still as read."""
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {"pk": {"S": f"customer#{customer_uid}"}, "subscription": {"S": key}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if replacing is not None:
+            put["ConditionExpression"] += " OR #to = :replaced"
+            put["ExpressionAttributeNames"] = {"#to": "subscription"}
+            put["ExpressionAttributeValues"] = {":replaced": {"S": replacing.key}}
+        return {"Put": put}
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+        put = {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        return {"Put": put}
+
+    def _event(self, of: Subscription | Period, kind: str, **data: Any) -> dict[str, Any]:
         """The outbox item of one state change; its `id` is what consumers de-duplicate on."""
         now = datetime.now(UTC)
         item = {
             "pk": {"S": f"event#{uuid.uuid4().hex}"},
             "type": {"S": kind},
-            "customer_uid": {"S": customer_uid},
+            "subscription_id": {"S": of.key if isinstance(of, Subscription) else of.subscription},
+            "customer_uid": {"S": of.customer_uid},
             "occurred_at": {"N": str(int(now.timestamp() * 1000))},  # ms: events come unordered
             "data": {"S": json.dumps(data, separators=(",", ":"), sort_keys=True)},
             "expires_at": {"N": _epoch(now + EVENT_RETENTION)},
@@ -397,15 +523,15 @@ class SubscriptionStore:
         return {"Put": {"TableName": self._table, "Item": item}}
 
     def _subscription_update(
-        self, customer_uid: str, expression: str, condition: str, values: dict[str, Any]
+        self, key: str, expression: str, condition: str, values: dict[str, Any]
     ) -> dict[str, Any]:
         update: dict[str, Any] = {
             "TableName": self._table,
-            "Key": {"pk": {"S": _key(customer_uid)}},
+            "Key": {"pk": {"S": _key(key)}},
             "UpdateExpression": expression,
             "ConditionExpression": condition,
         }
-        names = {name: name[1:] for name in ("#work", "#status") if name in expression + condition}
+        names = {name: name[1:] for name in ("#work", "#status", "#id") if name in expression + condition}
         if names:
             update["ExpressionAttributeNames"] = names
         if values:
@@ -449,8 +575,8 @@ class SubscriptionStore:
         return item
 
 
-def _key(customer_uid: str) -> str:
-    return f"subscription#{customer_uid}"
+def _key(key: str) -> str:
+    return f"subscription#{key}"
 
 
 def _epoch(moment: datetime) -> str:
@@ -463,6 +589,9 @@ def _with_work(assignments: str, next_work_at: datetime | None) -> str:
         return "SET " + ", ".join(filter(None, [assignments, "#work = :work, next_work_at = :at"]))
     return (f"SET {assignments} " if assignments else "") + "REMOVE #work, next_work_at"
 
+
+# Periods go to PortOne on the subscription's current key (one from before ids has no `customer_uid`).
+_ON_KEY = "(attribute_not_exists(customer_uid) OR customer_uid = :uid)"
 
 # The attempt being failed is the subscription's open one, of a subscription still renewing.
 _OPEN_ATTEMPT = (
@@ -495,8 +624,11 @@ def _work_values(next_work_at: datetime | None) -> dict[str, Any]:
 
 
 def _subscription(item: dict[str, Any]) -> Subscription:
+    key = item["pk"]["S"].removeprefix("subscription#")
     return Subscription(
-        customer_uid=item["pk"]["S"].removeprefix("subscription#"),
+        key=key,
+        id=item["id"]["S"] if "id" in item else None,
+        customer_uid=item["customer_uid"]["S"] if "customer_uid" in item else key,
         plan_id=item["plan_id"]["S"],
         anchor=datetime.fromtimestamp(int(item["anchor"]["N"]), UTC),
         status=item["status"]["S"],
@@ -506,12 +638,16 @@ def _subscription(item: dict[str, Any]) -> Subscription:
         currency=item["currency"]["S"] if "currency" in item else "KRW",
         ends_at=datetime.fromtimestamp(int(item["ends_at"]["N"]), UTC) if "ends_at" in item else None,
         attempt=int(item["attempt"]["N"]) if "attempt" in item else 0,
+        card=int(item["card"]["N"]) if "card" in item else 0,
+        moving=frozenset(item["moving"]["SS"]) if "moving" in item else frozenset(),
+        retired=frozenset(item["retired"]["SS"]) if "retired" in item else frozenset(),
     )
 
 
 def _period_item(period: Period) -> dict[str, Any]:
     item = {
         "pk": {"S": f"period#{period.merchant_uid}"},
+        "subscription": {"S": period.subscription},
         "customer_uid": {"S": period.customer_uid},
         "period": {"N": str(period.index)},
         "amount": {"N": str(period.amount)},
@@ -529,6 +665,8 @@ def _period_item(period: Period) -> dict[str, Any]:
 def _period(item: dict[str, Any]) -> Period:
     return Period(
         merchant_uid=item["pk"]["S"].removeprefix("period#"),
+        # One recorded before ids belongs to the subscription kept under its customer_uid.
+        subscription=item.get("subscription", item["customer_uid"])["S"],
         customer_uid=item["customer_uid"]["S"],
         index=int(item["period"]["N"]),
         amount=int(item["amount"]["N"]),

@@ -26,11 +26,17 @@ from billing.errors import (
     PeriodAlreadyCharged,
     ScheduleNotFound,
     SignInRequired,
+    SubscriptionExists,
+    SubscriptionNotRenewing,
     SubscriptionPastDue,
 )
 from billing.identity import Caller
 from billing.models import (
     CancelResponse,
+    CardChangePending,
+    CardChangeResponse,
+    CardFields,
+    CustomerFields,
     Notice,
     NoticeResult,
     PlansResponse,
@@ -46,7 +52,7 @@ from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, load_catalog
 from billing.portone.errors import PortOneNotFound
 from billing.portone.models import ScheduleResult
-from billing.renewals import MIN_LEAD, REGISTRATION_DELAY, ReconcileReport, Renewals, payment_status
+from billing.renewals import MIN_LEAD, REGISTRATION_DELAY, ReconcileReport, Renewals
 from billing.service import (
     SANDBOX_KEY_METRIC,
     BillingService,
@@ -112,13 +118,15 @@ class SubscriptionService:
         else:
             attempt = self.billing.admit_card(customer_uid, order.card, caller, request_identity)
             subscription, started = self._start(customer_uid, plan, start, now)
+            if not started:
+                # A card change never re-issues on the uid the periods are charged to (change_card).
+                raise SubscriptionExists("subscribed already: change the card with PUT .../card")
             # The key first, on its own: its answer says which channel issued it (schedule results do not),
             # and PortOne ignores card fields sent with a schedule for a uid that already has a key.
             try:
                 customer = self.billing.issue_key(attempt, order.card, request, deadline)
             except ApiError:
-                if started:  # nothing of this subscription reached PortOne
-                    self.store.cancel(customer_uid)
+                self.store.cancel(subscription)  # nothing of this new subscription reached PortOne
                 raise
             if customer is None:
                 return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
@@ -149,7 +157,7 @@ class SubscriptionService:
     def view(self, customer_uid: str, caller: Caller, deadline: Deadline) -> SubscriptionView:
         """The key's masked card and the schedules PortOne holds around now (past and upcoming)."""
         self._confirm_reader(customer_uid, caller)
-        subscription = self.store.get(customer_uid)
+        subscription = self.store.for_customer(customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
         # A window of three months that ends just after the furthest period kept scheduled.
         now = datetime.now(UTC)
@@ -206,10 +214,11 @@ class SubscriptionService:
         revoked now (one PortOne already ran is reported as charged), and the reconciler deletes the billing
         key when the paid period ends. `immediately`: the key is deleted now too. Safe to repeat."""
         self._confirm_reader(customer_uid, caller)
-        subscription = self.store.get(customer_uid)
+        subscription = self.store.for_customer(customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
         # The subscription stops first, so a notice arriving meanwhile registers nothing new.
-        self.store.cancel(customer_uid)
+        if subscription is not None:
+            self.store.cancel(subscription)
         done = (
             subscription is not None and subscription.status == "cancelled" and subscription.ends_at is None
         )
@@ -221,14 +230,14 @@ class SubscriptionService:
                 with suppress(PortOneNotFound):  # deleted by an earlier call: cancelling is safe to repeat
                     self.billing.portone.delete_customer(customer_uid, deadline=deadline)
                 if subscription is not None:
-                    self.store.cancelled(customer_uid, None)
+                    self.store.cancelled(subscription, None)
                 logger.info(
                     "subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid}
                 )
                 return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
             charged = self.renewals.charged(subscription, plan, revoked, deadline)
         ends_at = self.renewals.paid_until(subscription, plan, charged)
-        self.store.cancelled(customer_uid, ends_at)
+        self.store.cancelled(subscription, ends_at)
         logger.info(
             "subscription cancelled at the end of its paid period",
             extra={"outcome": "CANCELLED_AT_PERIOD_END", "customer_uid": customer_uid},
@@ -255,24 +264,12 @@ class SubscriptionService:
             # A test channel's payment moves no money: it never renews a live subscription.
             _count_sandbox_payment()
             return _ignored("test-channel payment on a live stack", notice)
-        subscription = self.store.get(payment.customer_uid)
-        plan = self.catalog.find(subscription.plan_id) if subscription else None
-        period = (
-            self.renewals.period_of(subscription, plan, payment.merchant_uid)
-            if plan and subscription
-            else None
-        )
-        if plan is None or subscription is None or period is None or payment.amount != period.amount:
+        found = self.renewals.find(payment.merchant_uid, payment.customer_uid)
+        if found is None or payment.amount != found[2].amount:
             return _ignored("not a period this service scheduled", notice)
-        scheduled = self.renewals.settle(
-            subscription,
-            plan,
-            period,
-            payment_status(payment),
-            payment.imp_uid,
-            datetime.now(UTC),
-            deadline,
-            fail_reason=payment.fail_reason,
+        subscription, plan, period = found
+        scheduled = self.renewals.settle_payment(
+            subscription, plan, period, payment, datetime.now(UTC), deadline
         )
         logger.info(
             "notice processed",
@@ -283,6 +280,35 @@ class SubscriptionService:
             },
         )
         return NoticeResult(status="processed", scheduled=scheduled)
+
+    def change_card(
+        self, customer_uid: str, card: CardFields, caller: Caller, request_identity: str, deadline: Deadline
+    ) -> CardChangeResponse | CardChangePending:
+        """Charge the subscription to a new card: a new billing key under a new uid (PortOne wants one per
+        customer and card; the old uid is never re-issued), then every pending period moves to it and the
+        old key is deleted (renewals.change_card). A past_due subscription's overdue period is charged to
+        the new card shortly."""
+        self._confirm_reader(customer_uid, caller)
+        subscription = self.store.for_customer(customer_uid)
+        plan = self.catalog.find(subscription.plan_id) if subscription else None
+        if subscription is None or plan is None or subscription.status not in ("active", "past_due"):
+            raise SubscriptionNotRenewing("no renewing subscription on this billing key")
+        new_uid = mint_customer_uid()
+        attempt = self.billing.admit_card(new_uid, card, caller, request_identity)
+        customer = self.billing.issue_key(attempt, card, CustomerFields(), deadline)
+        if customer is None:
+            return CardChangePending(customer_uid=new_uid, previous_customer_uid=customer_uid)
+        # PortOne's clock, read fresh: a period moved shortly ahead must be in PortOne's future.
+        with portone_errors_as_api_errors(new_uid):
+            now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
+        changed = self.renewals.change_card(subscription, plan, new_uid, now, deadline)
+        return CardChangeResponse(
+            customer_uid=new_uid,
+            previous_customer_uid=customer_uid,
+            card=card_summary(customer),
+            subscription_status=changed.status,
+            previous_key_deleted=not changed.retired,
+        )
 
     def reconcile(self, deadline: Deadline) -> ReconcileReport:
         """The scheduled run: every subscription with work at PortOne, while there is time."""
@@ -301,8 +327,8 @@ class SubscriptionService:
             next_work_at=now + REGISTRATION_DELAY,
         )
         if subscription.status == "past_due":
-            # Its declined period is being retried; a card change that moves the retry is not built yet.
-            raise SubscriptionPastDue("a renewal is being retried")
+            # Its declined period is being retried: the way out is a new card (change_card).
+            raise SubscriptionPastDue("a renewal is being retried: change the card with PUT .../card")
         return subscription, started
 
     def _may_subscribe(self, caller: Caller) -> bool:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -130,14 +133,28 @@ def empty_table(stack: Any) -> None:
             client.delete_item(TableName=table, Key={"pk": item["pk"]})
 
 
-def subscription_item(stack: Any, customer_uid: str) -> dict[str, str] | None:
-    """The customer's subscription record as the table holds it, each attribute's value as a string."""
+def table_item(stack: Any, pk: str) -> dict[str, str] | None:
+    """One item of the function's table, each attribute's value as a string (a set's, sorted and joined)."""
     item = (
         stack.client("dynamodb")
-        .get_item(TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": f"subscription#{customer_uid}"}})
+        .get_item(TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": pk}})
         .get("Item")
     )
-    return {name: str(next(iter(value.values()))) for name, value in item.items()} if item else None
+    if not item:
+        return None
+    values = {name: next(iter(value.values())) for name, value in item.items()}
+    return {name: ",".join(sorted(v)) if isinstance(v, list) else str(v) for name, v in values.items()}
+
+
+def subscription_item(stack: Any, customer_uid: str) -> dict[str, str] | None:
+    """The subscription record of the billing key `customer_uid`, as the table holds it."""
+    pointer = table_item(stack, f"customer#{customer_uid}")
+    return table_item(stack, f"subscription#{pointer['subscription'] if pointer else customer_uid}")
+
+
+def retry_of(merchant_uid: str, attempt: int) -> str:
+    """The merchant_uid of retry `attempt` of the period whose first merchant_uid is `merchant_uid`."""
+    return re.sub(r"A[0-9]+C", f"A{attempt}C", merchant_uid)
 
 
 def subscription_status(stack: Any, customer_uid: str) -> str | None:
@@ -245,3 +262,40 @@ class NoticeInbox:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def legacy_subscription(invoke: Any, stack: Any, clock: ShiftedClock, *, recorded: bool) -> str:
+    """A subscription as the versions before subscription ids left it: keyed by its customer_uid, its first
+    period at PortOne as `sub_<digest>_<YYYYMMDD>`, no place in the work index, and (`recorded`) its price,
+    its outcomes and that period's record without an id."""
+    from billing.plans import load_catalog
+
+    call(invoke, "POST", "/subscriptions/issue-billing", {"customer_uid": "sub_alice", **CARD})
+    plan = load_catalog().find("basic_monthly")
+    anchor = datetime.fromtimestamp(int(time.time() + clock.offset) + 5 * 60, UTC)
+    merchant_uid = plan.merchant_uid("sub_alice", anchor)
+    entry = {"merchant_uid": merchant_uid, "schedule_at": int(anchor.timestamp()), "amount": 9900}
+    requests.post(
+        f"{stack.emulator.url}/subscribe/payments/schedule",
+        json={
+            "customer_uid": "sub_alice",
+            "schedules": [{**entry, "name": plan.name, "notice_url": os.environ["NOTICE_URL"]}],
+        },
+        headers={"Authorization": f"Bearer {portone_token(stack)}"},
+        timeout=5,
+    ).raise_for_status()
+    dynamodb, table = stack.client("dynamodb"), ENVIRONMENT["TABLE_NAME"]
+    item = {
+        "plan_id": {"S": plan.id},
+        "anchor": {"N": str(int(anchor.timestamp()))},
+        "status": {"S": "active"},
+    }
+    item |= {"scheduled_through": {"N": "0"}, "currency": {"S": "KRW"}}
+    if recorded:
+        item |= {"settled_through": {"N": "-1"}, "amount": {"N": "9900"}}
+        period = {"customer_uid": {"S": "sub_alice"}, "period": {"N": "0"}, "amount": {"N": "9900"}}
+        period |= {"currency": {"S": "KRW"}, "schedule_at": {"N": str(entry["schedule_at"])}}
+        period |= {"status": {"S": "scheduled"}, "attempt": {"N": "0"}}
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": f"period#{merchant_uid}"}, **period})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "subscription#sub_alice"}, **item})
+    return merchant_uid

@@ -170,8 +170,25 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
         400,
         post(scheduled("canary_plan", pan(), expiry="20" + "19-03"), subject="alice", path=schedule),
     )
+    card = "/subscriptions/canary_plan/card"
+
+    def card_only(number: str, **changes: Any) -> dict[str, Any]:
+        return {k: v for k, v in card_body(number, **changes).items() if k != "customer_uid"}
+
+    yield (
+        "card change declined",
+        402,
+        post(card_only(magic.CARD_WRONG_PASSWORD), subject="alice", method="PUT", path=card),
+    )
+    yield (
+        "card change bad expiry",
+        400,
+        post(card_only(pan(), expiry="20" + "19-03"), subject="alice", method="PUT", path=card),
+    )
+    yield "card changed", 200, post(card_only(pan()), subject="alice", method="PUT", path=card)
+    yield "old card's uid", 409, post(card_only(pan()), subject="alice", method="PUT", path=card)
     view = "/subscriptions/canary_plan"
-    yield "plan viewed", 200, post(None, subject="alice", method="GET", path=view)
+    yield "plan viewed", 404, post(None, subject="alice", method="GET", path=view)
     yield "plan cancelled", 200, post(None, subject="alice", method="DELETE", path=view)
     yield "no claims", 401, post(card_body(pan(), "canary_jwt"))
     yield (
@@ -218,7 +235,7 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
     assert {name: got for name, (_, got) in statuses.items()} == {
         name: want for name, (want, _) in statuses.items()
     }
-    assert len(statuses) == 33
+    assert len(statuses) == 37
     assert "canary_ok" in everything
     assert "attempts#card#" in everything  # the table's items are part of the search
     for needle in [*needles(), *magic_card_needles(), LOCAL_IMP_SECRET, token]:

@@ -21,6 +21,7 @@ from tests.integration.support import (
     emitted_metrics,
     pending_schedules,
     reconcile,
+    retry_of,
     schedule,
     subscription_status,
 )
@@ -53,8 +54,8 @@ def test_a_declined_renewal_is_retried_and_a_paid_retry_makes_it_active_again(
     [declined] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
 
     # Then it is past_due, with one retry (a new merchant_uid) the next day and nothing else pending
-    assert declined.body["scheduled"] == [f"{first}_r1"]
-    assert pending_schedules(stack) == [f"{first}_r1"]
+    assert declined.body["scheduled"] == [retry_of(first, 1)]
+    assert pending_schedules(stack) == [retry_of(first, 1)]
     assert status(invoke) == "past_due"
 
     # When the customer's card pays again and the retry runs
@@ -65,7 +66,7 @@ def test_a_declined_renewal_is_retried_and_a_paid_retry_makes_it_active_again(
     assert status(invoke) == "active"
     [next_period] = paid.body["scheduled"]
     assert pending_schedules(stack) == [next_period]
-    assert not next_period.endswith("_r1")
+    assert next_period.endswith("A0C0")
 
 
 def test_the_last_retry_failing_suspends_and_a_month_later_cancels(
@@ -81,7 +82,7 @@ def test_the_last_retry_failing_suspends_and_a_month_later_cancels(
         pending.append(pending_schedules(stack))
 
     # Then the third failure suspends it: nothing pending, the alarm told, the key kept for now
-    assert pending == [[f"{first}_r2"], [f"{first}_r3"], []]
+    assert pending == [[retry_of(first, 2)], [retry_of(first, 3)], []]
     assert status(invoke) == "suspended"
     assert STOPPED_METRIC in emitted_metrics(capsys.readouterr().out)
     assert "sub_alice" in stack.emulator.customers
@@ -114,7 +115,7 @@ def test_a_declined_renewal_whose_notice_was_lost_is_retried_by_the_reconciler(
 
     reconcile()
 
-    assert pending_schedules(stack) == [f"{first}_r1"]
+    assert pending_schedules(stack) == [retry_of(first, 1)]
     assert status(invoke) == "past_due"
 
 
@@ -123,7 +124,7 @@ def test_cancelling_while_past_due_ends_when_the_unpaid_period_began(
 ) -> None:
     schedule(invoke, **DECLINING)
     runs(invoke, stack, portone_clock, inbox, 10 * 60)
-    unpaid_since = stack.emulator.schedules[pending_schedules(stack)[0].removesuffix("_r1")]["schedule_at"]
+    unpaid_since = stack.emulator.schedules[retry_of(pending_schedules(stack)[0], 0)]["schedule_at"]
 
     cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
 
@@ -146,7 +147,7 @@ def test_cancelling_after_a_retry_was_charged_keeps_the_period_it_paid(
 
     cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
 
-    assert cancelled.body["charged"] == [f"{first}_r1"]
+    assert cancelled.body["charged"] == [retry_of(first, 1)]
     assert datetime.fromisoformat(cancelled.body["ends_at"]) > datetime.now(UTC) + timedelta(days=20)
 
 
@@ -163,13 +164,13 @@ def test_a_retry_cannot_be_revoked_to_waive_the_debt(invoke, stack, portone_cloc
     first = schedule(invoke, **DECLINING).body["schedules"][0]["merchant_uid"]
     runs(invoke, stack, portone_clock, inbox, 10 * 60)
 
-    response = call(invoke, "DELETE", f"/subscriptions/sub_alice/schedules/{first}_r1")
+    response = call(invoke, "DELETE", f"/subscriptions/sub_alice/schedules/{retry_of(first, 1)}")
 
     assert (response.status, response.body["errors"]) == (
         400,
         [{"field": "merchant_uid", "reason": "retry_not_revocable"}],
     )
-    assert pending_schedules(stack) == [f"{first}_r1"]
+    assert pending_schedules(stack) == [retry_of(first, 1)]
 
 
 def test_a_suspended_customer_subscribes_afresh_with_a_new_card(invoke, stack, portone_clock, inbox) -> None:
@@ -210,6 +211,6 @@ def test_a_retry_whose_registration_was_lost_is_registered_before_its_time(
     reconcile()
 
     # Then the retry is at PortOne, still at its own time (the next day)
-    assert pending_schedules(stack) == [f"{first}_r1"]
-    retry_at = stack.emulator.schedules[f"{first}_r1"]["schedule_at"]
+    assert pending_schedules(stack) == [retry_of(first, 1)]
+    retry_at = stack.emulator.schedules[retry_of(first, 1)]["schedule_at"]
     assert retry_at - stack.emulator.schedules[first]["schedule_at"] == DAY

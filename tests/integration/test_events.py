@@ -90,7 +90,8 @@ def receive_all(received: Any) -> list[dict[str, Any]]:
 def test_every_state_change_is_published_with_its_documented_shape(
     invoke, stack, portone_clock, inbox, merchant_rule
 ) -> None:
-    # Given a subscription that starts, is declined (past_due), pays its retry (reactivated) and is cancelled
+    # Given a subscription that starts, is declined (past_due), pays its retry (reactivated), changes its
+    # card and is cancelled
     schedule(invoke, **{**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS})
     portone_clock.advance(10 * 60)
     stack.emulator.run_due_schedules()
@@ -99,7 +100,8 @@ def test_every_state_change_is_published_with_its_documented_shape(
     portone_clock.advance(DAY)
     stack.emulator.run_due_schedules()
     [invoke(event) for event in inbox.take()]
-    assert call(invoke, "DELETE", "/subscriptions/sub_alice").status == 200
+    new_uid = call(invoke, "PUT", "/subscriptions/sub_alice/card", CARD).body["customer_uid"]
+    assert call(invoke, "DELETE", f"/subscriptions/{new_uid}").status == 200
 
     # When the table's stream hands the new records to the function
     answer = publish(stream_records(stack))
@@ -110,18 +112,24 @@ def test_every_state_change_is_published_with_its_documented_shape(
     kinds = sorted(event["detail-type"] for event in delivered)
     assert kinds == [
         "subscription.cancelled",
+        "subscription.card_changed",
         "subscription.past_due",
         "subscription.reactivated",
         "subscription.started",
     ]
+    on_new_card = {"subscription.card_changed", "subscription.cancelled"}
     for event in delivered:
         assert event["source"] == "portone-billing"
         detail = event["detail"]
-        assert set(detail) == {"id", "type", "customer_uid", "occurred_at", "data"}
-        assert (detail["type"], detail["customer_uid"]) == (event["detail-type"], "sub_alice")
+        assert set(detail) == {"id", "type", "subscription_id", "customer_uid", "occurred_at", "data"}
+        assert detail["type"] == event["detail-type"]
+        assert detail["customer_uid"] == (new_uid if detail["type"] in on_new_card else "sub_alice")
         assert detail["occurred_at"].endswith("+09:00")
+    assert len({event["detail"]["subscription_id"] for event in delivered}) == 1
+    card_changed = next(e["detail"] for e in delivered if e["detail-type"] == "subscription.card_changed")
+    assert card_changed["data"] == {"previous_customer_uid": "sub_alice"}
     past_due = next(e["detail"] for e in delivered if e["detail-type"] == "subscription.past_due")
-    assert past_due["data"]["retry_merchant_uid"].endswith("_r1")
+    assert past_due["data"]["retry_merchant_uid"].endswith("A1C0")
 
 
 def test_a_record_handed_over_twice_keeps_its_id(invoke, stack, merchant_rule) -> None:

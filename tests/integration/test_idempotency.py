@@ -111,7 +111,8 @@ def test_records_live_24_hours_and_hold_no_card_data(invoke, stack: EmbeddedStac
 
 def test_ten_identical_requests_at_once_reach_portone_once(stack: EmbeddedStack) -> None:
     # Given PortOne is slow enough that all ten arrive while the first is still running
-    stack.emulator.add_fault("latency", "POST /subscribe/customers", seconds=2.0)
+    # (long enough that the last of ten containers, spawned on two busy cores, still finds the first running)
+    stack.emulator.add_fault("latency", "POST /subscribe/customers", seconds=6.0)
     event = http_event(sample_body())
     context = multiprocessing.get_context("spawn")
     start = context.Manager().Barrier(10)

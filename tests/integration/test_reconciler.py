@@ -14,12 +14,12 @@ from billing.renewals import OVERDUE_METRIC, RESERVE_SECONDS, STOPPED_METRIC
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
-    ENVIRONMENT,
     TEST_ISSUER,
     NoticeInbox,
     ShiftedClock,
     call,
     emitted_metrics,
+    legacy_subscription,
     pending_schedules,
     portone_token,
     reconcile,
@@ -222,15 +222,7 @@ def test_subscriptions_from_before_the_work_index_are_found_and_renewed(
     invoke, stack, portone_clock, inbox
 ) -> None:
     # Given a subscription as an earlier version stored it (no price, no outcomes, no work, no periods)
-    first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
-    dynamodb, table = stack.client("dynamodb"), ENVIRONMENT["TABLE_NAME"]
-    dynamodb.update_item(
-        TableName=table,
-        Key={"pk": {"S": "subscription#sub_alice"}},
-        UpdateExpression="REMOVE amount, currency, settled_through, #work, next_work_at",
-        ExpressionAttributeNames={"#work": "work"},
-    )
-    dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"period#{first}"}})
+    first = legacy_subscription(invoke, stack, portone_clock, recorded=False)
 
     # When its first payment runs, its notice is lost, and the reconciler runs
     first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)

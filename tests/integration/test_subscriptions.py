@@ -4,6 +4,7 @@ and PortOne's notice, against moto and the emulator."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,29 +71,13 @@ def test_a_new_card_is_issued_then_its_first_period_scheduled(invoke, stack: Emb
     assert response.body["card"] == {"name": "BC카드", "code": "361", "last4": "0001", "type": "credit"}
     [period] = response.body["schedules"]
     assert period["amount"] == 9900
-    assert period["merchant_uid"].startswith("sub_")
+    # At most 40 characters of [A-Za-z0-9]: some PGs refuse anything else in an order id.
+    assert re.fullmatch(r"S[0-9a-f]{20}P0A0C0", period["merchant_uid"])
     assert len(period["merchant_uid"]) <= 40
     # Two PortOne calls: the key (its answer says which channel issued it), then the schedule without card
     assert [(c.method, c.route) for c in stack.emulator.calls if c.method == "POST"][1:] == [ISSUE, SCHEDULE]
     assert "sub_alice" in stack.emulator.customers
     assert stack.emulator.contract_violations == []
-
-
-def test_a_new_card_for_a_subscribed_customer_replaces_the_key_even_with_nothing_due(
-    invoke, stack: EmbeddedStack
-) -> None:
-    # Given a subscriber whose periods are all at PortOne already
-    schedule(invoke, **CARD)
-
-    # When the same plan is asked for with another card
-    other = {**CARD, "card_number": magic.TEST_CARD_CHECK}
-    response = schedule(invoke, **other)
-
-    # Then the new card is the key (PortOne would have ignored card fields sent with a schedule)
-    assert response.status == 200
-    assert response.body["card"]["last4"] == magic.TEST_CARD_CHECK[-4:]
-    assert stack.emulator.customers["sub_alice"]["card_number"].endswith(magic.TEST_CARD_CHECK[-4:])
-    assert stack.emulator.count(*SCHEDULE) == 1
 
 
 def test_the_full_cycle_schedules_exactly_one_next_period(
@@ -413,19 +398,3 @@ def test_a_paid_amount_other_than_the_recorded_one_is_ignored(invoke, stack, por
     # When its notice arrives, then it renews nothing
     [answer] = run_and_notify(invoke, stack, portone_clock, inbox, 10 * 60)
     assert answer.body == {"status": "ignored", "scheduled": []}
-
-
-def test_subscriptions_from_before_prices_were_recorded_keep_renewing(
-    invoke, stack, portone_clock, inbox
-) -> None:
-    # Given a subscription and period as an earlier version stored them: no price, no period record
-    merchant_uid = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
-    dynamodb, table = stack.client("dynamodb"), ENVIRONMENT["TABLE_NAME"]
-    legacy = {"pk": {"S": "subscription#sub_alice"}}
-    dynamodb.update_item(TableName=table, Key=legacy, UpdateExpression="REMOVE amount, currency")
-    dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"period#{merchant_uid}"}})
-
-    # When its payment's notice arrives, then the next period is scheduled as before the upgrade
-    [answer] = run_and_notify(invoke, stack, portone_clock, inbox, 10 * 60)
-    assert answer.body["status"] == "processed"
-    assert len(answer.body["scheduled"]) == 1

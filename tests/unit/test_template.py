@@ -24,6 +24,7 @@ EXPECTED_ROUTES = {
     ("GET", "/subscriptions/plans"),
     ("POST", "/subscriptions/schedule"),
     ("GET", "/subscriptions/{customer_uid}"),
+    ("PUT", "/subscriptions/{customer_uid}/card"),
     ("DELETE", "/subscriptions/{customer_uid}/schedules/{merchant_uid}"),
     ("DELETE", "/subscriptions/{customer_uid}"),
     ("POST", WEBHOOK_PATH),

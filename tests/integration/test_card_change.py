@@ -1,0 +1,269 @@
+"""Changing a subscription's card: a new billing key under a new customer_uid, every pending period moved to
+it (revoked on the old key, confirmed, registered again under a new merchant_uid), the old key deleted. No
+period charged twice or skipped, whenever the change comes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.portone_emulator import cards as magic
+from local.stack import EmbeddedStack
+from tests.integration.support import (
+    CARD,
+    TEST_ISSUER,
+    NoticeInbox,
+    ShiftedClock,
+    call,
+    legacy_subscription,
+    reconcile,
+    schedule,
+    subscription_item,
+)
+
+NEW_CARD = {**CARD, "card_number": magic.TEST_CARD_CHECK}
+DECLINING = {**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS}  # issued; payments: 잔액부족 또는 한도초과
+
+
+@pytest.fixture(autouse=True)
+def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+
+
+def change_card(invoke, uid: str = "sub_alice", card: dict[str, str] = NEW_CARD, who: str = "alice") -> Any:
+    return call(invoke, "PUT", f"/subscriptions/{uid}/card", card, who=who)
+
+
+def runs(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox, seconds: float) -> list[Any]:
+    """PortOne's clock moves on, due payments run, and their notices reach the webhook."""
+    clock.advance(seconds)
+    stack.emulator.run_due_schedules()
+    return [invoke(event) for event in inbox.take()]
+
+
+def pending(stack: EmbeddedStack) -> list[tuple[str, str, int]]:
+    """(customer_uid, merchant_uid, amount) of every schedule PortOne holds as pending."""
+    return sorted(
+        (s["customer_uid"], uid, s["amount"])
+        for uid, s in stack.emulator.schedules.items()
+        if s["schedule_status"] == "scheduled"
+    )
+
+
+def paid(stack: EmbeddedStack) -> list[tuple[str, str]]:
+    """(customer_uid, merchant_uid) of every paid payment at PortOne."""
+    return sorted(
+        (p["customer_uid"], p["merchant_uid"])
+        for p in stack.emulator.payments.values()
+        if p["status"] == "paid"
+    )
+
+
+def test_a_new_card_gets_a_new_key_and_the_pending_period_moves_to_it(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a subscriber whose first period is scheduled on the old card
+    [first] = schedule(invoke, **CARD).body["schedules"]
+
+    # When the card changes
+    response = change_card(invoke)
+
+    # Then the subscription is on a new key, minted by the server, with the new card
+    assert response.status == 200
+    new_uid = response.body["customer_uid"]
+    assert new_uid != "sub_alice"
+    assert response.body["previous_customer_uid"] == "sub_alice"
+    assert response.body["card"]["last4"] == magic.TEST_CARD_CHECK[-4:]
+    assert response.body["previous_key_deleted"] is True
+    # The old key was never re-issued, and is deleted; the period moved under a new merchant_uid
+    assert stack.emulator.count("POST", "/subscribe/customers/{customer_uid}") == 2
+    assert "sub_alice" not in stack.emulator.customers
+    assert stack.emulator.schedules[first["merchant_uid"]]["schedule_status"] == "revoked"
+    [(uid, moved, amount)] = pending(stack)
+    assert (uid, amount) == (new_uid, 9900)
+    assert moved != first["merchant_uid"]
+    assert (
+        stack.emulator.schedules[moved]["schedule_at"]
+        == stack.emulator.schedules[first["merchant_uid"]]["schedule_at"]
+    )
+    # The routes now name the new key; the old one has no subscription
+    assert call(invoke, "GET", f"/subscriptions/{new_uid}").body["subscription_status"] == "active"
+    assert call(invoke, "GET", "/subscriptions/sub_alice").status == 404
+
+    # When the period comes due, it is charged once, on the new card, and the next one follows there
+    [answer] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert answer.body["status"] == "processed"
+    assert paid(stack) == [(new_uid, moved)]
+    assert [uid for uid, _, _ in pending(stack)] == [new_uid]
+
+
+def test_a_card_change_minutes_before_the_period_is_due_charges_it_once(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a period due in 30 seconds
+    schedule(invoke, **CARD)
+    portone_clock.advance(5 * 60 - 30)
+
+    # When the card changes now, the period moves to the new key shortly ahead
+    new_uid = change_card(invoke).body["customer_uid"]
+    [(uid, moved, _)] = pending(stack)
+    assert uid == new_uid
+
+    # Then, once it runs, it was charged exactly once, and the chain goes on
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert paid(stack) == [(new_uid, moved)]
+    assert [uid for uid, _, _ in pending(stack)] == [new_uid]
+
+
+def test_a_period_portone_already_ran_stays_on_the_old_card_and_only_later_ones_move(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given the period ran on the old card and its notice has not arrived yet
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [late_notice] = inbox.take()
+
+    # When the card changes
+    new_uid = change_card(invoke).body["customer_uid"]
+
+    # Then that period stays charged on the old card, the next one is on the new key, the old key is gone
+    assert paid(stack) == [("sub_alice", first["merchant_uid"])]
+    [(uid, _, _)] = pending(stack)
+    assert uid == new_uid
+    assert "sub_alice" not in stack.emulator.customers
+    # And the late notice changes nothing
+    assert invoke(late_notice).body == {"status": "processed", "scheduled": []}
+    assert len(pending(stack)) == 1
+
+
+def test_a_past_due_card_change_charges_the_overdue_period_once_on_the_new_card(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a subscriber whose renewal was declined and whose retry is pending on the old card
+    schedule(invoke, **DECLINING)
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    [(_, retry, _)] = pending(stack)
+
+    # When the card changes
+    response = change_card(invoke)
+    new_uid = response.body["customer_uid"]
+
+    # Then the retry is revoked and the overdue period is scheduled on the new key shortly ahead
+    assert response.body["subscription_status"] == "past_due"
+    assert stack.emulator.schedules[retry]["schedule_status"] == "revoked"
+    [(uid, overdue, amount)] = pending(stack)
+    assert (uid, amount) == (new_uid, 9900)
+
+    # And once it runs, the period is paid once and the subscription is active again
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert paid(stack) == [(new_uid, overdue)]
+    assert call(invoke, "GET", f"/subscriptions/{new_uid}").body["subscription_status"] == "active"
+
+
+def test_a_move_cut_short_is_finished_by_the_reconciler(invoke, stack, portone_clock, inbox) -> None:
+    # Given the revoke on the old key fails while the card changes
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    stack.emulator.add_fault(
+        "http_503", "POST /subscribe/payments/unschedule", times=None, after_effect=False
+    )
+
+    # When the card changes, the change is made and the move is left for the reconciler
+    response = change_card(invoke)
+    new_uid = response.body["customer_uid"]
+    assert response.status == 200
+    assert response.body["previous_key_deleted"] is False
+    assert pending(stack) == [("sub_alice", first["merchant_uid"], 9900)]
+
+    # Then, PortOne back, one reconciler run moves the period and deletes the old key
+    stack.emulator.clear_faults()
+    reconcile()
+    [(uid, moved, _)] = pending(stack)
+    assert uid == new_uid
+    assert "sub_alice" not in stack.emulator.customers
+    assert subscription_item(stack, new_uid)["customer_uid"] == new_uid
+    assert "moving" not in subscription_item(stack, new_uid)
+
+    # And the period is charged once
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert paid(stack) == [(new_uid, moved)]
+
+
+def test_a_declined_new_card_changes_nothing(invoke, stack) -> None:
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    response = change_card(invoke, card={**CARD, "card_number": magic.CARD_WRONG_PASSWORD})
+    assert response.status == 402
+    assert pending(stack) == [("sub_alice", first["merchant_uid"], 9900)]
+    assert subscription_item(stack, "sub_alice")["customer_uid"] == "sub_alice"
+
+
+def test_only_the_owner_changes_the_card_of_a_renewing_subscription(invoke, stack) -> None:
+    schedule(invoke, **CARD)
+    assert change_card(invoke, who="bob").status == 404
+    assert change_card(invoke, uid="sub_nobody").status == 404
+    call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "true"})
+    refused = change_card(invoke)
+    assert (refused.status, refused.body["code"]) == (409, "SUBSCRIPTION_NOT_RENEWING")
+
+
+def test_a_card_for_a_subscribed_uid_on_the_schedule_route_is_refused(invoke, stack) -> None:
+    # PortOne wants one uid per customer and card: the key is never re-issued under the same uid
+    schedule(invoke, **CARD)
+    response = schedule(invoke, **NEW_CARD)
+    assert (response.status, response.body["code"]) == (409, "SUBSCRIPTION_EXISTS")
+    assert stack.emulator.customers["sub_alice"]["card_number"].endswith(CARD["card_number"][-4:])
+
+
+def test_a_bad_card_body_is_a_400_naming_the_field(invoke, stack) -> None:
+    schedule(invoke, **CARD)
+    response = change_card(invoke, card={**NEW_CARD, "expiry": "2019-03", "plan_id": "basic_monthly"})
+    assert response.status == 400
+    assert {(e["field"], e["reason"]) for e in response.body["errors"]} >= {("plan_id", "unknown_field")}
+    assert "expiry" in {e["field"] for e in response.body["errors"]}
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["periods recorded", "before periods were recorded"])
+def test_subscriptions_from_before_ids_keep_renewing_under_their_merchant_uids(
+    invoke, stack, portone_clock, inbox, recorded: bool
+) -> None:
+    # Given a subscription from before ids, with its first period at PortOne
+    first = legacy_subscription(invoke, stack, portone_clock, recorded=recorded)
+
+    # When its payment runs and the notice arrives, the next period is scheduled as before the upgrade
+    [answer] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert answer.body["status"] == "processed"
+    [second] = answer.body["scheduled"]
+    assert second.startswith(first[:21])
+    assert second != first
+
+    # And when that one's notice is lost, the reconciler settles it and the chain goes on
+    portone_clock.advance(31 * 24 * 3600)
+    stack.emulator.run_due_schedules()
+    inbox.take()
+    reconcile()
+    assert paid(stack) == sorted([("sub_alice", first), ("sub_alice", second)])
+    [(uid, third, _)] = pending(stack)
+    assert uid == "sub_alice"
+    assert third.startswith(first[:21])
+
+
+def test_a_card_change_gives_a_subscription_from_before_ids_an_id(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a subscription from before ids
+    first = legacy_subscription(invoke, stack, portone_clock, recorded=True)
+
+    # When its card changes, its pending period moves to the new key under a merchant_uid of the new form
+    new_uid = change_card(invoke).body["customer_uid"]
+    assert stack.emulator.schedules[first]["schedule_status"] == "revoked"
+    [(uid, moved, _)] = pending(stack)
+    assert uid == new_uid
+    assert moved.startswith("S")
+    assert moved.endswith("P0A0C1")
+
+    # Then it renews on the new key
+    [answer] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    assert answer.body["status"] == "processed"
+    assert paid(stack) == [(new_uid, moved)]
+    assert [uid for uid, _, _ in pending(stack)] == [new_uid]
