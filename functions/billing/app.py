@@ -30,6 +30,8 @@ from billing.models import (
     CardFields,
     IssueBillingKeyRequest,
     Notice,
+    PriceChangeOrder,
+    PriceConsent,
     parse_model,
     parse_schedule_request,
 )
@@ -42,6 +44,8 @@ ISSUE_BILLING_PATH = "/subscriptions/issue-billing"
 # What the template's ScheduleV2 events send (template.yaml, SmokeCheck and Reconcile); no route runs them.
 SMOKE_CHECK_EVENT = {"action": "smoke-check"}
 RECONCILE_EVENT = {"action": "reconcile"}
+# What an operator sends to move a plan's subscribers to its catalog price (README, "Price changes").
+PRICE_CHANGE_ACTION = "change-price"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,128}")  # a UUID or any other opaque token
 MAX_BODY_BYTES = 4096  # a card request is about 300 bytes; anything far larger is not one
@@ -57,6 +61,7 @@ _OUTCOME_METRICS = {
     "CancelResponse": "SubscriptionCancelled",
     "CardChangeResponse": "CardChanged",
     "CardChangePending": "CardChangePending",
+    "PriceConsentResponse": "PriceConsented",
 }
 # Every response: no caching of card results anywhere, no content sniffing.
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -102,6 +107,15 @@ def change_card(customer_uid: str) -> Response[str]:
     uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), _deadline()
     request = _request(caller, key, payload)
     return _idempotent(request, lambda: service.change_card(uid, card, caller, request.identity, deadline))
+
+
+@app.post("/subscriptions/<customer_uid>/price-consent")
+def consent_to_price(customer_uid: str) -> Response[str]:
+    caller, key, payload = _caller(), _idempotency_key(), _json_body()
+    consent = parse_model(PriceConsent, payload)
+    uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), _deadline()
+    request = _request(caller, key, payload)
+    return _idempotent(request, lambda: service.consent_to_price(uid, consent, caller, deadline))
 
 
 @app.delete("/subscriptions/<customer_uid>/schedules/<merchant_uid>")
@@ -232,6 +246,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return _smoke_check(context)
     if event == RECONCILE_EVENT:
         return _reconcile(context)
+    if event.get("action") == PRICE_CHANGE_ACTION:
+        return _change_price(event, context)
     if _from_the_table_stream(event):
         return _publish_events(event)
     try:
@@ -284,6 +300,20 @@ def _reconcile(context: LambdaContext) -> dict[str, Any]:
     if not report.complete:
         metrics.add_metric(name="ReconcilerIncomplete", unit=MetricUnit.Count, value=1)
     return {"status": "success", "processed": report.processed, "complete": report.complete}
+
+
+def _change_price(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """An operator's price change (`aws lambda invoke`): the report, or the error, as the answer."""
+    try:
+        order = parse_model(PriceChangeOrder, event)
+        report = get_subscription_service().change_price(order, Deadline.from_lambda_context(context))
+    except ApiError as error:
+        logger.error("price change failed", extra={"outcome": error.code})
+        errors = [{"field": e.field, "reason": e.reason} for e in error.field_errors]
+        metrics.add_metric(name="PriceChangeFailed", unit=MetricUnit.Count, value=1)
+        return {"status": "failed", "code": error.code, "message": error.message, "errors": errors}
+    metrics.add_metric(name="SubscriptionsRepriced", unit=MetricUnit.Count, value=report.moved)
+    return report.model_dump(mode="json")
 
 
 def _caller() -> Caller:

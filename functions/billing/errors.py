@@ -105,12 +105,34 @@ class SubscriptionPastDue(ApiError):
     )
 
 
+class BillingKeyReplaced(ApiError):
+    """The uid names a billing key a card change replaced: the subscription goes on under its new uid."""
+
+    status = 409
+    code = "BILLING_KEY_REPLACED"
+    message = (
+        "A card change replaced this billing key: the subscription goes on under its new customer_uid "
+        "(the card change's answer, or the subscription.card_changed event)."
+    )
+
+
 class SubscriptionNotRenewing(ApiError):
     """A card change for a key with no active or past_due subscription: nothing would move to the card."""
 
     status = 409
     code = "SUBSCRIPTION_NOT_RENEWING"
     message = "This billing key has no active or past-due subscription whose card could change."
+
+
+class PriceChangeNotOpen(ApiError):
+    """No price increase awaits this customer's consent now."""
+
+    status = 409
+    code = "PRICE_CHANGE_NOT_OPEN"
+    message = (
+        "No price change awaits consent now: there is none, its consent window (the 30 days before the first "
+        "payment at the new price, until an hour before it) is not open, or it was decided."
+    )
 
 
 class ScheduleNotFound(ApiError):

@@ -269,6 +269,23 @@ class SchedulePending(BaseModel):
     )
 
 
+class PriceChangeView(BaseModel):
+    """A price the merchant moved the subscription to, as the customer must be shown it before consenting
+    (전자상거래법 §13⑥): the date, the old and the new price (the card is the view's `card`)."""
+
+    previous_amount: int
+    amount: int
+    period_at: AwareDatetime  # the first payment at the new price (Korea time)
+    consent_required: bool  # a higher price; a lower one applies without consent
+    # Consent counts only inside this window: the 30 days before, until an hour before the payment.
+    consent_from: AwareDatetime
+    consent_until: AwareDatetime
+    consented_at: AwareDatetime | None
+    # Without consent by `consent_until`: the price stays (`keep`) or the subscription ends at `period_at`.
+    without_consent: Literal["keep", "end"]
+    lapsed: bool
+
+
 class SubscriptionView(BaseModel):
     customer_uid: str
     card: CardSummary
@@ -277,7 +294,45 @@ class SubscriptionView(BaseModel):
     # A cancelled subscription's paid period ends then, or a suspended one is cancelled then, and its
     # billing key deleted (Korea time).
     ends_at: AwareDatetime | None = None
+    price_change: PriceChangeView | None = None
     schedules: list[ScheduledPayment]
+
+
+class PriceConsent(_Strict):
+    """Body of `POST /subscriptions/{customer_uid}/price-consent`: the terms the customer was shown, echoed,
+    and an explicit yes. Silence, a closed dialog or consent at sign-up is never consent."""
+
+    previous_amount: Annotated[int, Field(gt=0, strict=True)]
+    amount: Annotated[int, Field(gt=0, strict=True)]
+    period_at: AwareDatetime
+    card_last4: Annotated[str, Field(pattern=r"^[0-9]{4}$", strict=True)]
+    agree: Literal[True]
+
+
+class PriceConsentResponse(BaseModel):
+    status: Literal["success"] = "success"
+    customer_uid: str
+    amount: int
+    period_at: AwareDatetime
+    consented_at: AwareDatetime
+
+
+class PriceChangeOrder(_Strict):
+    """The operator's `{"action": "change-price", ...}`: move the plan's subscribers to the catalog's
+    current price from the first payment on or after `effective_at`. `cursor`: where a run that stopped
+    for time left off."""
+
+    action: Literal["change-price"]
+    plan_id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$", strict=True)]
+    effective_at: AwareDatetime
+    cursor: str | None = None
+
+
+class PriceChangeReport(BaseModel):
+    status: Literal["success"] = "success"
+    moved: int  # subscriptions given the change (and a `subscription.price_change_requested` event)
+    unchanged: int  # already at that price, or changed meanwhile
+    cursor: str | None  # not None: invoke again with it to go on
 
 
 class CardChangeResponse(BaseModel):

@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from billing.deadline import Deadline
 from billing.declines import retryable
-from billing.errors import ApiError
+from billing.errors import ApiError, BillingKeyReplaced
 from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, parse_merchant_uid, period_merchant_uid, subscription_digest
 from billing.portone.client import PortOneClient
@@ -47,6 +47,11 @@ OVERDUE_METRIC = "RenewalOverdue"
 # service, a plan gone from the catalog. It has an alarm.
 STOPPED_METRIC = "RenewalStopped"
 PAGE_SIZE = 25  # subscriptions per page of the work index
+# A price increase needs the customer's consent within the 30 days before the first period at the new
+# price (전자상거래법 §13⑥, 시행령 §20조의2); it is decided this long before that period, leaving time to
+# register it.
+CONSENT_WINDOW = timedelta(days=30)
+DECISION_LEAD = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Renewals:
     # Dunning: days after a declined period's time for each retry, and how long a suspension lasts.
     retry_days: tuple[int, ...]
     suspended_for: timedelta
+    # A price increase nobody consented to in time: "keep" the recorded price, or "end" with the paid period.
+    without_consent: str
 
     # --- registering periods --------------------------------------------------------------------------------
 
@@ -92,11 +99,18 @@ class Renewals:
         call registered (or found registered); None when PortOne's answer was lost and a lookup could not
         confirm it: the subscription stays the reconciler's work. `look_up_first`: a registration that may
         have arrived before is looked up before anything is sent again (D6)."""
-        uid = subscription.customer_uid
-        upcoming = self.upcoming(subscription, plan, now)
-        missing = [p for p in upcoming if p.index > subscription.scheduled_through]
+        missing = [
+            p for p in self.upcoming(subscription, plan, now) if p.index > subscription.scheduled_through
+        ]
         if subscription.status != "active" or not missing:
             return []
+        decided = self._price_decided(subscription, plan, missing[-1].index, now)
+        if decided is None:
+            return []
+        if decided != subscription:  # the change lapsed, or was consented to, meanwhile: its price now
+            subscription = decided
+            missing = [self.period(subscription, plan, p.index, now) for p in missing]
+        uid = subscription.customer_uid
         with portone_errors_as_api_errors(uid):
             confirmed = (
                 look_up_first and self._already_scheduled(uid, missing[0].merchant_uid, deadline)
@@ -132,7 +146,7 @@ class Renewals:
             subscription=subscription.key,
             customer_uid=subscription.customer_uid,
             index=index,
-            amount=price(subscription, plan),
+            amount=price(subscription, plan, index),
             currency=subscription.currency,
             schedule_at=now + 5 * MIN_LEAD if at < now + MIN_LEAD else at,
             attempt=attempt,
@@ -163,8 +177,12 @@ class Renewals:
         continues = status in ("paid", "revoked") and renewing
         # An ended subscription keeps only the work it has (deleting its key when it ends).
         next_work = now + REGISTRATION_DELAY if continues else subscription.ends_at
+        change = subscription.price_change
         self.store.settle(
-            period.settled(status, imp_uid), next_work, reactivate=subscription.status == "past_due"
+            period.settled(status, imp_uid),
+            next_work,
+            reactivate=subscription.status == "past_due",
+            price_from_now=change is not None and period.index >= change.period,
         )
         if not continues:
             return []
@@ -237,6 +255,42 @@ class Renewals:
         with portone_errors_as_api_errors(customer_uid):
             self.portone.unschedule(customer_uid, merchant_uids, deadline=deadline)
 
+    # --- price changes --------------------------------------------------------------------------------------
+
+    def _price_decided(
+        self, subscription: Subscription, plan: Plan, through: int, now: datetime
+    ) -> Subscription | None:
+        """The subscription whose periods up to `through` may be registered now, at their price; None while
+        a price increase they include still waits for the customer's consent (the reconciler comes back at
+        the decision time), or once it ended the subscription. At the decision time without consent the
+        change lapses: the recorded price is kept, or the subscription ends with its paid period."""
+        change = subscription.price_change
+        if (
+            change is None
+            or through < change.period
+            or change.consented_at is not None
+            or change.lapsed
+            or change.amount <= price(subscription, plan, change.period - 1)
+        ):
+            return subscription
+        if now < change.at - DECISION_LEAD:
+            self.store.reschedule_work(subscription, change.at - DECISION_LEAD)
+            return None
+        ending = self.without_consent == "end"
+        self.store.lapse_price_change(subscription, change, "ended" if ending else "kept")
+        current = self.store.get(subscription.key)
+        if current is None or current.price_change is None or current.price_change.consented_at is not None:
+            return current  # consented at the last moment (the change's own write decided the race)
+        if ending:
+            self.store.cancel(current)
+            self.store.cancelled(current, change.at)  # paid until the first period at the new price
+            logger.info(
+                "price increase without consent: ends with the paid period",
+                extra={"outcome": "PRICE_CHANGE_ENDED", "customer_uid": current.customer_uid},
+            )
+            return None
+        return current
+
     # --- changing the card ----------------------------------------------------------------------------------
 
     def change_card(
@@ -255,26 +309,28 @@ class Renewals:
         )
         try:
             self.finish_card_change(changed, plan, now, deadline)
+            return self.store.get(changed.key) or changed
         except ApiError as error:
             # The change itself is made: the reconciler finishes the move on its next run (work is due).
             logger.warning(
                 "card change not finished yet",
                 extra={"outcome": error.code, "customer_uid": customer_uid, "subscription_id": changed.key},
             )
-        return self.store.get(changed.key) or changed
+            return changed
 
     def _pending(self, subscription: Subscription, plan: Plan, now: datetime) -> list[Period]:
         """The periods that may be pending at PortOne on the subscription's key, each recorded: the open
         period's live attempt (even if its registration is unconfirmed: its answer may have been lost) and
-        those after it, except one the customer revoked."""
+        those after it, including one the customer skipped (the skip moves with it)."""
         open_index = settled_through(subscription, plan) + 1
         pending = []
         for index in range(open_index, max(open_index, subscription.scheduled_through) + 1):
             period = self._recorded(
                 subscription, plan, index, now, subscription.attempt if index == open_index else 0
             )
-            if period.status == "scheduled":
-                self.store.record(period)  # one from before periods were recorded, or never confirmed
+            if period.status in ("scheduled", "revoked"):
+                # One from before periods were recorded, or never confirmed: recorded as it would have been.
+                self.store.record(period, only_if_new=True)
                 pending.append(period)
         return pending
 
@@ -295,8 +351,10 @@ class Renewals:
         self, subscription: Subscription, plan: Plan, period: Period, now: datetime, deadline: Deadline
     ) -> bool:
         """One period pending on a replaced key: revoked there (confirmed by GET) and registered on the new
-        key; or, when PortOne ran it first, settled by its outcome. False when neither is known yet."""
+        key (or, skipped by the customer, recorded there as skipped); or, when PortOne ran it first, settled
+        by its outcome. False when neither is known yet."""
         old = period.customer_uid
+        skipped = period.status == "revoked"
         with portone_errors_as_api_errors(old):
             found = self._schedule(period.merchant_uid, deadline)
             if found is not None and found.schedule_status == "scheduled":
@@ -306,7 +364,9 @@ class Renewals:
                 replacement = self.period(subscription, plan, period.index, now, period.attempt)
                 if subscription.status == "past_due":  # the overdue period, on the new card at once
                     replacement = replace(replacement, schedule_at=now + 5 * MIN_LEAD)
-                if self.store.moved(subscription, period, replacement):
+                if skipped:
+                    replacement = replacement.settled("revoked", None)
+                if self.store.moved(subscription, period, replacement) and not skipped:
                     self._register_attempt(subscription, plan, replacement, now, deadline)
                 return True
             if found.schedule_status != "executed" or not found.imp_uid:
@@ -389,8 +449,9 @@ class Renewals:
         """Walk every subscription whose work is due, earliest first, while there is time."""
         with portone_errors_as_api_errors(None):
             now = datetime.fromtimestamp(self.portone.refresh_clock(deadline=deadline), UTC)
-        # Subscriptions from before the work index get their place in it (once, a few pages a run).
-        self.store.backfill_work(now)
+        # Subscriptions from before the work index get their place in it, and those from before prices were
+        # recorded, their price (once, a few pages a run).
+        self.store.backfill_work(now, {plan.id: plan.amount for plan in self.catalog.plans})
         processed, seen = 0, set()
         for key in self.store.with_work_due(now, page_size=PAGE_SIZE):
             if deadline.remaining() < RESERVE_SECONDS:
@@ -476,6 +537,10 @@ class Renewals:
         uid = subscription.customer_uid
         with portone_errors_as_api_errors(uid):
             found = self._schedule(period.merchant_uid, deadline)
+            if found is None and period.status == "revoked":
+                # Skipped by the customer before a card change moved it: never registered on the new key.
+                self.settle(subscription, plan, period, "revoked", None, now, deadline)
+                return
             if found is None:
                 # PortOne never got it: register it again, shortly ahead.
                 again = self.period(subscription, plan, period.index, now, period.attempt)
@@ -515,9 +580,12 @@ class Renewals:
         recorded (or, for a subscription from before periods were recorded, as derived); None when it is
         not one of ours."""
         recorded = self.store.period(merchant_uid)
-        subscription = (
-            self.store.get(recorded.subscription) if recorded else self.store.for_customer(customer_uid)
-        )
+        try:
+            subscription = (
+                self.store.get(recorded.subscription) if recorded else self.store.for_customer(customer_uid)
+            )
+        except BillingKeyReplaced:  # a period this service never recorded, on a replaced key
+            return None
         plan = self.catalog.find(subscription.plan_id) if subscription else None
         if subscription is None or plan is None:
             return None
@@ -597,10 +665,15 @@ def settled_through(subscription: Subscription, plan: Plan) -> int:
     return max(-1, subscription.scheduled_through - plan.periods_ahead)
 
 
-def price(subscription: Subscription, plan: Plan) -> int:
-    """What each period of the subscription costs: its own price; the catalog's only for a subscription that
-    started before prices were recorded."""
-    return subscription.amount if subscription.amount is not None else plan.amount
+def price(subscription: Subscription, plan: Plan, index: int) -> int:
+    """What period `index` of the subscription costs: its own price (the catalog's only for a subscription
+    that started before prices were recorded), or from a price change's first period on, the new price if
+    it is lower or the customer consented to it."""
+    recorded = subscription.amount if subscription.amount is not None else plan.amount
+    change = subscription.price_change
+    if change is None or index < change.period:
+        return recorded
+    return change.amount if change.amount <= recorded or change.consented_at else recorded
 
 
 def payment_status(payment: Payment) -> PeriodStatus:

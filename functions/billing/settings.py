@@ -51,6 +51,9 @@ class Settings(BaseModel):
 
     # A subscription suspended after its last retry is cancelled, and its billing key deleted, this late.
     suspended_cancel_days: Annotated[int, Field(ge=1, le=365)] = 30
+    # A subscriber moved to a higher price who has not consented in time (전자상거래법 §13⑥) keeps the price
+    # they pay, or the subscription ends with its paid period.
+    price_increase_without_consent: Literal["keep", "end"] = "keep"
     # A renewal still without a known outcome this long after its time counts RenewalOverdue (an alarm).
     renewal_overdue_seconds: Annotated[int, Field(ge=900, le=7 * 86_400)] = 3600
     # Where subscription events go (events.py): an EventBridge bus, and the `source` of its events.

@@ -8,7 +8,9 @@ and settled, and when the reconciler should look at it next.
   status, `scheduled_through` (the last period handed to PortOne), `settled_through` (the last period whose
   outcome is known), `card` (how many times the card changed) and, during a card change, `moving` (the
   merchant_uids on the replaced key still to be revoked or settled) and `retired` (that key, deleted once
-  nothing is pending on it). While it has work at PortOne it also carries `work` = "due" and `next_work_at`,
+  nothing is pending on it), and `price_change` (a price the merchant moved it to, from which period, and
+  the customer's consent) until that period is settled. While it has work at PortOne it also carries `work`
+  = "due" and `next_work_at`,
   the keys of the sparse index `work-by-time` that the reconciler pages through. Kept while it lives.
   Subscriptions from before ids are keyed by their customer_uid and have no `customer_uid` attribute; their
   periods keep the merchant_uids `sub_<digest>_<YYYYMMDD>` until a card change gives them an id.
@@ -20,9 +22,13 @@ and settled, and when the reconciler should look at it next.
   A notice is checked against it, never against today's catalog. Payment records: kept five years (Korean
   e-commerce law keeps records of payments that long), then DynamoDB's TTL removes them.
 
-- `event#<id>`: a change of a subscription's state (started, card_changed, past_due, reactivated,
-  suspended, cancelled, ended), written in the same transaction as the change (an outbox); the table's
-  stream hands it to `events.py`, which publishes it to EventBridge. Kept seven days.
+- `consent#<subscription>#<period>`: a customer's consent to a higher price (전자상거래법 §13⑥): who, the
+  old and new price, from when, which card, when consented. Kept five years.
+
+- `event#<id>`: a change of a subscription's state (started, card_changed, price_change_requested,
+  price_change_accepted, price_change_lapsed, past_due, reactivated, suspended, cancelled, ended), written
+  in the same transaction as the change (an outbox); the table's stream hands it to `events.py`, which
+  publishes it to EventBridge. Kept seven days.
 
 No card data in any. Every change of `scheduled_through` or `settled_through` is conditional, so the
 notice and the reconciler, in either order or at once, cannot move either backwards or record twice.
@@ -40,17 +46,31 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from billing.errors import ConfigurationUnavailable, RequestInProgress, SubscriptionExists
+from billing.errors import BillingKeyReplaced, ConfigurationUnavailable, RequestInProgress, SubscriptionExists
 
 PERIOD_RETENTION = timedelta(days=5 * 366)
 EVENT_RETENTION = timedelta(days=7)
 WORK_INDEX = "work-by-time"  # template.yaml BillingTable: partition `work`, sort `next_work_at`
 _WORK = "due"
-# Where the one-time placing of older subscriptions into the work index keeps its progress.
-_BACKFILL = "migration#work-by-time"
+# Where the one-time upgrade of older subscriptions (a place in the work index, a recorded price) keeps its
+# progress. (`migration#work-by-time` was the first upgrade's marker: done where it ran, so a new one.)
+_BACKFILL = "migration#work-and-price"
 
 # moved: revoked at PortOne by a card change and registered again on the new key.
 PeriodStatus = Literal["scheduled", "paid", "failed", "cancelled", "revoked", "moved"]
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    """The merchant moved the subscription to another price (the catalog's), from period `period` on (due
+    `at`). A higher price needs the customer's consent within the 30 days before `at` (전자상거래법 §13⑥);
+    without it by the decision time the change `lapsed`."""
+
+    amount: int
+    period: int
+    at: datetime
+    consented_at: datetime | None = None
+    lapsed: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,7 @@ class Subscription:
     card: int = 0  # card changes so far; a period moved to a new card gets a new merchant_uid
     moving: frozenset[str] = frozenset()  # merchant_uids on a replaced key, still to revoke or settle
     retired: frozenset[str] = frozenset()  # replaced keys, deleted at PortOne once nothing is moving
+    price_change: PriceChange | None = None  # until the first period it concerns is settled
 
 
 @dataclass(frozen=True)
@@ -158,10 +179,16 @@ class SubscriptionStore:
 
     def for_customer(self, customer_uid: str) -> Subscription | None:
         """The subscription whose periods are charged to the billing key `customer_uid` now; None when there
-        is none, or the key was replaced by a card change."""
+        is none. BillingKeyReplaced when a card change replaced that key: the subscription has a new uid."""
         pointer = self._get_item(f"customer#{customer_uid}")
         found = self.get(pointer["subscription"]["S"] if pointer else customer_uid)
-        return found if found is not None and found.customer_uid == customer_uid else None
+        if found is None or found.customer_uid == customer_uid:
+            return found
+        # Kept under this uid without a pointer: one from before ids whose card changed (it has an id now),
+        # or merely a subscription whose own id happens to be this uid.
+        if pointer is not None or found.id != found.key:
+            raise BillingKeyReplaced("a card change replaced this key")
+        return None
 
     def change_card(self, subscription: Subscription, customer_uid: str, moving: list[str]) -> Subscription:
         """Charge the subscription's periods to the new key `customer_uid` from now on: `moving` (its
@@ -176,8 +203,10 @@ class SubscriptionStore:
         )
         values: dict[str, Any] = {
             ":new": {"S": customer_uid},
+            ":uid": {"S": subscription.customer_uid},
             ":id": {"S": subscription_id},
             ":card": {"N": str(subscription.card + 1)},
+            ":card_read": {"N": str(subscription.card)},
             ":old": {"SS": [subscription.customer_uid]},
             ":work": {"S": _WORK},
             ":at": {"N": _epoch(datetime.now(UTC))},
@@ -190,8 +219,10 @@ class SubscriptionStore:
         update = self._subscription_update(
             subscription.key,
             assignments,
+            # Still on the key and card read: of two card changes made at once, the second is refused.
             "#status = :read AND plan_id = :plan AND anchor = :anchor AND attribute_not_exists(moving)"
-            " AND scheduled_through = :through AND (attribute_not_exists(attempt) OR attempt = :attempt)",
+            " AND scheduled_through = :through AND (attribute_not_exists(attempt) OR attempt = :attempt)"
+            " AND (attribute_not_exists(card) OR card = :card_read) AND " + _ON_KEY,
             values,
         )
         # The merchant learns the new uid from the event (its records name the customer by it).
@@ -216,6 +247,74 @@ class SubscriptionStore:
         if replacement is not None:
             writes += [self._put_period(period.settled("moved", None)), self._put_period(replacement)]
         return self._transact(writes)
+
+    def change_price(self, subscription: Subscription, change: PriceChange, previous_amount: int) -> bool:
+        """Move the subscription to `change` (replacing one not yet settled, and its consent), while it is
+        as read and none of the periods it concerns is at PortOne yet. False when it changed meanwhile."""
+        update = self._subscription_update(
+            subscription.key,
+            "SET price_change = :change",
+            "#status = :read AND plan_id = :plan AND anchor = :anchor AND scheduled_through < :p",
+            {
+                ":change": _price_change_value(change),
+                ":p": {"N": str(change.period)},
+                **_as_read(subscription),
+            },
+        )
+        requested = self._event(
+            subscription,
+            "subscription.price_change_requested",
+            previous_amount=previous_amount,
+            amount=change.amount,
+            period_at=int(change.at.timestamp()),
+            consent_required=change.amount > previous_amount,
+        )
+        return self._transact([update, requested])
+
+    def consent_to_price(
+        self, subscription: Subscription, change: PriceChange, record: dict[str, Any], now: datetime
+    ) -> bool:
+        """Record the customer's consent to `change` (the consent `record` kept five years, with it), and
+        make the subscription the reconciler's work `now` (a period waiting for the consent registers).
+        False when the change is no longer open (replaced, consented already, or lapsed)."""
+        assert change.consented_at is not None
+        update = self._subscription_update(
+            subscription.key,
+            "SET price_change.consented_at = :at, #work = :work, next_work_at = :now",
+            _OPEN_CHANGE,
+            {
+                ":at": {"N": _epoch(change.consented_at)},
+                ":work": {"S": _WORK},
+                ":now": {"N": _epoch(now)},
+                **_change_values(change),
+            },
+        )
+        item = {
+            "pk": {"S": f"consent#{subscription.key}#{change.period}"},
+            **{name: _attribute(value) for name, value in record.items()},
+            "expires_at": {"N": _epoch(change.consented_at + PERIOD_RETENTION)},
+        }
+        accepted = self._event(
+            subscription,
+            "subscription.price_change_accepted",
+            amount=change.amount,
+            period_at=int(change.at.timestamp()),
+        )
+        return self._transact([update, {"Put": {"TableName": self._table, "Item": item}}, accepted])
+
+    def lapse_price_change(self, subscription: Subscription, change: PriceChange, outcome: str) -> bool:
+        """No consent came in time: the change lapsed (`outcome`: the price is kept, or the subscription
+        ends). False when it was consented, or lapsed, meanwhile."""
+        update = self._subscription_update(
+            subscription.key,
+            "SET price_change.lapsed = :true",
+            _OPEN_CHANGE,
+            {":true": {"BOOL": True}, **_change_values(change)},
+        )
+        lapsed = self._event(
+            subscription, "subscription.price_change_lapsed", amount=change.amount, outcome=outcome
+        )
+        return self._transact([update, lapsed])
 
     def retire(self, subscription: Subscription, customer_uid: str) -> None:
         """A replaced billing key is deleted at PortOne: forget it."""
@@ -266,11 +365,21 @@ class SubscriptionStore:
         )
         return self._transact([advance, *[self._put_period(p) for p in periods], *started])
 
-    def settle(self, period: Period, next_work_at: datetime | None, *, reactivate: bool = False) -> None:
+    def settle(
+        self,
+        period: Period,
+        next_work_at: datetime | None,
+        *,
+        reactivate: bool = False,
+        price_from_now: bool = False,
+    ) -> None:
         """Record a period's outcome and move `settled_through` up to it, in one transaction; `next_work_at`
         None: the subscription has no more work at PortOne. `reactivate`: a past_due subscription whose
-        retry was paid is active again. Settling it again changes nothing."""
+        retry was paid is active again. `price_from_now`: the period is the first of a price change, whose
+        amount is the subscription's price from now on. Settling it again changes nothing."""
         assignments = "settled_through = :n, attempt = :zero" + (", #status = :active" if reactivate else "")
+        if price_from_now:
+            assignments += ", amount = :amount"
         # Periods settle in order: a later one's outcome waits until the one before it is known.
         condition = (
             "attribute_exists(pk) AND (attribute_not_exists(settled_through) OR settled_through = :prev)"
@@ -281,12 +390,13 @@ class SubscriptionStore:
             ":zero": {"N": "0"},
             **_work_values(next_work_at),
         }
+        if price_from_now:
+            values[":amount"] = {"N": str(period.amount)}
         if reactivate:
             condition += " AND #status = :past_due"
             values |= {":active": {"S": "active"}, ":past_due": {"S": "past_due"}}
-        settle = self._subscription_update(
-            period.subscription, _with_work(assignments, next_work_at), condition, values
-        )
+        expression = _with_work(assignments, next_work_at, ("price_change",) if price_from_now else ())
+        settle = self._subscription_update(period.subscription, expression, condition, values)
         events = [self._event(period, "subscription.reactivated", merchant_uid=period.merchant_uid)]
         self._transact([settle, self._put_period(period), *(events if reactivate else [])])
 
@@ -360,17 +470,24 @@ class SubscriptionStore:
         )
         self._transact([update, self._event(subscription, "subscription.ended")])
 
-    def backfill_work(self, now: datetime, pages: int = 4) -> bool:
-        """Give active subscriptions from before the work index their place in it, due `now`: once, a few
-        pages of the table a call, resuming where the last call stopped. True once the whole table is done."""
+    def backfill_work(self, now: datetime, prices: dict[str, int], pages: int = 4) -> bool:
+        """Give active subscriptions from before the work index their place in it, due `now`, and those from
+        before prices were recorded their plan's price in `prices` (the catalog's when this runs, its first
+        run after the upgrade): once, a few pages of the table a call, resuming where the last call
+        stopped. True once the whole table is done."""
         marker = self._get_item(_BACKFILL)
         if marker is not None and "done" in marker:
             return True
         scan: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": "begins_with(pk, :sub) AND #status = :active AND attribute_not_exists(#work)",
+            "FilterExpression": "begins_with(pk, :sub) AND #status IN (:active, :past_due)"
+            " AND (attribute_not_exists(#work) OR attribute_not_exists(amount))",
             "ExpressionAttributeNames": {"#status": "status", "#work": "work"},
-            "ExpressionAttributeValues": {":sub": {"S": "subscription#"}, ":active": {"S": "active"}},
+            "ExpressionAttributeValues": {
+                ":sub": {"S": "subscription#"},
+                ":active": {"S": "active"},
+                ":past_due": {"S": "past_due"},
+            },
         }
         if marker is not None and "cursor" in marker:
             scan["ExclusiveStartKey"] = {"pk": marker["cursor"]}
@@ -380,11 +497,23 @@ class SubscriptionStore:
             except (ClientError, BotoCoreError) as exc:
                 raise _unavailable(exc) from None
             for item in page.get("Items", []):
+                assignments = (
+                    "#work = if_not_exists(#work, :work), next_work_at = if_not_exists(next_work_at, :at)"
+                )
+                values = {
+                    ":work": {"S": _WORK},
+                    ":at": {"N": _epoch(now)},
+                    ":active": {"S": "active"},
+                    ":past_due": {"S": "past_due"},
+                }
+                if item["plan_id"]["S"] in prices:
+                    assignments += ", amount = if_not_exists(amount, :amount)"
+                    values[":amount"] = {"N": str(prices[item["plan_id"]["S"]])}
                 update = self._subscription_update(
                     item["pk"]["S"].removeprefix("subscription#"),
-                    "SET #work = :work, next_work_at = :at",
-                    "#status = :active AND attribute_not_exists(#work)",
-                    {":work": {"S": _WORK}, ":at": {"N": _epoch(now)}, ":active": {"S": "active"}},
+                    "SET " + assignments,
+                    "#status IN (:active, :past_due)",
+                    values,
                 )["Update"]
                 self._write(lambda update=update: self._client.update_item(**update))
             if "LastEvaluatedKey" not in page:
@@ -398,6 +527,31 @@ class SubscriptionStore:
         cursor = {"pk": {"S": _BACKFILL}, "cursor": scan["ExclusiveStartKey"]["pk"]}
         self._write(lambda: self._client.put_item(TableName=self._table, Item=cursor))
         return False
+
+    def renewing_on(self, plan_id: str, cursor: str | None) -> tuple[list[Subscription], str | None]:
+        """One page of the subscriptions on `plan_id` that renew (active or past_due), and where the next
+        page starts (None: this was the last). A scan: for an operator's rare price change, not a hot path."""
+        scan: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :sub) AND plan_id = :plan"
+            " AND #status IN (:active, :past_due)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":sub": {"S": "subscription#"},
+                ":plan": {"S": plan_id},
+                ":active": {"S": "active"},
+                ":past_due": {"S": "past_due"},
+            },
+            "ConsistentRead": True,
+        }
+        if cursor:
+            scan["ExclusiveStartKey"] = {"pk": {"S": cursor}}
+        try:
+            page = self._client.scan(**scan)
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc) from None
+        last = page.get("LastEvaluatedKey")
+        return [_subscription(item) for item in page.get("Items", [])], last["pk"]["S"] if last else None
 
     def with_work_due(self, now: datetime, page_size: int = 25) -> Iterator[str]:
         """The keys of subscriptions whose work is due by `now`, earliest first, page by page.
@@ -424,9 +578,13 @@ class SubscriptionStore:
                 return
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def record(self, period: Period) -> None:
-        """Record one period again as it now stands at PortOne (e.g. registered again, later)."""
-        self._write(lambda: self._client.put_item(TableName=self._table, Item=_period_item(period)))
+    def record(self, period: Period, *, only_if_new: bool = False) -> None:
+        """Record one period again as it now stands at PortOne (e.g. registered again, later); with
+        `only_if_new`, only one that has no record yet (an outcome recorded meanwhile stays)."""
+        put: dict[str, Any] = {"TableName": self._table, "Item": _period_item(period)}
+        if only_if_new:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        self._write(lambda: self._client.put_item(**put))
 
     def period(self, merchant_uid: str) -> Period | None:
         """The period recorded under `merchant_uid`; None for one this service did not record."""
@@ -583,11 +741,28 @@ def _epoch(moment: datetime) -> str:
     return str(int(moment.timestamp()))
 
 
-def _with_work(assignments: str, next_work_at: datetime | None) -> str:
-    """An update expression that makes `assignments` and sets (or, for None, removes) the work keys."""
+def _with_work(assignments: str, next_work_at: datetime | None, removals: tuple[str, ...] = ()) -> str:
+    """An update expression that makes `assignments`, removes `removals` and sets (or, for None, removes)
+    the work keys."""
+    sets = [assignments] if assignments else []
+    removes = list(removals)
     if next_work_at is not None:
-        return "SET " + ", ".join(filter(None, [assignments, "#work = :work, next_work_at = :at"]))
-    return (f"SET {assignments} " if assignments else "") + "REMOVE #work, next_work_at"
+        sets.append("#work = :work, next_work_at = :at")
+    else:
+        removes += ["#work", "next_work_at"]
+    clauses = ["SET " + ", ".join(sets) if sets else "", "REMOVE " + ", ".join(removes) if removes else ""]
+    return " ".join(filter(None, clauses))
+
+
+# The price change is still the one read, and neither consented to nor lapsed.
+_OPEN_CHANGE = (
+    "price_change.amount = :amount AND price_change.period = :p"
+    " AND attribute_not_exists(price_change.consented_at) AND attribute_not_exists(price_change.lapsed)"
+)
+
+
+def _change_values(change: PriceChange) -> dict[str, Any]:
+    return {":amount": {"N": str(change.amount)}, ":p": {"N": str(change.period)}}
 
 
 # Periods go to PortOne on the subscription's current key (one from before ids has no `customer_uid`).
@@ -641,7 +816,33 @@ def _subscription(item: dict[str, Any]) -> Subscription:
         card=int(item["card"]["N"]) if "card" in item else 0,
         moving=frozenset(item["moving"]["SS"]) if "moving" in item else frozenset(),
         retired=frozenset(item["retired"]["SS"]) if "retired" in item else frozenset(),
+        price_change=_price_change(item["price_change"]["M"]) if "price_change" in item else None,
     )
+
+
+def _price_change_value(change: PriceChange) -> dict[str, Any]:
+    value = {
+        "amount": {"N": str(change.amount)},
+        "period": {"N": str(change.period)},
+        "at": {"N": _epoch(change.at)},
+    }
+    return {"M": value}
+
+
+def _price_change(value: dict[str, Any]) -> PriceChange:
+    return PriceChange(
+        amount=int(value["amount"]["N"]),
+        period=int(value["period"]["N"]),
+        at=datetime.fromtimestamp(int(value["at"]["N"]), UTC),
+        consented_at=datetime.fromtimestamp(int(value["consented_at"]["N"]), UTC)
+        if "consented_at" in value
+        else None,
+        lapsed="lapsed" in value,
+    )
+
+
+def _attribute(value: str | int) -> dict[str, str]:
+    return {"N": str(value)} if isinstance(value, int) else {"S": value}
 
 
 def _period_item(period: Period) -> dict[str, Any]:

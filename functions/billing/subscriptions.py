@@ -9,7 +9,7 @@ outcome is unknown is looked up before anything else happens (D6); only a uid's 
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -24,6 +24,9 @@ from billing.errors import (
     FieldError,
     InvalidRequest,
     PeriodAlreadyCharged,
+    PriceChangeNotOpen,
+    ProviderUnavailable,
+    RequestInProgress,
     ScheduleNotFound,
     SignInRequired,
     SubscriptionExists,
@@ -41,6 +44,11 @@ from billing.models import (
     NoticeResult,
     PlansResponse,
     PlanView,
+    PriceChangeOrder,
+    PriceChangeReport,
+    PriceChangeView,
+    PriceConsent,
+    PriceConsentResponse,
     RevokeResponse,
     ScheduledPayment,
     ScheduleOrder,
@@ -52,7 +60,15 @@ from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, load_catalog
 from billing.portone.errors import PortOneNotFound
 from billing.portone.models import ScheduleResult
-from billing.renewals import MIN_LEAD, REGISTRATION_DELAY, ReconcileReport, Renewals
+from billing.renewals import (
+    CONSENT_WINDOW,
+    DECISION_LEAD,
+    MIN_LEAD,
+    REGISTRATION_DELAY,
+    ReconcileReport,
+    Renewals,
+    price,
+)
 from billing.service import (
     SANDBOX_KEY_METRIC,
     BillingService,
@@ -61,8 +77,9 @@ from billing.service import (
     mint_customer_uid,
     portone_errors_as_api_errors,
 )
-from billing.subscription_store import Subscription, SubscriptionStore
+from billing.subscription_store import PriceChange, Subscription, SubscriptionStore
 
+_RESERVE_SECONDS = 5.0  # a price-change run stops taking pages when less is left: time to answer
 _MAX_LEAD = timedelta(days=90)  # a first payment further out is a mistake, not a plan
 # PortOne lists at most "three months" per query (§4.4); 89 days fit that under any reading.
 _LISTING_WINDOW = timedelta(days=89)
@@ -118,8 +135,9 @@ class SubscriptionService:
         else:
             attempt = self.billing.admit_card(customer_uid, order.card, caller, request_identity)
             subscription, started = self._start(customer_uid, plan, start, now)
-            if not started:
-                # A card change never re-issues on the uid the periods are charged to (change_card).
+            if not started and subscription.scheduled_through >= 0:
+                # A card change never re-issues on the uid the periods are charged to (change_card); a
+                # sign-up whose key was never confirmed may send its card again.
                 raise SubscriptionExists("subscribed already: change the card with PUT .../card")
             # The key first, on its own: its answer says which channel issued it (schedule results do not),
             # and PortOne ignores card fields sent with a schedule for a uid that already has a key.
@@ -180,7 +198,119 @@ class SubscriptionService:
             plan_id=subscription.plan_id if subscription else None,
             subscription_status=subscription.status if subscription else None,
             ends_at=subscription.ends_at.astimezone(KST) if subscription and subscription.ends_at else None,
+            price_change=self._price_change_view(subscription, plan) if subscription and plan else None,
             schedules=[_payment(s) for s in sorted(schedules, key=lambda s: s.schedule_at)],
+        )
+
+    def change_price(self, order: PriceChangeOrder, deadline: Deadline) -> PriceChangeReport:
+        """The operator moves a plan's subscribers to the catalog's current price, from each one's first
+        payment on or after `effective_at` that is not at PortOne yet. A lower price applies as it comes; a
+        higher one only with the customer's consent (`consent_to_price`), asked for through the
+        `subscription.price_change_requested` event. Pages through the plan's subscribers while there is
+        time; the answer's `cursor` goes on where this run stopped."""
+        plan = self.catalog.find(order.plan_id)
+        if plan is None:
+            raise InvalidRequest([FieldError("plan_id", "unknown_plan")])
+        if order.effective_at <= datetime.now(UTC):
+            raise InvalidRequest([FieldError("effective_at", "not_in_the_future")])
+        moved = unchanged = 0
+        cursor = order.cursor
+        while True:
+            subscriptions, cursor = self.store.renewing_on(plan.id, cursor)
+            for subscription in subscriptions:
+                if self._move_to_price(subscription, plan, order.effective_at):
+                    moved += 1
+                else:
+                    unchanged += 1
+            if cursor is None or deadline.remaining() < _RESERVE_SECONDS:
+                break
+        logger.info("price change recorded", extra={"outcome": "PRICE_CHANGE_REQUESTED"})
+        return PriceChangeReport(moved=moved, unchanged=unchanged, cursor=cursor)
+
+    def _move_to_price(self, subscription: Subscription, plan: Plan, effective_at: datetime) -> bool:
+        index = subscription.scheduled_through + 1  # what is at PortOne already keeps its price
+        while plan.due_at(subscription.anchor, index) < effective_at:
+            index += 1
+        recorded = price(replace(subscription, price_change=None), plan, index)
+        if recorded == plan.amount and subscription.price_change is None:
+            return False
+        change = PriceChange(amount=plan.amount, period=index, at=plan.due_at(subscription.anchor, index))
+        return self.store.change_price(subscription, change, recorded)
+
+    def consent_to_price(
+        self, customer_uid: str, consent: PriceConsent, caller: Caller, deadline: Deadline
+    ) -> PriceConsentResponse:
+        """Record the customer's explicit consent to a price increase: the terms they echo must be the
+        offered ones (date, old and new price, card), inside the 30 days before the first payment at the
+        new price. That payment is then registered at the new price (by the reconciler's next run)."""
+        self._confirm_reader(customer_uid, caller)
+        subscription = self.store.for_customer(customer_uid)
+        plan = self.catalog.find(subscription.plan_id) if subscription else None
+        view = self._price_change_view(subscription, plan) if subscription and plan else None
+        if subscription is None or view is None or subscription.price_change is None:
+            raise PriceChangeNotOpen("no price change")
+        change = subscription.price_change
+        if change.consented_at is None:
+            # PortOne's clock, read fresh: the window is about PortOne's payment time, as the reconciler
+            # sees it.
+            with portone_errors_as_api_errors(customer_uid):
+                now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
+            if not view.consent_required or view.lapsed or not view.consent_from <= now < view.consent_until:
+                raise PriceChangeNotOpen("outside the consent window")
+            with portone_errors_as_api_errors(customer_uid):
+                try:
+                    card = card_summary(self.billing.portone.get_customer(customer_uid, deadline=deadline))
+                except PortOneNotFound:
+                    raise CustomerNotFound("no billing key") from None
+            offered = {
+                "previous_amount": view.previous_amount,
+                "amount": view.amount,
+                "period_at": view.period_at,
+                "card_last4": card.last4,
+            }
+            wrong = [name for name, value in offered.items() if getattr(consent, name) != value]
+            if wrong:
+                raise InvalidRequest([FieldError(name, "not_the_offered_terms") for name in wrong])
+            record = {
+                "subscription": subscription.key,
+                "customer_uid": customer_uid,
+                "subject": str(caller.subject),
+                "previous_amount": view.previous_amount,
+                "amount": change.amount,
+                "period_at": int(change.at.timestamp()),
+                "card_last4": str(card.last4),
+                "card_name": str(card.name),
+                "consented_at": int(now.timestamp()),
+            }
+            if not self.store.consent_to_price(subscription, replace(change, consented_at=now), record, now):
+                raise PriceChangeNotOpen("decided meanwhile")
+            change = replace(change, consented_at=now)
+            logger.info(
+                "price change consented", extra={"outcome": "PRICE_CONSENTED", "customer_uid": customer_uid}
+            )
+        assert change.consented_at is not None
+        return PriceConsentResponse(
+            customer_uid=customer_uid,
+            amount=change.amount,
+            period_at=change.at.astimezone(KST),
+            consented_at=change.consented_at.astimezone(KST),
+        )
+
+    def _price_change_view(self, subscription: Subscription, plan: Plan) -> PriceChangeView | None:
+        change = subscription.price_change
+        if change is None:
+            return None
+        previous = price(replace(subscription, price_change=None), plan, change.period)
+        return PriceChangeView(
+            previous_amount=previous,
+            amount=change.amount,
+            period_at=change.at.astimezone(KST),
+            consent_required=change.amount > previous,
+            consent_from=(change.at - CONSENT_WINDOW).astimezone(KST),
+            consent_until=(change.at - DECISION_LEAD).astimezone(KST),
+            consented_at=change.consented_at.astimezone(KST) if change.consented_at else None,
+            without_consent=self.renewals.without_consent,
+            lapsed=change.lapsed,
         )
 
     def revoke(
@@ -188,7 +318,10 @@ class SubscriptionService:
     ) -> RevokeResponse:
         """Revoke one pending payment of the customer's."""
         self._confirm_reader(customer_uid, caller)
+        subscription = self.store.for_customer(customer_uid)
         recorded = self.store.period(merchant_uid)
+        if recorded is not None and (subscription is None or recorded.subscription != subscription.key):
+            raise ScheduleNotFound("not a payment of this subscription")
         if recorded is not None and recorded.attempt > 0:
             # A retry collects a declined period: revoking it would waive the debt, not skip a period.
             raise InvalidRequest([FieldError("merchant_uid", "retry_not_revocable")])
@@ -219,6 +352,13 @@ class SubscriptionService:
         # The subscription stops first, so a notice arriving meanwhile registers nothing new.
         if subscription is not None:
             self.store.cancel(subscription)
+        if subscription is not None and plan is not None and (subscription.moving or subscription.retired):
+            # A card change not finished: what is pending on the old key is revoked there (and, moved,
+            # taken back), and the old key deleted, before the rest.
+            now = datetime.now(UTC)
+            if not self.renewals.finish_card_change(subscription, plan, now, deadline):
+                raise ProviderUnavailable("the card change could not be finished")
+            subscription = self.store.get(subscription.key) or subscription
         done = (
             subscription is not None and subscription.status == "cancelled" and subscription.ends_at is None
         )
@@ -293,15 +433,28 @@ class SubscriptionService:
         plan = self.catalog.find(subscription.plan_id) if subscription else None
         if subscription is None or plan is None or subscription.status not in ("active", "past_due"):
             raise SubscriptionNotRenewing("no renewing subscription on this billing key")
+        if subscription.moving:
+            raise RequestInProgress("the last card change is still moving periods")
+        # Everything that can fail before the new key exists comes first: a key nobody uses is an orphan
+        # holding a card. PortOne's clock, read fresh: a period moved shortly ahead must be in its future.
+        with portone_errors_as_api_errors(customer_uid):
+            now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
         new_uid = mint_customer_uid()
         attempt = self.billing.admit_card(new_uid, card, caller, request_identity)
         customer = self.billing.issue_key(attempt, card, CustomerFields(), deadline)
-        if customer is None:
+        if customer is None:  # unconfirmed, so it may exist: the subscription stays on the old card
+            self._drop_key(new_uid, deadline)
             return CardChangePending(customer_uid=new_uid, previous_customer_uid=customer_uid)
-        # PortOne's clock, read fresh: a period moved shortly ahead must be in PortOne's future.
-        with portone_errors_as_api_errors(new_uid):
-            now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
-        changed = self.renewals.change_card(subscription, plan, new_uid, now, deadline)
+        try:
+            changed = self.renewals.change_card(subscription, plan, new_uid, now, deadline)
+        except ApiError:
+            # Not made (changed meanwhile, or DynamoDB failed): the new key must not stay, unless the
+            # change was written after all.
+            with suppress(ApiError):
+                current = self.store.get(subscription.key)
+                if current is None or current.customer_uid != new_uid:
+                    self._drop_key(new_uid, deadline)
+            raise
         return CardChangeResponse(
             customer_uid=new_uid,
             previous_customer_uid=customer_uid,
@@ -309,6 +462,16 @@ class SubscriptionService:
             subscription_status=changed.status,
             previous_key_deleted=not changed.retired,
         )
+
+    def _drop_key(self, customer_uid: str, deadline: Deadline) -> None:
+        """Delete a billing key no subscription uses (best effort: one that stays is logged)."""
+        try:
+            with portone_errors_as_api_errors(customer_uid), suppress(PortOneNotFound):
+                self.billing.portone.delete_customer(customer_uid, deadline=deadline)
+        except ApiError as error:
+            logger.warning(
+                "unused billing key not deleted", extra={"outcome": error.code, "customer_uid": customer_uid}
+            )
 
     def reconcile(self, deadline: Deadline) -> ReconcileReport:
         """The scheduled run: every subscription with work at PortOne, while there is time."""
@@ -376,6 +539,7 @@ def get_subscription_service() -> SubscriptionService:
         on_sandbox_payment=_count_sandbox_payment,
         retry_days=tuple(int(days) for days in settings.retry_days.split(",") if days),
         suspended_for=timedelta(days=settings.suspended_cancel_days),
+        without_consent=settings.price_increase_without_consent,
     )
     return SubscriptionService(billing=billing, store=store, catalog=catalog, renewals=renewals)
 

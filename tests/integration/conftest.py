@@ -20,12 +20,20 @@ from tests.integration.support import (
     ENVIRONMENT,
     FUNCTION,
     GENEROUS_LIMITS,
+    TEST_ISSUER,
     Invocation,
     NoticeInbox,
     ShiftedClock,
     empty_table,
     new_container,
 )
+
+
+@pytest.fixture
+def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack with the JWT authorizer: API Gateway verifies tokens and passes their claims on (modules of
+    signed-in customers use it with `pytestmark = pytest.mark.usefixtures("signed_in")`)."""
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
 
 
 @pytest.fixture(scope="session")

@@ -152,6 +152,15 @@ def subscription_item(stack: Any, customer_uid: str) -> dict[str, str] | None:
     return table_item(stack, f"subscription#{pointer['subscription'] if pointer else customer_uid}")
 
 
+def runs(
+    invoke: Any, stack: Any, clock: ShiftedClock, inbox: NoticeInbox, seconds: float
+) -> list[Invocation]:
+    """PortOne's clock moves on, due payments run, and their notices reach the webhook: its answers."""
+    clock.advance(seconds)
+    stack.emulator.run_due_schedules()
+    return [invoke(event) for event in inbox.take()]
+
+
 def retry_of(merchant_uid: str, attempt: int) -> str:
     """The merchant_uid of retry `attempt` of the period whose first merchant_uid is `merchant_uid`."""
     return re.sub(r"A[0-9]+C", f"A{attempt}C", merchant_uid)

@@ -188,8 +188,8 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
     yield "card changed", 200, post(card_only(pan()), subject="alice", method="PUT", path=card)
     yield "old card's uid", 409, post(card_only(pan()), subject="alice", method="PUT", path=card)
     view = "/subscriptions/canary_plan"
-    yield "plan viewed", 404, post(None, subject="alice", method="GET", path=view)
-    yield "plan cancelled", 200, post(None, subject="alice", method="DELETE", path=view)
+    yield "replaced key viewed", 409, post(None, subject="alice", method="GET", path=view)
+    yield "replaced key cancelled", 409, post(None, subject="alice", method="DELETE", path=view)
     yield "no claims", 401, post(card_body(pan(), "canary_jwt"))
     yield (
         "test channel on a live stack",

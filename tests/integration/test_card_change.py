@@ -12,12 +12,10 @@ from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
-    TEST_ISSUER,
-    NoticeInbox,
-    ShiftedClock,
     call,
     legacy_subscription,
     reconcile,
+    runs,
     schedule,
     subscription_item,
 )
@@ -25,21 +23,11 @@ from tests.integration.support import (
 NEW_CARD = {**CARD, "card_number": magic.TEST_CARD_CHECK}
 DECLINING = {**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS}  # issued; payments: 잔액부족 또는 한도초과
 
-
-@pytest.fixture(autouse=True)
-def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+pytestmark = pytest.mark.usefixtures("signed_in")
 
 
 def change_card(invoke, uid: str = "sub_alice", card: dict[str, str] = NEW_CARD, who: str = "alice") -> Any:
     return call(invoke, "PUT", f"/subscriptions/{uid}/card", card, who=who)
-
-
-def runs(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox, seconds: float) -> list[Any]:
-    """PortOne's clock moves on, due payments run, and their notices reach the webhook."""
-    clock.advance(seconds)
-    stack.emulator.run_due_schedules()
-    return [invoke(event) for event in inbox.take()]
 
 
 def pending(stack: EmbeddedStack) -> list[tuple[str, str, int]]:
@@ -89,7 +77,8 @@ def test_a_new_card_gets_a_new_key_and_the_pending_period_moves_to_it(
     )
     # The routes now name the new key; the old one has no subscription
     assert call(invoke, "GET", f"/subscriptions/{new_uid}").body["subscription_status"] == "active"
-    assert call(invoke, "GET", "/subscriptions/sub_alice").status == 404
+    old = call(invoke, "GET", "/subscriptions/sub_alice")
+    assert (old.status, old.body["code"]) == (409, "BILLING_KEY_REPLACED")
 
     # When the period comes due, it is charged once, on the new card, and the next one follows there
     [answer] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
@@ -267,3 +256,99 @@ def test_a_card_change_gives_a_subscription_from_before_ids_an_id(
     assert answer.body["status"] == "processed"
     assert paid(stack) == [(new_uid, moved)]
     assert [uid for uid, _, _ in pending(stack)] == [new_uid]
+
+
+def test_a_skipped_period_stays_skipped_on_the_new_card(invoke, stack, portone_clock, inbox) -> None:
+    # Given the customer skipped the pending period, then changed the card
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    assert call(invoke, "DELETE", f"/subscriptions/sub_alice/schedules/{first['merchant_uid']}").status == 200
+    new_uid = change_card(invoke).body["customer_uid"]
+
+    # Then nothing is pending, and once the skipped period's time passes the next one is on the new key
+    assert pending(stack) == []
+    portone_clock.advance(20 * 60)
+    reconcile()
+    assert paid(stack) == []
+    [(uid, _, _)] = pending(stack)
+    assert uid == new_uid
+
+
+def move_cut_short(invoke, stack: EmbeddedStack) -> tuple[str, str]:
+    """A card change whose revoke on the old key failed: (the pending merchant_uid, the new uid)."""
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    stack.emulator.add_fault(
+        "http_503", "POST /subscribe/payments/unschedule", times=None, after_effect=False
+    )
+    new_uid = change_card(invoke).body["customer_uid"]
+    stack.emulator.clear_faults()
+    return first["merchant_uid"], new_uid
+
+
+@pytest.mark.parametrize("immediately", ["true", "false"])
+def test_cancelling_during_an_unfinished_move_charges_neither_card(
+    invoke, stack, portone_clock, inbox, immediately: str
+) -> None:
+    _, new_uid = move_cut_short(invoke, stack)
+
+    answer = call(invoke, "DELETE", f"/subscriptions/{new_uid}", query={"immediately": immediately})
+
+    assert answer.status == 200
+    assert pending(stack) == []
+    assert "sub_alice" not in stack.emulator.customers
+    runs(invoke, stack, portone_clock, inbox, 20 * 60)
+    reconcile()
+    assert paid(stack) == []
+
+
+def test_the_replaced_uid_can_neither_skip_cancel_nor_subscribe_again(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    merchant_uid, new_uid = move_cut_short(invoke, stack)
+    for answer in [
+        call(invoke, "DELETE", f"/subscriptions/sub_alice/schedules/{merchant_uid}"),
+        call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "true"}),
+        schedule(invoke, **NEW_CARD),
+        change_card(invoke),
+    ]:
+        assert (answer.status, answer.body["code"]) == (409, "BILLING_KEY_REPLACED")
+    assert call(invoke, "GET", f"/subscriptions/{new_uid}").body["subscription_status"] == "active"
+
+    # And the move still finishes, and the period is charged once, on the new card
+    reconcile()
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    [(uid, _)] = paid(stack)
+    assert uid == new_uid
+
+
+def test_a_subscription_from_before_ids_cannot_be_restarted_on_its_replaced_uid(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    legacy_subscription(invoke, stack, portone_clock, recorded=True)
+    change_card(invoke)
+    again = schedule(invoke, **NEW_CARD)
+    assert (again.status, again.body["code"]) == (409, "BILLING_KEY_REPLACED")
+
+
+def test_of_two_card_changes_from_one_reading_the_second_is_refused(invoke, stack) -> None:
+    # Two requests read the subscription at once (a double submit); the first one changes the card
+    from billing.errors import RequestInProgress
+    from billing.subscriptions import get_subscription_service
+
+    schedule(invoke, **CARD)
+    store = get_subscription_service().store
+    read = store.for_customer("sub_alice")
+    assert read is not None
+    store.change_card(read, "cu_first", [])
+
+    # Then the second, on what it read, changes nothing
+    with pytest.raises(RequestInProgress):
+        store.change_card(read, "cu_second", [])
+    assert subscription_item(stack, "cu_first")["customer_uid"] == "cu_first"
+
+
+def test_a_sign_up_whose_key_was_not_confirmed_may_send_its_card_again(invoke, stack) -> None:
+    stack.emulator.add_fault("http_500", "POST /subscribe/customers", after_effect=False)
+    assert schedule(invoke, **CARD).status == 202
+    again = schedule(invoke, **CARD)
+    assert again.status == 200
+    assert len(again.body["schedules"]) == 1

@@ -15,7 +15,6 @@ from billing.service import SANDBOX_KEY_METRIC
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
-    TEST_ISSUER,
     NoticeInbox,
     ShiftedClock,
     call,
@@ -32,10 +31,7 @@ UNSCHEDULE = ("POST", "/subscribe/payments/unschedule")
 DELETE_KEY = ("DELETE", "/subscribe/customers/{customer_uid}")
 GET_PAYMENT = ("GET", "/payments/{imp_uid}")
 
-
-@pytest.fixture(autouse=True)
-def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+pytestmark = pytest.mark.usefixtures("signed_in")
 
 
 @pytest.fixture

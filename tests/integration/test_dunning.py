@@ -5,23 +5,19 @@ period has at most one live attempt at PortOne at any time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from billing.renewals import STOPPED_METRIC
 from local.portone_emulator import cards as magic
-from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
-    TEST_ISSUER,
-    NoticeInbox,
-    ShiftedClock,
     call,
     emitted_metrics,
     pending_schedules,
     reconcile,
     retry_of,
+    runs,
     schedule,
     subscription_status,
 )
@@ -29,17 +25,7 @@ from tests.integration.support import (
 DAY = 86_400
 DECLINING = {**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS}  # issued; payments: 잔액부족 또는 한도초과
 
-
-@pytest.fixture(autouse=True)
-def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
-
-
-def runs(invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox, seconds: float) -> list[Any]:
-    """PortOne's clock moves on, due payments run, and their notices reach the webhook."""
-    clock.advance(seconds)
-    stack.emulator.run_due_schedules()
-    return [invoke(event) for event in inbox.take()]
+pytestmark = pytest.mark.usefixtures("signed_in")
 
 
 def status(invoke) -> str:

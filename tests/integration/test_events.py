@@ -18,7 +18,6 @@ from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
     ENVIRONMENT,
-    TEST_ISSUER,
     call,
     emitted_metrics,
     new_container,
@@ -28,10 +27,7 @@ from tests.integration.support import (
 
 DAY = 86_400
 
-
-@pytest.fixture(autouse=True)
-def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+pytestmark = pytest.mark.usefixtures("signed_in")
 
 
 @pytest.fixture

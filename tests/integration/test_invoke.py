@@ -66,6 +66,9 @@ WITH_SUBSCRIPTION = ("schedule_plan_with_card",)
         ("schedule_plan", "env.signed_in", WITH_SUBSCRIPTION, 200),
         ("revoke_payment", "env.signed_in", WITH_SUBSCRIPTION, 404),  # its merchant_uid is not pending
         ("cancel_subscription", "env.signed_in", WITH_SUBSCRIPTION, 200),
+        ("change_card", "env", (), 404),  # anonymous callers never change a subscription
+        ("change_card", "env.signed_in", WITH_SUBSCRIPTION, 200),
+        ("price_consent", "env.signed_in", WITH_SUBSCRIPTION, 409),  # no price change awaits consent
     ],
 )
 def test_each_subscription_event_gives_its_answer(event: str, env_file: str, before, status: int) -> None:
@@ -78,6 +81,12 @@ def test_the_smoke_check_event_runs_the_smoke_check() -> None:
     result = run_invoke("smoke_check")
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout) == {"status": "success"}
+
+
+def test_the_change_price_event_moves_nobody_on_a_fresh_stack() -> None:
+    result = run_invoke("change_price")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == {"status": "success", "moved": 0, "unchanged": 0, "cursor": None}
 
 
 def test_the_reconcile_event_runs_the_reconciler() -> None:

@@ -21,12 +21,6 @@ from tests.integration.support import (
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 
 
-@pytest.fixture
-def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A stack with the JWT authorizer: API Gateway verifies tokens and passes their claims on."""
-    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
-
-
 def test_another_callers_uid_is_a_404_with_no_portone_call(invoke, stack: EmbeddedStack, signed_in) -> None:
     assert invoke(with_caller(http_event(sample_body()), "alice")).status == 200
     stack.emulator.reset()

@@ -14,7 +14,6 @@ from billing.renewals import OVERDUE_METRIC, RESERVE_SECONDS, STOPPED_METRIC
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
-    TEST_ISSUER,
     NoticeInbox,
     ShiftedClock,
     call,
@@ -33,10 +32,7 @@ MINUTE = 60
 # Period 0 is due five minutes after the request; the reconciler asks ten minutes after a period's time.
 PAST_FIRST_SETTLE = 16 * MINUTE
 
-
-@pytest.fixture(autouse=True)
-def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+pytestmark = pytest.mark.usefixtures("signed_in")
 
 
 def first_period_runs(

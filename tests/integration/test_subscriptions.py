@@ -16,7 +16,6 @@ from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
     ENVIRONMENT,
-    TEST_ISSUER,
     NoticeInbox,
     ShiftedClock,
     call,
@@ -32,10 +31,7 @@ from tests.integration.support import (
 SCHEDULE = ("POST", "/subscribe/payments/schedule")
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 
-
-@pytest.fixture(autouse=True)
-def signed_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+pytestmark = pytest.mark.usefixtures("signed_in")
 
 
 def pay_directly(stack: EmbeddedStack, customer_uid: str, merchant_uid: str) -> dict[str, Any]:

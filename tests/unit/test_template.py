@@ -25,6 +25,7 @@ EXPECTED_ROUTES = {
     ("POST", "/subscriptions/schedule"),
     ("GET", "/subscriptions/{customer_uid}"),
     ("PUT", "/subscriptions/{customer_uid}/card"),
+    ("POST", "/subscriptions/{customer_uid}/price-consent"),
     ("DELETE", "/subscriptions/{customer_uid}/schedules/{merchant_uid}"),
     ("DELETE", "/subscriptions/{customer_uid}"),
     ("POST", WEBHOOK_PATH),
@@ -652,6 +653,8 @@ def test_the_reconciler_runs_on_its_own_schedule_without_retries(
     assert parameters["RenewalRetryDays"]["Default"] == "1,3,7"
     assert env["SUSPENDED_CANCEL_DAYS"] == {"Ref": "SuspendedCancelDays"}
     assert parameters["SuspendedCancelDays"]["Default"] == 30
+    assert env["PRICE_INCREASE_WITHOUT_CONSENT"] == {"Ref": "PriceIncreaseWithoutConsent"}
+    assert parameters["PriceIncreaseWithoutConsent"]["Default"] == "keep"
 
 
 # --- outputs ---------------------------------------------------------------------------------------------

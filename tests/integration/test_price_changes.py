@@ -1,0 +1,207 @@
+"""Moving subscribers to a new price (전자상거래법 §13⑥, 시행령 §20조의2): a lower price applies as it
+comes; a higher one is charged only with the customer's explicit consent, recorded within the 30 days before
+the first payment at that price. Without it the price stays, or the subscription ends with its paid period.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from billing.plans import load_catalog
+from local.lambda_context import LocalLambdaContext
+from local.stack import EmbeddedStack
+from tests.integration.support import (
+    CARD,
+    ENVIRONMENT,
+    ShiftedClock,
+    call,
+    new_container,
+    reconcile,
+    runs,
+    schedule,
+    subscription_item,
+    table_item,
+)
+
+DAY = 86_400
+
+pytestmark = pytest.mark.usefixtures("signed_in")
+
+
+def change_price(plan_id: str, effective_at: datetime, **fields: Any) -> dict[str, Any]:
+    """The operator's price change, as `aws lambda invoke` sends it."""
+    from billing.app import lambda_handler
+
+    event = {"action": "change-price", "plan_id": plan_id, "effective_at": effective_at.isoformat(), **fields}
+    result: dict[str, Any] = lambda_handler(event, LocalLambdaContext())
+    return result
+
+
+def pending(stack: EmbeddedStack) -> list[int]:
+    """The amounts of the schedules PortOne holds as pending."""
+    return [s["amount"] for s in stack.emulator.schedules.values() if s["schedule_status"] == "scheduled"]
+
+
+def paid(stack: EmbeddedStack) -> list[int]:
+    return sorted(p["amount"] for p in stack.emulator.payments.values() if p["status"] == "paid")
+
+
+def events(stack: EmbeddedStack) -> dict[str, dict[str, Any]]:
+    """The outbox's events by type (each type once in these tests), their data decoded."""
+    items = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
+    return {
+        item["type"]["S"]: json.loads(item["data"]["S"])
+        for item in items
+        if item["pk"]["S"].startswith("event#")
+    }
+
+
+def second_period_at(first: dict[str, Any]) -> datetime:
+    anchor = datetime.fromisoformat(first["schedule_at"])
+    return load_catalog().find("basic_monthly").due_at(anchor, 1).astimezone(UTC)
+
+
+def subscribed_then_raised(invoke, stack, clock, inbox, edit_catalog, amount: int = 12900) -> datetime:
+    """A subscriber at 9,900원 whose plan the merchant raises from the next period on; period 0 is then
+    paid. When the next period is due."""
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    edit_catalog(basic_monthly={"amount": amount})
+    report = change_price("basic_monthly", datetime.now(UTC) + timedelta(days=1))
+    assert report == {"status": "success", "moved": 1, "unchanged": 0, "cursor": None}
+    [answer] = runs(invoke, stack, clock, inbox, 10 * 60)
+    assert answer.body["status"] == "processed"
+    return second_period_at(first)
+
+
+def consent(invoke, at: datetime, **changes: Any) -> Any:
+    body = {
+        "previous_amount": 9900,
+        "amount": 12900,
+        "period_at": at.isoformat(),
+        "card_last4": CARD["card_number"][-4:],
+        "agree": True,
+    }
+    return call(invoke, "POST", "/subscriptions/sub_alice/price-consent", {**body, **changes})
+
+
+def until(clock: ShiftedClock, moment: datetime) -> float:
+    """Seconds from PortOne's now to `moment`."""
+    return moment.timestamp() - clock()
+
+
+def test_a_price_increase_is_charged_only_after_consent_in_its_window(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    # Given a subscriber whose next period is to cost more: it waits for consent, not registered
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+    assert pending(stack) == []
+    view = call(invoke, "GET", "/subscriptions/sub_alice").body["price_change"]
+    assert (view["previous_amount"], view["amount"], view["consent_required"]) == (9900, 12900, True)
+    assert datetime.fromisoformat(view["period_at"]) == at
+    assert view["period_at"].endswith("+09:00")
+    assert events(stack)["subscription.price_change_requested"]["consent_required"] is True
+
+    # When the customer consents inside the 30 days before that period, echoing the terms they were shown
+    runs(invoke, stack, portone_clock, inbox, until(portone_clock, at - timedelta(days=2)))
+    answer = consent(invoke, at)
+    assert answer.status == 200
+    assert answer.body["amount"] == 12900
+
+    # Then the consent is on record, and the period is registered at the new price
+    record = table_item(stack, f"consent#{subscription_item(stack, 'sub_alice')['pk'].split('#')[1]}#1")
+    assert record is not None
+    assert (record["previous_amount"], record["amount"], record["card_last4"]) == ("9900", "12900", "0001")
+    reconcile()
+    assert pending(stack) == [12900]
+
+    # And once charged, the new price is the subscription's: the next period costs it too
+    runs(invoke, stack, portone_clock, inbox, until(portone_clock, at) + 10 * 60)
+    assert paid(stack) == [9900, 12900]
+    assert pending(stack) == [12900]
+    assert subscription_item(stack, "sub_alice")["amount"] == "12900"
+    assert "subscription.price_change_accepted" in events(stack)
+
+
+def test_silence_keeps_the_recorded_price(invoke, stack, portone_clock, inbox, edit_catalog) -> None:
+    # Given a price increase nobody consented to
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+
+    # When the decision time (an hour before the period) passes and the reconciler runs
+    portone_clock.advance(until(portone_clock, at - timedelta(minutes=30)))
+    reconcile()
+
+    # Then the period goes to PortOne at the price the customer pays today, and a late consent is refused
+    assert pending(stack) == [9900]
+    assert events(stack)["subscription.price_change_lapsed"] == {"amount": 12900, "outcome": "kept"}
+    late = consent(invoke, at)
+    assert (late.status, late.body["code"]) == (409, "PRICE_CHANGE_NOT_OPEN")
+    runs(invoke, stack, portone_clock, inbox, 40 * 60)
+    assert paid(stack) == [9900, 9900]
+    assert pending(stack) == [9900]
+
+
+def test_silence_ends_the_subscription_with_its_paid_period_where_set(
+    invoke, stack, portone_clock, inbox, edit_catalog, monkeypatch
+) -> None:
+    # Given a stack that ends subscriptions whose price increase was not consented to
+    monkeypatch.setenv("PRICE_INCREASE_WITHOUT_CONSENT", "end")
+    new_container()
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+
+    # When the decision time passes
+    portone_clock.advance(until(portone_clock, at - timedelta(minutes=30)))
+    reconcile()
+
+    # Then nothing more is charged: it is cancelled, paid until that period's time, and then its key goes
+    assert pending(stack) == []
+    view = call(invoke, "GET", "/subscriptions/sub_alice").body
+    assert view["subscription_status"] == "cancelled"
+    assert datetime.fromisoformat(view["ends_at"]) == at
+    portone_clock.advance(3600)
+    reconcile()
+    assert "sub_alice" not in stack.emulator.customers
+    assert paid(stack) == [9900]
+
+
+def test_a_price_decrease_applies_without_consent(invoke, stack, portone_clock, inbox, edit_catalog) -> None:
+    subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog, amount=7900)
+    assert pending(stack) == [7900]
+    assert events(stack)["subscription.price_change_requested"]["consent_required"] is False
+
+
+def test_consent_outside_its_window_or_to_other_terms_is_refused(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+
+    # Too early: more than 30 days before the period at the new price
+    portone_clock.advance(until(portone_clock, at - timedelta(days=31)))
+    early = consent(invoke, at)
+    assert (early.status, early.body["code"]) == (409, "PRICE_CHANGE_NOT_OPEN")
+
+    # Inside the window, but not the terms offered: each wrong field named, nothing recorded
+    portone_clock.advance(2 * DAY)
+    wrong = consent(invoke, at, amount=9900, card_last4="9999")
+    assert wrong.status == 400
+    assert {(e["field"], e["reason"]) for e in wrong.body["errors"]} == {
+        ("amount", "not_the_offered_terms"),
+        ("card_last4", "not_the_offered_terms"),
+    }
+    # A "no" is not a consent the API takes: silence and refusal are the same
+    refusal = consent(invoke, at, agree=False)
+    assert refusal.status == 400
+    assert call(invoke, "GET", "/subscriptions/sub_alice").body["price_change"]["consented_at"] is None
+
+
+def test_a_bad_price_change_order_is_answered_not_raised(edit_catalog) -> None:
+    answer = change_price("no_such_plan", datetime.now(UTC) + timedelta(days=1))
+    assert (answer["code"], answer["errors"]) == (
+        "INVALID_REQUEST",
+        [{"field": "plan_id", "reason": "unknown_plan"}],
+    )
+    past = change_price("basic_monthly", datetime.now(UTC) - timedelta(days=1))
+    assert past["errors"] == [{"field": "effective_at", "reason": "not_in_the_future"}]
