@@ -332,7 +332,8 @@ class PriceChangeReport(BaseModel):
     status: Literal["success"] = "success"
     moved: int  # subscriptions given the change (and a `subscription.price_change_requested` event)
     unchanged: int  # already at that price, or changed meanwhile
-    cursor: str | None  # not None: invoke again with it to go on
+    complete: bool  # False: the run stopped for time; invoke again with `cursor` to go on
+    cursor: str | None  # where to go on (None: from the start; those moved already count as unchanged)
 
 
 class CardChangeResponse(BaseModel):

@@ -47,11 +47,6 @@ OVERDUE_METRIC = "RenewalOverdue"
 # service, a plan gone from the catalog. It has an alarm.
 STOPPED_METRIC = "RenewalStopped"
 PAGE_SIZE = 25  # subscriptions per page of the work index
-# A price increase needs the customer's consent within the 30 days before the first period at the new
-# price (전자상거래법 §13⑥, 시행령 §20조의2); it is decided this long before that period, leaving time to
-# register it.
-CONSENT_WINDOW = timedelta(days=30)
-DECISION_LEAD = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -265,16 +260,10 @@ class Renewals:
         the decision time), or once it ended the subscription. At the decision time without consent the
         change lapses: the recorded price is kept, or the subscription ends with its paid period."""
         change = subscription.price_change
-        if (
-            change is None
-            or through < change.period
-            or change.consented_at is not None
-            or change.lapsed
-            or change.amount <= price(subscription, plan, change.period - 1)
-        ):
+        if change is None or not awaiting_consent(subscription, plan, through):
             return subscription
-        if now < change.at - DECISION_LEAD:
-            self.store.reschedule_work(subscription, change.at - DECISION_LEAD)
+        if now < change.consent_until:
+            self.store.reschedule_work(subscription, change.consent_until)
             return None
         ending = self.without_consent == "end"
         self.store.lapse_price_change(subscription, change, "ended" if ending else "kept")
@@ -328,6 +317,8 @@ class Renewals:
             period = self._recorded(
                 subscription, plan, index, now, subscription.attempt if index == open_index else 0
             )
+            if index > subscription.scheduled_through and awaiting_consent(subscription, plan, index):
+                continue  # held back until the customer consents: not at PortOne
             if period.status in ("scheduled", "revoked"):
                 # One from before periods were recorded, or never confirmed: recorded as it would have been.
                 self.store.record(period, only_if_new=True)
@@ -663,6 +654,19 @@ def settled_through(subscription: Subscription, plan: Plan) -> int:
     if subscription.settled_through is not None:
         return subscription.settled_through
     return max(-1, subscription.scheduled_through - plan.periods_ahead)
+
+
+def awaiting_consent(subscription: Subscription, plan: Plan, index: int) -> bool:
+    """Whether period `index` is at a higher price the customer has not (yet) consented to, so must not be
+    registered before the decision (see `Renewals._price_decided`)."""
+    change = subscription.price_change
+    return (
+        change is not None
+        and index >= change.period
+        and change.consented_at is None
+        and not change.lapsed
+        and change.amount > price(subscription, plan, change.period - 1)
+    )
 
 
 def price(subscription: Subscription, plan: Plan, index: int) -> int:

@@ -60,17 +60,33 @@ _BACKFILL = "migration#work-and-price"
 PeriodStatus = Literal["scheduled", "paid", "failed", "cancelled", "revoked", "moved"]
 
 
+# A price increase needs the customer's consent within the 30 days before the first period at the new
+# price (전자상거래법 §13⑥, 시행령 §20조의2); it is decided this long before that period, leaving time to
+# register it.
+CONSENT_WINDOW = timedelta(days=30)
+DECISION_LEAD = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class PriceChange:
     """The merchant moved the subscription to another price (the catalog's), from period `period` on (due
     `at`). A higher price needs the customer's consent within the 30 days before `at` (전자상거래법 §13⑥);
-    without it by the decision time the change `lapsed`."""
+    without it by `consent_until` the change `lapsed`."""
 
     amount: int
     period: int
     at: datetime
     consented_at: datetime | None = None
     lapsed: bool = False
+
+    @property
+    def consent_from(self) -> datetime:
+        return self.at - CONSENT_WINDOW
+
+    @property
+    def consent_until(self) -> datetime:
+        """The decision time: consent counts only before it."""
+        return self.at - DECISION_LEAD
 
 
 @dataclass(frozen=True)
@@ -248,26 +264,30 @@ class SubscriptionStore:
             writes += [self._put_period(period.settled("moved", None)), self._put_period(replacement)]
         return self._transact(writes)
 
-    def change_price(self, subscription: Subscription, change: PriceChange, previous_amount: int) -> bool:
-        """Move the subscription to `change` (replacing one not yet settled, and its consent), while it is
-        as read and none of the periods it concerns is at PortOne yet. False when it changed meanwhile."""
+    def change_price(self, subscription: Subscription, change: PriceChange, current_amount: int) -> bool:
+        """Move the subscription from `current_amount` (what it pays now, its price from here on) to
+        `change`, replacing an earlier change, while it is as read and none of the periods `change`
+        concerns is at PortOne yet. False when it changed meanwhile."""
         update = self._subscription_update(
             subscription.key,
-            "SET price_change = :change",
-            "#status = :read AND plan_id = :plan AND anchor = :anchor AND scheduled_through < :p",
+            "SET price_change = :change, amount = :amount",
+            "#status = :read AND plan_id = :plan AND anchor = :anchor AND scheduled_through = :through",
             {
                 ":change": _price_change_value(change),
-                ":p": {"N": str(change.period)},
+                ":amount": {"N": str(current_amount)},
+                ":through": {"N": str(subscription.scheduled_through)},
                 **_as_read(subscription),
             },
         )
         requested = self._event(
             subscription,
             "subscription.price_change_requested",
-            previous_amount=previous_amount,
+            previous_amount=current_amount,
             amount=change.amount,
             period_at=int(change.at.timestamp()),
-            consent_required=change.amount > previous_amount,
+            consent_required=change.amount > current_amount,
+            consent_from=int(change.consent_from.timestamp()),
+            consent_until=int(change.consent_until.timestamp()),
         )
         return self._transact([update, requested])
 
@@ -290,7 +310,7 @@ class SubscriptionStore:
             },
         )
         item = {
-            "pk": {"S": f"consent#{subscription.key}#{change.period}"},
+            "pk": {"S": f"consent#{subscription.key}#{change.period}#{_epoch(change.consented_at)}"},
             **{name: _attribute(value) for name, value in record.items()},
             "expires_at": {"N": _epoch(change.consented_at + PERIOD_RETENTION)},
         }
@@ -391,6 +411,8 @@ class SubscriptionStore:
             **_work_values(next_work_at),
         }
         if price_from_now:
+            # Only the change read: a newer one written meanwhile stays (this settle is then retried).
+            condition += " AND price_change.period <= :n"
             values[":amount"] = {"N": str(period.amount)}
         if reactivate:
             condition += " AND #status = :past_due"
@@ -475,9 +497,9 @@ class SubscriptionStore:
         before prices were recorded their plan's price in `prices` (the catalog's when this runs, its first
         run after the upgrade): once, a few pages of the table a call, resuming where the last call
         stopped. True once the whole table is done."""
-        marker = self._get_item(_BACKFILL)
-        if marker is not None and "done" in marker:
+        if self.upgraded():
             return True
+        marker = self._get_item(_BACKFILL)
         scan: dict[str, Any] = {
             "TableName": self._table,
             "FilterExpression": "begins_with(pk, :sub) AND #status IN (:active, :past_due)"
@@ -528,9 +550,9 @@ class SubscriptionStore:
         self._write(lambda: self._client.put_item(TableName=self._table, Item=cursor))
         return False
 
-    def renewing_on(self, plan_id: str, cursor: str | None) -> tuple[list[Subscription], str | None]:
-        """One page of the subscriptions on `plan_id` that renew (active or past_due), and where the next
-        page starts (None: this was the last). A scan: for an operator's rare price change, not a hot path."""
+    def renewing_on(self, plan_id: str, after: str | None, page_size: int = 100) -> Iterator[Subscription]:
+        """The subscriptions on `plan_id` that renew (active or past_due), page by page, from the one after
+        the key `after` on. A scan: for an operator's rare price change, not a hot path."""
         scan: dict[str, Any] = {
             "TableName": self._table,
             "FilterExpression": "begins_with(pk, :sub) AND plan_id = :plan"
@@ -543,15 +565,24 @@ class SubscriptionStore:
                 ":past_due": {"S": "past_due"},
             },
             "ConsistentRead": True,
+            "Limit": page_size,
         }
-        if cursor:
-            scan["ExclusiveStartKey"] = {"pk": {"S": cursor}}
-        try:
-            page = self._client.scan(**scan)
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable(exc) from None
-        last = page.get("LastEvaluatedKey")
-        return [_subscription(item) for item in page.get("Items", [])], last["pk"]["S"] if last else None
+        if after:
+            scan["ExclusiveStartKey"] = {"pk": {"S": _key(after)}}
+        while True:
+            try:
+                page = self._client.scan(**scan)
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable(exc) from None
+            yield from (_subscription(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def upgraded(self) -> bool:
+        """Whether every subscription from before has its place in the work index and a recorded price."""
+        marker = self._get_item(_BACKFILL)
+        return marker is not None and "done" in marker
 
     def with_work_due(self, now: datetime, page_size: int = 25) -> Iterator[str]:
         """The keys of subscriptions whose work is due by `now`, earliest first, page by page.

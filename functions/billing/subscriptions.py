@@ -61,8 +61,6 @@ from billing.plans import Catalog, Plan, load_catalog
 from billing.portone.errors import PortOneNotFound
 from billing.portone.models import ScheduleResult
 from billing.renewals import (
-    CONSENT_WINDOW,
-    DECISION_LEAD,
     MIN_LEAD,
     REGISTRATION_DELAY,
     ReconcileReport,
@@ -213,29 +211,39 @@ class SubscriptionService:
             raise InvalidRequest([FieldError("plan_id", "unknown_plan")])
         if order.effective_at <= datetime.now(UTC):
             raise InvalidRequest([FieldError("effective_at", "not_in_the_future")])
+        if not self.store.upgraded():
+            # Subscriptions from before prices were recorded would read the edited catalog as their price.
+            raise RequestInProgress("older subscriptions are still being given their recorded price")
         moved = unchanged = 0
-        cursor = order.cursor
-        while True:
-            subscriptions, cursor = self.store.renewing_on(plan.id, cursor)
-            for subscription in subscriptions:
-                if self._move_to_price(subscription, plan, order.effective_at):
-                    moved += 1
-                else:
-                    unchanged += 1
-            if cursor is None or deadline.remaining() < _RESERVE_SECONDS:
-                break
+        last = order.cursor  # the last subscription dealt with: where a run cut short goes on
+        for subscription in self.store.renewing_on(plan.id, order.cursor):
+            if deadline.remaining() < _RESERVE_SECONDS:
+                logger.info("price change stopped for time", extra={"outcome": "PRICE_CHANGE_INCOMPLETE"})
+                return PriceChangeReport(moved=moved, unchanged=unchanged, complete=False, cursor=last)
+            if self._move_to_price(subscription, plan, order.effective_at):
+                moved += 1
+            else:
+                unchanged += 1
+            last = subscription.key
         logger.info("price change recorded", extra={"outcome": "PRICE_CHANGE_REQUESTED"})
-        return PriceChangeReport(moved=moved, unchanged=unchanged, cursor=cursor)
+        return PriceChangeReport(moved=moved, unchanged=unchanged, complete=True, cursor=None)
 
     def _move_to_price(self, subscription: Subscription, plan: Plan, effective_at: datetime) -> bool:
         index = subscription.scheduled_through + 1  # what is at PortOne already keeps its price
         while plan.due_at(subscription.anchor, index) < effective_at:
             index += 1
-        recorded = price(replace(subscription, price_change=None), plan, index)
-        if recorded == plan.amount and subscription.price_change is None:
-            return False
+        earlier = subscription.price_change
+        if earlier is not None and earlier.period <= subscription.scheduled_through:
+            # An earlier change reached PortOne already: its price (if it took) is what the customer pays.
+            current = price(subscription, plan, index)
+        else:  # none, or one that never reached PortOne: replaced, with its consent
+            current = price(replace(subscription, price_change=None), plan, index)
+        if earlier is not None and (earlier.amount, earlier.period) == (plan.amount, index):
+            return False  # the same change again (an operator's rerun): its consent stays
+        if current == plan.amount and (earlier is None or earlier.period <= subscription.scheduled_through):
+            return False  # at that price already
         change = PriceChange(amount=plan.amount, period=index, at=plan.due_at(subscription.anchor, index))
-        return self.store.change_price(subscription, change, recorded)
+        return self.store.change_price(subscription, change, current)
 
     def consent_to_price(
         self, customer_uid: str, consent: PriceConsent, caller: Caller, deadline: Deadline
@@ -250,36 +258,36 @@ class SubscriptionService:
         if subscription is None or view is None or subscription.price_change is None:
             raise PriceChangeNotOpen("no price change")
         change = subscription.price_change
-        if change.consented_at is None:
+        with portone_errors_as_api_errors(customer_uid):
+            try:
+                card = card_summary(self.billing.portone.get_customer(customer_uid, deadline=deadline))
+            except PortOneNotFound:
+                raise CustomerNotFound("no billing key") from None
             # PortOne's clock, read fresh: the window is about PortOne's payment time, as the reconciler
             # sees it.
-            with portone_errors_as_api_errors(customer_uid):
-                now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
+            now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
+        offered = {
+            "previous_amount": view.previous_amount,
+            "amount": view.amount,
+            "period_at": view.period_at,
+            "card_last4": card.last4,
+        }
+        wrong = [name for name, value in offered.items() if getattr(consent, name) != value]
+        if wrong:
+            raise InvalidRequest([FieldError(name, "not_the_offered_terms") for name in wrong])
+        if change.consented_at is None:  # (a consent given already is simply confirmed)
             if not view.consent_required or view.lapsed or not view.consent_from <= now < view.consent_until:
                 raise PriceChangeNotOpen("outside the consent window")
-            with portone_errors_as_api_errors(customer_uid):
-                try:
-                    card = card_summary(self.billing.portone.get_customer(customer_uid, deadline=deadline))
-                except PortOneNotFound:
-                    raise CustomerNotFound("no billing key") from None
-            offered = {
-                "previous_amount": view.previous_amount,
-                "amount": view.amount,
-                "period_at": view.period_at,
-                "card_last4": card.last4,
-            }
-            wrong = [name for name, value in offered.items() if getattr(consent, name) != value]
-            if wrong:
-                raise InvalidRequest([FieldError(name, "not_the_offered_terms") for name in wrong])
             record = {
                 "subscription": subscription.key,
                 "customer_uid": customer_uid,
-                "subject": str(caller.subject),
+                "subject": caller.subject or "",
                 "previous_amount": view.previous_amount,
                 "amount": change.amount,
                 "period_at": int(change.at.timestamp()),
-                "card_last4": str(card.last4),
-                "card_name": str(card.name),
+                "card_last4": card.last4 or "",
+                "card_name": card.name or "",
+                "without_consent": view.without_consent,
                 "consented_at": int(now.timestamp()),
             }
             if not self.store.consent_to_price(subscription, replace(change, consented_at=now), record, now):
@@ -306,8 +314,8 @@ class SubscriptionService:
             amount=change.amount,
             period_at=change.at.astimezone(KST),
             consent_required=change.amount > previous,
-            consent_from=(change.at - CONSENT_WINDOW).astimezone(KST),
-            consent_until=(change.at - DECISION_LEAD).astimezone(KST),
+            consent_from=change.consent_from.astimezone(KST),
+            consent_until=change.consent_until.astimezone(KST),
             consented_at=change.consented_at.astimezone(KST) if change.consented_at else None,
             without_consent=self.renewals.without_consent,
             lapsed=change.lapsed,

@@ -83,10 +83,20 @@ def test_the_smoke_check_event_runs_the_smoke_check() -> None:
     assert json.loads(result.stdout) == {"status": "success"}
 
 
-def test_the_change_price_event_moves_nobody_on_a_fresh_stack() -> None:
-    result = run_invoke("change_price")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout) == {"status": "success", "moved": 0, "unchanged": 0, "cursor": None}
+def test_the_change_price_event_waits_for_the_reconcilers_first_run() -> None:
+    # On a fresh stack the reconciler has not yet given older subscriptions their price: refused, then done
+    refused = run_invoke("change_price")
+    assert refused.returncode == 0, refused.stderr[-2000:]
+    assert json.loads(refused.stdout)["code"] == "REQUEST_IN_PROGRESS"
+    done = run_invoke("change_price", before=("reconcile",))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {
+        "status": "success",
+        "moved": 0,
+        "unchanged": 0,
+        "complete": True,
+        "cursor": None,
+    }
 
 
 def test_the_reconcile_event_runs_the_reconciler() -> None:

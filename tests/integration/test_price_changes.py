@@ -19,17 +19,24 @@ from tests.integration.support import (
     ENVIRONMENT,
     ShiftedClock,
     call,
+    legacy_subscription,
     new_container,
     reconcile,
     runs,
     schedule,
     subscription_item,
-    table_item,
 )
 
 DAY = 86_400
 
 pytestmark = pytest.mark.usefixtures("signed_in")
+
+
+@pytest.fixture
+def ending_without_consent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stack set to end subscriptions whose price increase nobody consented to in time."""
+    monkeypatch.setenv("PRICE_INCREASE_WITHOUT_CONSENT", "end")
+    new_container()
 
 
 def change_price(plan_id: str, effective_at: datetime, **fields: Any) -> dict[str, Any]:
@@ -60,6 +67,15 @@ def events(stack: EmbeddedStack) -> dict[str, dict[str, Any]]:
     }
 
 
+def consent_records(stack: EmbeddedStack) -> list[dict[str, str]]:
+    items = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
+    return [
+        {name: str(next(iter(value.values()))) for name, value in item.items()}
+        for item in items
+        if item["pk"]["S"].startswith("consent#")
+    ]
+
+
 def second_period_at(first: dict[str, Any]) -> datetime:
     anchor = datetime.fromisoformat(first["schedule_at"])
     return load_catalog().find("basic_monthly").due_at(anchor, 1).astimezone(UTC)
@@ -69,15 +85,16 @@ def subscribed_then_raised(invoke, stack, clock, inbox, edit_catalog, amount: in
     """A subscriber at 9,900원 whose plan the merchant raises from the next period on; period 0 is then
     paid. When the next period is due."""
     [first] = schedule(invoke, **CARD).body["schedules"]
+    reconcile()  # its first run after the upgrade gives older subscriptions their recorded price
     edit_catalog(basic_monthly={"amount": amount})
     report = change_price("basic_monthly", datetime.now(UTC) + timedelta(days=1))
-    assert report == {"status": "success", "moved": 1, "unchanged": 0, "cursor": None}
+    assert report == {"status": "success", "moved": 1, "unchanged": 0, "complete": True, "cursor": None}
     [answer] = runs(invoke, stack, clock, inbox, 10 * 60)
     assert answer.body["status"] == "processed"
     return second_period_at(first)
 
 
-def consent(invoke, at: datetime, **changes: Any) -> Any:
+def consent(invoke, at: datetime, uid: str = "sub_alice", **changes: Any) -> Any:
     body = {
         "previous_amount": 9900,
         "amount": 12900,
@@ -85,7 +102,7 @@ def consent(invoke, at: datetime, **changes: Any) -> Any:
         "card_last4": CARD["card_number"][-4:],
         "agree": True,
     }
-    return call(invoke, "POST", "/subscriptions/sub_alice/price-consent", {**body, **changes})
+    return call(invoke, "POST", f"/subscriptions/{uid}/price-consent", {**body, **changes})
 
 
 def until(clock: ShiftedClock, moment: datetime) -> float:
@@ -112,8 +129,7 @@ def test_a_price_increase_is_charged_only_after_consent_in_its_window(
     assert answer.body["amount"] == 12900
 
     # Then the consent is on record, and the period is registered at the new price
-    record = table_item(stack, f"consent#{subscription_item(stack, 'sub_alice')['pk'].split('#')[1]}#1")
-    assert record is not None
+    [record] = consent_records(stack)
     assert (record["previous_amount"], record["amount"], record["card_last4"]) == ("9900", "12900", "0001")
     reconcile()
     assert pending(stack) == [12900]
@@ -145,11 +161,9 @@ def test_silence_keeps_the_recorded_price(invoke, stack, portone_clock, inbox, e
 
 
 def test_silence_ends_the_subscription_with_its_paid_period_where_set(
-    invoke, stack, portone_clock, inbox, edit_catalog, monkeypatch
+    invoke, stack, portone_clock, inbox, edit_catalog, ending_without_consent
 ) -> None:
     # Given a stack that ends subscriptions whose price increase was not consented to
-    monkeypatch.setenv("PRICE_INCREASE_WITHOUT_CONSENT", "end")
-    new_container()
     at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
 
     # When the decision time passes
@@ -205,3 +219,130 @@ def test_a_bad_price_change_order_is_answered_not_raised(edit_catalog) -> None:
     )
     past = change_price("basic_monthly", datetime.now(UTC) - timedelta(days=1))
     assert past["errors"] == [{"field": "effective_at", "reason": "not_in_the_future"}]
+
+
+def test_a_card_change_while_consent_is_awaited_registers_nothing_early(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    # Given a higher price awaiting consent, and a card change meanwhile
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+    new_uid = call(invoke, "PUT", "/subscriptions/sub_alice/card", CARD).body["customer_uid"]
+    reconcile()
+    assert pending(stack) == []
+
+    # When the customer consents on the new uid, then the period goes to PortOne at the new price, once
+    portone_clock.advance(until(portone_clock, at - timedelta(days=2)))
+    assert consent(invoke, at, new_uid).status == 200
+    reconcile()
+    assert pending(stack) == [12900]
+    runs(invoke, stack, portone_clock, inbox, until(portone_clock, at) + 10 * 60)
+    assert paid(stack) == [9900, 12900]
+
+
+def test_a_second_price_change_starts_from_the_price_the_customer_consented_to(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    # Given a consented increase whose first payment is at PortOne
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+    runs(invoke, stack, portone_clock, inbox, until(portone_clock, at - timedelta(days=2)))
+    assert consent(invoke, at).status == 200
+    reconcile()
+    assert pending(stack) == [12900]
+
+    # When the merchant raises the price again
+    edit_catalog(basic_monthly={"amount": 14900})
+    assert change_price("basic_monthly", at + timedelta(days=1))["moved"] == 1
+
+    # Then the new offer starts from the consented 12,900원, and the registered payment keeps its price
+    offer = call(invoke, "GET", "/subscriptions/sub_alice").body["price_change"]
+    assert (offer["previous_amount"], offer["amount"]) == (12900, 14900)
+    runs(invoke, stack, portone_clock, inbox, until(portone_clock, at) + 10 * 60)
+    assert paid(stack) == [9900, 12900]
+
+
+def test_an_operators_rerun_of_the_same_change_keeps_the_consent(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+    portone_clock.advance(until(portone_clock, at - timedelta(days=2)))
+    assert consent(invoke, at).status == 200
+
+    again = change_price("basic_monthly", datetime.now(UTC) + timedelta(days=1))
+
+    assert (again["moved"], again["unchanged"]) == (0, 1)
+    assert call(invoke, "GET", "/subscriptions/sub_alice").body["price_change"]["consented_at"] is not None
+
+
+def test_after_a_decrease_an_increase_starts_from_the_lower_price(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    # Given a decrease to 7,900원 whose first payment is at PortOne, then an increase to 12,900원
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog, amount=7900)
+    assert pending(stack) == [7900]
+    edit_catalog(basic_monthly={"amount": 12900})
+    change_price("basic_monthly", at + timedelta(days=1))
+    offer = call(invoke, "GET", "/subscriptions/sub_alice").body["price_change"]
+    assert (offer["previous_amount"], offer["amount"]) == (7900, 12900)
+
+    # When nobody consents, then the payment after it is at 7,900원: the price paid today
+    runs(invoke, stack, portone_clock, inbox, until(portone_clock, at) + 10 * 60)
+    second_at = datetime.fromisoformat(offer["period_at"])
+    portone_clock.advance(until(portone_clock, second_at - timedelta(minutes=30)))
+    reconcile()
+    assert paid(stack) == [7900, 9900]
+    assert pending(stack) == [7900]
+
+
+def test_with_end_a_card_change_while_consent_is_awaited_charges_nothing_past_the_end(
+    invoke, stack, portone_clock, inbox, edit_catalog, ending_without_consent
+) -> None:
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+    new_uid = call(invoke, "PUT", "/subscriptions/sub_alice/card", CARD).body["customer_uid"]
+    portone_clock.advance(until(portone_clock, at - timedelta(minutes=30)))
+    reconcile()
+    assert subscription_item(stack, new_uid)["status"] == "cancelled"
+    runs(invoke, stack, portone_clock, inbox, 40 * 60)
+    reconcile()
+    assert paid(stack) == [9900]
+
+
+def test_a_price_change_waits_until_older_subscriptions_have_a_recorded_price(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    # Given a subscription from before prices were recorded, and no reconciler run since the upgrade
+    legacy_subscription(invoke, stack, portone_clock, recorded=False)
+    edit_catalog(basic_monthly={"amount": 12900})
+
+    # Then the operator's price change is refused: the catalog's new price would read as theirs
+    refused = change_price("basic_monthly", datetime.now(UTC) + timedelta(days=1))
+    assert refused["code"] == "REQUEST_IN_PROGRESS"
+
+    # Once the reconciler has run, the subscription is moved like any other, and asked for consent
+    edit_catalog(basic_monthly={"amount": 9900})
+    reconcile()
+    edit_catalog(basic_monthly={"amount": 12900})
+    moved = change_price("basic_monthly", datetime.now(UTC) + timedelta(days=1))
+    assert moved["moved"] == 1
+    assert events(stack)["subscription.price_change_requested"]["consent_required"] is True
+
+
+def test_a_run_cut_short_goes_on_from_its_cursor(invoke, stack, portone_clock, edit_catalog) -> None:
+    from billing.app import lambda_handler
+
+    for uid in ("sub_a", "sub_b", "sub_c"):
+        schedule(invoke, uid, **CARD)
+    reconcile()
+    edit_catalog(basic_monthly={"amount": 12900})
+    order = {"action": "change-price", "plan_id": "basic_monthly"}
+    order["effective_at"] = (datetime.now(UTC) + timedelta(days=40)).isoformat()
+
+    # A run with almost no time left stops before the first, and says it is not complete
+    cut_short = lambda_handler(order, LocalLambdaContext(timeout_seconds=4.0))
+    assert (cut_short["moved"], cut_short["complete"]) == (0, False)
+
+    # The next run goes on from its cursor and moves all three, each once
+    answer = change_price(
+        "basic_monthly", datetime.fromisoformat(order["effective_at"]), cursor=cut_short["cursor"]
+    )
+    assert (answer["moved"], answer["complete"]) == (3, True)
+    assert change_price("basic_monthly", datetime.fromisoformat(order["effective_at"]))["unchanged"] == 3
