@@ -73,6 +73,7 @@ const CODE_MESSAGES = {
     "결제가 실패해 재시도 중인 구독입니다. 결제 카드를 바꾸면 밀린 결제가 새 카드로 곧 진행됩니다.",
   PRICE_CHANGE_NOT_OPEN: "지금은 가격 변경에 동의할 수 없습니다. 안내받은 동의 기간을 확인해 주세요.",
   BILLING_KEY_REPLACED: "결제 카드가 변경되어 이 결제수단은 더 이상 쓰이지 않습니다. 구독 정보를 새로 불러와 주세요.",
+  UPGRADE_IN_PROGRESS: "잠시 후 다시 시도해 주세요.",
   SUBSCRIPTION_NOT_RENEWING: "결제 카드를 바꿀 수 있는 구독이 없습니다. 구독 상태를 확인해 주세요.",
   SERVICE_UNAVAILABLE: "서비스가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
   UNAUTHORIZED: "로그인이 필요합니다. 다시 로그인한 뒤 시도해 주세요.",

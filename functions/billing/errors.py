@@ -116,6 +116,17 @@ class BillingKeyReplaced(ApiError):
     )
 
 
+class UpgradeInProgress(ApiError):
+    """The operator's price change, before the reconciler has given older subscriptions their price."""
+
+    status = 409
+    code = "UPGRADE_IN_PROGRESS"
+    message = (
+        "Subscriptions from before prices were recorded are still being given their price by the "
+        "reconciler. Try again after its next run."
+    )
+
+
 class SubscriptionNotRenewing(ApiError):
     """A card change for a key with no active or past_due subscription: nothing would move to the card."""
 

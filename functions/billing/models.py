@@ -43,6 +43,12 @@ _REASONS = {
     "string_too_short": "too_short",
     "string_pattern_mismatch": "invalid_characters",
     "model_type": "must_be_object",
+    "int_type": "must_be_integer",
+    "greater_than": "must_be_positive",
+    "literal_error": "not_an_allowed_value",
+    "datetime_type": "must_be_datetime",
+    "datetime_from_date_parsing": "must_be_datetime",
+    "datetime_parsing": "must_be_datetime",
 }
 
 Model = TypeVar("Model", bound=BaseModel)

@@ -266,19 +266,15 @@ class Renewals:
             self.store.reschedule_work(subscription, change.consent_until)
             return None
         ending = self.without_consent == "end"
-        self.store.lapse_price_change(subscription, change, "ended" if ending else "kept")
-        current = self.store.get(subscription.key)
-        if current is None or current.price_change is None or current.price_change.consented_at is not None:
-            return current  # consented at the last moment (the change's own write decided the race)
-        if ending:
-            self.store.cancel(current)
-            self.store.cancelled(current, change.at)  # paid until the first period at the new price
+        if self.store.lapse_price_change(subscription, change, ending=ending) and ending:
             logger.info(
                 "price increase without consent: ends with the paid period",
-                extra={"outcome": "PRICE_CHANGE_ENDED", "customer_uid": current.customer_uid},
+                extra={"outcome": "PRICE_CHANGE_ENDED", "customer_uid": subscription.customer_uid},
             )
-            return None
-        return current
+        current = self.store.get(subscription.key)
+        if current is None or current.status != "active":
+            return None  # ended by the lapse (or otherwise stopped meanwhile)
+        return current  # kept, or consented to at the last moment (one conditional write decided it)
 
     # --- changing the card ----------------------------------------------------------------------------------
 
@@ -345,9 +341,10 @@ class Renewals:
         key (or, skipped by the customer, recorded there as skipped); or, when PortOne ran it first, settled
         by its outcome. False when neither is known yet."""
         old = period.customer_uid
-        skipped = period.status == "revoked"
         with portone_errors_as_api_errors(old):
             found = self._schedule(period.merchant_uid, deadline)
+            # A skip counts once PortOne has revoked it (a skip whose revoke failed left only the mark).
+            skipped = period.status == "revoked" and (found is None or found.schedule_status == "revoked")
             if found is not None and found.schedule_status == "scheduled":
                 self.portone.unschedule(old, [period.merchant_uid], deadline=deadline)
                 found = self._schedule(period.merchant_uid, deadline)
@@ -411,6 +408,20 @@ class Renewals:
             and found.schedule_status == "executed"
             and found.payment_status == "paid"
         )
+
+    def end_with_paid_period(
+        self, subscription: Subscription, plan: Plan, deadline: Deadline
+    ) -> tuple[list[str], list[str], datetime]:
+        """Finish a cancellation at the end of the paid period: every payment pending on the key is revoked
+        (one PortOne already ran is charged, and its period still runs), and the subscription ends when the
+        paid periods do (the key is deleted then). The merchant_uids revoked, those charged, and the end."""
+        uid = subscription.customer_uid
+        with portone_errors_as_api_errors(uid):
+            revoked = [r.merchant_uid for r in self.portone.unschedule(uid, None, deadline=deadline)]
+            charged = self.charged(subscription, plan, revoked, deadline)
+        ends_at = self.paid_until(subscription, plan, charged)
+        self.store.cancelled(subscription, ends_at)
+        return revoked, charged, ends_at
 
     def paid_until(self, subscription: Subscription, plan: Plan, charged: list[str]) -> datetime:
         """When the paid periods end: the time of the first period neither paid nor charged. A suspended
@@ -476,12 +487,17 @@ class Renewals:
             # A card change to finish first: what was pending on the old key moves to the new one.
             plan = self.catalog.find(subscription.plan_id)
             if plan is not None and not self.finish_card_change(subscription, plan, now, deadline):
+                self._note_if_overdue(subscription, plan, now)
                 self.store.reschedule_work(subscription, now + REGISTRATION_DELAY)
                 return
             subscription = self.store.get(key) or subscription
         if subscription.status in ("cancelled", "suspended"):
+            plan = self.catalog.find(subscription.plan_id)
             if subscription.ends_at:
                 self._close(subscription, now, deadline)
+            elif subscription.status == "cancelled" and not subscription.announced and plan is not None:
+                # A cancellation whose request could not finish at PortOne: finished here.
+                self.end_with_paid_period(subscription, plan, deadline)
             else:
                 self.store.reschedule_work(subscription, None)
             return
@@ -490,18 +506,7 @@ class Renewals:
             _stopped("plan not in the catalog", "PLAN_MISSING", customer_uid, None)
             self.store.reschedule_work(subscription, None)
             return
-        open_index = settled_through(subscription, plan) + 1
-        open_period = self._recorded(subscription, plan, open_index, now, subscription.attempt)
-        if now >= open_period.schedule_at + self.overdue_after:
-            metrics.add_metric(name=OVERDUE_METRIC, unit=MetricUnit.Count, value=1)
-            logger.warning(
-                "renewal overdue",
-                extra={
-                    "outcome": "RENEWAL_OVERDUE",
-                    "customer_uid": customer_uid,
-                    "merchant_uid": open_period.merchant_uid,
-                },
-            )
+        open_period = self._note_if_overdue(subscription, plan, now)
         if subscription.scheduled_through < open_period.index:
             # A registration never confirmed (its answer was lost, D6): look it up, or register it, now.
             if self.register(subscription, plan, now, deadline, look_up_first=True) is None:
@@ -520,6 +525,22 @@ class Renewals:
             self.store.reschedule_work(subscription, open_period.schedule_at + SETTLE_DELAY)
             return
         self._learn_outcome(subscription, plan, open_period, now, deadline)
+
+    def _note_if_overdue(self, subscription: Subscription, plan: Plan, now: datetime) -> Period:
+        """The open period (the first without a known outcome), counted `RenewalOverdue` when it is late."""
+        open_index = settled_through(subscription, plan) + 1
+        open_period = self._recorded(subscription, plan, open_index, now, subscription.attempt)
+        if now >= open_period.schedule_at + self.overdue_after:
+            metrics.add_metric(name=OVERDUE_METRIC, unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "renewal overdue",
+                extra={
+                    "outcome": "RENEWAL_OVERDUE",
+                    "customer_uid": subscription.customer_uid,
+                    "merchant_uid": open_period.merchant_uid,
+                },
+            )
+        return open_period
 
     def _learn_outcome(
         self, subscription: Subscription, plan: Plan, period: Period, now: datetime, deadline: Deadline

@@ -109,6 +109,7 @@ class Subscription:
     moving: frozenset[str] = frozenset()  # merchant_uids on a replaced key, still to revoke or settle
     retired: frozenset[str] = frozenset()  # replaced keys, deleted at PortOne once nothing is moving
     price_change: PriceChange | None = None  # until the first period it concerns is settled
+    announced: bool = False  # cancelled, and its end known and published (`cancelled`)
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,11 @@ class SubscriptionStore:
         }
         if moving:
             values[":moving"] = {"SS": moving}
+        change = subscription.price_change
+        # A consent to a higher price was a consent to pay with the old card: the new one needs its own.
+        withdrawn = change is not None and change.consented_at is not None and not _registered(subscription)
+        if withdrawn:
+            assignments += " REMOVE price_change.consented_at"
         update = self._subscription_update(
             subscription.key,
             assignments,
@@ -246,6 +252,7 @@ class SubscriptionStore:
             replace(subscription, customer_uid=customer_uid),
             "subscription.card_changed",
             previous_customer_uid=subscription.customer_uid,
+            price_consent_withdrawn=withdrawn,
         )
         if not self._transact([update, self._point(customer_uid, subscription.key, None), announce]):
             raise RequestInProgress("the subscription changed meanwhile")
@@ -322,19 +329,33 @@ class SubscriptionStore:
         )
         return self._transact([update, {"Put": {"TableName": self._table, "Item": item}}, accepted])
 
-    def lapse_price_change(self, subscription: Subscription, change: PriceChange, outcome: str) -> bool:
-        """No consent came in time: the change lapsed (`outcome`: the price is kept, or the subscription
-        ends). False when it was consented, or lapsed, meanwhile."""
-        update = self._subscription_update(
-            subscription.key,
-            "SET price_change.lapsed = :true",
-            _OPEN_CHANGE,
-            {":true": {"BOOL": True}, **_change_values(change)},
-        )
-        lapsed = self._event(
-            subscription, "subscription.price_change_lapsed", amount=change.amount, outcome=outcome
-        )
-        return self._transact([update, lapsed])
+    def lapse_price_change(self, subscription: Subscription, change: PriceChange, *, ending: bool) -> bool:
+        """No consent came in time: the change lapsed, and the price is kept or (`ending`) the subscription
+        is cancelled in the same write, paid until the change's first period (then the reconciler deletes
+        its key). False when it was consented to, or lapsed, meanwhile."""
+        assignments = "SET price_change.lapsed = :true"
+        values = {":true": {"BOOL": True}, **_change_values(change)}
+        events = [
+            self._event(
+                subscription,
+                "subscription.price_change_lapsed",
+                amount=change.amount,
+                outcome="ended" if ending else "kept",
+            )
+        ]
+        if ending:
+            assignments += ", #status = :cancelled, ends_at = :end, announced = :true"
+            assignments += ", #work = :work, next_work_at = :end"
+            values |= {
+                ":cancelled": {"S": "cancelled"},
+                ":end": {"N": _epoch(change.at)},
+                ":work": {"S": _WORK},
+            }
+            events.append(
+                self._event(subscription, "subscription.cancelled", ends_at=int(change.at.timestamp()))
+            )
+        update = self._subscription_update(subscription.key, assignments, _OPEN_CHANGE, values)
+        return self._transact([update, *events])
 
     def retire(self, subscription: Subscription, customer_uid: str) -> None:
         """A replaced billing key is deleted at PortOne: forget it."""
@@ -623,25 +644,27 @@ class SubscriptionStore:
         return _period(item) if item else None
 
     def mark_revoked(self, merchant_uid: str) -> None:
-        """The customer revoked this period through the API: the reconciler skips it, and does not alarm."""
+        """The customer revoked this period through the API: the reconciler skips it, and does not alarm.
+        Only a period still pending: an outcome recorded already stays."""
         update = {
             "TableName": self._table,
             "Key": {"pk": {"S": f"period#{merchant_uid}"}},
             "UpdateExpression": "SET #status = :revoked",
-            "ConditionExpression": "attribute_exists(pk)",
+            "ConditionExpression": "#status = :scheduled",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":revoked": {"S": "revoked"}},
+            "ExpressionAttributeValues": {":revoked": {"S": "revoked"}, ":scheduled": {"S": "scheduled"}},
         }
         self._write(lambda: self._client.update_item(**update))
 
-    def cancel(self, subscription: Subscription) -> None:
+    def cancel(self, subscription: Subscription, follow_up_at: datetime | None) -> None:
         """Stop the subscription at once, so nothing new is registered. No event: `cancelled` says how it
-        ends, and a sign-up that never started is simply dropped."""
+        ends, and a sign-up that never started is simply dropped (`follow_up_at` None). Otherwise the
+        reconciler finishes the cancellation at `follow_up_at` if the caller could not (PortOne failed)."""
         update = self._subscription_update(
             subscription.key,
-            "SET #status = :cancelled REMOVE #work, next_work_at",
+            _with_work("#status = :cancelled", follow_up_at),
             "attribute_exists(pk)",
-            {":cancelled": {"S": "cancelled"}},
+            {":cancelled": {"S": "cancelled"}, **_work_values(follow_up_at)},
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
 
@@ -848,7 +871,14 @@ def _subscription(item: dict[str, Any]) -> Subscription:
         moving=frozenset(item["moving"]["SS"]) if "moving" in item else frozenset(),
         retired=frozenset(item["retired"]["SS"]) if "retired" in item else frozenset(),
         price_change=_price_change(item["price_change"]["M"]) if "price_change" in item else None,
+        announced="announced" in item,
     )
+
+
+def _registered(subscription: Subscription) -> bool:
+    """Whether the first period of the subscription's price change is at PortOne already."""
+    change = subscription.price_change
+    return change is not None and change.period <= subscription.scheduled_through
 
 
 def _price_change_value(change: PriceChange) -> dict[str, Any]:

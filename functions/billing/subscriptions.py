@@ -32,6 +32,7 @@ from billing.errors import (
     SubscriptionExists,
     SubscriptionNotRenewing,
     SubscriptionPastDue,
+    UpgradeInProgress,
 )
 from billing.identity import Caller
 from billing.models import (
@@ -66,6 +67,7 @@ from billing.renewals import (
     ReconcileReport,
     Renewals,
     price,
+    settled_through,
 )
 from billing.service import (
     SANDBOX_KEY_METRIC,
@@ -142,7 +144,8 @@ class SubscriptionService:
             try:
                 customer = self.billing.issue_key(attempt, order.card, request, deadline)
             except ApiError:
-                self.store.cancel(subscription)  # nothing of this new subscription reached PortOne
+                if started:  # nothing of this new subscription reached PortOne: dropped, nothing to follow
+                    self.store.cancel(subscription, follow_up_at=None)
                 raise
             if customer is None:
                 return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
@@ -213,7 +216,7 @@ class SubscriptionService:
             raise InvalidRequest([FieldError("effective_at", "not_in_the_future")])
         if not self.store.upgraded():
             # Subscriptions from before prices were recorded would read the edited catalog as their price.
-            raise RequestInProgress("older subscriptions are still being given their recorded price")
+            raise UpgradeInProgress("older subscriptions are still being given their recorded price")
         moved = unchanged = 0
         last = order.cursor  # the last subscription dealt with: where a run cut short goes on
         for subscription in self.store.renewing_on(plan.id, order.cursor):
@@ -229,7 +232,9 @@ class SubscriptionService:
         return PriceChangeReport(moved=moved, unchanged=unchanged, complete=True, cursor=None)
 
     def _move_to_price(self, subscription: Subscription, plan: Plan, effective_at: datetime) -> bool:
-        index = subscription.scheduled_through + 1  # what is at PortOne already keeps its price
+        # What is, or may be, at PortOne keeps its price: the periods registered, and the next one while its
+        # registration may be in flight or its answer lost (scheduled_through has not moved yet).
+        index = settled_through(subscription, plan) + 1 + plan.periods_ahead
         while plan.due_at(subscription.anchor, index) < effective_at:
             index += 1
         earlier = subscription.price_change
@@ -238,7 +243,7 @@ class SubscriptionService:
             current = price(subscription, plan, index)
         else:  # none, or one that never reached PortOne: replaced, with its consent
             current = price(replace(subscription, price_change=None), plan, index)
-        if earlier is not None and (earlier.amount, earlier.period) == (plan.amount, index):
+        if earlier is not None and earlier.amount == plan.amount and earlier.at >= effective_at:
             return False  # the same change again (an operator's rerun): its consent stays
         if current == plan.amount and (earlier is None or earlier.period <= subscription.scheduled_through):
             return False  # at that price already
@@ -357,46 +362,42 @@ class SubscriptionService:
         self._confirm_reader(customer_uid, caller)
         subscription = self.store.for_customer(customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
-        # The subscription stops first, so a notice arriving meanwhile registers nothing new.
+        now = datetime.now(UTC)
+        # The subscription stops first, so a notice arriving meanwhile registers nothing new; should
+        # PortOne fail below, the reconciler's next run finishes the cancellation (at the end of the paid
+        # period).
         if subscription is not None:
-            self.store.cancel(subscription)
+            self.store.cancel(subscription, follow_up_at=now)
         if subscription is not None and plan is not None and (subscription.moving or subscription.retired):
             # A card change not finished: what is pending on the old key is revoked there (and, moved,
             # taken back), and the old key deleted, before the rest.
-            now = datetime.now(UTC)
             if not self.renewals.finish_card_change(subscription, plan, now, deadline):
                 raise ProviderUnavailable("the card change could not be finished")
             subscription = self.store.get(subscription.key) or subscription
-        done = (
-            subscription is not None and subscription.status == "cancelled" and subscription.ends_at is None
-        )
+        done = subscription is not None and subscription.announced and subscription.ends_at is None
+        if not (immediately or done or subscription is None or plan is None):
+            revoked, charged, ends_at = self.renewals.end_with_paid_period(subscription, plan, deadline)
+            logger.info(
+                "subscription cancelled at the end of its paid period",
+                extra={"outcome": "CANCELLED_AT_PERIOD_END", "customer_uid": customer_uid},
+            )
+            return CancelResponse(
+                customer_uid=customer_uid,
+                revoked=revoked,
+                charged=charged,
+                billing_key_deleted=False,
+                ends_at=ends_at.astimezone(KST),
+            )
         with portone_errors_as_api_errors(customer_uid):
             revoked = [
                 r.merchant_uid for r in self.billing.portone.unschedule(customer_uid, None, deadline=deadline)
             ]
-            if immediately or done or subscription is None or plan is None:
-                with suppress(PortOneNotFound):  # deleted by an earlier call: cancelling is safe to repeat
-                    self.billing.portone.delete_customer(customer_uid, deadline=deadline)
-                if subscription is not None:
-                    self.store.cancelled(subscription, None)
-                logger.info(
-                    "subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid}
-                )
-                return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
-            charged = self.renewals.charged(subscription, plan, revoked, deadline)
-        ends_at = self.renewals.paid_until(subscription, plan, charged)
-        self.store.cancelled(subscription, ends_at)
-        logger.info(
-            "subscription cancelled at the end of its paid period",
-            extra={"outcome": "CANCELLED_AT_PERIOD_END", "customer_uid": customer_uid},
-        )
-        return CancelResponse(
-            customer_uid=customer_uid,
-            revoked=revoked,
-            charged=charged,
-            billing_key_deleted=False,
-            ends_at=ends_at.astimezone(KST),
-        )
+            with suppress(PortOneNotFound):  # deleted by an earlier call: cancelling is safe to repeat
+                self.billing.portone.delete_customer(customer_uid, deadline=deadline)
+        if subscription is not None:
+            self.store.cancelled(subscription, None)
+        logger.info("subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid})
+        return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
 
     def handle_notice(self, notice: Notice, deadline: Deadline) -> NoticeResult:
         """PortOne says a scheduled payment ran. V1 notices are unsigned (§4.6): believe only what a lookup of

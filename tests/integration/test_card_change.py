@@ -352,3 +352,45 @@ def test_a_sign_up_whose_key_was_not_confirmed_may_send_its_card_again(invoke, s
     again = schedule(invoke, **CARD)
     assert again.status == 200
     assert len(again.body["schedules"]) == 1
+
+
+def test_a_skip_whose_revoke_failed_is_not_a_skip_after_a_card_change(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a skip that PortOne did not take (503): the customer was told it failed
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    stack.emulator.add_fault(
+        "http_503", "POST /subscribe/payments/unschedule", times=None, after_effect=False
+    )
+    assert call(invoke, "DELETE", f"/subscriptions/sub_alice/schedules/{first['merchant_uid']}").status == 503
+    stack.emulator.clear_faults()
+
+    # When the card changes, the period moves and is charged on the new card, once
+    new_uid = change_card(invoke).body["customer_uid"]
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    [(uid, _)] = paid(stack)
+    assert uid == new_uid
+
+
+def test_a_cancellation_portone_failed_is_finished_by_the_reconciler(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a cancel whose revoke at PortOne failed: the customer saw a 503
+    schedule(invoke, **CARD)
+    stack.emulator.add_fault(
+        "http_503", "POST /subscribe/payments/unschedule", times=None, after_effect=False
+    )
+    assert call(invoke, "DELETE", "/subscriptions/sub_alice").status == 503
+    stack.emulator.clear_faults()
+
+    # When the reconciler runs, the cancellation is finished: nothing is charged, the key goes at the end
+    portone_clock.advance(60)
+    reconcile()
+    assert pending(stack) == []
+    view = call(invoke, "GET", "/subscriptions/sub_alice").body
+    assert view["subscription_status"] == "cancelled"
+    assert view["ends_at"] is not None
+    runs(invoke, stack, portone_clock, inbox, 20 * 60)
+    reconcile()
+    assert paid(stack) == []
+    assert "sub_alice" not in stack.emulator.customers

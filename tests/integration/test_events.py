@@ -123,7 +123,7 @@ def test_every_state_change_is_published_with_its_documented_shape(
         assert detail["occurred_at"].endswith("+09:00")
     assert len({event["detail"]["subscription_id"] for event in delivered}) == 1
     card_changed = next(e["detail"] for e in delivered if e["detail-type"] == "subscription.card_changed")
-    assert card_changed["data"] == {"previous_customer_uid": "sub_alice"}
+    assert card_changed["data"] == {"previous_customer_uid": "sub_alice", "price_consent_withdrawn": False}
     past_due = next(e["detail"] for e in delivered if e["detail-type"] == "subscription.past_due")
     assert past_due["data"]["retry_merchant_uid"].endswith("A1C0")
 

@@ -87,7 +87,7 @@ def test_the_change_price_event_waits_for_the_reconcilers_first_run() -> None:
     # On a fresh stack the reconciler has not yet given older subscriptions their price: refused, then done
     refused = run_invoke("change_price")
     assert refused.returncode == 0, refused.stderr[-2000:]
-    assert json.loads(refused.stdout)["code"] == "REQUEST_IN_PROGRESS"
+    assert json.loads(refused.stdout)["code"] == "UPGRADE_IN_PROGRESS"
     done = run_invoke("change_price", before=("reconcile",))
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout) == {

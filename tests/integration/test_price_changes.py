@@ -315,7 +315,7 @@ def test_a_price_change_waits_until_older_subscriptions_have_a_recorded_price(
 
     # Then the operator's price change is refused: the catalog's new price would read as theirs
     refused = change_price("basic_monthly", datetime.now(UTC) + timedelta(days=1))
-    assert refused["code"] == "REQUEST_IN_PROGRESS"
+    assert refused["code"] == "UPGRADE_IN_PROGRESS"
 
     # Once the reconciler has run, the subscription is moved like any other, and asked for consent
     edit_catalog(basic_monthly={"amount": 9900})
@@ -346,3 +346,45 @@ def test_a_run_cut_short_goes_on_from_its_cursor(invoke, stack, portone_clock, e
     )
     assert (answer["moved"], answer["complete"]) == (3, True)
     assert change_price("basic_monthly", datetime.fromisoformat(order["effective_at"]))["unchanged"] == 3
+
+
+def test_a_card_change_withdraws_a_consent_given_for_the_old_card(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    # Given a consent to the higher price, given for the old card, before that payment is registered
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+    portone_clock.advance(until(portone_clock, at - timedelta(days=2)))
+    assert consent(invoke, at).status == 200
+
+    # When the card changes first, the consent no longer counts: the payment waits for a new one
+    new_uid = call(invoke, "PUT", "/subscriptions/sub_alice/card", CARD).body["customer_uid"]
+    assert call(invoke, "GET", f"/subscriptions/{new_uid}").body["price_change"]["consented_at"] is None
+    assert events(stack)["subscription.card_changed"]["price_consent_withdrawn"] is True
+    portone_clock.advance(until(portone_clock, at - timedelta(minutes=30)))
+    reconcile()
+    assert pending(stack) == [9900]
+
+
+def test_a_price_change_never_touches_a_period_whose_registration_answer_was_lost(
+    invoke, stack, portone_clock, inbox, edit_catalog
+) -> None:
+    # Given period 1's registration reached PortOne but its answer was lost
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    reconcile()
+    stack.emulator.add_fault("reset", "POST /subscribe/payments/schedule", after_effect=True)
+    stack.emulator.add_fault("http_503", "GET /subscribe/payments/schedule", after_effect=False)
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    stack.emulator.clear_faults()
+    assert pending(stack) == [9900]
+
+    # When the merchant lowers the price, it applies from the period after it
+    edit_catalog(basic_monthly={"amount": 7900})
+    change_price("basic_monthly", datetime.now(UTC) + timedelta(days=1))
+    offer = call(invoke, "GET", "/subscriptions/sub_alice").body["price_change"]
+    assert datetime.fromisoformat(offer["period_at"]) > second_period_at(first)
+
+    # Then the registration is confirmed at its own price, and the chain goes on
+    reconcile()
+    runs(invoke, stack, portone_clock, inbox, until(portone_clock, second_period_at(first)) + 10 * 60)
+    assert paid(stack) == [9900, 9900]
+    assert pending(stack) == [7900]
