@@ -18,9 +18,9 @@ and settled, and when the reconciler should look at it next.
   which name the key. One per key the subscription has used.
 - `period#<merchant_uid>`: one attempt at one period as it was handed to PortOne: which subscription
   (`subscription`), which key, which period and attempt, the amount, when, and its outcome once known
-  (`status`, `imp_uid`). All the provider ids of a period are the items with its `subscription` and `period`.
-  A notice is checked against it, never against today's catalog. Payment records: kept five years (Korean
-  e-commerce law keeps records of payments that long), then DynamoDB's TTL removes them.
+  (`status`, `imp_uid`). The index `period-ids` (`subscription`, `period`) lists all the provider ids of
+  a period. A notice is checked against it, never against today's catalog. Payment records: kept five years
+  (Korean e-commerce law keeps records of payments that long), then DynamoDB's TTL removes them.
 
 - `consent#<subscription>#<period>`: a customer's consent to a higher price (전자상거래법 §13⑥): who, the
   old and new price, from when, which card, when consented. Kept five years.

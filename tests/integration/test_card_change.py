@@ -12,6 +12,7 @@ from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
+    ENVIRONMENT,
     call,
     legacy_subscription,
     reconcile,
@@ -394,3 +395,34 @@ def test_a_cancellation_portone_failed_is_finished_by_the_reconciler(
     reconcile()
     assert paid(stack) == []
     assert "sub_alice" not in stack.emulator.customers
+
+
+def test_the_table_maps_each_period_to_all_its_provider_ids(invoke, stack, portone_clock, inbox) -> None:
+    # Given a period that was declined, retried, and moved to a new card with its retry
+    [first] = schedule(invoke, **DECLINING).body["schedules"]
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    new_uid = change_card(invoke).body["customer_uid"]
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+
+    # Then the `period-ids` index lists each of its merchant_uids, with its key, attempt and outcome
+    key = subscription_item(stack, new_uid)["pk"].removeprefix("subscription#")
+    items = (
+        stack.client("dynamodb")
+        .query(
+            TableName=ENVIRONMENT["TABLE_NAME"],
+            IndexName="period-ids",
+            KeyConditionExpression="#s = :s AND #p = :p",
+            ExpressionAttributeNames={"#s": "subscription", "#p": "period"},
+            ExpressionAttributeValues={":s": {"S": key}, ":p": {"N": "0"}},
+        )
+        .get("Items", [])
+    )
+    ids = sorted(
+        (i["pk"]["S"].removeprefix("period#"), i["customer_uid"]["S"], i["status"]["S"]) for i in items
+    )
+    base = first["merchant_uid"].removesuffix("A0C0")
+    assert ids == [
+        (f"{base}A0C0", "sub_alice", "failed"),
+        (f"{base}A1C0", "sub_alice", "moved"),
+        (f"{base}A1C1", new_uid, "paid"),
+    ]

@@ -519,6 +519,8 @@ def test_one_table_keyed_by_pk_with_the_reconcilers_index(
         {"AttributeName": "pk", "AttributeType": "S"},
         {"AttributeName": "work", "AttributeType": "S"},
         {"AttributeName": "next_work_at", "AttributeType": "N"},
+        {"AttributeName": "subscription", "AttributeType": "S"},
+        {"AttributeName": "period", "AttributeType": "N"},
     ]
     # The reconciler reads what is due by time, never the whole table (a sparse index, keys only)
     assert props["GlobalSecondaryIndexes"] == [
@@ -529,7 +531,18 @@ def test_one_table_keyed_by_pk_with_the_reconcilers_index(
                 {"AttributeName": "next_work_at", "KeyType": "RANGE"},
             ],
             "Projection": {"ProjectionType": "KEYS_ONLY"},
-        }
+        },
+        {
+            "IndexName": "period-ids",
+            "KeySchema": [
+                {"AttributeName": "subscription", "KeyType": "HASH"},
+                {"AttributeName": "period", "KeyType": "RANGE"},
+            ],
+            "Projection": {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": ["customer_uid", "attempt", "amount", "status", "imp_uid"],
+            },
+        },
     ]
     assert "LocalSecondaryIndexes" not in props
 
