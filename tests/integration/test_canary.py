@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -210,9 +211,22 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
     )
 
 
+@pytest.fixture(params=["INFO", "DEBUG"])
+def log_level(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The function's log level (the template's LogLevel): the search runs at the level production uses and
+    at the most talkative one."""
+    from billing.observability import logger
+
+    previous = logger.log_level
+    logger.setLevel(request.param)
+    yield request.param
+    logger.setLevel(previous)
+
+
 def test_no_flow_leaks_card_data_secrets_or_tokens(
-    stack: EmbeddedStack, invoke, logs, capsys, caplog, monkeypatch
+    stack: EmbeddedStack, invoke, logs, capsys, caplog, monkeypatch, log_level
 ) -> None:
+    caplog.set_level(log_level)
     seen: list[str] = []
     statuses: dict[str, tuple[int, int]] = {}
     for name, expected, make_event in flows(stack, monkeypatch):
@@ -236,6 +250,8 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
         name: want for name, (want, _) in statuses.items()
     }
     assert len(statuses) == 37
+    # At DEBUG the search really covered DEBUG records (the libraries under the function write some)
+    assert any(r.levelno == logging.DEBUG for r in caplog.records) == (log_level == "DEBUG")
     assert "canary_ok" in everything
     assert "attempts#card#" in everything  # the table's items are part of the search
     for needle in [*needles(), *magic_card_needles(), LOCAL_IMP_SECRET, token]:

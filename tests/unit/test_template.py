@@ -567,7 +567,27 @@ def test_table_outlives_the_stack(table: dict[str, Any]) -> None:
 def test_table_access_is_scoped_to_the_table(function: dict[str, Any]) -> None:
     dynamodb = [p for p in function["Policies"] if any(name.startswith("DynamoDB") for name in p)]
 
-    assert dynamodb == [{"DynamoDBCrudPolicy": {"TableName": {"Ref": "BillingTable"}}}]
+    assert dynamodb == []  # no managed CRUD policy: the statement below names each action
+    [statement] = [
+        s
+        for p in function["Policies"]
+        if "Statement" in p
+        for s in p["Statement"]
+        if "dynamodb:GetItem" in s["Action"]
+    ]
+    assert sorted(statement["Action"]) == [
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:UpdateItem",
+    ]
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["BillingTable", "Arn"]},
+        {"Fn::Sub": "${BillingTable.Arn}/index/*"},
+    ]
 
 
 # --- HMAC key (D7, D9) -----------------------------------------------------------------------------------
@@ -617,7 +637,20 @@ def test_function_logs_json_to_its_own_group_with_retention(
     logging_config = function["LoggingConfig"]
     retention = template["Parameters"]["LogRetentionDays"]
 
-    assert logging_config == {"LogFormat": "JSON", "LogGroup": {"Ref": "BillingFunctionLogGroup"}}
+    assert logging_config == {
+        "LogFormat": "JSON",
+        # LogLevel sets Lambda's own filter too: with JSON logs it drops what it does not pass
+        "ApplicationLogLevel": {"Fn::FindInMap": ["LambdaLogLevels", {"Ref": "LogLevel"}, "Level"]},
+        "LogGroup": {"Ref": "BillingFunctionLogGroup"},
+    }
+    levels = template["Mappings"]["LambdaLogLevels"]
+    assert {name: level["Level"] for name, level in levels.items()} == {
+        "DEBUG": "DEBUG",
+        "INFO": "INFO",
+        "WARNING": "WARN",
+        "ERROR": "ERROR",
+    }
+    assert set(levels) == set(template["Parameters"]["LogLevel"]["AllowedValues"])
     assert resources["BillingFunctionLogGroup"]["Type"] == "AWS::Logs::LogGroup"
     for name, group in _of_type(resources, "AWS::Logs::LogGroup").items():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
@@ -696,6 +729,7 @@ EXPECTED_ALARMS = {
     "RenewalStoppedAlarm",
     "NoticeIgnoredAlarm",
     "SubscriptionEventsFailedAlarm",
+    "FailedInvocationsAlarm",
 }
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
 
@@ -914,3 +948,37 @@ def test_every_alarm_and_log_group_is_an_output(template: dict[str, Any], alarms
         assert output.get("Condition") == alarm.get("Condition"), output_name
     assert outputs["FunctionLogGroupName"]["Value"] == {"Ref": "BillingFunctionLogGroup"}
     assert outputs["ApiAccessLogGroupName"]["Value"] == {"Ref": "BillingApiAccessLogGroup"}
+
+
+# --- issue 11: what lint and moto do not show -----------------------------------------------------------
+
+
+def test_scheduled_invocations_are_not_retried_and_failures_land_in_a_queue(
+    function: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # A failing smoke check runs once per tick, not three times (Lambda's async retries)
+    config = function["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 0
+    assert config["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["FailedInvocationsQueue", "Arn"]},
+    }
+    queue = resources["FailedInvocationsQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    alarm = resources["FailedInvocationsAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailedInvocationsQueue", "QueueName"]}}
+    ]
+
+
+def test_the_layer_is_named_per_stack(resources: dict[str, Any]) -> None:
+    assert resources["DepsLayer"]["Properties"]["LayerName"] == {"Fn::Sub": "${AWS::StackName}-deps"}
+
+
+def test_string_parameters_have_the_bounds_the_settings_enforce(template: dict[str, Any]) -> None:
+    from billing.settings import Settings
+
+    parameters = template["Parameters"]
+    for parameter, setting in [("PortOnePg", "portone_pg"), ("PortOneChannelKey", "portone_channel_key")]:
+        [bound] = [m.max_length for m in Settings.model_fields[setting].metadata if hasattr(m, "max_length")]
+        assert parameters[parameter]["MaxLength"] == bound, parameter
