@@ -78,13 +78,16 @@ bench: build $(STAMP) ## Cold start, warm path, size, memory vs their targets ->
 
 # The first deploy is guided (stack name, parameters) and saves the answers in samconfig.toml; once it
 # names a stack, later deploys reuse them and only ask to confirm the change set.
-deploy: build ## Build, then `sam deploy` (--guided until samconfig.toml names a stack)
+# A layer built for one architecture never goes to a stack deployed for the other (local/deploy_arch.py);
+# the guided first deploy offers the architecture built as the stack's.
+deploy: build $(STAMP) ## Build, then `sam deploy` (--guided until samconfig.toml names a stack)
 	@if grep -Eq '^[[:space:]]*stack_name[[:space:]]*=' samconfig.toml; then \
+	  $(BIN)/python -m local.deploy_arch --arch $(ARCH) || exit 2; \
 	  echo "$(SAM) deploy --template-file $(BUILD_DIR)/template.yaml"; \
 	  $(SAM) deploy --template-file $(BUILD_DIR)/template.yaml; \
 	else \
-	  echo "$(SAM) deploy --guided --template-file $(BUILD_DIR)/template.yaml"; \
-	  $(SAM) deploy --guided --template-file $(BUILD_DIR)/template.yaml; \
+	  echo "$(SAM) deploy --guided --template-file $(BUILD_DIR)/template.yaml --parameter-overrides Architecture=$(ARCH)"; \
+	  $(SAM) deploy --guided --template-file $(BUILD_DIR)/template.yaml --parameter-overrides Architecture=$(ARCH); \
 	fi
 
 clean: ## Remove the virtualenv and build output
