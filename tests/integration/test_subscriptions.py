@@ -3,6 +3,7 @@ and PortOne's notice, against moto and the emulator."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -138,10 +139,11 @@ def test_a_form_encoded_notice_is_read_too(invoke, stack, portone_clock, inbox) 
     portone_clock.advance(10 * 60)
     [ran] = stack.emulator.run_due_schedules()
     inbox.take()
+    # As API Gateway hands a form body to the function: base64-encoded (the sample event is one)
     event = load_event("portone_notice_form")
-    event["body"] = (
-        f"imp_uid={ran['imp_uid']}&merchant_uid={first.body['schedules'][0]['merchant_uid']}&status=paid"
-    )
+    assert event["isBase64Encoded"] is True
+    form = f"imp_uid={ran['imp_uid']}&merchant_uid={first.body['schedules'][0]['merchant_uid']}&status=paid"
+    event["body"] = base64.b64encode(form.encode()).decode()
     assert len(invoke(event).body["scheduled"]) == 1
 
 

@@ -982,3 +982,21 @@ def test_string_parameters_have_the_bounds_the_settings_enforce(template: dict[s
     for parameter, setting in [("PortOnePg", "portone_pg"), ("PortOneChannelKey", "portone_channel_key")]:
         [bound] = [m.max_length for m in Settings.model_fields[setting].metadata if hasattr(m, "max_length")]
         assert parameters[parameter]["MaxLength"] == bound, parameter
+
+
+def test_the_sample_events_are_what_api_gateway_sends() -> None:
+    # content-length in UTF-8 bytes of the body as sent; a form-encoded body arrives base64-encoded
+    import base64
+    import json
+
+    from local.template import ROOT
+
+    for path in sorted((ROOT / "events").glob("*.json")):
+        event = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(event, dict) or event.get("body") is None:
+            continue
+        encoded = bool(event.get("isBase64Encoded"))
+        sent = base64.b64decode(event["body"]) if encoded else event["body"].encode("utf-8")
+        assert event["headers"]["content-length"] == str(len(sent)), path.name
+        if event["headers"].get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            assert encoded, path.name
