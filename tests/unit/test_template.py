@@ -975,13 +975,42 @@ def test_the_layer_is_named_per_stack(resources: dict[str, Any]) -> None:
     assert resources["DepsLayer"]["Properties"]["LayerName"] == {"Fn::Sub": "${AWS::StackName}-deps"}
 
 
-def test_string_parameters_have_the_bounds_the_settings_enforce(template: dict[str, Any]) -> None:
+def test_parameters_have_the_bounds_the_settings_enforce(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
+    # A value the function's settings refuse must not deploy (it would answer 500 to every request)
+    import typing
+
     from billing.settings import Settings
 
     parameters = template["Parameters"]
-    for parameter, setting in [("PortOnePg", "portone_pg"), ("PortOneChannelKey", "portone_channel_key")]:
-        [bound] = [m.max_length for m in Settings.model_fields[setting].metadata if hasattr(m, "max_length")]
-        assert parameters[parameter]["MaxLength"] == bound, parameter
+    variables = function["Environment"]["Variables"]
+    checked = 0
+    for variable, value in variables.items():
+        name = variable.lower()
+        if not (isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameters):
+            continue
+        if name not in Settings.model_fields:
+            continue
+        parameter, field = parameters[value["Ref"]], Settings.model_fields[name]
+        bounds = {
+            key: getattr(m, key)
+            for m in field.metadata
+            for key in ("max_length", "pattern", "ge", "le")
+            if getattr(m, key, None) is not None
+        }
+        if typing.get_origin(field.annotation) is typing.Literal:
+            assert set(parameter["AllowedValues"]) == set(typing.get_args(field.annotation)), variable
+        if "max_length" in bounds:
+            assert parameter["MaxLength"] == bounds["max_length"], variable
+        if "pattern" in bounds:
+            assert parameter["AllowedPattern"] == bounds["pattern"], variable
+        if "ge" in bounds:
+            assert parameter["MinValue"] == bounds["ge"], variable
+        if "le" in bounds:
+            assert parameter["MaxValue"] == bounds["le"], variable
+        checked += 1
+    assert checked >= 10
 
 
 def test_the_sample_events_are_what_api_gateway_sends() -> None:
