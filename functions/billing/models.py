@@ -164,7 +164,7 @@ class ScheduleRequest(CustomerFields):
 @dataclass(frozen=True)
 class ScheduleOrder:
     request: ScheduleRequest
-    card: CardFields | None  # present: issue (or replace) the billing key, then schedule on it
+    card: CardFields | None  # present: issue the billing key (a new sign-up), then schedule on it
 
 
 def parse_schedule_request(payload: Any) -> ScheduleOrder:

@@ -686,15 +686,20 @@ def awaiting_consent(subscription: Subscription, plan: Plan, index: int) -> bool
         and index >= change.period
         and change.consented_at is None
         and not change.lapsed
-        and change.amount > price(subscription, plan, change.period - 1)
+        and change.amount > recorded_price(subscription, plan)
     )
 
 
+def recorded_price(subscription: Subscription, plan: Plan) -> int:
+    """The subscription's own price, before any price change; the catalog's only for a subscription that
+    started before prices were recorded."""
+    return subscription.amount if subscription.amount is not None else plan.amount
+
+
 def price(subscription: Subscription, plan: Plan, index: int) -> int:
-    """What period `index` of the subscription costs: its own price (the catalog's only for a subscription
-    that started before prices were recorded), or from a price change's first period on, the new price if
-    it is lower or the customer consented to it."""
-    recorded = subscription.amount if subscription.amount is not None else plan.amount
+    """What period `index` of the subscription costs: its recorded price, or from a price change's first
+    period on, the new price if it is lower or the customer consented to it."""
+    recorded = recorded_price(subscription, plan)
     change = subscription.price_change
     if change is None or index < change.period:
         return recorded

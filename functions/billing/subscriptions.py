@@ -67,6 +67,7 @@ from billing.renewals import (
     ReconcileReport,
     Renewals,
     price,
+    recorded_price,
     settled_through,
 )
 from billing.service import (
@@ -107,7 +108,7 @@ class SubscriptionService:
     def schedule(
         self, order: ScheduleOrder, caller: Caller, request_identity: str, deadline: Deadline
     ) -> ScheduleResponse | SchedulePending:
-        """Schedule the plan's upcoming periods; with a card, issue (or replace) the billing key first.
+        """Schedule the plan's upcoming periods; with a card, issue the billing key first.
 
         An anonymous caller (where allowed at all) must send the card: without one it could only name an
         existing uid, which no anonymous request but the one that claimed it may touch (design.md D8).
@@ -242,7 +243,7 @@ class SubscriptionService:
             # An earlier change reached PortOne already: its price (if it took) is what the customer pays.
             current = price(subscription, plan, index)
         else:  # none, or one that never reached PortOne: replaced, with its consent
-            current = price(replace(subscription, price_change=None), plan, index)
+            current = recorded_price(subscription, plan)
         if earlier is not None and earlier.amount == plan.amount and earlier.at >= effective_at:
             return False  # the same change again (an operator's rerun): its consent stays
         if current == plan.amount and (earlier is None or earlier.period <= subscription.scheduled_through):
@@ -313,7 +314,7 @@ class SubscriptionService:
         change = subscription.price_change
         if change is None:
             return None
-        previous = price(replace(subscription, price_change=None), plan, change.period)
+        previous = recorded_price(subscription, plan)
         return PriceChangeView(
             previous_amount=previous,
             amount=change.amount,

@@ -140,8 +140,11 @@ def table_item(stack: Any, pk: str) -> dict[str, str] | None:
         .get_item(TableName=ENVIRONMENT["TABLE_NAME"], Key={"pk": {"S": pk}})
         .get("Item")
     )
-    if not item:
-        return None
+    return flat(item) if item else None
+
+
+def flat(item: dict[str, Any]) -> dict[str, str]:
+    """A table item, each attribute's value as a string (a set's, sorted and joined)."""
     values = {name: next(iter(value.values())) for name, value in item.items()}
     return {name: ",".join(sorted(v)) if isinstance(v, list) else str(v) for name, v in values.items()}
 

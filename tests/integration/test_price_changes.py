@@ -19,6 +19,7 @@ from tests.integration.support import (
     ENVIRONMENT,
     ShiftedClock,
     call,
+    flat,
     legacy_subscription,
     new_container,
     reconcile,
@@ -69,11 +70,7 @@ def events(stack: EmbeddedStack) -> dict[str, dict[str, Any]]:
 
 def consent_records(stack: EmbeddedStack) -> list[dict[str, str]]:
     items = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
-    return [
-        {name: str(next(iter(value.values()))) for name, value in item.items()}
-        for item in items
-        if item["pk"]["S"].startswith("consent#")
-    ]
+    return [flat(item) for item in items if item["pk"]["S"].startswith("consent#")]
 
 
 def second_period_at(first: dict[str, Any]) -> datetime:
