@@ -61,7 +61,7 @@ BILLING_HANDLER = "billing.app.lambda_handler"
 # Far above anything a benchmark run reaches: the limits are tested elsewhere, here they must never answer.
 BENCH_LIMITS = {
     "LIMIT_ATTEMPTS_PER_CALLER": "10000000",
-    "LIMIT_ATTEMPTS_PER_IP": "10000000",
+    "LIMIT_FAILURES_PER_ADDRESS": "10000000",
     "LIMIT_ATTEMPTS_PER_CARD": "10000000",
     "LIMIT_FAILURES_PER_CALLER": "10000000",
 }

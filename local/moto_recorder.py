@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import collections
 import json
+from typing import Any
 
 import requests
 
@@ -26,9 +28,25 @@ class MotoRecorder:
 
     def calls(self) -> collections.Counter[str]:
         """Calls so far by operation: the JSON protocol's X-Amz-Target (e.g. "DynamoDB_20120810.PutItem")."""
+        return collections.Counter(e["headers"].get("X-Amz-Target", e["method"]) for e in self._entries())
+
+    def write_units(self) -> int:
+        """DynamoDB write units the recorded writes cost, as DynamoDB bills items under 1 KB: one per item
+        written on its own, two per item written in a transaction."""
+        units = 0
+        for entry in self._entries():
+            operation = entry["headers"].get("X-Amz-Target", "").removeprefix("DynamoDB_20120810.")
+            if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+                units += 1
+            elif operation == "TransactWriteItems":
+                units += 2 * len(_body(entry)["TransactItems"])
+            elif operation == "BatchWriteItem":
+                units += sum(len(requests) for requests in _body(entry)["RequestItems"].values())
+        return units
+
+    def _entries(self) -> list[dict[str, Any]]:
         text = requests.get(f"{self._endpoint}/moto-api/recorder/download-recording", timeout=60).text
-        entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-        return collections.Counter(e["headers"].get("X-Amz-Target", e["method"]) for e in entries)
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def count(self, target: str) -> int:
         """Calls of one operation, e.g. "secretsmanager.GetSecretValue"."""
@@ -36,3 +54,8 @@ class MotoRecorder:
 
     def _post(self, action: str) -> None:
         requests.post(f"{self._endpoint}/moto-api/recorder/{action}", timeout=10)
+
+
+def _body(entry: dict[str, Any]) -> Any:
+    body = entry["body"]
+    return json.loads(base64.b64decode(body) if entry.get("body_encoded") else body)

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import string
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,8 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
+from local.dynamodb_conflicts import DynamoDBConflicts
 from local.portone_emulator import PortOneEmulator
 from local.template import FunctionDefinition, load_template
 
@@ -37,6 +44,7 @@ _SEEDED_SECRETS = {"PortOneSecret": json.dumps({"imp_key": LOCAL_IMP_KEY, "imp_s
 class EmbeddedStack:
     aws_endpoint_url: str
     emulator: PortOneEmulator
+    dynamodb_conflicts: DynamoDBConflicts  # real DynamoDB's write conflicts, on a test's demand
 
     def environment(self) -> dict[str, str]:
         """What the function's environment needs to use this stack instead of AWS and PortOne."""
@@ -60,18 +68,24 @@ def embedded_stack(
     `clock` is PortOne's (the emulator's) time: tests pass one they can move forward to make payments due.
     """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request otherwise
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
+    conflicts = DynamoDBConflicts(DomainDispatcherApplication(create_backend_app))
+    # moto's ThreadedMotoServer, with the conflicts layer in front of its application.
+    moto = make_server("127.0.0.1", 0, conflicts, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=moto.serve_forever, daemon=True).start()
     emulator = PortOneEmulator(api_keys={LOCAL_IMP_KEY: LOCAL_IMP_SECRET}, clock=clock)
     try:
         emulator.start()
-        host, port = moto.get_host_and_port()
-        stack = EmbeddedStack(aws_endpoint_url=f"http://{host}:{port}", emulator=emulator)
+        stack = EmbeddedStack(
+            aws_endpoint_url=f"http://127.0.0.1:{moto.server_port}",
+            emulator=emulator,
+            dynamodb_conflicts=conflicts,
+        )
         create_resources(stack, function, environment)
         yield stack
     finally:
         emulator.stop()
-        moto.stop()
+        moto.shutdown()
+        moto.server_close()
 
 
 def create_resources(

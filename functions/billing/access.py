@@ -1,21 +1,33 @@
 """Who may act on a customer_uid, and how often: ownership records and card-testing counters in DynamoDB.
 
 One table (template.yaml `BillingTable`, partition key `pk`, TTL on `expires_at`) holds:
-- `owner#<customer_uid>`: the caller that created the uid (design.md D8); never expires.
-- `attempts#<dimension>#<subject>#<window>`: attempts per caller, client IP and card fingerprint (D9).
-- `failures#caller#<subject>#<window>`: card rejections per caller.
+- `owner#<customer_uid>`: the caller that created the uid (design.md D8); kept while a key may exist.
+- `limits#caller#<caller>#<window>`: `attempts` and `failures` of one caller: a signed-in account, or an
+  anonymous caller's address.
+- `limits#card#<fingerprint>#<window>`: `attempts` with one card, by anyone.
+- `limits#address#<address>#<window>`: `failures` (declined cards) from one address, by anyone.
 Counters live for one fixed window plus a margin, then DynamoDB's TTL removes them.
 
-`admit` is one TransactWriteItems: the ownership claim, the three attempt counters and the failure check
-succeed or fail together, so a blocked request counts nothing and costs one round trip.
+Built for real DynamoDB under load (README, "Card-testing limits"): every write is a conditional update of
+one item, never a transaction. A transaction costs twice the write units, and DynamoDB cancels it when
+another request touches one of its items, which customers arriving together from one carrier address would
+do all day. A signed-in caller's attempts are not counted per address at all, only declined cards are, so
+customers who share an address never refuse each other. A billing key costs four writes here (count, card,
+claim, settle) and two idempotency writes.
+
+Exact under concurrency: admission holds one unit of the caller's failure budget before PortOne is called,
+and settling gives it back unless the card was declined, so parallel declined cards from one caller reach
+PortOne at most `failures_per_caller` times. The address's failures are counted after the fact: a burst from
+many accounts at once may pass that bound by the requests in flight, each inside its own account's budget.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,14 +36,19 @@ from billing.observability import logger
 
 _TTL_MARGIN_SECONDS = 300  # DynamoDB deletes expired items late; the window check does not rely on it
 
+# What became of an admitted attempt: nothing sent to PortOne; sent, with no answer known; the key issued;
+# the card declined; or refused by PortOne for a reason that is not the card (no key was issued).
+Outcome = Literal["not_sent", "unknown", "issued", "declined", "refused"]
+_NO_KEY: frozenset[Outcome] = frozenset({"not_sent", "declined", "refused"})
+
 
 @dataclass(frozen=True)
 class Limits:
     window_seconds: int
     attempts_per_caller: int
-    attempts_per_ip: int
-    attempts_per_card: int
     failures_per_caller: int
+    attempts_per_card: int
+    failures_per_address: int
 
 
 @dataclass(frozen=True)
@@ -41,8 +58,18 @@ class Attempt:
     customer_uid: str
     owner: str  # who the uid belongs to: a new uid is claimed for it, an existing one must already be its
     caller: str  # the subject counted per caller
-    client_ip: str
+    address: str  # the client address as counted (an IPv6 /64)
     card: str  # the card's keyed fingerprint
+
+
+@dataclass
+class Admission:
+    """An admitted attempt, to be settled once its outcome is known."""
+
+    attempt: Attempt
+    window: int  # the window it was counted in: settled in the same one
+    new_claim: bool  # this attempt created the uid's owner record
+    outcome: Outcome = "not_sent"
 
 
 class AccessStore:
@@ -59,115 +86,190 @@ class AccessStore:
         self._client = client
         self._clock = clock
 
-    def admit(self, attempt: Attempt) -> None:
-        """Claim or confirm the uid and count the attempt; CustomerNotFound or RateLimited when refused."""
-        window, expires_at = self._window()
-        counters = [
-            ("caller", attempt.caller, self._limits.attempts_per_caller),
-            ("ip", attempt.client_ip, self._limits.attempts_per_ip),
-            ("card", attempt.card, self._limits.attempts_per_card),
-        ]
-        items = [self._claim(attempt)]
-        items += [
-            self._count(f"attempts#{d}#{s}#{window}", "attempts", limit, expires_at)
-            for d, s, limit in counters
-        ]
-        items.append(
-            self._below(f"failures#caller#{attempt.caller}#{window}", self._limits.failures_per_caller)
-        )
+    def admit(self, attempt: Attempt) -> Admission:
+        """Count the attempt and claim or confirm the uid; RateLimited or CustomerNotFound when refused.
+
+        The limits come before ownership, so a blocked card tester learns nothing about which uids exist.
+        """
+        window = self._window_start()
+        if self._failures_at(attempt.address, window) >= self._limits.failures_per_address:
+            raise RateLimited("address", self._retry_after())
+        self._count_caller(attempt.caller, window)
         try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise ConfigurationUnavailable(
-                    f"DynamoDB refused the attempt ({exc.response['Error']['Code']})"
-                ) from None
-            self._raise_for(exc, [d for d, _, _ in counters])
-        except BotoCoreError as exc:
-            raise ConfigurationUnavailable(f"DynamoDB unreachable ({type(exc).__name__})") from None
+            self._count_card(attempt.card, window)
+            new_claim = self._claim(attempt)
+        except Exception:
+            self._give_back(attempt.caller, window)  # refused before PortOne: the card did not fail
+            raise
+        return Admission(attempt=attempt, window=window, new_claim=new_claim)
+
+    def settle(self, admission: Admission) -> None:
+        """Settle an admission by its outcome. Best effort: the outcome is known and must reach the client
+        even if these writes fail, which leaves the hold counted as a failure (the safe side).
+
+        - A declined card keeps its hold as the caller's failure and counts for the address.
+        - Any other outcome gives the hold back.
+        - A new claim is released when no key can exist (F5): the uid is free again.
+        """
+        attempt = admission.attempt
+        if admission.outcome == "declined":
+            self._best_effort(self._count_address_failure, attempt.address, admission.window)
+        else:
+            self._best_effort(self._give_back, attempt.caller, admission.window)
+        if admission.new_claim and admission.outcome in _NO_KEY:
+            self._best_effort(self._release_claim, attempt)
 
     def confirm_owner(self, customer_uid: str, owner: str) -> None:
         """CustomerNotFound unless the uid exists and belongs to `owner` (reads and cancellations, D8)."""
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"pk": {"S": f"owner#{customer_uid}"}}, ConsistentRead=True
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise ConfigurationUnavailable(f"DynamoDB unreachable ({type(exc).__name__})") from None
+        item = self._call(
+            self._client.get_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"owner#{customer_uid}"}},
+            ConsistentRead=True,
+        ).get("Item")
         if item is None or item["owner"]["S"] != owner:
             raise CustomerNotFound("customer_uid not owned by the caller")
 
-    def count_failure(self, caller: str) -> None:
-        """One more card rejection for the caller in this window.
+    def _failures_at(self, address: str, window: int) -> int:
+        item = self._call(
+            self._client.get_item,
+            TableName=self._table,
+            Key={"pk": {"S": self._pk("address", address, window)}},
+            ConsistentRead=True,
+        ).get("Item", {})
+        return int(item.get("failures", {}).get("N", "0"))
 
-        Best effort: the card's answer is already known and must reach the client even if this write fails.
-        """
-        window, expires_at = self._window()
-        update = self._count(f"failures#caller#{caller}#{window}", "failures", None, expires_at)["Update"]
+    def _count_caller(self, caller: str, window: int) -> None:
+        """One more attempt, and one unit of the failure budget held until the attempt is settled."""
+        counted = self._update(
+            self._pk("caller", caller, window),
+            "ADD attempts :one, failures :one SET expires_at = :expires_at",
+            condition="(attribute_not_exists(attempts) OR attempts < :attempts)"
+            " AND (attribute_not_exists(failures) OR failures < :failures)",
+            values={
+                ":one": _number(1),
+                ":expires_at": self._expiry(window),
+                ":attempts": _number(self._limits.attempts_per_caller),
+                ":failures": _number(self._limits.failures_per_caller),
+            },
+        )
+        if not counted:
+            raise RateLimited("caller", self._retry_after())
+
+    def _count_card(self, card: str, window: int) -> None:
+        counted = self._update(
+            self._pk("card", card, window),
+            "ADD attempts :one SET expires_at = :expires_at",
+            condition="attribute_not_exists(attempts) OR attempts < :attempts",
+            values={
+                ":one": _number(1),
+                ":expires_at": self._expiry(window),
+                ":attempts": _number(self._limits.attempts_per_card),
+            },
+        )
+        if not counted:
+            raise RateLimited("card", self._retry_after())
+
+    def _give_back(self, caller: str, window: int) -> None:
+        # Only to a counter that still exists: one TTL deleted must not come back without an expiry.
+        self._update(
+            self._pk("caller", caller, window),
+            "ADD failures :minus_one",
+            condition="attribute_exists(failures)",
+            values={":minus_one": _number(-1)},
+        )
+
+    def _count_address_failure(self, address: str, window: int) -> None:
+        self._update(
+            self._pk("address", address, window),
+            "ADD failures :one SET expires_at = :expires_at",
+            values={":one": _number(1), ":expires_at": self._expiry(window)},
+        )
+
+    def _claim(self, attempt: Attempt) -> bool:
+        """Claim a new uid or confirm the caller owns it; True when this attempt created the claim."""
         try:
-            self._client.update_item(**update)
-        except (ClientError, BotoCoreError) as exc:
-            logger.error(
-                "failure not counted",
-                extra={"outcome": "FAILURE_NOT_COUNTED", "error_fields": [type(exc).__name__]},
+            old = self._call(
+                self._client.update_item,
+                TableName=self._table,
+                Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
+                UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now) "
+                "ADD admissions :one",
+                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": attempt.owner},
+                    ":now": {"N": str(int(self._clock()))},
+                    ":one": _number(1),
+                },
+                ReturnValues="UPDATED_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            raise CustomerNotFound("customer_uid owned by another caller") from None
+        return "owner" not in old.get("Attributes", {})
+
+    def _release_claim(self, attempt: Attempt) -> None:
+        """Delete the claim unless another admission on the uid came since (its key may exist)."""
+        with suppress(self._client.exceptions.ConditionalCheckFailedException):  # used since: stays claimed
+            self._call(
+                self._client.delete_item,
+                TableName=self._table,
+                Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
+                ConditionExpression="#owner = :owner AND admissions = :one",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": attempt.owner}, ":one": _number(1)},
             )
 
-    def _window(self) -> tuple[int, int]:
+    def _update(
+        self, pk: str, expression: str, *, values: dict[str, Any], condition: str | None = None
+    ) -> bool:
+        """One update of one counter item; False when its condition (a limit) refused it."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": pk}},
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": values,
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+        try:
+            self._call(self._client.update_item, **request)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def _call(self, operation: Callable[..., Any], **request: Any) -> Any:
+        """A DynamoDB call; a failed condition is the caller's to handle, any other failure is a 503."""
+        try:
+            return operation(**request)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            raise
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            raise ConfigurationUnavailable(f"DynamoDB refused the attempt ({code})") from None
+        except BotoCoreError as exc:
+            raise ConfigurationUnavailable(f"DynamoDB unreachable ({type(exc).__name__})") from None
+
+    def _best_effort(self, write: Callable[..., None], *args: Any) -> None:
+        try:
+            write(*args)
+        except ConfigurationUnavailable:
+            logger.error("admission not settled", extra={"outcome": "ADMISSION_NOT_SETTLED"})
+
+    def _pk(self, dimension: str, subject: str, window: int) -> str:
+        return f"limits#{dimension}#{subject}#{window}"
+
+    def _expiry(self, window: int) -> dict[str, str]:
+        return _number(window + self._limits.window_seconds + _TTL_MARGIN_SECONDS)
+
+    def _window_start(self) -> int:
         now = int(self._clock())
-        start = now - now % self._limits.window_seconds
-        return start, start + self._limits.window_seconds + _TTL_MARGIN_SECONDS
+        return now - now % self._limits.window_seconds
 
     def _retry_after(self) -> int:
         now = int(self._clock())
         return self._limits.window_seconds - now % self._limits.window_seconds
 
-    def _claim(self, attempt: Attempt) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._table,
-                "Key": {"pk": {"S": f"owner#{attempt.customer_uid}"}},
-                "UpdateExpression": "SET #owner = :owner, created_at = if_not_exists(created_at, :now)",
-                "ConditionExpression": "attribute_not_exists(pk) OR #owner = :owner",
-                "ExpressionAttributeNames": {"#owner": "owner"},
-                "ExpressionAttributeValues": {
-                    ":owner": {"S": attempt.owner},
-                    ":now": {"N": str(int(self._clock()))},
-                },
-            }
-        }
 
-    def _count(self, pk: str, attribute: str, limit: int | None, expires_at: int) -> dict[str, Any]:
-        update: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"pk": {"S": pk}},
-            "UpdateExpression": "ADD #n :one SET expires_at = :expires_at",
-            "ExpressionAttributeNames": {"#n": attribute},
-            "ExpressionAttributeValues": {":one": {"N": "1"}, ":expires_at": {"N": str(expires_at)}},
-        }
-        if limit is not None:
-            update["ConditionExpression"] = "attribute_not_exists(#n) OR #n < :limit"
-            update["ExpressionAttributeValues"][":limit"] = {"N": str(limit)}
-        return {"Update": update}
-
-    def _below(self, pk: str, limit: int) -> dict[str, Any]:
-        return {
-            "ConditionCheck": {
-                "TableName": self._table,
-                "Key": {"pk": {"S": pk}},
-                "ConditionExpression": "attribute_not_exists(failures) OR failures < :limit",
-                "ExpressionAttributeValues": {":limit": {"N": str(limit)}},
-            }
-        }
-
-    def _raise_for(self, exc: ClientError, dimensions: list[str]) -> None:
-        """Turn the transaction's cancellation reasons (one per item, in order) into the API's answer."""
-        reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-        failed = {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
-        if not failed:
-            raise ConfigurationUnavailable(f"DynamoDB cancelled the attempt ({','.join(reasons)})") from None
-        # Items: 0 the claim, 1..3 the attempt counters, 4 the failure check. A limit wins over ownership,
-        # so a blocked card tester learns nothing about which uids exist.
-        for index, dimension in enumerate([*dimensions, "failures"], start=1):
-            if index in failed:
-                raise RateLimited(dimension, self._retry_after()) from None
-        raise CustomerNotFound("customer_uid owned by another caller") from None
+def _number(value: int) -> dict[str, str]:
+    return {"N": str(value)}

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from billing.aws import events_client
-from billing.deadline import Deadline
+from billing.deadline import Deadline, invocation
 from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from billing.events import publish as publish_events
 from billing.idempotency import REPLAYED_HEADER, IdempotentRequest, StoredResponse
@@ -242,6 +242,11 @@ def _not_found(_: Exception) -> Response[str]:
 )
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    with invocation(context):
+        return _handle(event, context)
+
+
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event == SMOKE_CHECK_EVENT:
         return _smoke_check(context)
     if event == RECONCILE_EVENT:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
+
+# Outside an invocation (a store used on its own, e.g. in a test) work is bounded by this instead.
+_OUTSIDE_AN_INVOCATION_SECONDS = 30.0
 
 
 class _HasRemainingTime(Protocol):
@@ -27,3 +33,21 @@ class Deadline:
 
     def remaining(self) -> float:
         return max(0.0, self._at - time.monotonic())
+
+
+# The running invocation's deadline, for what is not handed one: the DynamoDB clients' retries (aws.py).
+_invocation: ContextVar[Deadline | None] = ContextVar("invocation_deadline", default=None)
+
+
+@contextmanager
+def invocation(context: _HasRemainingTime) -> Iterator[None]:
+    """Mark the time one invocation has, for as long as it runs."""
+    token = _invocation.set(Deadline.from_lambda_context(context))
+    try:
+        yield
+    finally:
+        _invocation.reset(token)
+
+
+def invocation_deadline() -> Deadline:
+    return _invocation.get() or Deadline.after(_OUTSIDE_AN_INVOCATION_SECONDS)

@@ -7,6 +7,7 @@ no JWT authorizer (`JWT_ISSUER` empty: local and demo stacks) every caller is an
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,20 @@ class Caller:
     @property
     def anonymous(self) -> bool:
         return self.subject is None
+
+    @property
+    def address(self) -> str:
+        """The client address as the card-testing limits count it (design.md D9): an IPv4 address, or the
+        IPv6 /64 it belongs to (one subscriber's network: a single host may use any of its 2^64 addresses)."""
+        try:
+            ip = ipaddress.ip_address(self.client_ip)
+        except ValueError:
+            return self.client_ip
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped:  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
+                return str(ip.ipv4_mapped)
+            return str(ipaddress.IPv6Network((ip, 64), strict=False))
+        return str(ip)
 
 
 def caller_from_event(event: dict[str, Any], *, issuer: str, scope: str) -> Caller:

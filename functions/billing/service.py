@@ -12,7 +12,7 @@ from typing import Literal
 from aws_lambda_powertools.metrics import MetricUnit
 
 from billing import cards
-from billing.access import AccessStore, Attempt
+from billing.access import AccessStore, Admission, Attempt
 from billing.aws import aws_clients
 from billing.deadline import Deadline
 from billing.errors import (
@@ -70,8 +70,8 @@ class BillingService:
     ) -> IssueBillingKeyResponse | IssueBillingKeyPending:
         """Issue (or, for its owner, replace) a billing key, within the ownership and card-testing rules."""
         customer_uid = request.customer_uid or mint_customer_uid()
-        attempt = self.admit_card(customer_uid, request, caller, request_identity)
-        customer = self.issue_key(attempt, request, request, deadline)
+        with self.admitted(customer_uid, request, caller, request_identity) as admission:
+            customer = self.issue_key(admission, request, request, deadline)
         if customer is None:
             return IssueBillingKeyPending(customer_uid=customer_uid)
         summary = card_summary(customer)
@@ -86,39 +86,50 @@ class BillingService:
         )
         return IssueBillingKeyResponse(customer_uid=customer.customer_uid, card=summary)
 
-    def admit_card(
+    @contextmanager
+    def admitted(
         self, customer_uid: str, card: CardFields, caller: Caller, request_identity: str
-    ) -> Attempt:
-        """Claim or confirm the uid and count the attempt (D8, D9); refused attempts never reach PortOne."""
+    ) -> Iterator[Admission]:
+        """Claim or confirm the uid and count the attempt (D8, D9) for the block, and settle the admission
+        by its outcome however the block ends. Refused attempts never reach PortOne."""
         attempt = Attempt(
             customer_uid=customer_uid,
             owner=self.owner_id(caller, request_identity),
-            caller=f"sub:{caller.subject}" if caller.subject else f"ip:{caller.client_ip}",
-            client_ip=caller.client_ip,
+            caller=f"sub:{caller.subject}" if caller.subject else f"ip:{caller.address}",
+            address=caller.address,
             card=self.fingerprints.card(card.card_number.get_secret_value()),
         )
         try:
-            self.access.admit(attempt)
+            admission = self.access.admit(attempt)
         except (RateLimited, CustomerNotFound) as refused:
             logger.warning("attempt refused", extra={"outcome": refused.code, "customer_uid": customer_uid})
             raise
-        return attempt
+        try:
+            yield admission
+        finally:
+            self.access.settle(admission)
 
     def issue_key(
-        self, attempt: Attempt, card: CardFields, customer: CustomerFields, deadline: Deadline
+        self, admission: Admission, card: CardFields, customer: CustomerFields, deadline: Deadline
     ) -> Customer | None:
-        """Issue (or replace) the billing key of an admitted attempt. A card the issuer rejects counts against
-        the caller (D9); an answer that was lost is looked up, never resent (D6); a test-channel key on a live
-        stack meets the go-live guard. None: PortOne may have issued it, but a lookup could not confirm it."""
-        uid = attempt.customer_uid
+        """Issue (or replace) the billing key of an admitted attempt, and record its outcome for settling:
+        a card the issuer rejects counts against the caller (D9); an answer that was lost is looked up, never
+        resent (D6); a test-channel key on a live stack meets the go-live guard. None: PortOne may have
+        issued it, but a lookup could not confirm it."""
+        uid = admission.attempt.customer_uid
         sent_at = self.portone.portone_time()
+        admission.outcome = "unknown"
         try:
             with portone_errors_as_api_errors(uid):
                 issued = self._issue(uid, wire_card(card), customer, sent_at, deadline)
         except CardRejected:
-            self.access.count_failure(attempt.caller)
+            admission.outcome = "declined"
+            raise
+        except (ProviderRejected, ProviderMisconfigured):
+            admission.outcome = "refused"  # PortOne answered, and issued nothing
             raise
         if issued is not None:
+            admission.outcome = "issued"
             self.guard_live_channel(issued, deadline)
         return issued
 

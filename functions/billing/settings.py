@@ -73,18 +73,22 @@ class Settings(BaseModel):
     allow_anonymous_subscriptions: bool = False
     # Card-testing limits (design.md D9), per fixed window.
     limit_window_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    # A caller is a signed-in account, or an anonymous caller's address (an IPv6 /64).
     limit_attempts_per_caller: Annotated[int, Field(ge=1)] = 5
-    limit_attempts_per_ip: Annotated[int, Field(ge=1)] = 20
-    limit_attempts_per_card: Annotated[int, Field(ge=1)] = 3
+    # Failures are declined cards, and attempts still in flight (so parallel requests cannot exceed them).
     limit_failures_per_caller: Annotated[int, Field(ge=1)] = 3
+    limit_attempts_per_card: Annotated[int, Field(ge=1)] = 3
+    # Declined cards from one address, by every caller behind it (a carrier's NAT: README, "Card-testing
+    # limits"); signed-in callers' attempts are not counted per address.
+    limit_failures_per_address: Annotated[int, Field(ge=1)] = 100
 
     def limits(self) -> Limits:
         return Limits(
             window_seconds=self.limit_window_seconds,
             attempts_per_caller=self.limit_attempts_per_caller,
-            attempts_per_ip=self.limit_attempts_per_ip,
-            attempts_per_card=self.limit_attempts_per_card,
             failures_per_caller=self.limit_failures_per_caller,
+            attempts_per_card=self.limit_attempts_per_card,
+            failures_per_address=self.limit_failures_per_address,
         )
 
 

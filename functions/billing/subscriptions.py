@@ -134,20 +134,20 @@ class SubscriptionService:
             subscription, _ = self._start(customer_uid, plan, start, now)
             summary = None
         else:
-            attempt = self.billing.admit_card(customer_uid, order.card, caller, request_identity)
-            subscription, started = self._start(customer_uid, plan, start, now)
-            if not started and subscription.scheduled_through >= 0:
-                # A card change never re-issues on the uid the periods are charged to (change_card); a
-                # sign-up whose key was never confirmed may send its card again.
-                raise SubscriptionExists("subscribed already: change the card with PUT .../card")
-            # The key first, on its own: its answer says which channel issued it (schedule results do not),
-            # and PortOne ignores card fields sent with a schedule for a uid that already has a key.
-            try:
-                customer = self.billing.issue_key(attempt, order.card, request, deadline)
-            except ApiError:
-                if started:  # nothing of this new subscription reached PortOne: dropped, nothing to follow
-                    self.store.cancel(subscription, follow_up_at=None)
-                raise
+            with self.billing.admitted(customer_uid, order.card, caller, request_identity) as admission:
+                subscription, started = self._start(customer_uid, plan, start, now)
+                if not started and subscription.scheduled_through >= 0:
+                    # A card change never re-issues on the uid the periods are charged to (change_card);
+                    # a sign-up whose key was never confirmed may send its card again.
+                    raise SubscriptionExists("subscribed already: change the card with PUT .../card")
+                # The key first, on its own: its answer says which channel issued it (schedule results do
+                # not), and PortOne ignores card fields sent with a schedule for a uid that already has a key.
+                try:
+                    customer = self.billing.issue_key(admission, order.card, request, deadline)
+                except ApiError:
+                    if started:  # nothing of this subscription reached PortOne: dropped, nothing to follow
+                        self.store.cancel(subscription, follow_up_at=None)
+                    raise
             if customer is None:
                 return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
             summary = card_summary(customer)
@@ -450,8 +450,8 @@ class SubscriptionService:
         with portone_errors_as_api_errors(customer_uid):
             now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
         new_uid = mint_customer_uid()
-        attempt = self.billing.admit_card(new_uid, card, caller, request_identity)
-        customer = self.billing.issue_key(attempt, card, CustomerFields(), deadline)
+        with self.billing.admitted(new_uid, card, caller, request_identity) as admission:
+            customer = self.billing.issue_key(admission, card, CustomerFields(), deadline)
         if customer is None:  # unconfirmed, so it may exist: the subscription stays on the old card
             self._drop_key(new_uid, deadline)
             return CardChangePending(customer_uid=new_uid, previous_customer_uid=customer_uid)

@@ -47,7 +47,7 @@ ISSUE_POST = "POST /subscribe/customers/{customer_uid}"
 # Generous limits: the tests here are about the page, not the card-testing limits (tests/integration).
 GENEROUS_LIMITS = {
     "LIMIT_ATTEMPTS_PER_CALLER": "1000",
-    "LIMIT_ATTEMPTS_PER_IP": "1000",
+    "LIMIT_FAILURES_PER_ADDRESS": "1000",
     "LIMIT_ATTEMPTS_PER_CARD": "1000",
     "LIMIT_FAILURES_PER_CALLER": "1000",
 }

@@ -21,6 +21,7 @@ from tests.integration.support import (
     FUNCTION,
     GENEROUS_LIMITS,
     TEST_ISSUER,
+    Containers,
     Invocation,
     NoticeInbox,
     ShiftedClock,
@@ -56,6 +57,7 @@ def function_environment(
     portone_clock.reset()
     stack.emulator.reset()
     stack.emulator.clear_faults()
+    stack.dynamodb_conflicts.set()
     empty_table(stack)
 
 
@@ -69,6 +71,14 @@ def invoke() -> Callable[..., Invocation]:
         return Invocation(result["statusCode"], result.get("headers", {}), json.loads(result["body"]))
 
     return _invoke
+
+
+@pytest.fixture(scope="session")
+def containers() -> Iterator[Containers]:
+    """Twenty Lambda containers for tests of concurrent invocations, started once per test session."""
+    pool = Containers(20)
+    yield pool
+    pool.close()
 
 
 @pytest.fixture

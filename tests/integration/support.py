@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import threading
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +27,7 @@ TEST_ISSUER = "https://issuer.local.test/"  # the issuer of the sample events wi
 # Limits high enough that tests about other things never meet them; the limit tests set their own.
 GENEROUS_LIMITS = {
     "LIMIT_ATTEMPTS_PER_CALLER": "1000",
-    "LIMIT_ATTEMPTS_PER_IP": "1000",
+    "LIMIT_FAILURES_PER_ADDRESS": "1000",
     "LIMIT_ATTEMPTS_PER_CARD": "1000",
     "LIMIT_FAILURES_PER_CALLER": "1000",
 }
@@ -207,22 +209,52 @@ def portone_token(stack: Any) -> str:
     return token
 
 
-def invoke_in_fresh_process(event: dict[str, Any], start: Any) -> tuple[int, dict[str, str]]:
-    """Run in a child process: a Lambda container of its own, like concurrent invocations in AWS.
+class Containers:
+    """Lambda containers for concurrent invocations: processes of their own, as in AWS, started once.
 
-    Imports the handler, waits on `start` (a barrier shared by all children) so the requests really arrive
-    together, and returns the response's status and headers.
+    Each invocation starts as a cold container would (`new_container`) with the test's environment, then
+    warms up (clients built, keys read: on two busy cores, cold starts after the barrier would spread the
+    arrivals over seconds) and waits at a barrier, so all requests really arrive together.
     """
+
+    def __init__(self, size: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.size = size
+        self._manager = context.Manager()
+        self._pool = ProcessPoolExecutor(max_workers=size, mp_context=context)
+
+    def at_once(
+        self, events: list[dict[str, Any]], timeout_seconds: float = FUNCTION.timeout
+    ) -> list[tuple[int, dict[str, str], float]]:
+        """Each event in a container of its own: its status, headers and the seconds it took."""
+        assert len(events) <= self.size, "one container per event: a busy one would block the barrier"
+        start = self._manager.Barrier(len(events))
+        environment = dict(os.environ)
+        calls = [
+            self._pool.submit(_invoke_in_container, e, environment, start, timeout_seconds) for e in events
+        ]
+        return [call.result() for call in calls]
+
+    def close(self) -> None:
+        self._pool.shutdown()
+        self._manager.shutdown()
+
+
+def _invoke_in_container(
+    event: dict[str, Any], environment: dict[str, str], start: Any, timeout_seconds: float
+) -> tuple[int, dict[str, str], float]:
     from billing.app import lambda_handler
     from billing.service import get_service
     from local.lambda_context import LocalLambdaContext
 
-    # A warm container (clients built, keys read): on two busy cores ten cold starts after the barrier
-    # would spread the arrivals over seconds, and a late one would find the first already answered.
+    os.environ.clear()
+    os.environ.update(environment)
+    new_container()
     get_service().fingerprints.body({})
     start.wait()
-    result = lambda_handler(event, LocalLambdaContext())
-    return result["statusCode"], result.get("headers", {})
+    began = time.monotonic()
+    result = lambda_handler(event, LocalLambdaContext(timeout_seconds=timeout_seconds))
+    return result["statusCode"], result.get("headers", {}), time.monotonic() - began
 
 
 class ShiftedClock:

@@ -253,7 +253,7 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
     # At DEBUG the search really covered DEBUG records (the libraries under the function write some)
     assert any(r.levelno == logging.DEBUG for r in caplog.records) == (log_level == "DEBUG")
     assert "canary_ok" in everything
-    assert "attempts#card#" in everything  # the table's items are part of the search
+    assert "limits#card#" in everything  # the table's items are part of the search
     for needle in [*needles(), *magic_card_needles(), LOCAL_IMP_SECRET, token]:
         assert needle not in everything, f"{needle[:4]}... leaked"
     assert live_strings_holding(needles()) == []

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     ENVIRONMENT,
+    Containers,
     http_event,
-    invoke_in_fresh_process,
     load_event,
     new_container,
     sample_body,
@@ -109,20 +107,20 @@ def test_records_live_24_hours_and_hold_no_card_data(invoke, stack: EmbeddedStac
         assert value not in text
 
 
-def test_ten_identical_requests_at_once_reach_portone_once(stack: EmbeddedStack) -> None:
+@pytest.mark.xdist_group("containers")  # one pool of containers per test session
+def test_ten_identical_requests_at_once_reach_portone_once(
+    stack: EmbeddedStack, containers: Containers
+) -> None:
     # Given PortOne is slow enough that all ten arrive while the first is still running
     # (long enough that the last of ten containers, spawned on two busy cores, still finds the first running)
     stack.emulator.add_fault("latency", "POST /subscribe/customers", seconds=6.0)
     event = http_event(sample_body())
-    context = multiprocessing.get_context("spawn")
-    start = context.Manager().Barrier(10)
 
     # When ten separate containers handle the same request at the same moment
-    with ProcessPoolExecutor(max_workers=10, mp_context=context) as pool:
-        results = list(pool.map(invoke_in_fresh_process, [event] * 10, [start] * 10))
+    results = containers.at_once([event] * 10)
 
     # Then one issues the key, the others are told to come back, and PortOne saw one POST
-    statuses = Counter(status for status, _ in results)
+    statuses = Counter(status for status, _, _ in results)
     assert statuses == {200: 1, 409: 9}
-    assert all(headers.get("Retry-After") == "2" for status, headers in results if status == 409)
+    assert all(headers.get("Retry-After") == "2" for status, headers, _ in results if status == 409)
     assert stack.emulator.count(*ISSUE) == 1

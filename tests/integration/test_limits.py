@@ -57,18 +57,75 @@ def test_twenty_cards_from_one_caller_in_a_minute_hit_the_limit(invoke, stack, l
 
 
 def test_a_blocked_attempt_says_when_to_come_back(invoke, limits) -> None:
-    limits(attempts_per_ip=1)
+    limits(attempts_per_caller=1)
     attempt(invoke, number=card(1), uid="a1")
     response = attempt(invoke, number=card(2), uid="a2")
     assert (response.status, response.body["code"]) == (429, "TOO_MANY_ATTEMPTS")
     assert 0 < int(response.headers["Retry-After"]) <= 3600
 
 
-def test_one_address_is_limited_across_callers(invoke, stack, limits, monkeypatch) -> None:
-    limits(attempts_per_ip=3)
-    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
-    statuses = [attempt(invoke, number=card(n), uid=f"u{n}", subject=f"user{n}").status for n in range(5)]
-    assert statuses == [200, 200, 200, 429, 429]
+def test_signed_in_customers_behind_one_address_do_not_limit_each_other(
+    invoke, stack, limits, signed_in
+) -> None:
+    # Given the template's limits, and a carrier's address that many signed-in customers share
+    limits(**{name[len("LIMIT_") :].lower(): int(ENVIRONMENT[name]) for name in GENEROUS_LIMITS})
+
+    # When thirty of them register a card, one after another, each from their own account
+    statuses = [attempt(invoke, number=card(n), uid=f"u{n}", subject=f"user{n}").status for n in range(30)]
+
+    # Then every one gets a key: the address counts declined cards, not customers
+    assert statuses == [200] * 30
+
+
+def test_declined_cards_from_one_address_are_capped_across_accounts(invoke, stack, limits, signed_in) -> None:
+    limits(failures_per_address=3)
+    declined = [
+        attempt(invoke, number=magic.CARD_WRONG_PASSWORD, uid=f"d{n}", subject=f"tester{n}").status
+        for n in range(3)
+    ]
+    # A fourth account behind the same address, even with a good card, once the address's failures add up
+    blocked = attempt(invoke, number=card(5), uid="d_good", subject="tester9")
+    elsewhere = attempt(invoke, number=card(6), uid="d_other", subject="tester9", ip="198.51.100.77")
+    assert declined == [402, 402, 402]
+    assert blocked.status == 429
+    assert elsewhere.status == 200
+    assert stack.emulator.count(*ISSUE) == 4
+
+
+def test_an_ipv6_client_is_counted_by_its_64(invoke, limits) -> None:
+    # A host may use any address of its /64: counted as one caller, while the next /64 is another
+    limits(attempts_per_caller=2)
+    same = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2:abcd::42"]
+    statuses = [attempt(invoke, number=card(n), uid=f"v{n}", ip=ip).status for n, ip in enumerate(same)]
+    other = attempt(invoke, number=card(9), uid="v_other", ip="2001:db8:1:3::1")
+    assert statuses == [200, 200, 429]
+    assert other.status == 200
+
+
+def test_a_successful_card_gives_its_failure_hold_back(invoke, stack, limits) -> None:
+    # Each attempt holds one failure until PortOne answers: with a budget of one, keys still come one by one
+    limits(failures_per_caller=1)
+    assert [attempt(invoke, number=card(n), uid=f"h{n}").status for n in range(4)] == [200] * 4
+    assert attempt(invoke, number=magic.CARD_WRONG_PASSWORD, uid="h_bad").status == 402
+    assert attempt(invoke, number=card(8), uid="h_late").status == 429
+
+
+def test_a_declined_cards_claim_on_a_uid_is_released(invoke, stack, signed_in) -> None:
+    # Given a uid a client tried with a card that was declined (F5: a claim must not outlive a failure)
+    assert attempt(invoke, number=magic.CARD_WRONG_PASSWORD, uid="free_uid", subject="mallory").status == 402
+
+    # When another customer uses that uid
+    response = attempt(invoke, number=card(3), uid="free_uid", subject="alice")
+
+    # Then it is theirs: the declined attempt kept no claim
+    assert response.status == 200
+    assert stack.emulator.count(*ISSUE) == 2
+
+
+def test_an_issued_uid_stays_claimed(invoke, stack, signed_in) -> None:
+    assert attempt(invoke, number=card(3), uid="taken_uid", subject="alice").status == 200
+    response = attempt(invoke, number=card(4), uid="taken_uid", subject="mallory")
+    assert (response.status, response.body["code"]) == (404, "CUSTOMER_NOT_FOUND")
 
 
 def test_one_card_is_limited_across_callers_and_addresses(invoke, limits, monkeypatch) -> None:
@@ -91,7 +148,7 @@ def test_rejected_cards_exhaust_the_callers_failures(invoke, stack, limits) -> N
 
 
 def test_invalid_input_costs_nothing(invoke, stack, limits) -> None:
-    limits(attempts_per_ip=1)
+    limits(attempts_per_caller=1)
     for _ in range(3):
         assert attempt(invoke, number="4242", uid="bad").status == 400
     assert attempt(invoke, number=card(1), uid="ok").status == 200

@@ -48,3 +48,17 @@ def test_anything_short_of_a_verified_scoped_token_is_refused(
 ) -> None:
     with pytest.raises(error):
         caller_from_event(event(claims), issuer=ISSUER, scope="billing/write")
+
+
+@pytest.mark.parametrize(
+    ("source_ip", "counted"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_the_card_testing_limits_count_an_ipv6_client_by_its_64(source_ip: str, counted: str) -> None:
+    assert Caller(subject=None, client_ip=source_ip).address == counted
