@@ -762,7 +762,79 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["ApiUrl"]["Value"] == {"Fn::GetAtt": ["BillingApi", "ApiEndpoint"]}
     assert outputs["BillingFunctionName"]["Value"] == {"Ref": "BillingFunction"}
     assert outputs["PortOneSecretArn"]["Value"] == _secret_arn_expr()
+    assert outputs["HmacKeySecretArn"]["Value"] == {"Ref": "HmacKeySecret"}
     assert outputs["TableName"]["Value"] == {"Ref": "BillingTable"}
+    assert outputs["NoticeUrl"]["Value"] == {"Fn::Sub": "${BillingApi.ApiEndpoint}" + WEBHOOK_PATH}
+
+
+def _function_variables(template: dict[str, Any], function: dict[str, Any]) -> dict[str, Any]:
+    """The function's environment as the template sets it: the Globals' variables, then its own."""
+    return {
+        **template["Globals"]["Function"]["Environment"]["Variables"],
+        **function["Environment"]["Variables"],
+    }
+
+
+def _referenced_resources(value: Any, resources: dict[str, Any]) -> set[str]:
+    """The template's resources an expression names: Ref, Fn::GetAtt, or ${X} and ${X.Attr} in Fn::Sub."""
+    names: set[str] = set()
+    for node in _walk(value):
+        if not (isinstance(node, dict) and len(node) == 1):
+            continue
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            names.add(argument)
+        elif function == "Fn::GetAtt":
+            names.add(argument[0] if isinstance(argument, list) else argument.split(".")[0])
+        elif function == "Fn::Sub":
+            text = argument if isinstance(argument, str) else argument[0]
+            names.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+    return names & set(resources)
+
+
+@pytest.mark.parametrize("env_file", ["env.json", "env.signed_in.json"])
+def test_the_env_files_give_every_variable_the_function_sets(
+    template: dict[str, Any], function: dict[str, Any], env_file: str
+) -> None:
+    # `sam local invoke --env-vars` gives a variable the file leaves out the template's value as SAM CLI
+    # resolves it: a resource's logical id (TABLE_NAME=BillingTable), a parameter's default, or "". So the
+    # env file names every variable of the function, and of the Globals every one that is not a constant.
+    env = json.loads((ROOT / "events" / env_file).read_text(encoding="utf-8"))["BillingFunction"]
+    declared = _function_variables(template, function)
+    constants = {
+        name
+        for name, value in template["Globals"]["Function"]["Environment"]["Variables"].items()
+        if isinstance(value, str)
+    }
+
+    assert set(function["Environment"]["Variables"]) | (set(declared) - constants) <= set(env)
+    # and nothing the template does not declare: SAM CLI would ignore it, and it would only mislead
+    assert set(env) <= set(declared)
+    assert all(isinstance(value, str) for value in env.values())
+
+
+def test_every_variable_naming_a_resource_is_a_stack_output_the_readme_names(
+    template: dict[str, Any], function: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # So an env file for `sam local invoke` against a deployed stack can be filled from its outputs
+    outputs = template["Outputs"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = {
+        variable: value
+        for variable, value in _function_variables(template, function).items()
+        if _referenced_resources(value, resources)
+    }
+
+    assert {"PORTONE_SECRET_ID", "HMAC_KEY_SECRET_ID", "TABLE_NAME", "NOTICE_URL"} <= set(named)
+    for variable, value in named.items():
+        # an output with the very same value, in every stack
+        matching = [name for name, o in outputs.items() if o["Value"] == value]
+        assert len(matching) == 1, f"{variable}: outputs with its value: {matching}"
+        [output] = matching
+        assert "Condition" not in outputs[output], output
+        assert variable in outputs[output]["Description"], output
+        # and the README's table says which output goes into which variable
+        assert re.search(rf"^\| `{variable}` \| `{output}` \|", readme, re.MULTILINE), (variable, output)
 
 
 # --- alarms ----------------------------------------------------------------------------------------------
