@@ -79,8 +79,14 @@ def stage(resources: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def routes(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: res["Properties"] for name, res in _of_type(resources, "AWS::ApiGatewayV2::Route").items()}
+def routes(resources: dict[str, Any]) -> dict[bool, dict[str, dict[str, Any]]]:
+    """Each route's properties as CloudFormation gets them, by UseJwt: {use_jwt: {logical id: properties}}."""
+    return {
+        use_jwt: {
+            name: _route_properties(res, use_jwt=use_jwt) for name, res in _route_resources(resources).items()
+        }
+        for use_jwt in (True, False)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +96,20 @@ def table(resources: dict[str, Any]) -> dict[str, Any]:
 
 def _of_type(resources: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
     return {name: res for name, res in resources.items() if res["Type"] == type_}
+
+
+def _route_resources(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return _of_type(resources, "AWS::ApiGatewayV2::Route")
+
+
+def _route_properties(route: dict[str, Any], *, use_jwt: bool) -> dict[str, Any]:
+    """A route's Properties: a plain mapping, or one Fn::If on UseJwt that picks the whole mapping."""
+    props = route["Properties"]
+    if set(props) != {"Fn::If"}:
+        return dict(props)
+    condition, with_jwt, without_jwt = props["Fn::If"]
+    assert condition == "UseJwt"
+    return dict(with_jwt if use_jwt else without_jwt)
 
 
 def _events(resources: dict[str, Any], type_: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -156,9 +176,12 @@ def test_the_only_api_is_the_billing_http_api(resources: dict[str, Any], api: di
     assert not list(_events(resources, "Api"))
 
 
-def test_api_has_exactly_the_explicit_routes(routes: dict[str, dict[str, Any]]) -> None:
-    # Given every AWS::ApiGatewayV2::Route, when their route keys are read as (method, path)
-    keys = [tuple(props["RouteKey"].split(" ", 1)) for props in routes.values()]
+@pytest.mark.parametrize("use_jwt", [True, False])
+def test_api_has_exactly_the_explicit_routes(
+    routes: dict[bool, dict[str, dict[str, Any]]], use_jwt: bool
+) -> None:
+    # Given every AWS::ApiGatewayV2::Route, with and without the authorizer, when their route keys are read
+    keys = [tuple(props["RouteKey"].split(" ", 1)) for props in routes[use_jwt].values()]
 
     # Then they are the application's routes, each once, and none is a catch-all
     assert sorted(keys) == sorted(EXPECTED_ROUTES)
@@ -167,10 +190,29 @@ def test_api_has_exactly_the_explicit_routes(routes: dict[str, dict[str, Any]]) 
         assert "+}" not in path, "no greedy proxy paths"
 
 
-def test_every_route_is_on_the_api_and_targets_the_integration(routes: dict[str, dict[str, Any]]) -> None:
-    for name, props in routes.items():
+@pytest.mark.parametrize("use_jwt", [True, False])
+def test_every_route_is_on_the_api_and_targets_the_integration(
+    routes: dict[bool, dict[str, dict[str, Any]]], use_jwt: bool
+) -> None:
+    for name, props in routes[use_jwt].items():
         assert props["ApiId"] == {"Ref": "BillingApi"}, name
         assert props["Target"] == {"Fn::Sub": "integrations/${BillingIntegration}"}, name
+
+
+def test_each_route_exists_in_both_configurations_and_only_its_authorizer_depends_on_use_jwt(
+    resources: dict[str, Any], routes: dict[bool, dict[str, dict[str, Any]]]
+) -> None:
+    authorization = {"AuthorizationType", "AuthorizerId", "AuthorizationScopes"}
+    for name, route in _route_resources(resources).items():
+        # SAM CLI ignores resource Conditions and cannot resolve AWS::NoValue inside Fn::If (sam local
+        # start-api crashed on an AuthorizerId with it): no route has either
+        assert "Condition" not in route, name
+        assert NO_VALUE not in list(_walk(route)), name
+        # and nothing but the authorization properties differs between the two branches
+        with_jwt, without_jwt = routes[True][name], routes[False][name]
+        assert {k: v for k, v in with_jwt.items() if k not in authorization} == {
+            k: v for k, v in without_jwt.items() if k not in authorization
+        }, name
 
 
 def test_integration_is_the_function_as_lambda_proxy_with_payload_2(resources: dict[str, Any]) -> None:
@@ -254,19 +296,27 @@ def test_jwt_authorizer_exists_only_under_use_jwt(resources: dict[str, Any]) -> 
 
 
 def test_every_route_uses_the_jwt_authorizer_and_scope_under_use_jwt_none_otherwise(
-    routes: dict[str, dict[str, Any]],
+    routes: dict[bool, dict[str, dict[str, Any]]],
 ) -> None:
-    guarded = {name: props for name, props in routes.items() if props["RouteKey"] not in OPEN_ROUTES}
+    with_jwt = routes[True]
+    guarded = {name: props for name, props in with_jwt.items() if props["RouteKey"] not in OPEN_ROUTES}
     assert len(guarded) == len(EXPECTED_ROUTES) - len(OPEN_ROUTES)
     for name, props in guarded.items():
-        assert props["AuthorizationType"] == {"Fn::If": ["UseJwt", "JWT", "NONE"]}, name
-        assert props["AuthorizerId"] == {"Fn::If": ["UseJwt", {"Ref": "JwtAuthorizer"}, NO_VALUE]}, name
-        assert props["AuthorizationScopes"] == {"Fn::If": ["UseJwt", [{"Ref": "JwtScope"}], NO_VALUE]}, name
+        assert props["AuthorizationType"] == "JWT", name
+        assert props["AuthorizerId"] == {"Ref": "JwtAuthorizer"}, name
+        assert props["AuthorizationScopes"] == [{"Ref": "JwtScope"}], name
+    for name, props in routes[False].items():
+        assert props["AuthorizationType"] == "NONE", name
+        assert "AuthorizerId" not in props, name
+        assert "AuthorizationScopes" not in props, name
 
 
-def test_only_the_portone_notice_route_is_open(routes: dict[str, dict[str, Any]]) -> None:
-    open_routes = {p["RouteKey"] for p in routes.values() if p["AuthorizationType"] == "NONE"}
-    assert open_routes == OPEN_ROUTES
+def test_only_the_portone_notice_route_is_open(routes: dict[bool, dict[str, dict[str, Any]]]) -> None:
+    open_props = [p for p in routes[True].values() if p["AuthorizationType"] == "NONE"]
+    assert {p["RouteKey"] for p in open_props} == OPEN_ROUTES
+    for props in open_props:
+        assert "AuthorizerId" not in props
+        assert "AuthorizationScopes" not in props
 
 
 # --- CORS (D1) -------------------------------------------------------------------------------------------
@@ -327,13 +377,13 @@ def test_routes_are_throttled(stage: dict[str, Any]) -> None:
 
 
 def test_the_webhook_has_its_own_throttle_sized_by_parameters(
-    template: dict[str, Any], resources: dict[str, Any], routes: dict[str, dict[str, Any]]
+    template: dict[str, Any], resources: dict[str, Any], routes: dict[bool, dict[str, dict[str, Any]]]
 ) -> None:
     # Given the stage's per-route settings
     stage = resources["BillingApiStage"]
     settings = stage["Properties"]["RouteSettings"]
     webhook = f"POST {WEBHOOK_PATH}"
-    [(route_name, _)] = [(n, r) for n, r in routes.items() if r["RouteKey"] == webhook]
+    [route_name] = {n for variant in routes.values() for n, r in variant.items() if r["RouteKey"] == webhook}
 
     # Then only PortOne's notices have their own bucket, from the two parameters, and the stage waits for
     # the route it names (CloudFormation refuses RouteSettings for a route that does not exist yet)
@@ -712,7 +762,79 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["ApiUrl"]["Value"] == {"Fn::GetAtt": ["BillingApi", "ApiEndpoint"]}
     assert outputs["BillingFunctionName"]["Value"] == {"Ref": "BillingFunction"}
     assert outputs["PortOneSecretArn"]["Value"] == _secret_arn_expr()
+    assert outputs["HmacKeySecretArn"]["Value"] == {"Ref": "HmacKeySecret"}
     assert outputs["TableName"]["Value"] == {"Ref": "BillingTable"}
+    assert outputs["NoticeUrl"]["Value"] == {"Fn::Sub": "${BillingApi.ApiEndpoint}" + WEBHOOK_PATH}
+
+
+def _function_variables(template: dict[str, Any], function: dict[str, Any]) -> dict[str, Any]:
+    """The function's environment as the template sets it: the Globals' variables, then its own."""
+    return {
+        **template["Globals"]["Function"]["Environment"]["Variables"],
+        **function["Environment"]["Variables"],
+    }
+
+
+def _referenced_resources(value: Any, resources: dict[str, Any]) -> set[str]:
+    """The template's resources an expression names: Ref, Fn::GetAtt, or ${X} and ${X.Attr} in Fn::Sub."""
+    names: set[str] = set()
+    for node in _walk(value):
+        if not (isinstance(node, dict) and len(node) == 1):
+            continue
+        ((function, argument),) = node.items()
+        if function == "Ref":
+            names.add(argument)
+        elif function == "Fn::GetAtt":
+            names.add(argument[0] if isinstance(argument, list) else argument.split(".")[0])
+        elif function == "Fn::Sub":
+            text = argument if isinstance(argument, str) else argument[0]
+            names.update(name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+    return names & set(resources)
+
+
+@pytest.mark.parametrize("env_file", ["env.json", "env.signed_in.json"])
+def test_the_env_files_give_every_variable_the_function_sets(
+    template: dict[str, Any], function: dict[str, Any], env_file: str
+) -> None:
+    # `sam local invoke --env-vars` gives a variable the file leaves out the template's value as SAM CLI
+    # resolves it: a resource's logical id (TABLE_NAME=BillingTable), a parameter's default, or "". So the
+    # env file names every variable of the function, and of the Globals every one that is not a constant.
+    env = json.loads((ROOT / "events" / env_file).read_text(encoding="utf-8"))["BillingFunction"]
+    declared = _function_variables(template, function)
+    constants = {
+        name
+        for name, value in template["Globals"]["Function"]["Environment"]["Variables"].items()
+        if isinstance(value, str)
+    }
+
+    assert set(function["Environment"]["Variables"]) | (set(declared) - constants) <= set(env)
+    # and nothing the template does not declare: SAM CLI would ignore it, and it would only mislead
+    assert set(env) <= set(declared)
+    assert all(isinstance(value, str) for value in env.values())
+
+
+def test_every_variable_naming_a_resource_is_a_stack_output_the_readme_names(
+    template: dict[str, Any], function: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    # So an env file for `sam local invoke` against a deployed stack can be filled from its outputs
+    outputs = template["Outputs"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = {
+        variable: value
+        for variable, value in _function_variables(template, function).items()
+        if _referenced_resources(value, resources)
+    }
+
+    assert {"PORTONE_SECRET_ID", "HMAC_KEY_SECRET_ID", "TABLE_NAME", "NOTICE_URL"} <= set(named)
+    for variable, value in named.items():
+        # an output with the very same value, in every stack
+        matching = [name for name, o in outputs.items() if o["Value"] == value]
+        assert len(matching) == 1, f"{variable}: outputs with its value: {matching}"
+        [output] = matching
+        assert "Condition" not in outputs[output], output
+        assert variable in outputs[output]["Description"], output
+        # and the README's table says which output goes into which variable
+        assert re.search(rf"^\| `{variable}` \| `{output}` \|", readme, re.MULTILINE), (variable, output)
 
 
 # --- alarms ----------------------------------------------------------------------------------------------
