@@ -29,7 +29,7 @@ def refuses(url: str) -> bool:
 def test_ctrl_c_stops_everything(dev_env_file: Path) -> None:
     stack = start_dev("ctrl-c", dev_env_file, "--jwt")
     urls = dict(stack.urls)
-    assert set(urls) == {"page", "API", "emulator", "issuer"}
+    assert set(urls) == {"page", "API", "emulator", "moto", "issuer"}
     assert not any(refuses(url) for url in urls.values())
     assert stack.stop(signal.SIGINT) == 0
     assert "local stack stopped" in stack.output()
