@@ -51,7 +51,7 @@ GENEROUS_LIMITS = {
     "LIMIT_ATTEMPTS_PER_CARD": "1000",
     "LIMIT_FAILURES_PER_CALLER": "1000",
 }
-_URL_LINE = re.compile(r"^\s+(page|API|emulator|issuer)\s+(http://\S+?)/?(\s|$)", re.MULTILINE)
+_URL_LINE = re.compile(r"^\s+(page|API|emulator|moto|issuer)\s+(http://\S+?)/?(\s|$)", re.MULTILINE)
 
 
 @dataclass
