@@ -151,6 +151,7 @@ def _request(caller: Caller, key: str, payload: Any) -> IdempotentRequest:
         scope=f"{caller.subject or 'anonymous'}|{event.request_context.http.method} {event.path}",
         key=key,
         body_hmac=get_service().fingerprints.body(payload),
+        anonymous=caller.anonymous,
     )
 
 

@@ -7,7 +7,10 @@
   stored (success, pending, card rejected); failures a retry may cure are not (Powertools deletes the record
   when the operation raises).
 - A repeat gets the stored response with `Idempotency-Replayed: true`; a repeat while the first still runs
-  gets 409; the same key with another body gets 422. Records expire after 24 hours.
+  gets 409; a signed-in caller's key with another body gets 422. Records expire after 24 hours.
+- Anonymous callers are nobody in particular: all share one scope. Their records are keyed on the body
+  too, so a client reusing another's key gets neither that client's answer nor a 422 telling it the key
+  is in use (README, "Design notes": D7's 422 is for signed-in callers only).
 """
 
 from __future__ import annotations
@@ -45,6 +48,13 @@ class IdempotentRequest:
     scope: str  # the caller and the route, e.g. "anonymous|POST /subscriptions/schedule"
     key: str  # the client's Idempotency-Key
     body_hmac: str  # a keyed HMAC of the body, never the body
+    anonymous: bool  # no verified caller: the scope is shared by every anonymous client
+
+    @property
+    def record_key(self) -> str:
+        """Where the answer is kept: the caller's key, or for anonymous callers, the key and the body."""
+        record = f"{self.scope}|{self.key}"
+        return f"{record}|{self.body_hmac}" if self.anonymous else record
 
     @property
     def identity(self) -> str:
@@ -105,7 +115,7 @@ class IdempotencyStore:
         self._config.register_lambda_context(context)
         try:
             response: StoredResponse = self._once(
-                request={"key": f"{request.scope}|{request.key}", "body": request.body_hmac},
+                request={"key": request.record_key, "body": request.body_hmac},
                 operation=operation,
             )
         except IdempotencyAlreadyInProgressError:

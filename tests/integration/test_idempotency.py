@@ -15,6 +15,7 @@ from tests.integration.support import (
     load_event,
     new_container,
     sample_body,
+    with_caller,
 )
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
@@ -47,11 +48,30 @@ def test_the_same_body_in_another_key_order_is_the_same_request(invoke, stack: E
     assert invoke(reordered).headers["Idempotency-Replayed"] == "true"
 
 
-def test_the_same_key_with_another_body_is_a_422(invoke, stack: EmbeddedStack) -> None:
-    assert invoke(http_event(sample_body(), key="reused-key-0001")).status == 200
-    response = invoke(http_event({**sample_body(), "expiry": "2031-01"}, key="reused-key-0001"))
+@pytest.mark.usefixtures("signed_in")
+def test_a_signed_in_callers_key_with_another_body_is_a_422(invoke, stack: EmbeddedStack) -> None:
+    first = with_caller(http_event(sample_body(), key="reused-key-0001"), "alice")
+    again = with_caller(http_event({**sample_body(), "expiry": "2031-01"}, key="reused-key-0001"), "alice")
+    assert invoke(first).status == 200
+    response = invoke(again)
     assert (response.status, response.body["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
     assert stack.emulator.count(*ISSUE) == 1
+
+
+def test_another_anonymous_client_reusing_a_key_learns_nothing_from_it(invoke, stack: EmbeddedStack) -> None:
+    # Given an anonymous client's request under a key (F2: all anonymous callers share one scope)
+    first = invoke(http_event({**sample_body(), "customer_uid": None}, key="shared-key-0001"))
+
+    # When another anonymous client sends its own card under the same key
+    other = invoke(
+        http_event({**sample_body(), "customer_uid": None, "expiry": "2031-01"}, key="shared-key-0001")
+    )
+
+    # Then its request runs as its own: no replay of the first answer, no 422 saying the key is in use
+    assert first.status == other.status == 200
+    assert "Idempotency-Replayed" not in other.headers
+    assert other.body["customer_uid"] != first.body["customer_uid"]
+    assert stack.emulator.count(*ISSUE) == 2
 
 
 def test_a_transient_failure_is_not_stored_so_a_retry_runs_again(invoke, stack, monkeypatch) -> None:
