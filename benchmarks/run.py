@@ -67,8 +67,12 @@ BENCH_LIMITS = {
 }
 HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
-# Targets (the issue's numbers).
-MAX_DYNAMODB_ROUND_TRIPS = 3
+# Targets (the issues' numbers).
+# Issue 11 traded round trips for real DynamoDB: admission was one transaction (3 round trips in all, but 12
+# write units, and cancelled by any concurrent write to one of its items); it is now single-item writes
+# (7 round trips, each a few milliseconds in-region, against PortOne's card authorisation of about a second).
+MAX_DYNAMODB_ROUND_TRIPS = 7
+MAX_DYNAMODB_WRITE_UNITS = 6
 MAX_OVERHEAD_P50_MS = 5.0
 MAX_COLD_VS_BASELINE = 1.2
 MIN_BYTECODE_SPEEDUP = 2.5
@@ -298,6 +302,7 @@ class Bench:
             process.wait(timeout=1800)
             self.recorder.pause()
             aws = self.recorder.calls()
+            write_units = self.recorder.write_units()
             portone = collections.Counter(
                 f"{c.method} {c.route}" for c in self.stack.emulator.calls[calls_before:]
             )
@@ -305,7 +310,7 @@ class Bench:
                 f"{c.method} {c.route}" for c in self.stack.emulator.calls[calls_at_launch:calls_before]
             )
         result: dict[str, Any] = info["result"]
-        result["server_counts"] = {"portone": dict(portone), "aws": dict(aws)}
+        result["server_counts"] = {"portone": dict(portone), "aws": dict(aws), "write_units": write_units}
         result["first_server_counts"] = {"portone": dict(first_portone)}
         return result
 
@@ -376,6 +381,7 @@ def summarize_warm(result: dict[str, Any]) -> dict[str, Any]:
         "aws_calls_per_request": sum(server["aws"].values()) / n,
         "aws_calls": server["aws"],
         "secrets_reads_per_request": server["aws"].get("secretsmanager.GetSecretValue", 0) / n,
+        "dynamodb_write_units_per_request": server["write_units"] / n,
         "dynamodb_round_trips_per_request": {
             "mean": statistics.fmean(dynamodb_trips),
             "max": max(dynamodb_trips),
@@ -639,6 +645,15 @@ def evaluate(r: dict[str, Any]) -> list[Row]:
             f"{trips['mean']:.2f}, max {trips['max']} ({by_op})",
             f"<= {MAX_DYNAMODB_ROUND_TRIPS}",
             trips["max"] <= MAX_DYNAMODB_ROUND_TRIPS,
+        )
+    )
+    write_units = warm["dynamodb_write_units_per_request"]
+    rows.append(
+        Row(
+            "DynamoDB write units per request (moto's recorder)",
+            f"{write_units:.2f}",
+            f"<= {MAX_DYNAMODB_WRITE_UNITS}",
+            write_units <= MAX_DYNAMODB_WRITE_UNITS,
         )
     )
     rows.append(
