@@ -809,7 +809,7 @@ def overhead_note(r: dict[str, Any]) -> str:
     split = r["warm"]["overhead_split_p50_ms"]
     guide = r["guide"]["overhead_ms"]["p50"]
     return (
-        f"Medians of its parts: botocore {split['botocore']:.1f} ms for the three DynamoDB calls (validate, "
+        f"Medians of its parts: botocore {split['botocore']:.1f} ms for the DynamoDB calls (validate, "
         f"serialise, SigV4-sign, parse), requests {split['requests']:.1f} ms for the PortOne POST, "
         f"everything else "
         f"{split['rest']:.1f} ms (Powertools resolver and idempotency, pydantic, HMACs, JSON logs and "

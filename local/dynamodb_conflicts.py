@@ -36,7 +36,8 @@ class DynamoDBConflicts:
 
     def set(self, *, probability: float = 0.0, run: int = 0, seed: int = 0) -> None:
         """From now on: each attempt of a write conflicts with `probability`, and a write's first `run`
-        attempts (an attempt is the same request body sent again) conflict."""
+        attempts conflict. Attempts of one write are the same request body sent again until it passes;
+        a write with the same body after that is another write."""
         with self._lock:
             self._probability, self._run, self._seed = probability, run, seed
             self._attempts: Counter[str] = Counter()
@@ -65,9 +66,11 @@ class DynamoDBConflicts:
         with self._lock:
             self._attempts[write] += 1
             attempt = self._attempts[write]
-            # Decided by the write and its attempt, not by arrival order: the same rule in every run.
+            # Drawn from the write and its attempt, not from the order writes arrive in.
             draw = random.Random(f"{self._seed}:{write}:{attempt}").random()
             conflict = attempt <= self._run or draw < self._probability
+            if not conflict:
+                del self._attempts[write]
             self.injected += conflict
         return conflict
 

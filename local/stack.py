@@ -71,7 +71,8 @@ def embedded_stack(
     conflicts = DynamoDBConflicts(DomainDispatcherApplication(create_backend_app))
     # moto's ThreadedMotoServer, with the conflicts layer in front of its application.
     moto = make_server("127.0.0.1", 0, conflicts, threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=moto.serve_forever, daemon=True).start()
+    # Polled often, so that stopping (make dev, a test session) does not wait half a second for it.
+    threading.Thread(target=moto.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     emulator = PortOneEmulator(api_keys={LOCAL_IMP_KEY: LOCAL_IMP_SECRET}, clock=clock)
     try:
         emulator.start()

@@ -1,9 +1,10 @@
 """Who may act on a customer_uid, and how often: ownership records and card-testing counters in DynamoDB.
 
 One table (template.yaml `BillingTable`, partition key `pk`, TTL on `expires_at`) holds:
-- `owner#<customer_uid>`: the caller that created the uid (design.md D8); kept while a key may exist.
-- `limits#caller#<caller>#<window>`: `attempts` and `failures` of one caller: a signed-in account, or an
-  anonymous caller's address.
+- `owner#<customer_uid>`: the caller that created the uid (design.md D8), and the tickets of the admissions
+  whose key may exist; released when the last of them turned out to issue nothing (F5).
+- `limits#caller#<caller>#<window>`: `attempts` and `failures` of one caller (a signed-in account, or an
+  anonymous caller's address), and the tickets of the attempts holding a failure (`holds`).
 - `limits#card#<fingerprint>#<window>`: `attempts` with one card, by anyone.
 - `limits#address#<address>#<window>`: `failures` (declined cards) from one address, by anyone.
 Counters live for one fixed window plus a margin, then DynamoDB's TTL removes them.
@@ -17,12 +18,17 @@ claim, settle) and two idempotency writes.
 
 Exact under concurrency: admission holds one unit of the caller's failure budget before PortOne is called,
 and settling gives it back unless the card was declined, so parallel declined cards from one caller reach
-PortOne at most `failures_per_caller` times. The address's failures are counted after the fact: a burst from
-many accounts at once may pass that bound by the requests in flight, each inside its own account's budget.
+PortOne at most `failures_per_caller` times. Each admission has a ticket, and a give-back or a release is
+conditional on its ticket, so a write botocore sends twice (after a lost answer) cannot give back twice.
+
+An address whose declined cards reached `failures_per_address` refuses nobody outright (customers behind a
+carrier's NAT would pay for a tester's declines): each caller behind it is allowed one failure instead of
+`failures_per_caller`, so a customer with no decline still gets through, and a tester gets one per account.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -68,7 +74,7 @@ class Admission:
 
     attempt: Attempt
     window: int  # the window it was counted in: settled in the same one
-    new_claim: bool  # this attempt created the uid's owner record
+    ticket: str  # this admission's mark on the caller's holds and on the uid's claim
     outcome: Outcome = "not_sent"
 
 
@@ -91,17 +97,17 @@ class AccessStore:
 
         The limits come before ownership, so a blocked card tester learns nothing about which uids exist.
         """
-        window = self._window_start()
-        if self._failures_at(attempt.address, window) >= self._limits.failures_per_address:
-            raise RateLimited("address", self._retry_after())
-        self._count_caller(attempt.caller, window)
+        window, ticket = self._window_start(), secrets.token_hex(8)
+        address_capped = self._failures_at(attempt.address, window) >= self._limits.failures_per_address
+        self._count_caller(attempt.caller, window, ticket, 1 if address_capped else None)
         try:
             self._count_card(attempt.card, window)
-            new_claim = self._claim(attempt)
+            self._claim(attempt, ticket)
         except Exception:
-            self._give_back(attempt.caller, window)  # refused before PortOne: the card did not fail
+            # Refused before PortOne: the card did not fail. A failed give-back must not hide the refusal.
+            self._best_effort(self._give_back, attempt.caller, window, ticket)
             raise
-        return Admission(attempt=attempt, window=window, new_claim=new_claim)
+        return Admission(attempt=attempt, window=window, ticket=ticket)
 
     def settle(self, admission: Admission) -> None:
         """Settle an admission by its outcome. Best effort: the outcome is known and must reach the client
@@ -109,15 +115,16 @@ class AccessStore:
 
         - A declined card keeps its hold as the caller's failure and counts for the address.
         - Any other outcome gives the hold back.
-        - A new claim is released when no key can exist (F5): the uid is free again.
+        - When no key can come of the attempt, its ticket leaves the uid's claim, and a claim left with no
+          ticket is released (F5): the uid is free again. Issued and unknown outcomes keep their tickets.
         """
-        attempt = admission.attempt
+        attempt, window, ticket = admission.attempt, admission.window, admission.ticket
         if admission.outcome == "declined":
-            self._best_effort(self._count_address_failure, attempt.address, admission.window)
+            self._best_effort(self._count_address_failure, attempt.address, window)
         else:
-            self._best_effort(self._give_back, attempt.caller, admission.window)
-        if admission.new_claim and admission.outcome in _NO_KEY:
-            self._best_effort(self._release_claim, attempt)
+            self._best_effort(self._give_back, attempt.caller, window, ticket)
+        if admission.outcome in _NO_KEY:
+            self._best_effort(self._release_claim, attempt, ticket)
 
     def confirm_owner(self, customer_uid: str, owner: str) -> None:
         """CustomerNotFound unless the uid exists and belongs to `owner` (reads and cancellations, D8)."""
@@ -139,18 +146,19 @@ class AccessStore:
         ).get("Item", {})
         return int(item.get("failures", {}).get("N", "0"))
 
-    def _count_caller(self, caller: str, window: int) -> None:
-        """One more attempt, and one unit of the failure budget held until the attempt is settled."""
+    def _count_caller(self, caller: str, window: int, ticket: str, failures: int | None) -> None:
+        """One more attempt, and one unit of the failure budget held (under the ticket) until settled."""
         counted = self._update(
             self._pk("caller", caller, window),
-            "ADD attempts :one, failures :one SET expires_at = :expires_at",
+            "ADD attempts :one, failures :one, holds :ticket SET expires_at = :expires_at",
             condition="(attribute_not_exists(attempts) OR attempts < :attempts)"
             " AND (attribute_not_exists(failures) OR failures < :failures)",
             values={
                 ":one": _number(1),
+                ":ticket": {"SS": [ticket]},
                 ":expires_at": self._expiry(window),
                 ":attempts": _number(self._limits.attempts_per_caller),
-                ":failures": _number(self._limits.failures_per_caller),
+                ":failures": _number(failures or self._limits.failures_per_caller),
             },
         )
         if not counted:
@@ -170,13 +178,13 @@ class AccessStore:
         if not counted:
             raise RateLimited("card", self._retry_after())
 
-    def _give_back(self, caller: str, window: int) -> None:
-        # Only to a counter that still exists: one TTL deleted must not come back without an expiry.
+    def _give_back(self, caller: str, window: int, ticket: str) -> None:
+        # Once per ticket, and only to a counter that still exists (one TTL deleted must not come back).
         self._update(
             self._pk("caller", caller, window),
-            "ADD failures :minus_one",
-            condition="attribute_exists(failures)",
-            values={":minus_one": _number(-1)},
+            "ADD failures :minus_one DELETE holds :tickets",
+            condition="contains(holds, :ticket)",
+            values={":minus_one": _number(-1), ":tickets": {"SS": [ticket]}, ":ticket": {"S": ticket}},
         )
 
     def _count_address_failure(self, address: str, window: int) -> None:
@@ -186,39 +194,55 @@ class AccessStore:
             values={":one": _number(1), ":expires_at": self._expiry(window)},
         )
 
-    def _claim(self, attempt: Attempt) -> bool:
-        """Claim a new uid or confirm the caller owns it; True when this attempt created the claim."""
+    def _claim(self, attempt: Attempt, ticket: str) -> None:
+        """Claim a new uid, or confirm the caller owns it; either way the ticket joins the claim."""
         try:
-            old = self._call(
+            self._call(
                 self._client.update_item,
                 TableName=self._table,
                 Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
-                UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now) "
-                "ADD admissions :one",
+                UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now), "
+                "claimed_by = if_not_exists(claimed_by, :ticket) ADD admitted :tickets",
                 ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={
                     ":owner": {"S": attempt.owner},
                     ":now": {"N": str(int(self._clock()))},
-                    ":one": _number(1),
+                    ":ticket": {"S": ticket},
+                    ":tickets": {"SS": [ticket]},
                 },
-                ReturnValues="UPDATED_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             raise CustomerNotFound("customer_uid owned by another caller") from None
-        return "owner" not in old.get("Attributes", {})
 
-    def _release_claim(self, attempt: Attempt) -> None:
-        """Delete the claim unless another admission on the uid came since (its key may exist)."""
-        with suppress(self._client.exceptions.ConditionalCheckFailedException):  # used since: stays claimed
-            self._call(
-                self._client.delete_item,
+    def _release_claim(self, attempt: Attempt, ticket: str) -> None:
+        """Take the ticket off the uid's claim; a claim with no ticket left is deleted. Never a claim made
+        before tickets existed (no `claimed_by`): a key may exist for it."""
+        key, owner = {"pk": {"S": f"owner#{attempt.customer_uid}"}}, {"#owner": "owner"}
+        with suppress(self._client.exceptions.ConditionalCheckFailedException):  # taken off already
+            left = self._call(
+                self._client.update_item,
                 TableName=self._table,
-                Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
-                ConditionExpression="#owner = :owner AND admissions = :one",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":owner": {"S": attempt.owner}, ":one": _number(1)},
-            )
+                Key=key,
+                UpdateExpression="DELETE admitted :tickets",
+                ConditionExpression="#owner = :owner AND contains(admitted, :ticket)",
+                ExpressionAttributeNames=owner,
+                ExpressionAttributeValues={
+                    ":owner": {"S": attempt.owner},
+                    ":ticket": {"S": ticket},
+                    ":tickets": {"SS": [ticket]},
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+            if "admitted" not in left and "claimed_by" in left:
+                self._call(
+                    self._client.delete_item,
+                    TableName=self._table,
+                    Key=key,
+                    ConditionExpression="#owner = :owner AND attribute_not_exists(admitted)",
+                    ExpressionAttributeNames=owner,
+                    ExpressionAttributeValues={":owner": {"S": attempt.owner}},
+                )
 
     def _update(
         self, pk: str, expression: str, *, values: dict[str, Any], condition: str | None = None

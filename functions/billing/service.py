@@ -128,6 +128,9 @@ class BillingService:
         except (ProviderRejected, ProviderMisconfigured):
             admission.outcome = "refused"  # PortOne answered, and issued nothing
             raise
+        except ProviderUnavailable:
+            admission.outcome = "not_sent"  # the client raises it only for a POST that never left
+            raise
         if issued is not None:
             admission.outcome = "issued"
             self.guard_live_channel(issued, deadline)

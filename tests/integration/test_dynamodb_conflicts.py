@@ -71,9 +71,12 @@ def test_twenty_accounts_behind_one_address_all_get_their_keys(
 def test_twenty_declined_cards_at_once_reach_portone_only_as_often_as_the_failure_limit(
     stack: EmbeddedStack, containers: Containers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a caller allowed three failures (F3), and DynamoDB refusing writes for conflicts
+    # Given a caller allowed three failures (F3) in a window of a day, DynamoDB refusing writes for
+    # conflicts, and PortOne slow enough that all twenty are admitted before any is declined
     monkeypatch.setenv("LIMIT_FAILURES_PER_CALLER", "3")
+    monkeypatch.setenv("LIMIT_WINDOW_SECONDS", "86400")
     stack.dynamodb_conflicts.set(probability=0.3, seed=3)
+    stack.emulator.add_fault("latency", "POST /subscribe/customers", seconds=3.0, times=None)
 
     # When one account sends twenty declined cards at once
     results = containers.at_once(
