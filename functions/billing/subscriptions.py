@@ -58,7 +58,7 @@ from billing.models import (
     SubscriptionView,
 )
 from billing.observability import logger, metrics
-from billing.plans import Catalog, Plan, load_catalog
+from billing.plans import Catalog, Plan, could_be_ours, load_catalog
 from billing.portone.errors import PortOneNotFound
 from billing.portone.models import ScheduleResult
 from billing.renewals import (
@@ -402,7 +402,16 @@ class SubscriptionService:
 
     def handle_notice(self, notice: Notice, deadline: Deadline) -> NoticeResult:
         """PortOne says a scheduled payment ran. V1 notices are unsigned (§4.6): believe only what a lookup of
-        the payment confirms, and on a paid period keep the next ones scheduled (idempotently)."""
+        the payment confirms, and on a paid period keep the next ones scheduled (idempotently).
+
+        The lookup is made only for a notice that may be true, checked without PortOne (issue 11, F4): one
+        naming a period this service recorded."""
+        if not could_be_ours(notice.merchant_uid):
+            return _ignored("not a merchant_uid of this service", notice)
+        # Only a recorded period is ever settled by a notice. An older merchant_uid registered before periods
+        # were recorded is left to the reconciler, which has its subscription as work at the period's time.
+        if self.store.period(notice.merchant_uid) is None:
+            return _ignored("no period recorded under this merchant_uid", notice)
         with portone_errors_as_api_errors(None):
             try:
                 payment = self.billing.portone.get_payment(notice.imp_uid, deadline=deadline)

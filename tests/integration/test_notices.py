@@ -1,0 +1,99 @@
+"""What a PortOne notice may cost (issue 11, F4). V1 notices are unsigned (§4.6), so a notice is believed only
+after `GET /payments/{imp_uid}`: a notice that cannot be true (a merchant_uid this service could not have
+made, or one it never recorded) costs no PortOne call. PortOne calls are counted by the emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from local.stack import EmbeddedStack
+from tests.integration.support import (
+    CARD,
+    NoticeInbox,
+    ShiftedClock,
+    emitted_metrics,
+    load_event,
+    schedule,
+)
+
+LOOKUP = ("GET", "/payments/{imp_uid}")
+IGNORED = {"status": "ignored", "scheduled": []}
+
+pytestmark = pytest.mark.usefixtures("signed_in")
+
+
+def notice(body: dict[str, str]) -> dict[str, Any]:
+    event = load_event("portone_notice")
+    event["body"] = json.dumps(body)
+    event["headers"]["content-length"] = str(len(event["body"].encode()))
+    return event
+
+
+def first_payment_ran(
+    invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox
+) -> dict[str, Any]:
+    """alice's first period, run at PortOne; its notice is taken from the inbox (not delivered)."""
+    schedule(invoke, **CARD)
+    clock.advance(10 * 60)
+    [ran] = stack.emulator.run_due_schedules()
+    inbox.take()
+    return ran
+
+
+def test_notices_naming_impossible_merchant_uids_cost_no_portone_call(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a payment that really ran (so its imp_uid is one PortOne knows)
+    ran = first_payment_ran(invoke, stack, portone_clock, inbox)
+    subscription_id = ran["merchant_uid"][1:21]
+
+    # When notices name merchant_uids this service never makes
+    impossible = [
+        "someone_elses_order",
+        "order_id_8237352",  # PortOne's own example
+        f"S{subscription_id}P01A0C0",  # a leading zero
+        f"S{subscription_id.upper()}P0A0C0",  # ids are lowercase hex
+        f"S{subscription_id}P0A0",  # no card count
+        "sub_00000000000000_20300101",  # the older form, with a short digest
+        "sub_0000000000000000_2030010",
+    ]
+    calls = len(stack.emulator.calls)
+    answers = [
+        invoke(notice({"imp_uid": ran["imp_uid"], "merchant_uid": uid, "status": "paid"}))
+        for uid in impossible
+    ]
+
+    # Then each is answered as any ignored notice is, and PortOne was not asked
+    assert [(a.status, a.body) for a in answers] == [(200, IGNORED)] * len(impossible)
+    assert len(stack.emulator.calls) == calls
+
+
+def test_a_well_formed_merchant_uid_nobody_recorded_costs_no_portone_call(
+    invoke, stack, portone_clock, inbox, capsys
+) -> None:
+    ran = first_payment_ran(invoke, stack, portone_clock, inbox)
+    # The answer PortOne gets today for a notice of ours whose payment is unknown (looked up: 404)
+    known = notice({"imp_uid": "imps_999999999999", "merchant_uid": ran["merchant_uid"], "status": "paid"})
+    today = invoke(known)
+    assert stack.emulator.count(*LOOKUP) == 1
+
+    # When notices name merchant_uids of both forms this service makes, but none it recorded
+    unknown = [
+        "S0123456789abcdef0123P0A0C0",
+        ran["merchant_uid"].replace("P0A0C0", "P7A0C0"),  # a period of alice's not registered yet
+        "sub_0123456789abcdef_20261130",
+        "sub_0123456789abcdef_20261130_r1",
+    ]
+    calls = len(stack.emulator.calls)
+    answers = [
+        invoke(notice({"imp_uid": ran["imp_uid"], "merchant_uid": uid, "status": "paid"})) for uid in unknown
+    ]
+
+    # Then PortOne was not asked, and the answers are the same as before: a forger learns nothing new
+    assert len(stack.emulator.calls) == calls
+    assert [(a.status, a.headers, a.body) for a in answers] == [(today.status, today.headers, IGNORED)] * 4
+    assert today.body == IGNORED
+    assert "NoticeIgnored" in emitted_metrics(capsys.readouterr().out)
