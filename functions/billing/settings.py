@@ -38,6 +38,10 @@ class Settings(BaseModel):
     # Where PortOne sends the notice of each scheduled payment (this API's /webhooks/portone); empty: the URL
     # set in PortOne's console.
     notice_url: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    # PortOne lookups the notice route may make a minute (issue 11, F4); a notice over the bound is left to
+    # the reconciler. Up to 50 a second: the one PortOne rate limit documented (a PG's, §6.2).
+    notice_lookups_per_minute: Annotated[int, Field(ge=1, le=3000)] = 600
+
     # Retries of a declined renewal (dunning): days after the period's time, one per retry, e.g. "1,3,7".
     retry_days: Annotated[str, Field(pattern=r"^[1-9][0-9]?(,[1-9][0-9]?){0,4}$")] = "1,3,7"
 

@@ -1,10 +1,12 @@
 """What a PortOne notice may cost (issue 11, F4). V1 notices are unsigned (§4.6), so a notice is believed only
 after `GET /payments/{imp_uid}`: a notice that cannot be true (a merchant_uid this service could not have
-made, or one it never recorded) costs no PortOne call. PortOne calls are counted by the emulator."""
+made, or one it never recorded) costs no PortOne call; lookups are bounded per minute, and a notice over the
+bound is deferred to the reconciler, never dropped. PortOne calls are counted by the emulator."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -12,14 +14,20 @@ import pytest
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
+    ENVIRONMENT,
     NoticeInbox,
     ShiftedClock,
     emitted_metrics,
     load_event,
+    pending_schedules,
+    reconcile,
     schedule,
+    subscription_item,
 )
 
 LOOKUP = ("GET", "/payments/{imp_uid}")
+# Period 0 is due five minutes after the request; the reconciler settles it ten minutes after its time.
+PAST_FIRST_SETTLE = 16 * 60
 IGNORED = {"status": "ignored", "scheduled": []}
 
 pytestmark = pytest.mark.usefixtures("signed_in")
@@ -97,3 +105,59 @@ def test_a_well_formed_merchant_uid_nobody_recorded_costs_no_portone_call(
     assert [(a.status, a.headers, a.body) for a in answers] == [(today.status, today.headers, IGNORED)] * 4
     assert today.body == IGNORED
     assert "NoticeIgnored" in emitted_metrics(capsys.readouterr().out)
+
+
+def test_a_burst_over_the_bound_is_deferred_and_the_reconciler_settles_every_one(
+    invoke, stack, portone_clock, inbox, monkeypatch, capsys, logs
+) -> None:
+    # Given two lookups a minute, and five subscribers whose first payments ran together
+    monkeypatch.setenv("NOTICE_LOOKUPS_PER_MINUTE", "2")
+    uids = [f"sub_{name}" for name in ("a", "b", "c", "d", "e")]
+    firsts = [schedule(invoke, uid, **CARD).body["schedules"][0]["merchant_uid"] for uid in uids]
+    portone_clock.advance(PAST_FIRST_SETTLE)
+    stack.emulator.run_due_schedules()
+    notices = inbox.take()
+    assert len(notices) == 5
+    # Taken out of the reconciler's index: only what each notice does puts its subscription back
+    for uid in uids:
+        state = subscription_item(stack, uid)
+        assert state is not None
+        stack.client("dynamodb").update_item(
+            TableName=ENVIRONMENT["TABLE_NAME"],
+            Key={"pk": {"S": state["pk"]}},
+            UpdateExpression="REMOVE #work, next_work_at",
+            ExpressionAttributeNames={"#work": "work"},
+        )
+
+    # When their notices arrive at once (within one minute: lookups are counted per minute)
+    if (left := 60 - time.time() % 60) < 5:
+        time.sleep(left + 0.1)
+    answers = [invoke(event) for event in notices]
+
+    # Then two are looked up and processed, three deferred without a lookup; PortOne hears success for each
+    assert [a.status for a in answers] == [200] * 5
+    assert [a.body["status"] for a in answers] == ["processed"] * 2 + ["deferred"] * 3
+    assert stack.emulator.count(*LOOKUP) == 2
+    assert "NoticeDeferred" in emitted_metrics(capsys.readouterr().out)
+    assert logs.getvalue().count('"outcome":"NOTICE_DEFERRED"') == 3
+    # and each deferred period's subscription is the reconciler's work by its time plus ten minutes
+    for event, answer in zip(notices, answers, strict=True):
+        merchant_uid = json.loads(event["body"])["merchant_uid"]
+        state = subscription_item(stack, uids[firsts.index(merchant_uid)])
+        assert state is not None
+        due = stack.emulator.schedules[merchant_uid]["schedule_at"]
+        if answer.body["status"] == "deferred":
+            assert state["settled_through"] == "-1"
+            assert int(state["next_work_at"]) == due + 10 * 60
+
+    # And the reconciler's next run settles every deferred one: none is lost
+    report = reconcile()
+    assert report["processed"] == 3
+    for uid, first in zip(uids, firsts, strict=True):
+        state = subscription_item(stack, uid)
+        assert state is not None
+        assert (state["settled_through"], state["scheduled_through"]) == ("0", "1"), uid
+        [next_period] = pending_schedules(stack, uid)
+        assert next_period != first
+    paid = [p for p in stack.emulator.payments.values() if p["status"] == "paid"]
+    assert sorted(p["merchant_uid"] for p in paid) == sorted(firsts)
