@@ -141,7 +141,8 @@ def cancel_subscription(customer_uid: str) -> Response[str]:
 def portone_notice() -> Response[str]:
     # PortOne cannot send a token or an Idempotency-Key: the notice is verified by looking the payment up.
     notice = parse_model(Notice, _json_or_form_body())
-    result = get_subscription_service().handle_notice(notice, _deadline())
+    source_ip = str(app.current_event.request_context.http.source_ip or "")
+    result = get_subscription_service().handle_notice(notice, source_ip, _deadline())
     return _ok(result, _NOTICE_METRICS[result.status])
 
 

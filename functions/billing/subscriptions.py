@@ -403,13 +403,16 @@ class SubscriptionService:
         logger.info("subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid})
         return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
 
-    def handle_notice(self, notice: Notice, deadline: Deadline) -> NoticeResult:
+    def handle_notice(self, notice: Notice, source_ip: str, deadline: Deadline) -> NoticeResult:
         """PortOne says a scheduled payment ran. V1 notices are unsigned (§4.6): believe only what a lookup of
         the payment confirms, and on a paid period keep the next ones scheduled (idempotently).
 
-        The lookup is made only for a notice that may be true, checked without PortOne (issue 11, F4): one
-        naming a period this service recorded. At most `notice_lookups_per_minute` are made: a notice over
-        that is deferred to the reconciler."""
+        The lookup is made only for a notice that may be true, checked without PortOne (issue 11, F4): from
+        PortOne's addresses when the allow-list is on, and naming a period this service recorded. At most
+        `notice_lookups_per_minute` are made: a notice over that is deferred to the reconciler."""
+        sources = self.billing.settings.notice_sources()
+        if sources and source_ip not in sources:
+            return _ignored("not from an allowed address", notice)
         if not could_be_ours(notice.merchant_uid):
             return _ignored("not a merchant_uid of this service", notice)
         # Only a recorded period is ever settled by a notice. An older merchant_uid registered before periods

@@ -1,7 +1,8 @@
 """What a PortOne notice may cost (issue 11, F4). V1 notices are unsigned (§4.6), so a notice is believed only
 after `GET /payments/{imp_uid}`: a notice that cannot be true (a merchant_uid this service could not have
 made, or one it never recorded) costs no PortOne call; lookups are bounded per minute, and a notice over the
-bound is deferred to the reconciler, never dropped. PortOne calls are counted by the emulator."""
+bound is deferred to the reconciler, never dropped; an optional allow-list admits PortOne's published
+addresses only. PortOne calls are counted by the emulator, AWS calls by moto's recorder."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from local.moto_recorder import MotoRecorder
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
@@ -26,6 +28,8 @@ from tests.integration.support import (
 )
 
 LOOKUP = ("GET", "/payments/{imp_uid}")
+# PortOne's notice addresses (docs/portone-v1.md §4.6, [doc S4])
+PUBLISHED = ["52.78.100.19", "52.78.48.223", "52.78.5.241"]
 # Period 0 is due five minutes after the request; the reconciler settles it ten minutes after its time.
 PAST_FIRST_SETTLE = 16 * 60
 IGNORED = {"status": "ignored", "scheduled": []}
@@ -33,10 +37,16 @@ IGNORED = {"status": "ignored", "scheduled": []}
 pytestmark = pytest.mark.usefixtures("signed_in")
 
 
-def notice(body: dict[str, str]) -> dict[str, Any]:
+def notice(body: dict[str, str], source_ip: str = PUBLISHED[0]) -> dict[str, Any]:
     event = load_event("portone_notice")
     event["body"] = json.dumps(body)
     event["headers"]["content-length"] = str(len(event["body"].encode()))
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    return event
+
+
+def from_address(event: dict[str, Any], source_ip: str) -> dict[str, Any]:
+    event["requestContext"]["http"]["sourceIp"] = source_ip
     return event
 
 
@@ -161,3 +171,40 @@ def test_a_burst_over_the_bound_is_deferred_and_the_reconciler_settles_every_one
         assert next_period != first
     paid = [p for p in stack.emulator.payments.values() if p["status"] == "paid"]
     assert sorted(p["merchant_uid"] for p in paid) == sorted(firsts)
+
+
+def test_the_allow_list_refuses_other_addresses_and_admits_the_published_ones(
+    invoke, stack: EmbeddedStack, portone_clock, inbox, monkeypatch, aws_calls: MotoRecorder
+) -> None:
+    # Given a stack that admits PortOne's published addresses only, and a real notice
+    monkeypatch.setenv("NOTICE_SOURCE_IPS", ",".join(PUBLISHED))
+    schedule(invoke, **CARD)
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [real] = inbox.take()
+
+    # When it comes from another address, then it is ignored, with no PortOne call and no DynamoDB call
+    calls = len(stack.emulator.calls)
+    aws_calls.start()
+    refused = invoke(from_address(real, "203.0.113.7"))
+    aws_calls.pause()
+    assert (refused.status, refused.body) == (200, IGNORED)
+    assert len(stack.emulator.calls) == calls
+    assert not [op for op in aws_calls.calls() if op.startswith("DynamoDB")]
+
+    # And from each published address it is admitted: verified, processed once, a repeat changes nothing
+    answers = [invoke(from_address(real, address)) for address in PUBLISHED]
+    assert [a.body["status"] for a in answers] == ["processed"] * 3
+    assert len(answers[0].body["scheduled"]) == 1
+    assert [a.body["scheduled"] for a in answers[1:]] == [[], []]
+    assert stack.emulator.count(*LOOKUP) == 3
+
+
+def test_a_malformed_allow_list_is_a_configuration_error(monkeypatch) -> None:
+    from billing.settings import ConfigurationError, get_settings
+
+    for value in ("52.78.100.19,999.1.1.1", "052.78.100.19", "52.78.100.19/32", "2001:db8::1"):
+        monkeypatch.setenv("NOTICE_SOURCE_IPS", value)
+        get_settings.cache_clear()
+        with pytest.raises(ConfigurationError):
+            get_settings()
