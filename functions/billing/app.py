@@ -63,6 +63,7 @@ _OUTCOME_METRICS = {
     "CardChangePending": "CardChangePending",
     "PriceConsentResponse": "PriceConsented",
 }
+_NOTICE_METRICS = {"processed": "NoticeProcessed", "ignored": "NoticeIgnored", "deferred": "NoticeDeferred"}
 # Every response: no caching of card results anywhere, no content sniffing.
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -140,8 +141,9 @@ def cancel_subscription(customer_uid: str) -> Response[str]:
 def portone_notice() -> Response[str]:
     # PortOne cannot send a token or an Idempotency-Key: the notice is verified by looking the payment up.
     notice = parse_model(Notice, _json_or_form_body())
-    result = get_subscription_service().handle_notice(notice, _deadline())
-    return _ok(result, "NoticeProcessed" if result.status == "processed" else "NoticeIgnored")
+    source_ip = str(app.current_event.request_context.http.source_ip or "")
+    result = get_subscription_service().handle_notice(notice, source_ip, _deadline())
+    return _ok(result, _NOTICE_METRICS[result.status])
 
 
 def _request(caller: Caller, key: str, payload: Any) -> IdempotentRequest:

@@ -393,5 +393,6 @@ class Notice(_Strict):
 
 
 class NoticeResult(BaseModel):
-    status: Literal["processed", "ignored"]
+    # deferred: over the lookup bound, left to the reconciler (subscriptions.py, handle_notice)
+    status: Literal["processed", "ignored", "deferred"]
     scheduled: list[str] = []

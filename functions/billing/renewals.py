@@ -26,9 +26,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from billing.deadline import Deadline
 from billing.declines import retryable
-from billing.errors import ApiError, BillingKeyReplaced
+from billing.errors import ApiError
 from billing.observability import logger, metrics
-from billing.plans import Catalog, Plan, parse_merchant_uid, period_merchant_uid, subscription_digest
+from billing.plans import Catalog, Plan, period_merchant_uid
 from billing.portone.client import PortOneClient
 from billing.portone.errors import PortOneBusinessError, PortOneError, PortOneNotFound, PortOneOutcomeUnknown
 from billing.portone.models import Payment, ScheduleResult
@@ -589,27 +589,14 @@ class Renewals:
 
     def find(self, merchant_uid: str, customer_uid: str) -> tuple[Subscription, Plan, Period] | None:
         """The subscription, plan and period that PortOne's `merchant_uid` on the key `customer_uid` is, as
-        recorded (or, for a subscription from before periods were recorded, as derived); None when it is
-        not one of ours."""
+        recorded; None when it is not one of ours. (A period registered before periods were recorded has no
+        record: the reconciler, not a notice, settles it.)"""
         recorded = self.store.period(merchant_uid)
-        try:
-            subscription = (
-                self.store.get(recorded.subscription) if recorded else self.store.for_customer(customer_uid)
-            )
-        except BillingKeyReplaced:  # a period this service never recorded, on a replaced key
-            return None
+        subscription = self.store.get(recorded.subscription) if recorded else None
         plan = self.catalog.find(subscription.plan_id) if subscription else None
-        if subscription is None or plan is None:
+        if recorded is None or subscription is None or plan is None:
             return None
-        if recorded is not None:
-            return (subscription, plan, recorded) if recorded.customer_uid == customer_uid else None
-        parsed = parse_merchant_uid(merchant_uid)
-        if subscription.id or parsed is None or parsed[0] != subscription_digest(subscription.key, plan.id):
-            return None
-        for index in range(subscription.scheduled_through + 1):
-            if plan.merchant_uid(subscription.key, plan.due_at(subscription.anchor, index)) == merchant_uid:
-                return subscription, plan, self._recorded(subscription, plan, index, datetime.now(UTC))
-        return None
+        return (subscription, plan, recorded) if recorded.customer_uid == customer_uid else None
 
     def _recorded(
         self, subscription: Subscription, plan: Plan, index: int, now: datetime, attempt: int = 0

@@ -5,6 +5,7 @@ The environment holds names and endpoints only (the secret's id, PortOne's base 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -13,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from billing.access import Limits
 from billing.portone.client import DEFAULT_BASE_URL
+
+_IPV4 = r"[0-9]{1,3}(\.[0-9]{1,3}){3}"
+NOTICE_SOURCE_IPS_PATTERN = rf"^$|^{_IPV4}(,{_IPV4}){{0,9}}$"  # the template's NoticeSourceIps too
 
 
 class Settings(BaseModel):
@@ -38,6 +42,23 @@ class Settings(BaseModel):
     # Where PortOne sends the notice of each scheduled payment (this API's /webhooks/portone); empty: the URL
     # set in PortOne's console.
     notice_url: Annotated[str, Field(pattern=r"^(https?://\S+)?$")] = ""
+    # PortOne lookups the notice route may make a minute (issue 11, F4); a notice over the bound is left to
+    # the reconciler. Up to 50 a second: the one PortOne rate limit documented (a PG's, §6.2).
+    notice_lookups_per_minute: Annotated[int, Field(ge=1, le=3000)] = 600
+    # The addresses notices may come from (PortOne publishes its three, §4.6), comma-separated IPv4;
+    # empty: any address. A notice from elsewhere is ignored before DynamoDB and PortOne.
+    notice_source_ips: Annotated[str, Field(pattern=NOTICE_SOURCE_IPS_PATTERN)] = ""
+
+    @field_validator("notice_source_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for address in filter(None, value.split(",")):
+            ipaddress.IPv4Address(address)  # ValueError for 999.1.1.1 or leading zeros
+        return value
+
+    def notice_sources(self) -> frozenset[str]:
+        return frozenset(filter(None, self.notice_source_ips.split(",")))
+
     # Retries of a declined renewal (dunning): days after the period's time, one per retry, e.g. "1,3,7".
     retry_days: Annotated[str, Field(pattern=r"^[1-9][0-9]?(,[1-9][0-9]?){0,4}$")] = "1,3,7"
 

@@ -502,6 +502,22 @@ class SubscriptionStore:
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
 
+    def due_by(self, key: str, at: datetime) -> None:
+        """The reconciler looks at the renewing subscription under `key` by `at` at the latest (a notice
+        about it was deferred, notices.py); work due sooner stays as it is."""
+        update = self._subscription_update(
+            key,
+            "SET #work = :work, next_work_at = :at",
+            "#status IN (:active, :past_due) AND (attribute_not_exists(next_work_at) OR next_work_at > :at)",
+            {
+                ":work": {"S": _WORK},
+                ":at": {"N": _epoch(at)},
+                ":active": {"S": "active"},
+                ":past_due": {"S": "past_due"},
+            },
+        )["Update"]
+        self._write(lambda: self._client.update_item(**update))
+
     def close(self, subscription: Subscription) -> None:
         """A subscription that ended (cancelled at the end of its paid period, or suspended too long) and
         whose billing key is now deleted."""

@@ -57,13 +57,15 @@ from billing.models import (
     ScheduleResponse,
     SubscriptionView,
 )
+from billing.notices import LookupBudget
 from billing.observability import logger, metrics
-from billing.plans import Catalog, Plan, load_catalog
+from billing.plans import Catalog, Plan, could_be_ours, load_catalog
 from billing.portone.errors import PortOneNotFound
 from billing.portone.models import ScheduleResult
 from billing.renewals import (
     MIN_LEAD,
     REGISTRATION_DELAY,
+    SETTLE_DELAY,
     ReconcileReport,
     Renewals,
     price,
@@ -78,7 +80,7 @@ from billing.service import (
     mint_customer_uid,
     portone_errors_as_api_errors,
 )
-from billing.subscription_store import PriceChange, Subscription, SubscriptionStore
+from billing.subscription_store import Period, PriceChange, Subscription, SubscriptionStore
 
 _RESERVE_SECONDS = 5.0  # a price-change run stops taking pages when less is left: time to answer
 _MAX_LEAD = timedelta(days=90)  # a first payment further out is a mistake, not a plan
@@ -92,6 +94,7 @@ class SubscriptionService:
     store: SubscriptionStore
     catalog: Catalog
     renewals: Renewals
+    lookups: LookupBudget  # PortOne lookups for notices, bounded per minute
 
     def plans(self, caller: Caller) -> PlansResponse:
         """The plans this caller may subscribe to: none for an anonymous caller where only signed-in
@@ -400,9 +403,25 @@ class SubscriptionService:
         logger.info("subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid})
         return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
 
-    def handle_notice(self, notice: Notice, deadline: Deadline) -> NoticeResult:
+    def handle_notice(self, notice: Notice, source_ip: str, deadline: Deadline) -> NoticeResult:
         """PortOne says a scheduled payment ran. V1 notices are unsigned (§4.6): believe only what a lookup of
-        the payment confirms, and on a paid period keep the next ones scheduled (idempotently)."""
+        the payment confirms, and on a paid period keep the next ones scheduled (idempotently).
+
+        The lookup is made only for a notice that may be true, checked without PortOne (issue 11, F4): from
+        PortOne's addresses when the allow-list is on, and naming a period this service recorded. At most
+        `notice_lookups_per_minute` are made: a notice over that is deferred to the reconciler."""
+        sources = self.billing.settings.notice_sources()
+        if sources and source_ip not in sources:
+            return _ignored("not from an allowed address", notice)
+        if not could_be_ours(notice.merchant_uid):
+            return _ignored("not a merchant_uid of this service", notice)
+        # Only a recorded period is ever settled by a notice. An older merchant_uid registered before periods
+        # were recorded is left to the reconciler, which has its subscription as work at the period's time.
+        recorded = self.store.period(notice.merchant_uid)
+        if recorded is None:
+            return _ignored("no period recorded under this merchant_uid", notice)
+        if not self.lookups.take():
+            return self._defer(recorded, notice)
         with portone_errors_as_api_errors(None):
             try:
                 payment = self.billing.portone.get_payment(notice.imp_uid, deadline=deadline)
@@ -430,6 +449,19 @@ class SubscriptionService:
             },
         )
         return NoticeResult(status="processed", scheduled=scheduled)
+
+    def _defer(self, period: Period, notice: Notice) -> NoticeResult:
+        """Over the lookup bound: not looked up now, and never dropped. The reconciler learns the period's
+        outcome from PortOne as it does a lost notice's (D19), on its first run after the period's time
+        plus SETTLE_DELAY; one already settled has nothing left to learn. PortOne gets a success
+        (V1 does not resend notices), and the log and metric say what happened."""
+        if period.status == "scheduled":
+            self.store.due_by(period.subscription, period.schedule_at + SETTLE_DELAY)
+        logger.warning(
+            "notice deferred to the reconciler",
+            extra={"outcome": "NOTICE_DEFERRED", "merchant_uid": notice.merchant_uid},
+        )
+        return NoticeResult(status="deferred")
 
     def change_card(
         self, customer_uid: str, card: CardFields, caller: Caller, request_identity: str, deadline: Deadline
@@ -551,7 +583,12 @@ def get_subscription_service() -> SubscriptionService:
         suspended_for=timedelta(days=settings.suspended_cancel_days),
         without_consent=settings.price_increase_without_consent,
     )
-    return SubscriptionService(billing=billing, store=store, catalog=catalog, renewals=renewals)
+    lookups = LookupBudget(
+        settings.table_name, settings.notice_lookups_per_minute, client=aws_clients().dynamodb
+    )
+    return SubscriptionService(
+        billing=billing, store=store, catalog=catalog, renewals=renewals, lookups=lookups
+    )
 
 
 def _count_sandbox_payment() -> None:

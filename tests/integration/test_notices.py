@@ -1,0 +1,210 @@
+"""What a PortOne notice may cost (issue 11, F4). V1 notices are unsigned (§4.6), so a notice is believed only
+after `GET /payments/{imp_uid}`: a notice that cannot be true (a merchant_uid this service could not have
+made, or one it never recorded) costs no PortOne call; lookups are bounded per minute, and a notice over the
+bound is deferred to the reconciler, never dropped; an optional allow-list admits PortOne's published
+addresses only. PortOne calls are counted by the emulator, AWS calls by moto's recorder."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from local.moto_recorder import MotoRecorder
+from local.stack import EmbeddedStack
+from tests.integration.support import (
+    CARD,
+    ENVIRONMENT,
+    NoticeInbox,
+    ShiftedClock,
+    emitted_metrics,
+    load_event,
+    pending_schedules,
+    reconcile,
+    schedule,
+    subscription_item,
+)
+
+LOOKUP = ("GET", "/payments/{imp_uid}")
+# PortOne's notice addresses (docs/portone-v1.md §4.6, [doc S4])
+PUBLISHED = ["52.78.100.19", "52.78.48.223", "52.78.5.241"]
+# Period 0 is due five minutes after the request; the reconciler settles it ten minutes after its time.
+PAST_FIRST_SETTLE = 16 * 60
+IGNORED = {"status": "ignored", "scheduled": []}
+
+pytestmark = pytest.mark.usefixtures("signed_in")
+
+
+def notice(body: dict[str, str], source_ip: str = PUBLISHED[0]) -> dict[str, Any]:
+    event = load_event("portone_notice")
+    event["body"] = json.dumps(body)
+    event["headers"]["content-length"] = str(len(event["body"].encode()))
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    return event
+
+
+def from_address(event: dict[str, Any], source_ip: str) -> dict[str, Any]:
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    return event
+
+
+def first_payment_ran(
+    invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox
+) -> dict[str, Any]:
+    """alice's first period, run at PortOne; its notice is taken from the inbox (not delivered)."""
+    schedule(invoke, **CARD)
+    clock.advance(10 * 60)
+    [ran] = stack.emulator.run_due_schedules()
+    inbox.take()
+    return ran
+
+
+def test_notices_naming_impossible_merchant_uids_cost_no_portone_call(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a payment that really ran (so its imp_uid is one PortOne knows)
+    ran = first_payment_ran(invoke, stack, portone_clock, inbox)
+    subscription_id = ran["merchant_uid"][1:21]
+
+    # When notices name merchant_uids this service never makes
+    impossible = [
+        "someone_elses_order",
+        "order_id_8237352",  # PortOne's own example
+        f"S{subscription_id}P01A0C0",  # a leading zero
+        f"S{subscription_id.upper()}P0A0C0",  # ids are lowercase hex
+        f"S{subscription_id}P0A0",  # no card count
+        "sub_00000000000000_20300101",  # the older form, with a short digest
+        "sub_0000000000000000_2030010",
+    ]
+    calls = len(stack.emulator.calls)
+    answers = [
+        invoke(notice({"imp_uid": ran["imp_uid"], "merchant_uid": uid, "status": "paid"}))
+        for uid in impossible
+    ]
+
+    # Then each is answered as any ignored notice is, and PortOne was not asked
+    assert [(a.status, a.body) for a in answers] == [(200, IGNORED)] * len(impossible)
+    assert len(stack.emulator.calls) == calls
+
+
+def test_a_well_formed_merchant_uid_nobody_recorded_costs_no_portone_call(
+    invoke, stack, portone_clock, inbox, capsys
+) -> None:
+    ran = first_payment_ran(invoke, stack, portone_clock, inbox)
+    # The answer PortOne gets today for a notice of ours whose payment is unknown (looked up: 404)
+    known = notice({"imp_uid": "imps_999999999999", "merchant_uid": ran["merchant_uid"], "status": "paid"})
+    today = invoke(known)
+    assert stack.emulator.count(*LOOKUP) == 1
+
+    # When notices name merchant_uids of both forms this service makes, but none it recorded
+    unknown = [
+        "S0123456789abcdef0123P0A0C0",
+        ran["merchant_uid"].replace("P0A0C0", "P7A0C0"),  # a period of alice's not registered yet
+        "sub_0123456789abcdef_20261130",
+        "sub_0123456789abcdef_20261130_r1",
+    ]
+    calls = len(stack.emulator.calls)
+    answers = [
+        invoke(notice({"imp_uid": ran["imp_uid"], "merchant_uid": uid, "status": "paid"})) for uid in unknown
+    ]
+
+    # Then PortOne was not asked, and the answers are the same as before: a forger learns nothing new
+    assert len(stack.emulator.calls) == calls
+    assert [(a.status, a.headers, a.body) for a in answers] == [(today.status, today.headers, IGNORED)] * 4
+    assert today.body == IGNORED
+    assert "NoticeIgnored" in emitted_metrics(capsys.readouterr().out)
+
+
+def test_a_burst_over_the_bound_is_deferred_and_the_reconciler_settles_every_one(
+    invoke, stack, portone_clock, inbox, monkeypatch, capsys, logs
+) -> None:
+    # Given two lookups a minute, and five subscribers whose first payments ran together
+    monkeypatch.setenv("NOTICE_LOOKUPS_PER_MINUTE", "2")
+    uids = [f"sub_{name}" for name in ("a", "b", "c", "d", "e")]
+    firsts = [schedule(invoke, uid, **CARD).body["schedules"][0]["merchant_uid"] for uid in uids]
+    portone_clock.advance(PAST_FIRST_SETTLE)
+    stack.emulator.run_due_schedules()
+    notices = inbox.take()
+    assert len(notices) == 5
+    # Taken out of the reconciler's index: only what each notice does puts its subscription back
+    for uid in uids:
+        state = subscription_item(stack, uid)
+        assert state is not None
+        stack.client("dynamodb").update_item(
+            TableName=ENVIRONMENT["TABLE_NAME"],
+            Key={"pk": {"S": state["pk"]}},
+            UpdateExpression="REMOVE #work, next_work_at",
+            ExpressionAttributeNames={"#work": "work"},
+        )
+
+    # When their notices arrive at once (within one minute: lookups are counted per minute)
+    if (left := 60 - time.time() % 60) < 5:
+        time.sleep(left + 0.1)
+    answers = [invoke(event) for event in notices]
+
+    # Then two are looked up and processed, three deferred without a lookup; PortOne hears success for each
+    assert [a.status for a in answers] == [200] * 5
+    assert [a.body["status"] for a in answers] == ["processed"] * 2 + ["deferred"] * 3
+    assert stack.emulator.count(*LOOKUP) == 2
+    assert "NoticeDeferred" in emitted_metrics(capsys.readouterr().out)
+    assert logs.getvalue().count('"outcome":"NOTICE_DEFERRED"') == 3
+    # and each deferred period's subscription is the reconciler's work by its time plus ten minutes
+    for event, answer in zip(notices, answers, strict=True):
+        merchant_uid = json.loads(event["body"])["merchant_uid"]
+        state = subscription_item(stack, uids[firsts.index(merchant_uid)])
+        assert state is not None
+        due = stack.emulator.schedules[merchant_uid]["schedule_at"]
+        if answer.body["status"] == "deferred":
+            assert state["settled_through"] == "-1"
+            assert int(state["next_work_at"]) == due + 10 * 60
+
+    # And the reconciler's next run settles every deferred one: none is lost
+    report = reconcile()
+    assert report["processed"] == 3
+    for uid, first in zip(uids, firsts, strict=True):
+        state = subscription_item(stack, uid)
+        assert state is not None
+        assert (state["settled_through"], state["scheduled_through"]) == ("0", "1"), uid
+        [next_period] = pending_schedules(stack, uid)
+        assert next_period != first
+    paid = [p for p in stack.emulator.payments.values() if p["status"] == "paid"]
+    assert sorted(p["merchant_uid"] for p in paid) == sorted(firsts)
+
+
+def test_the_allow_list_refuses_other_addresses_and_admits_the_published_ones(
+    invoke, stack: EmbeddedStack, portone_clock, inbox, monkeypatch, aws_calls: MotoRecorder
+) -> None:
+    # Given a stack that admits PortOne's published addresses only, and a real notice
+    monkeypatch.setenv("NOTICE_SOURCE_IPS", ",".join(PUBLISHED))
+    schedule(invoke, **CARD)
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [real] = inbox.take()
+
+    # When it comes from another address, then it is ignored, with no PortOne call and no DynamoDB call
+    calls = len(stack.emulator.calls)
+    aws_calls.start()
+    refused = invoke(from_address(real, "203.0.113.7"))
+    aws_calls.pause()
+    assert (refused.status, refused.body) == (200, IGNORED)
+    assert len(stack.emulator.calls) == calls
+    assert not [op for op in aws_calls.calls() if op.startswith("DynamoDB")]
+
+    # And from each published address it is admitted: verified, processed once, a repeat changes nothing
+    answers = [invoke(from_address(real, address)) for address in PUBLISHED]
+    assert [a.body["status"] for a in answers] == ["processed"] * 3
+    assert len(answers[0].body["scheduled"]) == 1
+    assert [a.body["scheduled"] for a in answers[1:]] == [[], []]
+    assert stack.emulator.count(*LOOKUP) == 3
+
+
+def test_a_malformed_allow_list_is_a_configuration_error(monkeypatch) -> None:
+    from billing.settings import ConfigurationError, get_settings
+
+    for value in ("52.78.100.19,999.1.1.1", "052.78.100.19", "52.78.100.19/32", "2001:db8::1"):
+        monkeypatch.setenv("NOTICE_SOURCE_IPS", value)
+        get_settings.cache_clear()
+        with pytest.raises(ConfigurationError):
+            get_settings()
