@@ -2,7 +2,8 @@
 
 One table (template.yaml `BillingTable`, partition key `pk`, TTL on `expires_at`) holds:
 - `owner#<customer_uid>`: the caller that created the uid (design.md D8), and the tickets of the admissions
-  whose key may exist; released when the last of them turned out to issue nothing (F5).
+  whose key may exist; a claim an admission created is released when it issued nothing and no other
+  admission holds the uid (F5).
 - `limits#caller#<caller>#<window>`: `attempts` and `failures` of one caller (a signed-in account, or an
   anonymous caller's address), and the tickets of the attempts holding a failure (`holds`).
 - `limits#card#<fingerprint>#<window>`: `attempts` with one card, by anyone.
@@ -75,6 +76,7 @@ class Admission:
     attempt: Attempt
     window: int  # the window it was counted in: settled in the same one
     ticket: str  # this admission's mark on the caller's holds and on the uid's claim
+    new_claim: bool  # this admission created the uid's owner record
     outcome: Outcome = "not_sent"
 
 
@@ -102,12 +104,12 @@ class AccessStore:
         self._count_caller(attempt.caller, window, ticket, 1 if address_capped else None)
         try:
             self._count_card(attempt.card, window)
-            self._claim(attempt, ticket)
+            new_claim = self._claim(attempt, ticket)
         except Exception:
             # Refused before PortOne: the card did not fail. A failed give-back must not hide the refusal.
             self._best_effort(self._give_back, attempt.caller, window, ticket)
             raise
-        return Admission(attempt=attempt, window=window, ticket=ticket)
+        return Admission(attempt=attempt, window=window, ticket=ticket, new_claim=new_claim)
 
     def settle(self, admission: Admission) -> None:
         """Settle an admission by its outcome. Best effort: the outcome is known and must reach the client
@@ -115,15 +117,16 @@ class AccessStore:
 
         - A declined card keeps its hold as the caller's failure and counts for the address.
         - Any other outcome gives the hold back.
-        - When no key can come of the attempt, its ticket leaves the uid's claim, and a claim left with no
-          ticket is released (F5): the uid is free again. Issued and unknown outcomes keep their tickets.
+        - When no key can come of an attempt that created the uid's claim, its ticket leaves the claim, and
+          a claim left with no ticket is released (F5): the uid is free again. A claim that existed before
+          the attempt is never released (a key may exist for it), nor one an issued or unknown outcome holds.
         """
         attempt, window, ticket = admission.attempt, admission.window, admission.ticket
         if admission.outcome == "declined":
             self._best_effort(self._count_address_failure, attempt.address, window)
         else:
             self._best_effort(self._give_back, attempt.caller, window, ticket)
-        if admission.outcome in _NO_KEY:
+        if admission.new_claim and admission.outcome in _NO_KEY:
             self._best_effort(self._release_claim, attempt, ticket)
 
     def confirm_owner(self, customer_uid: str, owner: str) -> None:
@@ -194,30 +197,31 @@ class AccessStore:
             values={":one": _number(1), ":expires_at": self._expiry(window)},
         )
 
-    def _claim(self, attempt: Attempt, ticket: str) -> None:
-        """Claim a new uid, or confirm the caller owns it; either way the ticket joins the claim."""
+    def _claim(self, attempt: Attempt, ticket: str) -> bool:
+        """Claim a new uid, or confirm the caller owns it; either way the ticket joins the claim. True when
+        this attempt created the claim."""
         try:
-            self._call(
+            old = self._call(
                 self._client.update_item,
                 TableName=self._table,
                 Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
-                UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now), "
-                "claimed_by = if_not_exists(claimed_by, :ticket) ADD admitted :tickets",
+                UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now) "
+                "ADD admitted :tickets",
                 ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={
                     ":owner": {"S": attempt.owner},
                     ":now": {"N": str(int(self._clock()))},
-                    ":ticket": {"S": ticket},
                     ":tickets": {"SS": [ticket]},
                 },
+                ReturnValues="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             raise CustomerNotFound("customer_uid owned by another caller") from None
+        return not old.get("Attributes")  # no item before: this attempt created it
 
     def _release_claim(self, attempt: Attempt, ticket: str) -> None:
-        """Take the ticket off the uid's claim; a claim with no ticket left is deleted. Never a claim made
-        before tickets existed (no `claimed_by`): a key may exist for it."""
+        """Take the ticket off the claim this admission created; deleted when no other ticket is left."""
         key, owner = {"pk": {"S": f"owner#{attempt.customer_uid}"}}, {"#owner": "owner"}
         with suppress(self._client.exceptions.ConditionalCheckFailedException):  # taken off already
             left = self._call(
@@ -234,7 +238,7 @@ class AccessStore:
                 },
                 ReturnValues="ALL_NEW",
             )["Attributes"]
-            if "admitted" not in left and "claimed_by" in left:
+            if "admitted" not in left:
                 self._call(
                     self._client.delete_item,
                     TableName=self._table,

@@ -659,6 +659,26 @@ class SubscriptionStore:
         item = self._get_item(f"period#{merchant_uid}")
         return _period(item) if item else None
 
+    def note_lookup(self, merchant_uid: str, now: datetime, every: timedelta) -> bool:
+        """Record that a notice about this period is being looked up at PortOne; False when one was looked
+        up less than `every` ago (notices.py: a period costs at most one lookup per `every`)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"period#{merchant_uid}"}},
+                UpdateExpression="SET looked_up_at = :now",
+                ConditionExpression="attribute_exists(pk) AND "
+                "(attribute_not_exists(looked_up_at) OR looked_up_at <= :since)",
+                ExpressionAttributeValues={":now": {"N": _epoch(now)}, ":since": {"N": _epoch(now - every)}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise _unavailable(exc) from None
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from None
+        return True
+
     def mark_revoked(self, merchant_uid: str) -> None:
         """The customer revoked this period through the API: the reconciler skips it, and does not alarm.
         Only a period still pending: an outcome recorded already stays."""

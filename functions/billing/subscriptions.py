@@ -82,6 +82,10 @@ from billing.service import (
 )
 from billing.subscription_store import Period, PriceChange, Subscription, SubscriptionStore
 
+# A notice about a period PortOne already told us the outcome of (or that moved to another key, confirmed
+# revoked) changes nothing; one still scheduled, revoked or cancelled may have been charged after all.
+_OUTCOME_KNOWN = frozenset({"paid", "failed", "moved"})
+_LOOKUP_EVERY = timedelta(minutes=1)
 _RESERVE_SECONDS = 5.0  # a price-change run stops taking pages when less is left: time to answer
 _MAX_LEAD = timedelta(days=90)  # a first payment further out is a mistake, not a plan
 # PortOne lists at most "three months" per query (§4.4); 89 days fit that under any reading.
@@ -408,8 +412,9 @@ class SubscriptionService:
         the payment confirms, and on a paid period keep the next ones scheduled (idempotently).
 
         The lookup is made only for a notice that may be true, checked without PortOne (issue 11, F4): from
-        PortOne's addresses when the allow-list is on, and naming a period this service recorded. At most
-        `notice_lookups_per_minute` are made: a notice over that is deferred to the reconciler."""
+        PortOne's addresses when the allow-list is on, naming a period this service recorded whose outcome
+        is not known yet, and not looked up in the last minute. At most `notice_lookups_per_minute` are
+        made: a notice over that is deferred to the reconciler."""
         sources = self.billing.settings.notice_sources()
         if sources and source_ip not in sources:
             return _ignored("not from an allowed address", notice)
@@ -420,6 +425,11 @@ class SubscriptionService:
         recorded = self.store.period(notice.merchant_uid)
         if recorded is None:
             return _ignored("no period recorded under this merchant_uid", notice)
+        if recorded.status in _OUTCOME_KNOWN:
+            return _ignored("the period's outcome is known already", notice)
+        # One lookup per period a minute: naming their own periods, a subscriber cannot spend the bound.
+        if not self.store.note_lookup(notice.merchant_uid, datetime.now(UTC), _LOOKUP_EVERY):
+            return _ignored("the period was looked up a moment ago", notice)
         if not self.lookups.take():
             return self._defer(recorded, notice)
         with portone_errors_as_api_errors(None):

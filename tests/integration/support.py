@@ -213,8 +213,9 @@ class Containers:
     """Lambda containers for concurrent invocations: processes of their own, as in AWS, started once.
 
     Each invocation starts as a cold container would (`new_container`) with the test's environment, then
-    warms up (clients built, keys read: on two busy cores, cold starts after the barrier would spread the
-    arrivals over seconds) and waits at a barrier, so all requests really arrive together.
+    warms up (clients built, keys read, a PortOne token held: on two busy cores, cold starts after the
+    barrier would spread the arrivals over seconds) and waits at a barrier, so all requests really arrive
+    together.
     """
 
     def __init__(self, size: int) -> None:
@@ -244,13 +245,16 @@ def _invoke_in_container(
     event: dict[str, Any], environment: dict[str, str], start: Any, timeout_seconds: float
 ) -> tuple[int, dict[str, str], float]:
     from billing.app import lambda_handler
+    from billing.deadline import Deadline
     from billing.service import get_service
     from local.lambda_context import LocalLambdaContext
 
     os.environ.clear()
     os.environ.update(environment)
     new_container()
-    get_service().fingerprints.body({})
+    service = get_service()
+    service.fingerprints.body({})
+    service.portone.refresh_clock(deadline=Deadline.after(10))  # holds a token, as a warm container does
     start.wait()
     began = time.monotonic()
     result = lambda_handler(event, LocalLambdaContext(timeout_seconds=timeout_seconds))

@@ -123,8 +123,8 @@ def test_a_period_portone_already_ran_stays_on_the_old_card_and_only_later_ones_
     [(uid, _, _)] = pending(stack)
     assert uid == new_uid
     assert "sub_alice" not in stack.emulator.customers
-    # And the late notice changes nothing
-    assert invoke(late_notice).body == {"status": "processed", "scheduled": []}
+    # And the late notice changes nothing (the change learnt the period's outcome: nothing to look up)
+    assert invoke(late_notice).body == {"status": "ignored", "scheduled": []}
     assert len(pending(stack)) == 1
 
 

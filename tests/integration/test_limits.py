@@ -140,6 +140,27 @@ def test_an_issued_uid_stays_claimed(invoke, stack, signed_in) -> None:
     assert (response.status, response.body["code"]) == (404, "CUSTOMER_NOT_FOUND")
 
 
+@pytest.mark.parametrize("before", ["issued here", "claimed before tickets"])
+def test_an_owners_declined_card_never_releases_a_uid_that_has_a_key(
+    invoke, stack, signed_in, before: str
+) -> None:
+    # Given alice's uid with a key: issued here, or claimed by a version that kept no tickets on claims
+    if before == "issued here":
+        assert attempt(invoke, number=card(3), uid="alice_uid", subject="alice").status == 200
+    else:
+        stack.client("dynamodb").put_item(
+            TableName=ENVIRONMENT["TABLE_NAME"],
+            Item={"pk": {"S": "owner#alice_uid"}, "owner": {"S": "sub:alice"}, "created_at": {"N": "1"}},
+        )
+
+    # When alice tries another card on it, and it is declined
+    assert attempt(invoke, number=magic.CARD_WRONG_PASSWORD, uid="alice_uid", subject="alice").status == 402
+
+    # Then the uid is still hers
+    response = attempt(invoke, number=card(4), uid="alice_uid", subject="mallory")
+    assert (response.status, response.body["code"]) == (404, "CUSTOMER_NOT_FOUND")
+
+
 def test_a_uid_whose_key_may_exist_stays_claimed(invoke, stack, signed_in) -> None:
     # Given a card whose answer was lost and not confirmed (202 pending: the service cannot tell whether
     # PortOne issued the key)

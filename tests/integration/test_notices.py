@@ -117,6 +117,21 @@ def test_a_well_formed_merchant_uid_nobody_recorded_costs_no_portone_call(
     assert "NoticeIgnored" in emitted_metrics(capsys.readouterr().out)
 
 
+def test_a_subscriber_naming_their_own_period_cannot_spend_the_bound(invoke, stack: EmbeddedStack) -> None:
+    # Given a subscriber who knows their own period's merchant_uid (the schedule's answer names it)
+    [merchant_uid] = [s["merchant_uid"] for s in schedule(invoke, **CARD).body["schedules"]]
+
+    # When they send it in twenty forged notices within a minute
+    answers = [
+        invoke(notice({"imp_uid": f"imps_forged_{n}", "merchant_uid": merchant_uid, "status": "paid"}))
+        for n in range(20)
+    ]
+
+    # Then PortOne is asked once: a period costs at most one lookup a minute
+    assert [(a.status, a.body) for a in answers] == [(200, IGNORED)] * 20
+    assert stack.emulator.count(*LOOKUP) == 1
+
+
 def test_a_burst_over_the_bound_is_deferred_and_the_reconciler_settles_every_one(
     invoke, stack, portone_clock, inbox, monkeypatch, capsys, logs
 ) -> None:
@@ -192,12 +207,12 @@ def test_the_allow_list_refuses_other_addresses_and_admits_the_published_ones(
     assert len(stack.emulator.calls) == calls
     assert not [op for op in aws_calls.calls() if op.startswith("DynamoDB")]
 
-    # And from each published address it is admitted: verified, processed once, a repeat changes nothing
+    # And from a published address it is admitted and verified; from the others too, but its period's
+    # outcome is known by then, so a repeat costs no lookup
     answers = [invoke(from_address(real, address)) for address in PUBLISHED]
-    assert [a.body["status"] for a in answers] == ["processed"] * 3
+    assert [a.body["status"] for a in answers] == ["processed", "ignored", "ignored"]
     assert len(answers[0].body["scheduled"]) == 1
-    assert [a.body["scheduled"] for a in answers[1:]] == [[], []]
-    assert stack.emulator.count(*LOOKUP) == 3
+    assert stack.emulator.count(*LOOKUP) == 1
 
 
 def test_a_malformed_allow_list_is_a_configuration_error(monkeypatch) -> None:

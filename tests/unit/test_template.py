@@ -1150,3 +1150,12 @@ def test_the_sample_events_are_what_api_gateway_sends() -> None:
         assert event["headers"]["content-length"] == str(len(sent)), path.name
         if event["headers"].get("content-type", "").startswith("application/x-www-form-urlencoded"):
             assert encoded, path.name
+
+
+@pytest.mark.parametrize("value", ["999.1.1.1", "052.78.100.19", "52.78.100.19,", "52.78.100.19/32"])
+def test_a_notice_allow_list_the_function_would_refuse_does_not_deploy(
+    template: dict[str, Any], value: str
+) -> None:
+    pattern = template["Parameters"]["NoticeSourceIps"]["AllowedPattern"]
+    assert re.fullmatch(pattern, value) is None
+    assert re.fullmatch(pattern, "52.78.100.19,52.78.48.223,52.78.5.241")
