@@ -316,9 +316,11 @@ def _print_banner(
             f"Declined:   {_pretty_card(CARD_INVALID_NUMBER)} (the issuer refuses it: 402 CARD_REJECTED)",
         ]
     lines.append(
-        f"Limits:     {environment.get('LIMIT_ATTEMPTS_PER_CALLER')} attempts per caller and "
-        f"{environment.get('LIMIT_ATTEMPTS_PER_CARD')} per card every "
-        f"{environment.get('LIMIT_WINDOW_SECONDS')} s (then 429); restarting resets them"
+        f"Limits:     every {environment.get('LIMIT_WINDOW_SECONDS')} s, "
+        f"{environment.get('LIMIT_ATTEMPTS_PER_CALLER')} attempts and "
+        f"{environment.get('LIMIT_FAILURES_PER_CALLER')} declined cards per caller, "
+        f"{environment.get('LIMIT_ATTEMPTS_PER_CARD')} attempts per card; "
+        "past one: 429 until the window ends"
     )
     lines += ["", "Ctrl-C to stop.", ""]
     print("\n".join(lines), flush=True)
