@@ -313,7 +313,8 @@ def _print_banner(
             "",
             f"Test card:  {_pretty_card(TEST_CARD_OK)}, expiry any future month (e.g. {expiry:%m/%y}), "
             "birth 880101, PIN 12",
-            f"Declined:   {_pretty_card(CARD_INVALID_NUMBER)} (the issuer refuses it: 402 CARD_REJECTED)",
+            f"Declined:   {_pretty_card(CARD_INVALID_NUMBER)} (the issuer refuses it: 402 CARD_REJECTED; "
+            "after two in a row a card is not tried again: 403 CARD_DETAILS_EXHAUSTED)",
         ]
     lines.append(
         f"Limits:     every {environment.get('LIMIT_WINDOW_SECONDS')} s, "

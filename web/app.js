@@ -56,6 +56,8 @@ const CODE_MESSAGES = {
   INVALID_REQUEST: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
   CARD_REJECTED: "카드사에서 카드를 승인하지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요.",
   TOO_MANY_ATTEMPTS: "시도 횟수가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+  CARD_DETAILS_EXHAUSTED:
+    "카드 정보가 연속으로 맞지 않아, 카드가 잠기지 않도록 이 카드로는 더 시도하지 않습니다. 카드사에 문의하시거나 다른 카드를 사용해 주세요.",
   CUSTOMER_NOT_FOUND: FIELD_MESSAGES.customer_uid.not_available,
   SUBSCRIPTION_EXISTS:
     "이미 구독 중인 고객입니다. 결제 카드를 바꾸려면 카드 변경을, 다른 요금제로 바꾸려면 기존 구독을 해지한 뒤 다시 시도해 주세요.",

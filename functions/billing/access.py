@@ -8,6 +8,8 @@ One table (template.yaml `BillingTable`, partition key `pk`, TTL on `expires_at`
   anonymous caller's address), and the tickets of the attempts holding a failure (`holds`).
 - `limits#card#<fingerprint>#<window>`: `attempts` with one card, by anyone.
 - `limits#address#<address>#<window>`: `failures` (declined cards) from one address, by anyone.
+- `card#<fingerprint>`: `mismatches`, the card's declines in a row for details that do not match it; reset
+  only by a success on the card, never by time. Kept a year after the last one (then TTL), as a bound.
 Counters live for one fixed window plus a margin, then DynamoDB's TTL removes them.
 
 Built for real DynamoDB under load (README, "Card-testing limits"): every write is a conditional update of
@@ -38,10 +40,14 @@ from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from billing.errors import ConfigurationUnavailable, CustomerNotFound, RateLimited
+from billing.errors import CardDetailsExhausted, ConfigurationUnavailable, CustomerNotFound, RateLimited
 from billing.observability import logger
 
 _TTL_MARGIN_SECONDS = 300  # DynamoDB deletes expired items late; the window check does not rely on it
+# Details that do not match, in a row, after which a card is not tried again here: issuers typically lock a
+# card after three wrong PINs in a row, and the third must be the customer's own choice at the card company.
+DETAILS_MISMATCHES_PER_CARD = 2
+_MISMATCHES_KEPT_SECONDS = 366 * 24 * 3600
 
 # What became of an admitted attempt: nothing sent to PortOne; sent, with no answer known; the key issued;
 # the card declined; or refused by PortOne for a reason that is not the card (no key was issued).
@@ -77,7 +83,9 @@ class Admission:
     window: int  # the window it was counted in: settled in the same one
     ticket: str  # this admission's mark on the caller's holds and on the uid's claim
     new_claim: bool  # this admission created the uid's owner record
+    card_mismatches: int  # the card's details mismatches in a row before this attempt
     outcome: Outcome = "not_sent"
+    details_mismatch: bool = False  # declined because the details typed do not match the card
 
 
 class AccessStore:
@@ -100,7 +108,10 @@ class AccessStore:
         The limits come before ownership, so a blocked card tester learns nothing about which uids exist.
         """
         window, ticket = self._window_start(), secrets.token_hex(8)
-        address_capped = self._failures_at(attempt.address, window) >= self._limits.failures_per_address
+        address_failures, card_mismatches = self._read_before(attempt, window)
+        if card_mismatches >= DETAILS_MISMATCHES_PER_CARD:
+            raise CardDetailsExhausted("details mismatches in a row on this card")
+        address_capped = address_failures >= self._limits.failures_per_address
         self._count_caller(attempt.caller, window, ticket, 1 if address_capped else None)
         try:
             self._count_card(attempt.card, window)
@@ -109,13 +120,20 @@ class AccessStore:
             # Refused before PortOne: the card did not fail. A failed give-back must not hide the refusal.
             self._best_effort(self._give_back, attempt.caller, window, ticket)
             raise
-        return Admission(attempt=attempt, window=window, ticket=ticket, new_claim=new_claim)
+        return Admission(
+            attempt=attempt,
+            window=window,
+            ticket=ticket,
+            new_claim=new_claim,
+            card_mismatches=card_mismatches,
+        )
 
     def settle(self, admission: Admission) -> None:
         """Settle an admission by its outcome. Best effort: the outcome is known and must reach the client
         even if these writes fail, which leaves the hold counted as a failure (the safe side).
 
-        - A declined card keeps its hold as the caller's failure and counts for the address.
+        - A declined card keeps its hold as the caller's failure and counts for the address; declined for
+          details that do not match, it counts for the card too, until the card succeeds once.
         - Any other outcome gives the hold back.
         - When no key can come of an attempt that created the uid's claim, its ticket leaves the claim, and
           a claim left with no ticket is released (F5): the uid is free again. A claim that existed before
@@ -126,6 +144,10 @@ class AccessStore:
             self._best_effort(self._count_address_failure, attempt.address, window)
         else:
             self._best_effort(self._give_back, attempt.caller, window, ticket)
+        if admission.details_mismatch:
+            self._best_effort(self._count_mismatch, attempt.card)
+        elif admission.outcome == "issued" and admission.card_mismatches:
+            self._best_effort(self._forget_mismatches, attempt.card)
         if admission.new_claim and admission.outcome in _NO_KEY:
             self._best_effort(self._release_claim, attempt, ticket)
 
@@ -140,14 +162,20 @@ class AccessStore:
         if item is None or item["owner"]["S"] != owner:
             raise CustomerNotFound("customer_uid not owned by the caller")
 
-    def _failures_at(self, address: str, window: int) -> int:
-        item = self._call(
-            self._client.get_item,
-            TableName=self._table,
-            Key={"pk": {"S": self._pk("address", address, window)}},
-            ConsistentRead=True,
-        ).get("Item", {})
-        return int(item.get("failures", {}).get("N", "0"))
+    def _read_before(self, attempt: Attempt, window: int) -> tuple[int, int]:
+        """The address's failures in this window and the card's mismatches in a row: one round trip."""
+        keys = [self._pk("address", attempt.address, window), f"card#{attempt.card}"]
+        response = self._call(
+            self._client.batch_get_item,
+            RequestItems={self._table: {"Keys": [{"pk": {"S": k}} for k in keys], "ConsistentRead": True}},
+        )
+        if response.get("UnprocessedKeys"):
+            raise ConfigurationUnavailable("DynamoDB left the limits unread")
+        items = {item["pk"]["S"]: item for item in response["Responses"].get(self._table, [])}
+        address, card = (items.get(k, {}) for k in keys)
+        if int(card.get("expires_at", {}).get("N", "0")) <= self._clock():
+            card = {}  # expired: TTL deletes late, and an expired item is gone
+        return int(address.get("failures", {}).get("N", "0")), int(card.get("mismatches", {}).get("N", "0"))
 
     def _count_caller(self, caller: str, window: int, ticket: str, failures: int | None) -> None:
         """One more attempt, and one unit of the failure budget held (under the ticket) until settled."""
@@ -196,6 +224,19 @@ class AccessStore:
             "ADD failures :one SET expires_at = :expires_at",
             values={":one": _number(1), ":expires_at": self._expiry(window)},
         )
+
+    def _count_mismatch(self, card: str) -> None:
+        self._update(
+            f"card#{card}",
+            "ADD mismatches :one SET expires_at = :expires_at",
+            values={
+                ":one": _number(1),
+                ":expires_at": _number(int(self._clock()) + _MISMATCHES_KEPT_SECONDS),
+            },
+        )
+
+    def _forget_mismatches(self, card: str) -> None:
+        self._call(self._client.delete_item, TableName=self._table, Key={"pk": {"S": f"card#{card}"}})
 
     def _claim(self, attempt: Attempt, ticket: str) -> bool:
         """Claim a new uid, or confirm the caller owns it; either way the ticket joins the claim. True when

@@ -220,6 +220,7 @@ def _error_payload(error: ApiError) -> StoredResponse:
     }
     if error.field_errors:
         body["errors"] = [{"field": e.field, "reason": e.reason} for e in error.field_errors]
+    body |= error.details
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
     return {"status": error.status, "body": body, "headers": headers}
 

@@ -7,7 +7,9 @@ free-text PG messages or anything from an upstream body (design.md D12).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+Decline = Literal["details_mismatch", "other"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class ApiError(Exception):
     @property
     def field_errors(self) -> list[FieldError]:
         return []
+
+    @property
+    def details(self) -> dict[str, str | int]:
+        """Fields of the error body beyond the common shape: safe, fixed vocabulary, never a value."""
+        return {}
 
 
 class InvalidRequest(ApiError):
@@ -188,12 +195,41 @@ class RateLimited(ApiError):
 
 
 class CardRejected(ApiError):
-    """The card issuer or PG refused the card (PortOne code -1)."""
+    """The card issuer or PG refused the card (PortOne code -1).
+
+    `decline` is what the customer can do about it: "details_mismatch" (the expiry, PIN digits, birth date
+    or number typed do not match the card: check them; `tries_left` more such answers are allowed on this
+    card before it is refused here, so the issuer never locks it) or "other" (use another card)."""
 
     status = 402
     replayable = True
     code = "CARD_REJECTED"
     message = "The card was not accepted. Check the card details or use another card."
+
+    def __init__(self, detail: str = "", *, decline: Decline = "other") -> None:
+        super().__init__(detail)
+        self.decline = decline
+        self.tries_left: int | None = None
+
+    @property
+    def details(self) -> dict[str, str | int]:
+        details: dict[str, str | int] = {"decline": self.decline}
+        if self.tries_left is not None:
+            details["tries_left"] = self.tries_left
+        return details
+
+
+class CardDetailsExhausted(ApiError):
+    """The card's details did not match twice in a row: it is not tried again here until it succeeds once
+    (issuers lock a card after three wrong PINs in a row). No PortOne call was made."""
+
+    status = 403
+    replayable = True
+    code = "CARD_DETAILS_EXHAUSTED"
+    message = (
+        "The card details did not match twice in a row, so this card is not tried again here to keep the "
+        "card company from locking it. Contact the card company or use another card."
+    )
 
 
 class ProviderRejected(ApiError):

@@ -12,11 +12,12 @@ from typing import Literal
 from aws_lambda_powertools.metrics import MetricUnit
 
 from billing import cards
-from billing.access import AccessStore, Admission, Attempt
+from billing.access import DETAILS_MISMATCHES_PER_CARD, AccessStore, Admission, Attempt
 from billing.aws import aws_clients
 from billing.deadline import Deadline
 from billing.errors import (
     ApiError,
+    CardDetailsExhausted,
     CardRejected,
     CustomerNotFound,
     ProviderChannelMisconfigured,
@@ -101,7 +102,7 @@ class BillingService:
         )
         try:
             admission = self.access.admit(attempt)
-        except (RateLimited, CustomerNotFound) as refused:
+        except (RateLimited, CustomerNotFound, CardDetailsExhausted) as refused:
             logger.warning("attempt refused", extra={"outcome": refused.code, "customer_uid": customer_uid})
             raise
         try:
@@ -122,8 +123,11 @@ class BillingService:
         try:
             with portone_errors_as_api_errors(uid):
                 issued = self._issue(uid, wire_card(card), customer, sent_at, deadline)
-        except CardRejected:
+        except CardRejected as rejected:
             admission.outcome = "declined"
+            if rejected.decline == "details_mismatch":
+                admission.details_mismatch = True
+                rejected.tries_left = max(0, DETAILS_MISMATCHES_PER_CARD - admission.card_mismatches - 1)
             raise
         except (ProviderRejected, ProviderMisconfigured):
             admission.outcome = "refused"  # PortOne answered, and issued nothing
@@ -290,6 +294,9 @@ def portone_errors_as_api_errors(customer_uid: str | None) -> Iterator[None]:
 def _api_error_for(exc: PortOneError) -> ApiError:
     kind = type(exc).__name__
     if isinstance(exc, PortOneCardRejected):
+        if exc.details_mismatch:
+            return CardRejected(kind, decline="details_mismatch")
+        metrics.add_metric(name="DeclineUncategorised", unit=MetricUnit.Count, value=1)
         return CardRejected(kind)
     if isinstance(exc, PortOneBusinessError):
         return ProviderRejected(kind)

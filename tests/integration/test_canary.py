@@ -166,6 +166,11 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
         402,
         post(scheduled("canary_plan_no", magic.CARD_WRONG_PASSWORD), subject="alice", path=schedule),
     )
+    yield (  # the card's third details mismatch in a row is not sent (issuers lock a card after three)
+        "details exhausted",
+        403,
+        post(card_body(magic.CARD_WRONG_PASSWORD, "canary_exhausted"), subject="alice"),
+    )
     yield (
         "plan bad expiry",
         400,
@@ -179,7 +184,7 @@ def flows(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch) -> Iterable[Flo
     yield (
         "card change declined",
         402,
-        post(card_only(magic.CARD_WRONG_PASSWORD), subject="alice", method="PUT", path=card),
+        post(card_only(magic.CARD_EXPIRY_MISMATCH), subject="alice", method="PUT", path=card),
     )
     yield (
         "card change bad expiry",
@@ -249,7 +254,7 @@ def test_no_flow_leaks_card_data_secrets_or_tokens(
     assert {name: got for name, (_, got) in statuses.items()} == {
         name: want for name, (want, _) in statuses.items()
     }
-    assert len(statuses) == 37
+    assert len(statuses) == 38
     # At DEBUG the search really covered DEBUG records (the libraries under the function write some)
     assert any(r.levelno == logging.DEBUG for r in caplog.records) == (log_level == "DEBUG")
     assert "canary_ok" in everything

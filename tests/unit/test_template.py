@@ -626,6 +626,7 @@ def test_table_access_is_scoped_to_the_table(function: dict[str, Any]) -> None:
         if "dynamodb:GetItem" in s["Action"]
     ]
     assert sorted(statement["Action"]) == [
+        "dynamodb:BatchGetItem",
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",

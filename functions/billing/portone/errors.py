@@ -11,6 +11,10 @@ from __future__ import annotations
 import re
 
 _PG_CODE = re.compile(r"\[([A-Za-z0-9]+)\]|code:\s*([A-Za-z0-9]+)")
+# PG codes that say the details typed do not match the card (docs/portone-v1.md §3.1): F112 a card number
+# the issuer does not know [obs S16]; F113 a wrong expiry, wrong PIN digits, too many wrong PINs or a wrong
+# card number (NICE) [obs S17a, S17b]. No other code has evidence yet: every other decline is "other".
+DETAILS_MISMATCH_CODES = frozenset({"F112", "F113"})
 
 
 class PortOneError(Exception):
@@ -34,6 +38,11 @@ class PortOneAuthFailed(PortOneError):
 
 class PortOneCardRejected(PortOneError):
     """The PG or card issuer rejected the card (code -1)."""
+
+    @property
+    def details_mismatch(self) -> bool:
+        """The card's details as typed do not match it (expiry, PIN digits, birth date, number)."""
+        return self.pg_code in DETAILS_MISMATCH_CODES
 
 
 class PortOneBusinessError(PortOneError):
