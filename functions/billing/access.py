@@ -103,9 +103,12 @@ class AccessStore:
         self._clock = clock
 
     def admit(self, attempt: Attempt) -> Admission:
-        """Count the attempt and claim or confirm the uid; RateLimited or CustomerNotFound when refused.
+        """Count the attempt and claim or confirm the uid; CardDetailsExhausted, RateLimited or
+        CustomerNotFound when refused.
 
         The limits come before ownership, so a blocked card tester learns nothing about which uids exist.
+        The card's mismatches are read, not held: attempts with one card sent at the same moment may pass
+        its cap together, within the card's attempts per window.
         """
         window, ticket = self._window_start(), secrets.token_hex(8)
         address_failures, card_mismatches = self._read_before(attempt, window)
