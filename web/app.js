@@ -85,6 +85,13 @@ const CODE_MESSAGES = {
   UNSUPPORTED_MEDIA_TYPE: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
   INTERNAL_ERROR: "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
 };
+// A decline whose details do not match the card (expiry, PIN digits, birth date, number): what to check,
+// and, while the card may be tried again, that one more mismatch could get it locked by the card company.
+const DETAILS_MISMATCH =
+  "카드사에서 카드 정보가 맞지 않는다고 답했습니다. 유효기간, 비밀번호 앞 두 자리, 생년월일(법인카드는 사업자등록번호)을 확인해 주세요.";
+const ONE_MORE_MAY_LOCK = "한 번 더 맞지 않으면 카드가 잠길 수 있으니 꼭 확인한 뒤 입력해 주세요.";
+const NO_MORE_TRIES =
+  "카드가 잠기지 않도록 이 카드로는 더 시도하지 않습니다. 카드사에 문의하시거나 다른 카드를 사용해 주세요.";
 // API Gateway's own answers ({"message": "Unauthorized"}, ...) carry no code.
 const STATUS_CODES = {
   401: "UNAUTHORIZED",
@@ -521,6 +528,9 @@ function handleAnswer(answer, plan, sent) {
     return;
   }
   let message = CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR;
+  if (code === "CARD_REJECTED" && body.decline === "details_mismatch") {
+    message = `${DETAILS_MISMATCH} ${body.tries_left > 0 ? ONE_MORE_MAY_LOCK : NO_MORE_TRIES}`;
+  }
   if (code === "TOO_MANY_ATTEMPTS" && answer.retryAfter) {
     message = `시도 횟수가 너무 많습니다. ${Math.max(1, Math.ceil(answer.retryAfter / 60))}분 후에 다시 시도해 주세요.`;
   }

@@ -17,6 +17,7 @@ from tests.e2e.conftest import CARD_VALUES, CardForm, Console, DevStack, screens
 pytestmark = pytest.mark.xdist_group("e2e")
 
 DECLINED_CARD = "9540 4900 0011 2004"  # the emulator's [F112] card
+WRONG_PIN_CARD = "9540 4900 0011 3002"  # the emulator's F113 card: wrong PIN digits
 
 
 def api_requests(page: Page, stack: DevStack) -> list[Request]:
@@ -94,15 +95,31 @@ def test_a_business_number_card_needs_no_pin(card_form: CardForm, stack: DevStac
 def test_a_declined_card_gets_a_korean_explanation(card_form: CardForm, stack: DevStack) -> None:
     card_form.fill(card_number=DECLINED_CARD)
     card_form.button.click()
-    expect(card_form.result).to_contain_text(
-        "카드사에서 카드를 승인하지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요."
-    )
+    expect(card_form.result).to_contain_text("카드사에서 카드 정보가 맞지 않는다고 답했습니다.")
     # PortOne's own PG message ([F112]...) never reaches the page
     expect(card_form.result).not_to_contain_text("F112")
     assert stack.billing_key_posts() == 1
     assert stack.emulator_stats()["customers"] == 0
     expect(card_form.button).to_be_enabled()
     screenshot(card_form.page, "declined")
+
+
+def test_wrong_pin_digits_warn_before_the_card_could_be_locked(card_form: CardForm, stack: DevStack) -> None:
+    # Given a card whose PIN digits the customer types wrong (the emulator's F113 card)
+    card_form.fill(card_number=WRONG_PIN_CARD)
+
+    # Then the first answer says what to check and warns that one more may lock the card
+    card_form.button.click()
+    expect(card_form.result).to_contain_text("한 번 더 맞지 않으면 카드가 잠길 수 있으니")
+    screenshot(card_form.page, "declined-details-mismatch")
+
+    # The second says the card is not tried again, and a third is refused before PortOne
+    card_form.button.click()
+    expect(card_form.result).to_contain_text("이 카드로는 더 시도하지 않습니다")
+    card_form.button.click()
+    expect(card_form.result).to_contain_text("카드 정보가 연속으로 맞지 않아")
+    screenshot(card_form.page, "card-details-exhausted")
+    assert stack.billing_key_posts() == 2
 
 
 def test_a_double_click_reaches_portone_once(card_form: CardForm, stack: DevStack) -> None:
