@@ -57,7 +57,7 @@ const CODE_MESSAGES = {
   CARD_REJECTED: "카드사에서 카드를 승인하지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요.",
   TOO_MANY_ATTEMPTS: "시도 횟수가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
   CARD_DETAILS_EXHAUSTED:
-    "카드 정보가 연속으로 맞지 않아, 카드가 잠기지 않도록 이 카드로는 더 시도하지 않습니다. 카드사에 문의하시거나 다른 카드를 사용해 주세요.",
+    "카드 정보가 두 번 연속 일치하지 않아, 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.",
   CUSTOMER_NOT_FOUND: FIELD_MESSAGES.customer_uid.not_available,
   SUBSCRIPTION_EXISTS:
     "이미 구독 중인 고객입니다. 결제 카드를 바꾸려면 카드 변경을, 다른 요금제로 바꾸려면 기존 구독을 해지한 뒤 다시 시도해 주세요.",
@@ -85,13 +85,13 @@ const CODE_MESSAGES = {
   UNSUPPORTED_MEDIA_TYPE: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
   INTERNAL_ERROR: "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
 };
-// A decline whose details do not match the card (expiry, PIN digits, birth date, number): what to check,
-// and, while the card may be tried again, that one more mismatch could get it locked by the card company.
+// A decline whose details do not match the card (number, expiry, PIN digits, birth date): what to check
+// while the card may be tried again, and that a second mismatch in a row stops it here (before the card
+// company could lock it after a third wrong PIN).
 const DETAILS_MISMATCH =
-  "카드사에서 카드 정보가 맞지 않는다고 답했습니다. 유효기간, 비밀번호 앞 두 자리, 생년월일(법인카드는 사업자등록번호)을 확인해 주세요.";
-const ONE_MORE_MAY_LOCK = "한 번 더 맞지 않으면 카드가 잠길 수 있으니 꼭 확인한 뒤 입력해 주세요.";
-const NO_MORE_TRIES =
-  "카드가 잠기지 않도록 이 카드로는 더 시도하지 않습니다. 카드사에 문의하시거나 다른 카드를 사용해 주세요.";
+  "카드사에서 카드 정보가 일치하지 않는다고 알려 왔습니다. 카드 번호, 유효기간, 비밀번호 앞 두 자리, 생년월일(법인카드는 사업자등록번호)을 확인해 주세요. 한 번 더 일치하지 않으면 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다.";
+const DETAILS_MISMATCH_LAST =
+  "카드사에서 카드 정보가 두 번 연속 일치하지 않는다고 알려 왔습니다. 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.";
 // API Gateway's own answers ({"message": "Unauthorized"}, ...) carry no code.
 const STATUS_CODES = {
   401: "UNAUTHORIZED",
@@ -529,7 +529,7 @@ function handleAnswer(answer, plan, sent) {
   }
   let message = CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR;
   if (code === "CARD_REJECTED" && body.decline === "details_mismatch") {
-    message = `${DETAILS_MISMATCH} ${body.tries_left > 0 ? ONE_MORE_MAY_LOCK : NO_MORE_TRIES}`;
+    message = body.tries_left > 0 ? DETAILS_MISMATCH : DETAILS_MISMATCH_LAST;
   }
   if (code === "TOO_MANY_ATTEMPTS" && answer.retryAfter) {
     message = `시도 횟수가 너무 많습니다. ${Math.max(1, Math.ceil(answer.retryAfter / 60))}분 후에 다시 시도해 주세요.`;

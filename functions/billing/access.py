@@ -8,16 +8,19 @@ One table (template.yaml `BillingTable`, partition key `pk`, TTL on `expires_at`
   anonymous caller's address), and the tickets of the attempts holding a failure (`holds`).
 - `limits#card#<fingerprint>#<window>`: `attempts` with one card, by anyone.
 - `limits#address#<address>#<window>`: `failures` (declined cards) from one address, by anyone.
-- `card#<fingerprint>`: `mismatches`, the card's declines in a row for details that do not match it; reset
-  only by a success on the card, never by time. Kept a year after the last one (then TTL), as a bound.
-Counters live for one fixed window plus a margin, then DynamoDB's TTL removes them.
+- `card#<fingerprint>`: `mismatches`, the card's declines in a row for details that do not match it. Reset
+  by a success on the card; a card stopped here (two in a row) cannot succeed here, so for it this is a
+  stop for a year after its last mismatch (then TTL), and the customer uses another card.
+Counters live for one fixed window plus a margin, then DynamoDB's TTL removes them; an expired item is
+read as gone and counted afresh (TTL deletes late).
 
 Built for real DynamoDB under load (README, "Card-testing limits"): every write is a conditional update of
 one item, never a transaction. A transaction costs twice the write units, and DynamoDB cancels it when
 another request touches one of its items, which customers arriving together from one carrier address would
 do all day. A signed-in caller's attempts are not counted per address at all, only declined cards are, so
 customers who share an address never refuse each other. A billing key costs four writes here (count, card,
-claim, settle) and two idempotency writes.
+claim, settle) and two idempotency writes; a card's details mismatch, and the success that clears it, one
+more each.
 
 Exact under concurrency: admission holds one unit of the caller's failure budget before PortOne is called,
 and settling gives it back unless the card was declined, so parallel declined cards from one caller reach
@@ -112,12 +115,13 @@ class AccessStore:
         """
         window, ticket = self._window_start(), secrets.token_hex(8)
         address_failures, card_mismatches = self._read_before(attempt, window)
-        if card_mismatches >= DETAILS_MISMATCHES_PER_CARD:
-            raise CardDetailsExhausted("details mismatches in a row on this card")
         address_capped = address_failures >= self._limits.failures_per_address
         self._count_caller(attempt.caller, window, ticket, 1 if address_capped else None)
         try:
             self._count_card(attempt.card, window)
+            # After the limits, which count it: whether a card is stopped here is not free to learn.
+            if card_mismatches >= DETAILS_MISMATCHES_PER_CARD:
+                raise CardDetailsExhausted("details mismatches in a row on this card")
             new_claim = self._claim(attempt, ticket)
         except Exception:
             # Refused before PortOne: the card did not fail. A failed give-back must not hide the refusal.
@@ -229,14 +233,16 @@ class AccessStore:
         )
 
     def _count_mismatch(self, card: str) -> None:
-        self._update(
+        now = int(self._clock())
+        kept = {":one": _number(1), ":expires_at": _number(now + _MISMATCHES_KEPT_SECONDS)}
+        counted = self._update(
             f"card#{card}",
             "ADD mismatches :one SET expires_at = :expires_at",
-            values={
-                ":one": _number(1),
-                ":expires_at": _number(int(self._clock()) + _MISMATCHES_KEPT_SECONDS),
-            },
+            condition="attribute_not_exists(expires_at) OR expires_at > :now",
+            values={**kept, ":now": _number(now)},
         )
+        if not counted:  # an expired count TTL has not deleted yet: this mismatch starts a new one
+            self._update(f"card#{card}", "SET mismatches = :one, expires_at = :expires_at", values=kept)
 
     def _forget_mismatches(self, card: str) -> None:
         self._call(self._client.delete_item, TableName=self._table, Key={"pk": {"S": f"card#{card}"}})

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.xdist_group("e2e")
 
 DECLINED_CARD = "9540 4900 0011 2004"  # the emulator's [F112] card
 WRONG_PIN_CARD = "9540 4900 0011 3002"  # the emulator's F113 card: wrong PIN digits
+LOCKED_PIN_CARD = "9540 4900 0011 3101"  # F113 too: too many wrong PINs (each declined card is used once)
 
 
 def api_requests(page: Page, stack: DevStack) -> list[Request]:
@@ -95,7 +96,7 @@ def test_a_business_number_card_needs_no_pin(card_form: CardForm, stack: DevStac
 def test_a_declined_card_gets_a_korean_explanation(card_form: CardForm, stack: DevStack) -> None:
     card_form.fill(card_number=DECLINED_CARD)
     card_form.button.click()
-    expect(card_form.result).to_contain_text("카드사에서 카드 정보가 맞지 않는다고 답했습니다.")
+    expect(card_form.result).to_contain_text("카드사에서 카드 정보가 일치하지 않는다고 알려 왔습니다.")
     # PortOne's own PG message ([F112]...) never reaches the page
     expect(card_form.result).not_to_contain_text("F112")
     assert stack.billing_key_posts() == 1
@@ -110,14 +111,14 @@ def test_wrong_pin_digits_warn_before_the_card_could_be_locked(card_form: CardFo
 
     # Then the first answer says what to check and warns that one more may lock the card
     card_form.button.click()
-    expect(card_form.result).to_contain_text("한 번 더 맞지 않으면 카드가 잠길 수 있으니")
+    expect(card_form.result).to_contain_text("한 번 더 일치하지 않으면")
     screenshot(card_form.page, "declined-details-mismatch")
 
     # The second says the card is not tried again, and a third is refused before PortOne
     card_form.button.click()
-    expect(card_form.result).to_contain_text("이 카드로는 더 시도하지 않습니다")
+    expect(card_form.result).to_contain_text("두 번 연속 일치하지 않는다고 알려 왔습니다")
     card_form.button.click()
-    expect(card_form.result).to_contain_text("카드 정보가 연속으로 맞지 않아")
+    expect(card_form.result).to_contain_text("두 번 연속 일치하지 않아")
     screenshot(card_form.page, "card-details-exhausted")
     assert stack.billing_key_posts() == 2
 
@@ -361,7 +362,7 @@ def test_no_card_value_reaches_the_console_the_url_or_storage(
     # Every kind of answer: rejected by the page, declined by the card issuer, issued
     card_form.fill(card_number="4111 1111 1111 1112", birth="910317", pwd_2digit="4")
     card_form.button.click()
-    card_form.fill(card_number=DECLINED_CARD, birth="910317")
+    card_form.fill(card_number=LOCKED_PIN_CARD, birth="910317")
     card_form.button.click()
     expect(card_form.result).to_contain_text("카드사에서")
     card_form.fill(card_number="5272 8900 0000 0004", birth="1234567891")

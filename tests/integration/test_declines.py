@@ -65,3 +65,25 @@ def test_a_success_on_the_card_forgets_its_mismatches(stack) -> None:
     with pytest.raises(CardDetailsExhausted):
         settle("s5", "declined", mismatch=True)
     assert (table_item(stack, "card#same-card") or {}).get("mismatches") == "2"
+
+
+def test_an_expired_count_starts_again(stack) -> None:
+    # A count whose year is over is gone, even before DynamoDB's TTL deletes it: one mismatch is one again
+    later = [time.time()]
+    store = AccessStore(
+        ENVIRONMENT["TABLE_NAME"],
+        Limits(86_400, 100, 100, 100, 100),
+        client=aws_clients().dynamodb,
+        clock=lambda: later[0],
+    )
+
+    def mismatch(uid: str) -> None:
+        admission = store.admit(Attempt(uid, "sub:a", "sub:a", "203.0.113.1", card="old-card"))
+        admission.outcome, admission.details_mismatch = "declined", True
+        store.settle(admission)
+
+    mismatch("e1")
+    mismatch("e2")
+    later[0] += 367 * 86_400
+    mismatch("e3")
+    assert (table_item(stack, "card#old-card") or {}).get("mismatches") == "1"

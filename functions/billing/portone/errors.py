@@ -12,8 +12,10 @@ import re
 
 _PG_CODE = re.compile(r"\[([A-Za-z0-9]+)\]|code:\s*([A-Za-z0-9]+)")
 # PG codes that say the details typed do not match the card (docs/portone-v1.md §3.1): F112 a card number
-# the issuer does not know [obs S16]; F113 a wrong expiry, wrong PIN digits, too many wrong PINs or a wrong
-# card number (NICE) [obs S17a, S17b]. No other code has evidence yet: every other decline is "other".
+# the issuer does not know [obs S16]; F113 is NICE's catch-all for card authentication: a wrong expiry, wrong
+# PIN digits, too many wrong PINs or a wrong card number [obs S17b], and once, on a test channel, a KB card
+# refused there under an expiry error [obs S17a]. Each asks the customer to check what was typed, so both
+# count as mismatches. No other code has evidence yet: every other decline is "other".
 DETAILS_MISMATCH_CODES = frozenset({"F112", "F113"})
 
 
