@@ -14,7 +14,6 @@ from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     ENVIRONMENT,
-    FUNCTION,
     GENEROUS_LIMITS,
     TEST_ISSUER,
     Containers,
@@ -26,6 +25,7 @@ from tests.integration.support import (
 from tests.integration.test_limits import card
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
+LAMBDA_SECONDS = 8
 CARRIER_ADDRESS = "203.0.113.200"  # one public address for many customers (a carrier's NAT)
 CONFLICTS = [
     pytest.param({"probability": 0.3, "seed": 11}, id="each-attempt-30-percent"),
@@ -50,19 +50,30 @@ def card_from(subject: str | None, n: int, *, number: str | None = None) -> dict
 @pytest.mark.usefixtures("signed_in", "template_limits")
 @pytest.mark.parametrize("conflicts", CONFLICTS)
 def test_twenty_accounts_behind_one_address_all_get_their_keys(
-    stack: EmbeddedStack, containers: Containers, conflicts: dict[str, Any]
+    invoke, stack: EmbeddedStack, containers: Containers, conflicts: dict[str, Any]
 ) -> None:
     # Given twenty signed-in customers behind one carrier address, the template's limits, and DynamoDB
     # refusing writes for conflicts
     stack.dynamodb_conflicts.set(**conflicts)
 
-    # When all twenty send their card at once
-    results = containers.at_once([card_from(f"customer{n}", n) for n in range(20)])
+    # When all twenty send their card at once (in Lambdas of an 8-second timeout)
+    cards = [card_from(f"customer{n}", n) for n in range(20)]
+    began = time.monotonic()
+    results = containers.at_once(cards, timeout_seconds=LAMBDA_SECONDS)
 
-    # Then every one gets a key (no 503, no 429), PortOne issued each once, and each answered in its time
-    assert Counter(status for status, _, _ in results) == {200: 20}
+    # Then none is refused (no 503, no 429), and each answered in its time. A 409 asks the client to send
+    # the same request again: on this loaded local stack botocore sometimes sends a slow write again after
+    # its 3-second timeout, finds its own idempotency record in progress, and that record blocks the key
+    # until its invocation's time is up (README, "Idempotency"). Sent again after that, it runs.
+    assert set(Counter(status for status, _, _ in results)) <= {200, 409}
+    assert max(seconds for _, _, seconds in results) < LAMBDA_SECONDS
+    came_back = [card for card, (status, _, _) in zip(cards, results, strict=True) if status == 409]
+    if came_back:
+        time.sleep(max(0.0, LAMBDA_SECONDS + 1 - (time.monotonic() - began)))
+    assert [invoke(card).status for card in came_back] == [200] * len(came_back)
+
+    # And every customer has a key, which PortOne issued once
     assert stack.emulator.count(*ISSUE) == 20
-    assert max(seconds for _, _, seconds in results) < FUNCTION.timeout
     assert stack.dynamodb_conflicts.injected >= 20
 
 
