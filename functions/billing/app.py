@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from billing.aws import events_client
-from billing.deadline import Deadline, invocation
+from billing.deadline import invocation, invocation_deadline
 from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from billing.events import publish as publish_events
 from billing.idempotency import REPLAYED_HEADER, IdempotentRequest, StoredResponse
@@ -74,7 +74,7 @@ app = APIGatewayHttpResolver()
 def issue_billing_key() -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     request = parse_model(IssueBillingKeyRequest, payload)
-    attempt, service, deadline = _request(caller, key, payload), get_service(), _deadline()
+    attempt, service, deadline = _request(caller, key, payload), get_service(), invocation_deadline()
     return _idempotent(
         attempt, lambda: service.issue_billing_key(request, caller, attempt.identity, deadline)
     )
@@ -89,7 +89,11 @@ def list_plans() -> Response[str]:
 def schedule_plan() -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     order = parse_schedule_request(payload)
-    attempt, service, deadline = _request(caller, key, payload), get_subscription_service(), _deadline()
+    attempt, service, deadline = (
+        _request(caller, key, payload),
+        get_subscription_service(),
+        invocation_deadline(),
+    )
     return _idempotent(attempt, lambda: service.schedule(order, caller, attempt.identity, deadline))
 
 
@@ -97,7 +101,8 @@ def schedule_plan() -> Response[str]:
 def view_subscription(customer_uid: str) -> Response[str]:
     caller = _caller()
     return _ok(
-        get_subscription_service().view(_path_uid(customer_uid), caller, _deadline()), "SubscriptionViewed"
+        get_subscription_service().view(_path_uid(customer_uid), caller, invocation_deadline()),
+        "SubscriptionViewed",
     )
 
 
@@ -105,7 +110,7 @@ def view_subscription(customer_uid: str) -> Response[str]:
 def change_card(customer_uid: str) -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     card = parse_model(CardFields, payload)
-    uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), _deadline()
+    uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), invocation_deadline()
     request = _request(caller, key, payload)
     return _idempotent(request, lambda: service.change_card(uid, card, caller, request.identity, deadline))
 
@@ -114,7 +119,7 @@ def change_card(customer_uid: str) -> Response[str]:
 def consent_to_price(customer_uid: str) -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     consent = parse_model(PriceConsent, payload)
-    uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), _deadline()
+    uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), invocation_deadline()
     request = _request(caller, key, payload)
     return _idempotent(request, lambda: service.consent_to_price(uid, consent, caller, deadline))
 
@@ -123,7 +128,7 @@ def consent_to_price(customer_uid: str) -> Response[str]:
 def revoke_payment(customer_uid: str, merchant_uid: str) -> Response[str]:
     caller, key = _caller(), _idempotency_key()
     uid, merchant = _path_uid(customer_uid), _path_merchant_uid(merchant_uid)
-    service, deadline = get_subscription_service(), _deadline()
+    service, deadline = get_subscription_service(), invocation_deadline()
     return _idempotent(_request(caller, key, {}), lambda: service.revoke(uid, merchant, caller, deadline))
 
 
@@ -131,7 +136,7 @@ def revoke_payment(customer_uid: str, merchant_uid: str) -> Response[str]:
 def cancel_subscription(customer_uid: str) -> Response[str]:
     caller, key = _caller(), _idempotency_key()
     uid, immediately = _path_uid(customer_uid), _query_flag("immediately")
-    service, deadline = get_subscription_service(), _deadline()
+    service, deadline = get_subscription_service(), invocation_deadline()
     # The query is part of the request: the same key with another `immediately` is another request.
     request = _request(caller, key, {"immediately": immediately})
     return _idempotent(request, lambda: service.cancel(uid, caller, deadline, immediately=immediately))
@@ -142,7 +147,7 @@ def portone_notice() -> Response[str]:
     # PortOne cannot send a token or an Idempotency-Key: the notice is verified by looking the payment up.
     notice = parse_model(Notice, _json_or_form_body())
     source_ip = str(app.current_event.request_context.http.source_ip or "")
-    result = get_subscription_service().handle_notice(notice, source_ip, _deadline())
+    result = get_subscription_service().handle_notice(notice, source_ip, invocation_deadline())
     return _ok(result, _NOTICE_METRICS[result.status])
 
 
@@ -269,7 +274,7 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def _smoke_check(context: LambdaContext) -> dict[str, Any]:
     try:
-        get_service().smoke_check(Deadline.from_lambda_context(context))
+        get_service().smoke_check(invocation_deadline())
     except Exception as exc:
         code = exc.code if isinstance(exc, ApiError) else "INTERNAL_ERROR"
         metrics.add_metric(name="SmokeCheckFailed", unit=MetricUnit.Count, value=1)
@@ -301,7 +306,7 @@ def _reconcile(context: LambdaContext) -> dict[str, Any]:
     """The scheduled reconciler (design.md D19). Fails the invocation only when it could not start (PortOne
     or DynamoDB unreachable); one subscription's failure is logged and left for the next run."""
     try:
-        report = get_subscription_service().reconcile(Deadline.from_lambda_context(context))
+        report = get_subscription_service().reconcile(invocation_deadline())
     except ApiError as error:
         logger.error("reconciler failed", extra={"outcome": error.code})
         raise  # fail the invocation so the Errors metric and its alarm see it
@@ -315,7 +320,7 @@ def _change_price(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     """An operator's price change (`aws lambda invoke`): the report, or the error, as the answer."""
     try:
         order = parse_model(PriceChangeOrder, event)
-        report = get_subscription_service().change_price(order, Deadline.from_lambda_context(context))
+        report = get_subscription_service().change_price(order, invocation_deadline())
     except ApiError as error:
         logger.error("price change failed", extra={"outcome": error.code})
         errors = [{"field": e.field, "reason": e.reason} for e in error.field_errors]
@@ -407,10 +412,6 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(set(keys)) != len(keys):
         raise InvalidRequest([FieldError("body", "duplicate_key")])
     return dict(pairs)
-
-
-def _deadline() -> Deadline:
-    return Deadline.from_lambda_context(app.lambda_context)
 
 
 def _json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:

@@ -35,7 +35,8 @@ class Deadline:
         return max(0.0, self._at - time.monotonic())
 
 
-# The running invocation's deadline, for what is not handed one: the DynamoDB clients' retries (aws.py).
+# The running invocation's one deadline: the handler hands it to the services, and the DynamoDB clients'
+# retries (aws.py), which are handed none, read it here.
 _invocation: ContextVar[Deadline | None] = ContextVar("invocation_deadline", default=None)
 
 
