@@ -662,8 +662,8 @@ class SubscriptionStore:
     def note_lookup(self, merchant_uid: str, now: datetime, every: timedelta) -> bool:
         """Record that a notice about this period is being looked up at PortOne; False when one was looked
         up less than `every` ago (notices.py: a period costs at most one lookup per `every`)."""
-        try:
-            self._client.update_item(
+        return self._write(
+            lambda: self._client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": f"period#{merchant_uid}"}},
                 UpdateExpression="SET looked_up_at = :now",
@@ -671,13 +671,7 @@ class SubscriptionStore:
                 "(attribute_not_exists(looked_up_at) OR looked_up_at <= :since)",
                 ExpressionAttributeValues={":now": {"N": _epoch(now)}, ":since": {"N": _epoch(now - every)}},
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise _unavailable(exc) from None
-        except BotoCoreError as exc:
-            raise _unavailable(exc) from None
-        return True
+        )
 
     def mark_revoked(self, merchant_uid: str) -> None:
         """The customer revoked this period through the API: the reconciler skips it, and does not alarm.
@@ -802,15 +796,17 @@ class SubscriptionStore:
             raise _unavailable(exc) from None
         return True
 
-    def _write(self, call: Any) -> None:
-        """An update whose failed condition means there is nothing to change."""
+    def _write(self, call: Any) -> bool:
+        """An update whose failed condition means there is nothing to change: False then, True if written."""
         try:
             call()
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise _unavailable(exc) from None
+            return False
         except BotoCoreError as exc:
             raise _unavailable(exc) from None
+        return True
 
     def _get_item(self, pk: str) -> dict[str, Any] | None:
         try:
