@@ -39,7 +39,8 @@ class DynamoDBConflicts:
         attempts conflict. Attempts of one write are the same request body sent again until it passes;
         a write with the same body after that is another write."""
         with self._lock:
-            self._probability, self._run, self._seed = probability, run, seed
+            self._probability, self._run = probability, run
+            self._dice = random.Random(seed)  # a test's dice: the same draws, in order, in every run
             self._attempts: Counter[str] = Counter()
             self.injected = 0
 
@@ -66,9 +67,7 @@ class DynamoDBConflicts:
         with self._lock:
             self._attempts[write] += 1
             attempt = self._attempts[write]
-            # Drawn from the write and its attempt, not from the order writes arrive in.
-            draw = random.Random(f"{self._seed}:{write}:{attempt}").random()
-            conflict = attempt <= self._run or draw < self._probability
+            conflict = attempt <= self._run or self._dice.random() < self._probability
             if not conflict:
                 del self._attempts[write]
             self.injected += conflict
