@@ -90,6 +90,11 @@ class Admission:
     outcome: Outcome = "not_sent"
     details_mismatch: bool = False  # declined because the details typed do not match the card
 
+    @property
+    def issued_nothing(self) -> bool:
+        """PortOne answered without a key, or was never sent the card: no key exists for this attempt."""
+        return self.outcome in _NO_KEY
+
 
 class AccessStore:
     def __init__(
@@ -155,7 +160,7 @@ class AccessStore:
             self._best_effort(self._count_mismatch, attempt.card)
         elif admission.outcome == "issued" and admission.card_mismatches:
             self._best_effort(self._forget_mismatches, attempt.card)
-        if admission.new_claim and admission.outcome in _NO_KEY:
+        if admission.new_claim and admission.issued_nothing:
             self._best_effort(self._release_claim, attempt, ticket)
 
     def confirm_owner(self, customer_uid: str, owner: str) -> None:

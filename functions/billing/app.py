@@ -27,7 +27,8 @@ from billing.idempotency import REPLAYED_HEADER, IdempotentRequest, StoredRespon
 from billing.identity import Caller, caller_from_event
 from billing.models import (
     CUSTOMER_UID_PATTERN,
-    CardFields,
+    CardChangeRequest,
+    Consents,
     IssueBillingKeyRequest,
     Notice,
     PriceChangeOrder,
@@ -39,6 +40,7 @@ from billing.observability import logger, metrics
 from billing.service import get_service
 from billing.settings import get_settings
 from billing.subscriptions import get_subscription_service
+from billing.terms import Consent, Purpose, load_terms
 
 ISSUE_BILLING_PATH = "/subscriptions/issue-billing"
 # What the template's ScheduleV2 events send (template.yaml, SmokeCheck and Reconcile); no route runs them.
@@ -74,10 +76,16 @@ app = APIGatewayHttpResolver()
 def issue_billing_key() -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     request = parse_model(IssueBillingKeyRequest, payload)
+    consent = _consent(request.consents, "card")
     attempt, service, deadline = _request(caller, key, payload), get_service(), invocation_deadline()
     return _idempotent(
-        attempt, lambda: service.issue_billing_key(request, caller, attempt.identity, deadline)
+        attempt, lambda: service.issue_billing_key(request, consent, caller, attempt.identity, deadline)
     )
+
+
+@app.get("/subscriptions/terms")
+def show_terms() -> Response[str]:
+    return _ok(load_terms(), "TermsShown")
 
 
 @app.get("/subscriptions/plans")
@@ -89,12 +97,13 @@ def list_plans() -> Response[str]:
 def schedule_plan() -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     order = parse_schedule_request(payload)
+    consent = _consent(order.request.consents, "plan", *(("card",) if order.card else ()))
     attempt, service, deadline = (
         _request(caller, key, payload),
         get_subscription_service(),
         invocation_deadline(),
     )
-    return _idempotent(attempt, lambda: service.schedule(order, caller, attempt.identity, deadline))
+    return _idempotent(attempt, lambda: service.schedule(order, consent, caller, attempt.identity, deadline))
 
 
 @app.get("/subscriptions/<customer_uid>")
@@ -109,10 +118,13 @@ def view_subscription(customer_uid: str) -> Response[str]:
 @app.put("/subscriptions/<customer_uid>/card")
 def change_card(customer_uid: str) -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
-    card = parse_model(CardFields, payload)
+    card = parse_model(CardChangeRequest, payload)
+    consent = _consent(card.consents, "card")
     uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), invocation_deadline()
     request = _request(caller, key, payload)
-    return _idempotent(request, lambda: service.change_card(uid, card, caller, request.identity, deadline))
+    return _idempotent(
+        request, lambda: service.change_card(uid, card, consent, caller, request.identity, deadline)
+    )
 
 
 @app.post("/subscriptions/<customer_uid>/price-consent")
@@ -335,6 +347,11 @@ def _caller() -> Caller:
     return caller_from_event(
         app.current_event.raw_event, issuer=settings.jwt_issuer, scope=settings.jwt_scope
     )
+
+
+def _consent(consents: Consents, *purposes: Purpose) -> Consent:
+    """The request's consents checked against the terms, before anything is stored or sent (D16)."""
+    return load_terms().accept(consents.version, consents.items, frozenset(purposes))
 
 
 def _path_uid(value: str) -> str:

@@ -24,6 +24,11 @@ class Caller:
         return self.subject is None
 
     @property
+    def key(self) -> str:
+        """The caller as limits count it and records name it: the account, or an anonymous address."""
+        return f"sub:{self.subject}" if self.subject else f"ip:{self.address}"
+
+    @property
     def address(self) -> str:
         """The client address as the card-testing limits count it (design.md D9): an IPv4 address, or the
         IPv6 /64 it belongs to (one subscriber's network: a single host may use any of its 2^64 addresses)."""

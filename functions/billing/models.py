@@ -26,9 +26,11 @@ from pydantic_core import PydanticCustomError
 
 from billing import cards
 from billing.errors import FieldError, InvalidRequest
+from billing.terms import ITEM_ID_PATTERN, VERSION_PATTERN
 
 CUSTOMER_UID_PATTERN = r"[A-Za-z0-9_-]{1,80}"  # it travels in PortOne's URL path
-_RESERVED_UIDS = frozenset({"plans"})  # GET /subscriptions/plans would shadow GET /subscriptions/{uid}
+# GET /subscriptions/plans and /subscriptions/terms would shadow GET /subscriptions/{uid}
+_RESERVED_UIDS = frozenset({"plans", "terms"})
 _SAFE_KEY = re.compile(r"[a-z_]{1,40}")  # unknown keys are named back only when they cannot hold card digits
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _TEL = re.compile(r"[0-9+() -]{2,20}")
@@ -115,6 +117,14 @@ class CardFields(_Strict):
         return text
 
 
+class Consents(_Strict):
+    """What the customer was shown and agreed to: the terms' version and the consent items they ticked
+    (terms.py checks them against the terms)."""
+
+    version: Annotated[str, Field(pattern=VERSION_PATTERN, strict=True)]
+    items: Annotated[list[Annotated[str, Field(pattern=ITEM_ID_PATTERN, strict=True)]], Field(max_length=20)]
+
+
 class CustomerFields(_Strict):
     """Who the card belongs to, as PortOne stores it with the billing key."""
 
@@ -149,6 +159,14 @@ class CustomerFields(_Strict):
 class IssueBillingKeyRequest(CustomerFields, CardFields):
     """Body of `POST /subscriptions/issue-billing`."""
 
+    consents: Consents
+
+
+class CardChangeRequest(CardFields):
+    """Body of `PUT /subscriptions/{customer_uid}/card`."""
+
+    consents: Consents
+
 
 class ScheduleRequest(CustomerFields):
     """Body of `POST /subscriptions/schedule`, without its card fields (see `parse_schedule_request`).
@@ -159,6 +177,7 @@ class ScheduleRequest(CustomerFields):
 
     plan_id: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,40}$", strict=True)]
     start_at: AwareDatetime | None = None
+    consents: Consents
 
 
 @dataclass(frozen=True)
@@ -239,6 +258,10 @@ class PlanView(BaseModel):
     amount: int
     currency: str
     interval: str
+    # When a subscription started now would be charged first, and next (Korea time): the disclosure the
+    # page shows before its button (전자상거래법 §13②).
+    first_charge_at: AwareDatetime
+    next_charge_at: AwareDatetime
 
 
 class PlansResponse(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -51,7 +52,9 @@ from billing.portone.errors import (
     PortOneUnavailable,
 )
 from billing.portone.models import BillingKeyCard, Customer
+from billing.records import RecordsStore
 from billing.settings import Settings, get_settings
+from billing.terms import Consent
 
 _CLOCK_TOLERANCE_SECONDS = 5  # PortOne's `updated` and our estimate of its clock may differ this much
 _CARD_TYPES: dict[int, Literal["credit", "check"]] = {0: "credit", 1: "check"}
@@ -64,14 +67,20 @@ class BillingService:
     access: AccessStore
     idempotency: IdempotencyStore
     fingerprints: Fingerprints
+    records: RecordsStore
     settings: Settings
 
     def issue_billing_key(
-        self, request: IssueBillingKeyRequest, caller: Caller, request_identity: str, deadline: Deadline
+        self,
+        request: IssueBillingKeyRequest,
+        consent: Consent,
+        caller: Caller,
+        request_identity: str,
+        deadline: Deadline,
     ) -> IssueBillingKeyResponse | IssueBillingKeyPending:
         """Issue (or, for its owner, replace) a billing key, within the ownership and card-testing rules."""
         customer_uid = request.customer_uid or mint_customer_uid()
-        with self.admitted(customer_uid, request, caller, request_identity) as admission:
+        with self.admitted(customer_uid, request, consent, caller, request_identity) as admission:
             customer = self.issue_key(admission, request, request, deadline)
         if customer is None:
             return IssueBillingKeyPending(customer_uid=customer_uid)
@@ -89,14 +98,15 @@ class BillingService:
 
     @contextmanager
     def admitted(
-        self, customer_uid: str, card: CardFields, caller: Caller, request_identity: str
+        self, customer_uid: str, card: CardFields, consent: Consent, caller: Caller, request_identity: str
     ) -> Iterator[Admission]:
-        """Claim or confirm the uid and count the attempt (D8, D9) for the block, and settle the admission
-        by its outcome however the block ends. Refused attempts never reach PortOne."""
+        """Claim or confirm the uid and count the attempt (D8, D9), and record the customer's consent (D16),
+        for the block; settle the admission by its outcome however the block ends. Refused attempts never
+        reach PortOne, and neither does a card whose consent could not be recorded."""
         attempt = Attempt(
             customer_uid=customer_uid,
             owner=self.owner_id(caller, request_identity),
-            caller=f"sub:{caller.subject}" if caller.subject else f"ip:{caller.address}",
+            caller=caller.key,
             address=caller.address,
             card=self.fingerprints.card(card.card_number.get_secret_value()),
         )
@@ -105,10 +115,14 @@ class BillingService:
         except (RateLimited, CustomerNotFound, CardDetailsExhausted) as refused:
             logger.warning("attempt refused", extra={"outcome": refused.code, "customer_uid": customer_uid})
             raise
+        record = None
         try:
+            record = self.records.record_consent(customer_uid, consent, attempt.caller)
             yield admission
         finally:
             self.access.settle(admission)
+            if record is not None and admission.issued_nothing:  # the contract never began
+                self.records.close(customer_uid, record)
 
     def issue_key(
         self, admission: Admission, card: CardFields, customer: CustomerFields, deadline: Deadline
@@ -325,5 +339,6 @@ def get_service() -> BillingService:
         access=AccessStore(settings.table_name, settings.limits(), client=aws.dynamodb),
         idempotency=IdempotencyStore(settings.table_name, client=aws.dynamodb),
         fingerprints=Fingerprints(HmacKey(secrets_manager, settings.hmac_key_secret_id)),
+        records=RecordsStore(settings.records_table_name, client=aws.dynamodb, clock=time.time),
         settings=settings,
     )

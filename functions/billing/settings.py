@@ -77,6 +77,8 @@ class Settings(BaseModel):
     smoke_customer_uid: str = ""
     # The one DynamoDB table: idempotency records, customer_uid owners, card-testing counters.
     table_name: Annotated[str, Field(min_length=3)]
+    # Records kept because the law requires them (records.py), apart from the live data (PIPA §21③).
+    records_table_name: Annotated[str, Field(min_length=3)]
     # The template-generated key for keyed fingerprints of cards and bodies.
     hmac_key_secret_id: Annotated[str, Field(min_length=1)]
     # The JWT authorizer's issuer; empty: the stack has none and every caller is anonymous (design.md D8).

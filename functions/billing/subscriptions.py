@@ -81,12 +81,14 @@ from billing.service import (
     portone_errors_as_api_errors,
 )
 from billing.subscription_store import Period, PriceChange, Subscription, SubscriptionStore
+from billing.terms import Consent
 
 # A notice about a period PortOne already told us the outcome of (or that moved to another key, confirmed
 # revoked) changes nothing; one still scheduled, revoked or cancelled may have been charged after all.
 _OUTCOME_KNOWN = frozenset({"paid", "failed", "moved"})
 _LOOKUP_EVERY = timedelta(minutes=1)
 _RESERVE_SECONDS = 5.0  # a price-change run stops taking pages when less is left: time to answer
+DEFAULT_LEAD = 5 * MIN_LEAD  # a sign-up's first charge when it names no start: shortly after it
 _MAX_LEAD = timedelta(days=90)  # a first payment further out is a mistake, not a plan
 # PortOne lists at most "three months" per query (§4.4); 89 days fit that under any reading.
 _LISTING_WINDOW = timedelta(days=89)
@@ -105,15 +107,25 @@ class SubscriptionService:
         customers subscribe, so the page offers the card form alone."""
         if not self._may_subscribe(caller):
             return PlansResponse(plans=[])
+        first = datetime.now(UTC) + DEFAULT_LEAD
         return PlansResponse(
             plans=[
-                PlanView.model_validate(plan.model_dump(exclude={"periods_ahead"}))
+                PlanView(
+                    **plan.model_dump(exclude={"periods_ahead"}),
+                    first_charge_at=first.astimezone(KST),
+                    next_charge_at=plan.due_at(first, 1),
+                )
                 for plan in self.catalog.plans
             ]
         )
 
     def schedule(
-        self, order: ScheduleOrder, caller: Caller, request_identity: str, deadline: Deadline
+        self,
+        order: ScheduleOrder,
+        consent: Consent,
+        caller: Caller,
+        request_identity: str,
+        deadline: Deadline,
     ) -> ScheduleResponse | SchedulePending:
         """Schedule the plan's upcoming periods; with a card, issue the billing key first.
 
@@ -127,7 +139,7 @@ class SubscriptionService:
         if plan is None:
             raise InvalidRequest([FieldError("plan_id", "unknown_plan")])
         now = datetime.now(UTC)
-        start = request.start_at or now + 5 * MIN_LEAD
+        start = request.start_at or now + DEFAULT_LEAD
         if start < now + MIN_LEAD:
             raise InvalidRequest([FieldError("start_at", "not_in_the_future")])
         if start > now + _MAX_LEAD:
@@ -138,10 +150,17 @@ class SubscriptionService:
 
         if order.card is None:
             self.billing.access.confirm_owner(customer_uid, self.billing.owner_id(caller, request_identity))
-            subscription, _ = self._start(customer_uid, plan, start, now)
+            record = self.billing.records.record_consent(customer_uid, consent, caller.key)
+            try:
+                subscription, _ = self._start(customer_uid, plan, start, now)
+            except ApiError:
+                self.billing.records.close(customer_uid, record)  # the contract never began
+                raise
             summary = None
         else:
-            with self.billing.admitted(customer_uid, order.card, caller, request_identity) as admission:
+            with self.billing.admitted(
+                customer_uid, order.card, consent, caller, request_identity
+            ) as admission:
                 subscription, started = self._start(customer_uid, plan, start, now)
                 if not started and subscription.scheduled_through >= 0:
                     # A card change never re-issues on the uid the periods are charged to (change_card);
@@ -474,7 +493,13 @@ class SubscriptionService:
         return NoticeResult(status="deferred")
 
     def change_card(
-        self, customer_uid: str, card: CardFields, caller: Caller, request_identity: str, deadline: Deadline
+        self,
+        customer_uid: str,
+        card: CardFields,
+        consent: Consent,
+        caller: Caller,
+        request_identity: str,
+        deadline: Deadline,
     ) -> CardChangeResponse | CardChangePending:
         """Charge the subscription to a new card: a new billing key under a new uid (PortOne wants one per
         customer and card; the old uid is never re-issued), then every pending period moves to it and the
@@ -492,7 +517,7 @@ class SubscriptionService:
         with portone_errors_as_api_errors(customer_uid):
             now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
         new_uid = mint_customer_uid()
-        with self.billing.admitted(new_uid, card, caller, request_identity) as admission:
+        with self.billing.admitted(new_uid, card, consent, caller, request_identity) as admission:
             customer = self.billing.issue_key(admission, card, CustomerFields(), deadline)
         if customer is None:  # unconfirmed, so it may exist: the subscription stays on the old card
             self._drop_key(new_uid, deadline)

@@ -13,11 +13,18 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import CardForm, DevStack, screenshot, start_dev
+from tests.integration.support import consents
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
 ISSUE = "/subscriptions/issue-billing"
-CARD = {"card_number": "9540490000000001", "expiry": "2030-12", "birth": "880101", "pwd_2digit": "12"}
+CARD = {
+    "card_number": "9540490000000001",
+    "expiry": "2030-12",
+    "birth": "880101",
+    "pwd_2digit": "12",
+    "consents": consents("card"),
+}
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from tests.integration.support import (
     Invocation,
     NoticeInbox,
     ShiftedClock,
-    empty_table,
+    empty_tables,
     new_container,
 )
 
@@ -58,7 +58,7 @@ def function_environment(
     stack.emulator.reset()
     stack.emulator.clear_faults()
     stack.dynamodb_conflicts.set()
-    empty_table(stack)
+    empty_tables(stack)
 
 
 @pytest.fixture

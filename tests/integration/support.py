@@ -23,6 +23,7 @@ from local.template import ROOT, function_definition
 EVENTS = ROOT / "events"
 FUNCTION = function_definition("BillingFunction")
 ENVIRONMENT = function_environment(FUNCTION, EVENTS / "env.json")
+RECORDS_TABLE = ENVIRONMENT["RECORDS_TABLE_NAME"]
 TEST_ISSUER = "https://issuer.local.test/"  # the issuer of the sample events with claims
 # Limits high enough that tests about other things never meet them; the limit tests set their own.
 GENEROUS_LIMITS = {
@@ -59,6 +60,26 @@ def sample_body() -> dict[str, Any]:
 CARD = {k: v for k, v in sample_body().items() if k in ("card_number", "expiry", "birth", "pwd_2digit")}
 
 
+def consents(*purposes: str) -> dict[str, Any]:
+    """What the page sends with a card request for `purposes`: the terms' version and every required item."""
+    from billing.terms import load_terms
+
+    terms = load_terms()
+    required = [i.id for i in terms.items if i.kind == "required" and set(purposes) & set(i.applies_to)]
+    return {"version": terms.version, "items": required}
+
+
+def _with_consents(method: str, path: str, body: Any) -> Any:
+    """A card route's body with the consents the page would send, unless the test chose its own."""
+    if not isinstance(body, dict) or "consents" in body:
+        return body
+    if (method, path) == ("POST", "/subscriptions/schedule"):
+        return {**body, "consents": consents("plan", *(["card"] if "card_number" in body else []))}
+    if (method, path) == ("POST", "/subscriptions/issue-billing") or (method, path[-5:]) == ("PUT", "/card"):
+        return {**body, "consents": consents("card")}
+    return body
+
+
 def call(
     invoke: Any,
     method: str,
@@ -69,8 +90,9 @@ def call(
     key: str | None = None,
     query: dict[str, str] | None = None,
 ) -> Invocation:
-    """`method path?query` with a JSON body (or none), as the signed-in caller `who`."""
-    event = http_event(body if body is not None else None, key=key)
+    """`method path?query` with a JSON body (or none), as the signed-in caller `who`. A card route's body
+    carries the consents the page sends unless it has its own `consents`."""
+    event = http_event(_with_consents(method, path, body), key=key)
     event["requestContext"]["http"]["method"] = method
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     if query:
@@ -126,13 +148,25 @@ def new_container() -> None:
     get_subscription_service.cache_clear()
 
 
-def empty_table(stack: Any) -> None:
-    """Delete every item of the function's table: each test starts with no records and no counters."""
+def empty_tables(stack: Any) -> None:
+    """Delete every item of the function's tables: each test starts with no records and no counters."""
     client = stack.client("dynamodb")
-    table = ENVIRONMENT["TABLE_NAME"]
-    for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression="pk"):
-        for item in page["Items"]:
-            client.delete_item(TableName=table, Key={"pk": item["pk"]})
+    for table, key in [(ENVIRONMENT["TABLE_NAME"], ["pk"]), (RECORDS_TABLE, ["customer_uid", "record_id"])]:
+        projection = ", ".join(key)
+        for page in client.get_paginator("scan").paginate(TableName=table, ProjectionExpression=projection):
+            for item in page["Items"]:
+                client.delete_item(TableName=table, Key={name: item[name] for name in key})
+
+
+def law_records(stack: Any, customer_uid: str) -> list[dict[str, Any]]:
+    """The records the law requires (records.py) of one customer, oldest first, as the table holds them."""
+    return list(
+        stack.client("dynamodb").query(
+            TableName=RECORDS_TABLE,
+            KeyConditionExpression="customer_uid = :uid",
+            ExpressionAttributeValues={":uid": {"S": customer_uid}},
+        )["Items"]
+    )
 
 
 def table_item(stack: Any, pk: str) -> dict[str, str] | None:

@@ -18,6 +18,7 @@ from tests.integration.support import (
     NoticeInbox,
     ShiftedClock,
     call,
+    consents,
     emitted_metrics,
     http_event,
     sample_body,
@@ -123,7 +124,7 @@ def test_a_refused_request_goes_through_once_the_channel_is_fixed(invoke, stack,
     # Given a request refused by the go-live guard
     body = sample_body() | {"customer_uid": "sub_alice"}
     if route == "schedule":
-        body["plan_id"] = "basic_monthly"
+        body |= {"plan_id": "basic_monthly", "consents": consents("plan", "card")}
     event = with_caller(http_event(body, key="go-live-guard-retry"), "alice")
     event["rawPath"] = event["requestContext"]["http"]["path"] = f"/subscriptions/{route}"
     event["routeKey"] = f"POST /subscriptions/{route}"

@@ -60,6 +60,7 @@ def test_a_card_the_issuer_rejects_is_a_402_without_portones_text(invoke, stack:
         ("invalid_pwd", [{"field": "pwd_2digit", "reason": "two_digits"}]),
         ("invalid_customer_uid", [{"field": "customer_uid", "reason": "invalid_characters"}]),
         ("invalid_unknown_field", [{"field": "cvc", "reason": "unknown_field"}]),
+        ("invalid_missing_consents", [{"field": "consents", "reason": "required"}]),
         ("invalid_malformed_json", [{"field": "body", "reason": "malformed_json"}]),
         ("invalid_missing_body", [{"field": "body", "reason": "required"}]),
     ],
@@ -77,7 +78,7 @@ def test_each_invalid_event_is_a_400_naming_field_and_rule(invoke, stack, event:
 def test_missing_fields_are_each_listed(invoke) -> None:
     response = invoke(load_event("invalid_missing_fields"))
     assert response.status == 400
-    assert {e["field"] for e in response.body["errors"]} == {"card_number", "expiry", "birth"}
+    assert {e["field"] for e in response.body["errors"]} == {"card_number", "expiry", "birth", "consents"}
 
 
 def test_a_form_body_is_a_415(invoke) -> None:

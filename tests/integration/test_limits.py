@@ -13,6 +13,7 @@ from tests.integration.support import (
     ENVIRONMENT,
     GENEROUS_LIMITS,
     TEST_ISSUER,
+    consents,
     http_event,
     new_container,
     sample_body,
@@ -240,6 +241,7 @@ def test_cards_rejected_through_a_schedule_count_as_failures_too(invoke, stack, 
 
     def schedule(number: str, uid: str) -> int:
         body = {**sample_body(), "card_number": number, "customer_uid": uid, "plan_id": "basic_monthly"}
+        body["consents"] = consents("plan", "card")
         event = http_event(body)
         event["rawPath"] = event["requestContext"]["http"]["path"] = "/subscriptions/schedule"
         return int(invoke(with_caller(event, "tester")).status)

@@ -11,6 +11,7 @@ from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
     TEST_ISSUER,
+    consents,
     http_event,
     load_event,
     sample_body,
@@ -107,7 +108,9 @@ def test_a_known_idempotency_key_gives_an_anonymous_caller_no_hold_on_an_existin
     stack.emulator.reset()
 
     # When someone else sends another request naming that uid under the same key, from another address
+    purposes = ("plan", "card") if with_card else ("plan",)
     body = {"customer_uid": "cu_victim", "plan_id": "basic_monthly", **(CARD if with_card else {})}
+    body["consents"] = consents(*purposes)
     response = anonymous_schedule(invoke, body, key="victims-key-0001")
 
     # Then it is the 404 of a foreign uid, and PortOne never hears of it
@@ -117,7 +120,12 @@ def test_a_known_idempotency_key_gives_an_anonymous_caller_no_hold_on_an_existin
 
 def test_an_anonymous_subscription_is_finished_by_a_retry_of_the_very_request(invoke, stack) -> None:
     stack.emulator.add_fault("http_503", "POST /users/getToken", times=2)  # getToken fails, and its retry
-    body = {"customer_uid": "cu_new_anonymous", "plan_id": "basic_monthly", **CARD}
+    body = {
+        "customer_uid": "cu_new_anonymous",
+        "plan_id": "basic_monthly",
+        **CARD,
+        "consents": consents("plan", "card"),
+    }
 
     first = anonymous_schedule(invoke, body, key="anonymous-subscribe-0001")
     retried = anonymous_schedule(invoke, body, key="anonymous-subscribe-0001")
@@ -129,7 +137,12 @@ def test_an_anonymous_subscription_is_finished_by_a_retry_of_the_very_request(in
 def test_a_stack_may_let_only_signed_in_customers_subscribe(invoke, stack, monkeypatch) -> None:
     # Given a stack without the JWT authorizer that does not let anonymous callers subscribe
     monkeypatch.setenv("ALLOW_ANONYMOUS_SUBSCRIPTIONS", "false")
-    body = {"customer_uid": "cu_new_anonymous", "plan_id": "basic_monthly", **CARD}
+    body = {
+        "customer_uid": "cu_new_anonymous",
+        "plan_id": "basic_monthly",
+        **CARD,
+        "consents": consents("plan", "card"),
+    }
 
     # When an anonymous caller asks for the plans, and then subscribes anyway
     plans = invoke(load_event("list_plans"))

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from billing.plans import load_catalog
 from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
 from tests.integration.support import (
@@ -52,13 +53,31 @@ def test_the_plans_come_from_the_catalog(invoke) -> None:
     response = invoke(with_caller(load_event("list_plans"), "alice"))
     assert response.status == 200
     plans = {p["id"]: p for p in response.body["plans"]}
-    assert plans["basic_monthly"] == {
+    assert {k: v for k, v in plans["basic_monthly"].items() if not k.endswith("_charge_at")} == {
         "id": "basic_monthly",
         "name": "베이직 월간 이용권",
         "amount": 9900,
         "currency": "KRW",
         "interval": "month",
     }
+
+
+def test_each_plan_discloses_the_first_and_next_charge_as_a_sign_up_now_is_charged(invoke) -> None:
+    # Given the plans as the page shows them before its button
+    plans = invoke(with_caller(load_event("list_plans"), "alice")).body["plans"]
+    disclosed = {p["id"]: p for p in plans}["basic_monthly"]
+    first = datetime.fromisoformat(disclosed["first_charge_at"])
+    following = datetime.fromisoformat(disclosed["next_charge_at"])
+
+    # When the customer subscribes
+    [period] = schedule(invoke, **CARD).body["schedules"]
+
+    # Then the first charge is when the page said, in Korea time, and the next one a month later by the
+    # calendar renewals keep (the same day, or the month's last)
+    assert disclosed["first_charge_at"].endswith("+09:00")
+    assert abs(datetime.fromisoformat(period["schedule_at"]) - first) < timedelta(seconds=30)
+    assert following == load_catalog().find("basic_monthly").due_at(first, 1)  # type: ignore[union-attr]
+    assert following - first >= timedelta(days=28)
 
 
 def test_a_new_card_is_issued_then_its_first_period_scheduled(invoke, stack: EmbeddedStack) -> None:

@@ -43,7 +43,8 @@ def test_lost_stolen_closed_suspended_or_invalid_cards_are_not(fail_reason: str)
 def test_retry_days_are_ascending(days: str, valid: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     from billing.settings import ConfigurationError, get_settings
 
-    for name, value in {"PORTONE_SECRET_ID": "s", "TABLE_NAME": "table", "HMAC_KEY_SECRET_ID": "h"}.items():
+    required = {"PORTONE_SECRET_ID": "s", "TABLE_NAME": "table", "RECORDS_TABLE_NAME": "records"}
+    for name, value in {**required, "HMAC_KEY_SECRET_ID": "h"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RETRY_DAYS", days)
     get_settings.cache_clear()

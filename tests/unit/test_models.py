@@ -16,6 +16,7 @@ VALID = {
     "expiry": "2030-12",
     "birth": "880101",
     "pwd_2digit": "12",
+    "consents": {"version": "2026-11-30", "items": ["third_party_provision", "electronic_finance_terms"]},
 }
 
 
@@ -61,7 +62,7 @@ def test_each_rule_is_named(change: dict[str, Any], expected: FieldError) -> Non
 def test_every_missing_field_is_listed() -> None:
     fields = {e.field for e in errors_for({}) if e.reason == "required"}
     # customer_uid may be left to the server; pwd_2digit is required only once birth shows a personal card
-    assert fields == {"card_number", "expiry", "birth"}
+    assert fields == {"card_number", "expiry", "birth", "consents"}
 
 
 def test_a_personal_card_needs_the_pin_digits_and_a_corporate_card_does_not() -> None:

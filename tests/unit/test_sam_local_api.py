@@ -144,9 +144,9 @@ def test_sam_cli_reads_every_route_with_its_method_path_and_authorizer(
     assert sorted(got, key=str) == sorted(_expected(use_jwt), key=str)
     assert len(set(got)) == len(got)
     assert {(r["api"], r["function"], r["payload"]) for r in read} == {("BillingApi", FUNCTION, "2.0")}
-    # and the authorizer is on every route but PortOne's notice with UseJwt, on none without it
+    # and the authorizer is on every route but PortOne's notice and the terms with UseJwt, on none without it
     guarded = {(m, p) for m, p, authorizer in got if authorizer == "JwtAuthorizer"}
-    assert len(guarded) == (len(got) - 1 if use_jwt else 0)
+    assert len(guarded) == (len(got) - 2 if use_jwt else 0)
 
 
 @pytest.mark.parametrize(("configuration", "use_jwt"), [("with_jwt", True), ("without_jwt", False)])

@@ -22,6 +22,7 @@ from local.template import ROOT, TEMPLATE, load_template
 EXPECTED_ROUTES = {
     ("POST", ISSUE_BILLING_PATH),
     ("GET", "/subscriptions/plans"),
+    ("GET", "/subscriptions/terms"),
     ("POST", "/subscriptions/schedule"),
     ("GET", "/subscriptions/{customer_uid}"),
     ("PUT", "/subscriptions/{customer_uid}/card"),
@@ -30,14 +31,16 @@ EXPECTED_ROUTES = {
     ("DELETE", "/subscriptions/{customer_uid}"),
     ("POST", WEBHOOK_PATH),
 }
-# PortOne's notices carry no token: the only route without the JWT authorizer.
-OPEN_ROUTES = {f"POST {WEBHOOK_PATH}"}
+# PortOne's notices carry no token, and the terms are shown before anyone signs in: the only routes
+# without the JWT authorizer.
+OPEN_ROUTES = {f"POST {WEBHOOK_PATH}", "GET /subscriptions/terms"}
 API_GATEWAY_INTEGRATION_LIMIT_S = 30
 # Lambda's python3.13 runtime in the Seoul region and the default one.
 LINT_REGIONS = ["ap-northeast-2", "us-east-1"]
 # Variables the stores, the authorizer-aware code and the card-testing limits read (D7-D9).
 NEW_ENV_VARS = {
     "TABLE_NAME": {"Ref": "BillingTable"},
+    "RECORDS_TABLE_NAME": {"Ref": "RecordsTable"},
     "HMAC_KEY_SECRET_ID": {"Ref": "HmacKeySecret"},
     "JWT_ISSUER": {"Ref": "JwtIssuer"},
     "JWT_AUDIENCE": {"Ref": "JwtAudience"},
@@ -311,7 +314,9 @@ def test_every_route_uses_the_jwt_authorizer_and_scope_under_use_jwt_none_otherw
         assert "AuthorizationScopes" not in props, name
 
 
-def test_only_the_portone_notice_route_is_open(routes: dict[bool, dict[str, dict[str, Any]]]) -> None:
+def test_only_the_portone_notice_and_terms_routes_are_open(
+    routes: dict[bool, dict[str, dict[str, Any]]],
+) -> None:
     open_props = [p for p in routes[True].values() if p["AuthorizationType"] == "NONE"]
     assert {p["RouteKey"] for p in open_props} == OPEN_ROUTES
     for props in open_props:
@@ -555,14 +560,15 @@ def test_card_testing_limits_are_positive_integers(function: dict[str, Any], nam
 # --- table (D7, D8, D9) ----------------------------------------------------------------------------------
 
 
-def test_one_table_keyed_by_pk_with_the_reconcilers_index(
+def test_the_live_table_keyed_by_pk_with_the_reconcilers_index(
     resources: dict[str, Any], table: dict[str, Any]
 ) -> None:
     from billing.subscription_store import WORK_INDEX
 
     props = table["Properties"]
 
-    assert list(_of_type(resources, "AWS::DynamoDB::Table")) == ["BillingTable"]
+    # Live data in one table; the records the law requires in another (D16, PIPA §21③)
+    assert list(_of_type(resources, "AWS::DynamoDB::Table")) == ["BillingTable", "RecordsTable"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert props["AttributeDefinitions"] == [
@@ -638,6 +644,33 @@ def test_table_access_is_scoped_to_the_table(function: dict[str, Any]) -> None:
         {"Fn::GetAtt": ["BillingTable", "Arn"]},
         {"Fn::Sub": "${BillingTable.Arn}/index/*"},
     ]
+
+
+def test_the_records_table_is_apart_keyed_by_customer_and_record_and_expires_by_ttl(
+    resources: dict[str, Any], function: dict[str, Any]
+) -> None:
+    # Given the table of records the law requires (records.py)
+    records = resources["RecordsTable"]
+    props = records["Properties"]
+
+    # Then a customer's records are one partition, each record expires by TTL, and the table outlives
+    # the stack, encrypted and recoverable
+    assert props["KeySchema"] == [
+        {"AttributeName": "customer_uid", "KeyType": "HASH"},
+        {"AttributeName": "record_id", "KeyType": "RANGE"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert (records["DeletionPolicy"], records["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    # And the function may only write them: a record is made and closed, never read back in bulk
+    [statement] = [
+        s
+        for p in function["Policies"]
+        for s in p.get("Statement", [])
+        if s["Resource"] == {"Fn::GetAtt": ["RecordsTable", "Arn"]}
+    ]
+    assert sorted(statement["Action"]) == ["dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 
 # --- HMAC key (D7, D9) -----------------------------------------------------------------------------------
