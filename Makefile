@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed
 SAM_VENV  := .venv-sam
 SAM       := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
+# The browser tests' Node packages (package.json: axe-core), installed exactly as package-lock.json pins them.
+NODE_STAMP := node_modules/.installed
 EVENT  ?= events/issue_billing.json
 ENV_VARS ?= events/env.json
 # `make build` / `make deploy`: the function's and the layer's architecture (template parameter Architecture).
@@ -56,9 +58,14 @@ emulator: $(STAMP) ## Run the PortOne V1 emulator on 127.0.0.1:8090
 dev: $(STAMP) ## The local stack: card page :8080, API :3000, PortOne emulator, moto (ARGS=--jwt signs callers in)
 	$(BIN)/python -m local.dev --env-vars $(ENV_VARS) $(ARGS)
 
-# Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser build), and a
-# Korean font so the page's screenshots are legible. apt-get needs root, as on CI.
-browser: ## Install Debian's Chromium (and a Korean font) when missing
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser build), a
+# Korean font so the page's screenshots are legible, and the accessibility scanner the tests inject into the
+# page. apt-get needs root, as on CI.
+browser: $(NODE_STAMP) ## Install Debian's Chromium (and a Korean font) when missing, and axe-core
 	@if ! command -v chromium >/dev/null || ! fc-list :lang=ko | grep -q .; then \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-nanum; \
 	fi
@@ -91,4 +98,4 @@ deploy: build $(STAMP) ## Build, then `sam deploy` (--guided until samconfig.tom
 	fi
 
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
