@@ -1,17 +1,22 @@
 // The card form: checks the card as it is typed (the server's rules, cards.js), sends it once per submission
 // with an Idempotency-Key, and shows the masked result. Card values never go into the URL, storage or the
 // console; they live in the form's fields and, while a submission's outcome is unknown, in memory only.
+// The terms the API serves come first: until they are shown, with the seller's identity, the form cannot be
+// sent, and every card request carries the consents ticked against their version.
 
 import { API_BASE_URL, DEV_TOKEN_URL } from "./config.js";
 import * as cards from "./cards.js";
+import { cycle, kstDateTime, money, toDate } from "./format.js";
 
 const ISSUE_PATH = "/subscriptions/issue-billing";
 const SCHEDULE_PATH = "/subscriptions/schedule";
 const PLANS_PATH = "/subscriptions/plans";
+const TERMS_PATH = "/subscriptions/terms";
 const MAX_RETRIES = 2; // automatic retries of one submission (409 and 503 with Retry-After only)
 const MAX_RETRY_WAIT_S = 10;
 const REQUEST_TIMEOUT_MS = 35000; // API Gateway gives up on the function after 30 s
-const PLANS_TIMEOUT_MS = 10000;
+const GET_TIMEOUT_MS = 10000;
+const PLANS_REFRESH_MS = 60000; // the charge times shown are the server's from at most a minute ago
 const DEV_SUBJECT = "dev-user"; // the user the dev issuer signs tokens for (make dev ARGS=--jwt)
 
 const FIELD_MESSAGES = {
@@ -107,11 +112,12 @@ const STATUS_CODES = {
 const NETWORK_MESSAGE = "서버에 연결할 수 없습니다.";
 const NETWORK_DETAIL =
   "인터넷 연결을 확인한 뒤 다시 시도해 주세요. 같은 내용으로 다시 시도하면 카드가 두 번 등록되지 않습니다.";
+const TERMS_UNAVAILABLE = "약관을 불러오지 못했습니다. 잠시 후 새로 고침해 주세요.";
+const TERMS_CHANGED = "약관이 변경되었습니다. 변경된 내용을 확인하고 다시 동의해 주세요.";
+const TERMS_CHANGED_RESULT =
+  "약관이 변경되어 카드를 등록하지 않았습니다. 변경된 약관을 확인하고 동의한 뒤 다시 제출해 주세요.";
+const CONSENT_KINDS = { required: "(필수)", optional: "(선택)", notice: "안내" };
 const CARD_TYPES = { credit: "신용카드", check: "체크카드" };
-const INTERVALS = {
-  day: "매일", daily: "매일", week: "매주", weekly: "매주",
-  month: "매월", monthly: "매월", year: "매년", yearly: "매년", annual: "매년",
-};
 const SCHEDULE_STATUSES = { scheduled: "예약됨", paid: "결제됨", failed: "실패", cancelled: "결제 취소됨", revoked: "취소됨" };
 
 const form = document.getElementById("card-form");
@@ -119,6 +125,14 @@ const submitButton = document.getElementById("submit");
 const result = document.getElementById("result");
 const planGroup = document.getElementById("plan-group");
 const planOptions = document.getElementById("plan-options");
+const chargeBox = document.getElementById("charge");
+const chargeDetails = document.getElementById("charge-details");
+const termsStatus = document.getElementById("terms-status");
+const consentList = document.getElementById("consent-list");
+const consentsError = document.getElementById("consents-error");
+const merchantFooter = document.getElementById("merchant");
+const merchantDetails = document.getElementById("merchant-details");
+const policyLinks = document.getElementById("policy-links");
 const inputs = {
   card_number: document.getElementById("card_number"),
   expiry: document.getElementById("expiry"),
@@ -135,6 +149,10 @@ const state = {
   submitted: false,
   touched: new Set(),
   plans: [],
+  terms: null, // the terms shown, or null while they are loading or could not be loaded
+  consents: new Map(), // item id -> { item, row, checkbox (null for a notice) }
+  allBox: null, // 전체 동의
+  consentsChecked: false, // a submission checked them: a missing one is named until it is ticked
   // A submission whose outcome is unknown (network error, still in progress, pending): sending the same
   // body again reuses its Idempotency-Key, so the server answers it instead of issuing a second key.
   unsettled: null,
@@ -331,33 +349,70 @@ async function postOnce(path, bodyText, key) {
   }
 }
 
-async function loadPlans() {
+/** GET an API resource as the caller; null when it is missing, refused or unreachable. */
+async function getJson(path) {
   try {
     const headers = { Accept: "application/json" };
     const token = await accessToken();
     if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await fetch(API_BASE_URL + PLANS_PATH, {
+    const response = await fetch(API_BASE_URL + path, {
       headers,
       credentials: "omit",
       cache: "no-store",
-      signal: AbortSignal.timeout(PLANS_TIMEOUT_MS),
+      signal: AbortSignal.timeout(GET_TIMEOUT_MS),
     });
-    if (!response.ok) return [];
-    const answer = await readJson(response);
-    return Array.isArray(answer.plans) ? answer.plans.filter(isPlan) : [];
+    return response.ok ? await readJson(response) : null;
   } catch {
-    return []; // no plans route (yet), not allowed, or unreachable: the page offers the card form only
+    return null;
   }
 }
 
+async function loadPlans() {
+  const answer = await getJson(PLANS_PATH);
+  // No plans route (yet), not allowed, or unreachable: the page offers the card form only
+  return answer && Array.isArray(answer.plans) ? answer.plans.filter(isPlan) : [];
+}
+
+function isObject(value) {
+  return value !== null && typeof value === "object";
+}
+
+// A plan is offered only with the times it will charge at, so the customer sees them before agreeing.
 function isPlan(plan) {
   return (
-    plan !== null &&
-    typeof plan === "object" &&
+    isObject(plan) &&
     typeof plan.id === "string" &&
     typeof plan.name === "string" &&
     typeof plan.amount === "number" &&
-    typeof plan.currency === "string"
+    typeof plan.currency === "string" &&
+    toDate(plan.first_charge_at) !== null &&
+    toDate(plan.next_charge_at) !== null
+  );
+}
+
+async function loadTerms() {
+  const terms = await getJson(TERMS_PATH);
+  return isTerms(terms) ? terms : null;
+}
+
+// An item of a kind the page does not know might be one the server requires: such terms are not shown at
+// all rather than shown without it.
+function isTerms(terms) {
+  return (
+    isObject(terms) &&
+    typeof terms.version === "string" &&
+    terms.version !== "" &&
+    isObject(terms.merchant) &&
+    Array.isArray(terms.items) &&
+    terms.items.every(
+      (item) =>
+        isObject(item) &&
+        typeof item.id === "string" &&
+        typeof item.title === "string" &&
+        typeof item.text === "string" &&
+        Object.hasOwn(CONSENT_KINDS, item.kind) &&
+        Array.isArray(item.applies_to),
+    )
   );
 }
 
@@ -370,17 +425,39 @@ function element(tag, className, text) {
   return node;
 }
 
-function money(amount, currency) {
+/** The URL when it is a web address (never javascript: or the like from an answer), else null. */
+function webUrl(value) {
   try {
-    return new Intl.NumberFormat("ko-KR", { style: "currency", currency }).format(amount);
+    const url = new URL(value);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
   } catch {
-    return `${amount} ${currency}`;
+    return null;
   }
 }
 
+/** A link that opens beside the page, so the card typed in so far is not lost. */
+function newTabLink(href, text) {
+  const link = element("a", "", text);
+  link.href = href;
+  link.target = "_blank";
+  link.rel = "noopener noreferrer";
+  link.append(element("span", "visually-hidden", " (새 창)"));
+  return link;
+}
+
+function detailPairs(rows) {
+  return rows.map(([term, ...details]) => {
+    const pair = element("div");
+    const detail = element("dd");
+    detail.append(...details);
+    pair.append(element("dt", "", term), detail);
+    return pair;
+  });
+}
+
 function planLabel(plan) {
-  const interval = INTERVALS[String(plan.interval).toLowerCase()] || plan.interval || "";
-  return `${plan.name} · ${money(plan.amount, plan.currency)}${interval ? ` / ${interval}` : ""}`;
+  const every = cycle(plan.interval);
+  return `${plan.name} · ${money(plan.amount, plan.currency)}${every ? ` / ${every}` : ""}`;
 }
 
 function renderPlans(plans) {
@@ -395,7 +472,7 @@ function renderPlans(plans) {
       radio.name = "plan";
       radio.value = choice.id;
       radio.checked = index === 0;
-      radio.addEventListener("change", updateSubmitLabel);
+      radio.addEventListener("change", planChanged);
       label.append(radio, element("span", "", choice.label));
       return label;
     }),
@@ -404,7 +481,21 @@ function renderPlans(plans) {
   planOptions.lastElementChild.id = "plan-error";
   planGroup.setAttribute("aria-describedby", "plan-error");
   planGroup.hidden = false;
-  updateSubmitLabel();
+  planChanged();
+}
+
+/** The plans again, for charge times that stay true while the page is open; a failed refresh keeps them. */
+async function refreshPlans() {
+  if (state.inFlight) return;
+  const plans = await loadPlans();
+  if (state.inFlight || plans.length === 0) return;
+  const offer = (list) => list.map((plan) => `${plan.id} ${planLabel(plan)}`).join("\n");
+  if (offer(plans) === offer(state.plans)) {
+    state.plans = plans;
+    renderCharge();
+  } else {
+    renderPlans(plans); // the offer itself changed: the customer chooses again
+  }
 }
 
 function selectedPlan() {
@@ -412,18 +503,45 @@ function selectedPlan() {
   return (checked && state.plans.find((plan) => plan.id === checked.value)) || null;
 }
 
-function idleLabel() {
-  return selectedPlan() ? "카드 등록하고 구독 시작" : "카드 등록";
+function planChanged() {
+  // A plan's own consents are given for the plan in view: another plan (another amount) asks again.
+  for (const { item, checkbox } of state.consents.values()) {
+    if (checkbox && !item.applies_to.includes("card")) checkbox.checked = false;
+  }
+  showApplicableConsents();
+  renderCharge();
+  updateButton();
 }
 
-function updateSubmitLabel() {
-  if (!state.inFlight) submitButton.textContent = idleLabel();
+function renderCharge() {
+  const plan = selectedPlan();
+  chargeBox.hidden = plan === null;
+  if (plan === null) return;
+  const rows = [
+    ["결제 금액", money(plan.amount, plan.currency)],
+    ["결제 주기", `${cycle(plan.interval)} 자동 결제 (해지할 때까지)`],
+    ["첫 결제", kstDateTime(plan.first_charge_at)],
+    ["다음 결제", kstDateTime(plan.next_charge_at)],
+  ];
+  const howToCancel = state.terms && state.terms.merchant.how_to_cancel;
+  if (howToCancel) rows.push(["해지 방법", howToCancel]);
+  chargeDetails.replaceChildren(...detailPairs(rows));
+}
+
+function idleLabel() {
+  const plan = selectedPlan();
+  if (plan === null) return "동의하고 카드 등록";
+  return `${money(plan.amount, plan.currency)} ${cycle(plan.interval)} 결제 동의하고 구독 시작`;
+}
+
+function updateButton() {
+  submitButton.disabled = state.inFlight || state.terms === null;
+  submitButton.textContent = state.inFlight ? "등록 중…" : idleLabel();
 }
 
 function setBusy(busy) {
   state.inFlight = busy;
-  submitButton.disabled = busy;
-  submitButton.textContent = busy ? "등록 중…" : idleLabel();
+  updateButton();
   if (busy) form.setAttribute("aria-busy", "true");
   else form.removeAttribute("aria-busy");
 }
@@ -447,12 +565,6 @@ function showMessage(kind, text, detail = "") {
   result.replaceChildren(box);
 }
 
-function when(value) {
-  const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
-  if (Number.isNaN(date.getTime())) return String(value);
-  return new Intl.DateTimeFormat("ko-KR", { dateStyle: "long", timeZone: "Asia/Seoul" }).format(date);
-}
-
 function showSuccess(answer, plan) {
   const card = answer.card || {};
   const rows = [
@@ -469,7 +581,7 @@ function showSuccess(answer, plan) {
       const list = element("ul");
       for (const s of schedules) {
         const status = SCHEDULE_STATUSES[s.status] || s.status || "";
-        list.append(element("li", "", `${when(s.schedule_at)} · ${money(s.amount, s.currency)} · ${status}`));
+        list.append(element("li", "", `${kstDateTime(s.schedule_at)} · ${money(s.amount, s.currency)} · ${status}`));
       }
       extra.append(element("p", "schedules-title", "결제 일정"), list);
     }
@@ -490,12 +602,245 @@ function clearCardFields() {
   state.submitted = false;
 }
 
+// --- terms and consents ---
+
+function renderTerms(terms) {
+  state.terms = terms;
+  state.consents = new Map();
+  state.allBox = null;
+  state.consentsChecked = false;
+  consentsError.textContent = "";
+  if (terms === null) {
+    termsStatus.textContent = TERMS_UNAVAILABLE;
+    termsStatus.classList.add("error");
+    consentList.replaceChildren();
+    merchantFooter.hidden = true;
+    updateButton();
+    return;
+  }
+  termsStatus.textContent = "";
+  termsStatus.classList.remove("error");
+  consentList.replaceChildren(allConsentRow(), element("ul", "consent-items"));
+  consentList.lastElementChild.append(...terms.items.map(consentRow));
+  renderMerchant(terms.merchant);
+  showApplicableConsents();
+  renderCharge(); // its way to cancel comes with the terms
+  updateButton();
+}
+
+function checkbox(id, describedBy) {
+  const box = element("input");
+  box.type = "checkbox";
+  box.id = id;
+  box.setAttribute("aria-describedby", describedBy);
+  return box;
+}
+
+function allConsentRow() {
+  const row = element("div", "consent-all");
+  const box = checkbox("consent-all", "consent-all-hint consents-error");
+  box.addEventListener("change", () => {
+    for (const each of visibleCheckboxes()) each.checked = box.checked;
+    consentChanged();
+  });
+  const label = element("label", "", "아래 내용을 모두 확인했으며 전체 동의합니다");
+  label.htmlFor = box.id;
+  const hint = element("p", "hint", "(선택) 항목 동의도 포함됩니다. (선택) 항목은 동의하지 않아도 등록할 수 있습니다.");
+  hint.id = "consent-all-hint";
+  row.append(box, label, hint);
+  state.allBox = box;
+  return row;
+}
+
+function consentRow(item) {
+  const row = element("li", "consent-item");
+  const line = element("div", "consent-line");
+  let box = null;
+  if (item.kind === "notice") {
+    line.append(element("span", "consent-badge", CONSENT_KINDS.notice), element("span", "consent-title", item.title));
+  } else {
+    box = checkbox(`consent-${item.id}`, "consents-error");
+    box.addEventListener("change", consentChanged);
+    const label = element("label", "consent-title");
+    label.htmlFor = box.id;
+    label.append(element("span", `consent-kind ${item.kind}`, CONSENT_KINDS[item.kind]), ` ${item.title}`);
+    line.append(box, label);
+  }
+  const text = element("div", "consent-text");
+  text.id = `consent-${item.id}-text`;
+  text.hidden = true;
+  text.tabIndex = 0; // long terms scroll inside the box, by keyboard too
+  text.setAttribute("role", "region");
+  text.setAttribute("aria-label", item.title);
+  text.append(element("p", "", item.text));
+  const url = webUrl(item.url);
+  if (url) text.append(newTabLink(url, "전문 보기"));
+  const toggle = element("button", "consent-toggle");
+  toggle.type = "button";
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.setAttribute("aria-controls", text.id);
+  toggle.append(element("span", "visually-hidden", `${item.title} `), "보기");
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    text.hidden = !open;
+  });
+  line.append(toggle);
+  row.append(line, text);
+  state.consents.set(item.id, { item, row, checkbox: box });
+  return row;
+}
+
+function applies(item) {
+  return item.applies_to.includes("card") || (selectedPlan() !== null && item.applies_to.includes("plan"));
+}
+
+function showApplicableConsents() {
+  for (const { item, row, checkbox: box } of state.consents.values()) {
+    row.hidden = !applies(item);
+    if (row.hidden && box) {
+      box.checked = false;
+      box.removeAttribute("aria-invalid");
+    }
+  }
+  consentChanged();
+}
+
+function visibleCheckboxes() {
+  return [...state.consents.values()].filter(({ row, checkbox: box }) => box && !row.hidden).map((c) => c.checkbox);
+}
+
+function missingConsents() {
+  return [...state.consents.values()].filter(
+    ({ item, row, checkbox: box }) => item.kind === "required" && !row.hidden && !box.checked,
+  );
+}
+
+function consentChanged() {
+  if (state.allBox === null) return;
+  const boxes = visibleCheckboxes();
+  const ticked = boxes.filter((box) => box.checked).length;
+  state.allBox.checked = boxes.length > 0 && ticked === boxes.length;
+  state.allBox.indeterminate = ticked > 0 && ticked < boxes.length;
+  if (state.consentsChecked) showConsentErrors(missingConsents());
+}
+
+/** Marks the consents still needed and names them next to the consents. */
+function showConsentErrors(missing) {
+  for (const consent of state.consents.values()) {
+    if (!consent.checkbox) continue;
+    if (missing.includes(consent)) consent.checkbox.setAttribute("aria-invalid", "true");
+    else consent.checkbox.removeAttribute("aria-invalid");
+  }
+  consentsError.textContent = missing.length
+    ? `다음 필수 항목에 동의해 주세요: ${missing.map(({ item }) => item.title).join(", ")}`
+    : "";
+}
+
+function tickedConsents() {
+  return [...state.consents.values()].filter(({ row, checkbox: box }) => box && !row.hidden && box.checked);
+}
+
+function resetConsents() {
+  state.consentsChecked = false;
+  for (const box of visibleCheckboxes()) box.checked = false;
+  consentChanged();
+}
+
+/** The consents a 400 names as missing: all the required ones, or one item (`consents.items.<id>`). */
+function consentsNamedBy(error) {
+  if (error.field === "consents") return missingConsents().length ? missingConsents() : requiredConsents();
+  const named = state.consents.get(error.field.slice("consents.items.".length));
+  return named && named.checkbox ? [named] : [];
+}
+
+function requiredConsents() {
+  return [...state.consents.values()].filter(({ item, row }) => item.kind === "required" && !row.hidden);
+}
+
+function isConsentError(error) {
+  return error.field === "consents" || error.field.startsWith("consents.items.");
+}
+
+/** The server's terms are not the ones shown: a newer version, or an item this page does not have. */
+function termsChanged(answer) {
+  const body = answer.body || {};
+  const errors = answer.status === 400 && Array.isArray(body.errors) ? body.errors : [];
+  return errors.some(
+    (error) =>
+      isObject(error) &&
+      typeof error.field === "string" &&
+      (error.field === "consents.version" ||
+        (error.field === "consents.items" && error.reason === "unknown_item") ||
+        (error.field.startsWith("consents.items.") && consentsNamedBy(error).length === 0)),
+  );
+}
+
+/** Shows the new terms, every box unticked, and asks the customer to review them and submit again. */
+async function reviewNewTerms() {
+  renderTerms(await loadTerms());
+  if (state.terms === null) {
+    showMessage("error", TERMS_UNAVAILABLE);
+    moveFocus(result);
+    return;
+  }
+  consentsError.textContent = TERMS_CHANGED;
+  showMessage("error", TERMS_CHANGED_RESULT);
+  moveFocus(state.allBox);
+}
+
+function renderMerchant(merchant) {
+  const rows = [];
+  const add = (term, ...details) => {
+    if (details.every((d) => d)) rows.push([term, ...details]);
+  };
+  add("상호", merchant.name);
+  add("대표자", merchant.representative);
+  // One line when complaints go to the business address; both when they differ (전자상거래법 §10① 2호).
+  if (!merchant.complaints_address || merchant.complaints_address === merchant.address) {
+    add("주소 (소비자 불만 처리)", merchant.address);
+  } else {
+    add("주소", merchant.address);
+    add("소비자 불만 처리 주소", merchant.complaints_address);
+  }
+  add("전화", merchant.phone);
+  add("이메일", merchant.email);
+  const infoUrl = webUrl(merchant.business_info_url);
+  if (merchant.business_number && infoUrl) {
+    add("사업자등록번호", `${merchant.business_number} `, newTabLink(infoUrl, "사업자정보확인"));
+  } else {
+    add("사업자등록번호", merchant.business_number);
+  }
+  const authority = merchant.mail_order_authority ? ` (${merchant.mail_order_authority})` : "";
+  add("통신판매업 신고번호", merchant.mail_order_number && `${merchant.mail_order_number}${authority}`);
+  add("호스팅서비스 제공자", merchant.hosting_provider);
+  const contact = merchant.privacy_officer_contact ? ` (${merchant.privacy_officer_contact})` : "";
+  add("개인정보 보호책임자", merchant.privacy_officer && `${merchant.privacy_officer}${contact}`);
+  merchantDetails.replaceChildren(...detailPairs(rows));
+
+  const links = [
+    ["이용약관", merchant.terms_url, ""],
+    ["개인정보처리방침", merchant.privacy_url, "privacy"], // set apart, as Korean privacy law expects
+    ["환불 정책", merchant.refund_url, ""],
+  ];
+  policyLinks.replaceChildren(
+    ...links
+      .filter(([, url]) => webUrl(url))
+      .map(([text, url, className]) => {
+        const item = element("li", className);
+        item.append(newTabLink(webUrl(url), text));
+        return item;
+      }),
+  );
+  merchantFooter.hidden = false;
+}
 function handleAnswer(answer, plan, sent) {
   const body = answer.body || {};
   const code = body.code || STATUS_CODES[answer.status];
   if (answer.status === 200 && body.status === "success") {
     state.unsettled = null;
     clearCardFields();
+    resetConsents(); // another card is another registration, agreed to again
     showSuccess(body, plan);
     moveFocus(result);
     return;
@@ -512,19 +857,26 @@ function handleAnswer(answer, plan, sent) {
   // Still running, or unavailable, after the automatic retries: the outcome is unknown.
   state.unsettled = code === "REQUEST_IN_PROGRESS" || answer.status === 503 ? sent : null;
   const fieldErrors = Array.isArray(body.errors) ? body.errors : [];
-  const ours = (error) => error && (Object.hasOwn(inputs, error.field) || error.field === "plan_id");
-  const shown = [];
-  for (const error of fieldErrors.filter(ours)) {
+  const isField = (error) => Object.hasOwn(inputs, error.field) || error.field === "plan_id";
+  const ours = (error) => isObject(error) && typeof error.field === "string" && (isField(error) || isConsentError(error));
+  const shown = []; // the elements named, in the form's order
+  for (const error of fieldErrors.filter(ours).filter(isField)) {
     showFieldError(error.field, error.reason);
-    shown.push(error.field);
+    shown.push(error.field === "plan_id" ? planOptions.querySelector("input") : inputs[error.field]);
   }
   if (code === "CUSTOMER_NOT_FOUND") {
     showFieldError("customer_uid", "not_available");
-    shown.push("customer_uid");
+    shown.push(inputs.customer_uid);
+  }
+  const missing = fieldErrors.filter(ours).filter(isConsentError).flatMap(consentsNamedBy);
+  if (missing.length) {
+    state.consentsChecked = true;
+    showConsentErrors(missing);
+    shown.push(missing[0].checkbox);
   }
   if (shown.length && fieldErrors.every(ours)) {
     showMessage("error", "입력값을 확인해 주세요.");
-    moveFocus(shown[0] === "plan_id" ? planOptions.querySelector("input") : inputs[shown[0]]);
+    moveFocus(shown[0]);
     return;
   }
   let message = CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR;
@@ -551,16 +903,20 @@ function payload(plan) {
   const uid = inputs.customer_uid.value.trim();
   if (uid !== "") body.customer_uid = uid;
   if (plan) body.plan_id = plan.id;
+  body.consents = { version: state.terms.version, items: tickedConsents().map(({ item }) => item.id) };
   return body;
 }
 
 async function submit() {
-  if (state.inFlight) return;
+  if (state.inFlight || state.terms === null) return;
   state.submitted = true;
+  state.consentsChecked = true;
   const invalid = checkAll();
-  if (invalid.length) {
-    showMessage("error", `입력값을 확인해 주세요. (${invalid.length}개 항목)`);
-    inputs[invalid[0]].focus();
+  const missing = missingConsents();
+  showConsentErrors(missing);
+  if (invalid.length || missing.length) {
+    showMessage("error", `입력값을 확인해 주세요. (${invalid.length + missing.length}개 항목)`);
+    moveFocus(invalid.length ? inputs[invalid[0]] : missing[0].checkbox);
     return;
   }
   const plan = selectedPlan();
@@ -571,7 +927,8 @@ async function submit() {
   showMessage("progress", "카드를 등록하고 있습니다…");
   try {
     const answer = await postOnce(plan ? SCHEDULE_PATH : ISSUE_PATH, bodyText, key);
-    handleAnswer(answer, plan, sent);
+    if (termsChanged(answer)) await reviewNewTerms();
+    else handleAnswer(answer, plan, sent);
   } catch {
     state.unsettled = sent; // it may have arrived: the same submission again reuses its key
     showMessage("error", NETWORK_MESSAGE, NETWORK_DETAIL);
@@ -586,4 +943,8 @@ form.addEventListener("submit", (event) => {
   submit();
 });
 
-loadPlans().then(renderPlans);
+Promise.all([loadTerms(), loadPlans()]).then(([terms, plans]) => {
+  renderTerms(terms);
+  renderPlans(plans);
+  if (state.plans.length) setInterval(refreshPlans, PLANS_REFRESH_MS);
+});
