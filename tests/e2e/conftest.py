@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import pytest
 import requests
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
 from local.template import ROOT
 
@@ -44,6 +44,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 START_TIMEOUT_S = 60
 ISSUE_POST = "POST /subscribe/customers/{customer_uid}"
+# What the page says when it cannot show the terms (web/app.js): it then keeps its form from being sent.
+TERMS_UNAVAILABLE = "약관을 불러오지 못했습니다. 잠시 후 새로 고침해 주세요."
 # Generous limits: the tests here are about the page, not the card-testing limits (tests/integration).
 GENEROUS_LIMITS = {
     "LIMIT_ATTEMPTS_PER_CALLER": "1000",
@@ -222,7 +224,7 @@ def screenshot(page: Page, name: str) -> None:
 
 
 class CardForm:
-    """The card page, as a person sees it: labelled fields, a button, a result region."""
+    """The card page, as a person sees it: labelled fields, consents, a button, a result region."""
 
     FIELDS: ClassVar[dict[str, str]] = {
         "card_number": "카드 번호",
@@ -236,10 +238,21 @@ class CardForm:
         self.page = page
         self.url = url
 
+    AGREE_ALL = "아래 내용을 모두 확인했으며 전체 동의합니다"
+
     def open(self) -> CardForm:
+        """The page, once its terms are shown (until then its button is disabled)."""
         self.page.goto(self.url)
-        self.page.get_by_role("button", name="카드 등록").wait_for()
+        expect(self.button).to_be_enabled()
         return self
+
+    def agree_all(self) -> CardForm:
+        """Tick 전체 동의: every consent shown for the plan chosen, as a customer who agrees to all does."""
+        self.page.get_by_label(self.AGREE_ALL, exact=True).check()
+        return self
+
+    def consent(self, item_id: str) -> Any:
+        return self.page.locator(f"#consent-{item_id}")
 
     def field(self, name: str) -> Any:
         return self.page.get_by_label(self.FIELDS[name], exact=True)

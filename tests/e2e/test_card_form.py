@@ -12,7 +12,7 @@ from playwright.sync_api import Page, Request, Route, expect
 
 from local.api import LoopbackServer
 from local.dev import WEB_ROOT, SiteHandler, StaticSite
-from tests.e2e.conftest import CARD_VALUES, CardForm, Console, DevStack, screenshot
+from tests.e2e.conftest import CARD_VALUES, TERMS_UNAVAILABLE, CardForm, Console, DevStack, screenshot
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -29,8 +29,8 @@ def api_requests(page: Page, stack: DevStack) -> list[Request]:
 
 
 def test_the_test_card_is_registered_and_shown_masked(card_form: CardForm, stack: DevStack) -> None:
-    # Given the page with the emulator's test card typed in
-    card_form.fill()
+    # Given the page with the emulator's test card typed in and the terms agreed to
+    card_form.fill().agree_all()
     # When the customer submits
     card_form.button.click()
     # Then the masked card and the minted customer_uid are shown, and PortOne holds exactly one key
@@ -52,7 +52,9 @@ def test_each_rule_is_explained_next_to_its_field_and_nothing_is_sent(
 ) -> None:
     sent = api_requests(card_form.page, stack)
     # Given a card number failing Luhn, a past expiry, a date that does not exist and one PIN digit
-    card_form.fill(card_number="9540 4900 0000 0002", expiry="01/24", birth="880231", pwd_2digit="1")
+    card_form.fill(
+        card_number="9540 4900 0000 0002", expiry="01/24", birth="880231", pwd_2digit="1"
+    ).agree_all()
     # Then the full-length card number is flagged while typing, before any submission
     expect(card_form.error("card_number")).to_have_text(
         "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요."
@@ -86,7 +88,7 @@ def test_each_rule_is_explained_next_to_its_field_and_nothing_is_sent(
 
 def test_a_business_number_card_needs_no_pin(card_form: CardForm, stack: DevStack) -> None:
     # 123-45-67891 has a valid check digit; corporate cards may omit the PIN digits (models.py)
-    card_form.fill(birth="123-45-67891", pwd_2digit="")
+    card_form.fill(birth="123-45-67891", pwd_2digit="").agree_all()
     card_form.field("birth").press("Tab")
     card_form.button.click()
     expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
@@ -94,7 +96,7 @@ def test_a_business_number_card_needs_no_pin(card_form: CardForm, stack: DevStac
 
 
 def test_a_declined_card_gets_a_korean_explanation(card_form: CardForm, stack: DevStack) -> None:
-    card_form.fill(card_number=DECLINED_CARD)
+    card_form.fill(card_number=DECLINED_CARD).agree_all()
     card_form.button.click()
     expect(card_form.result).to_contain_text("카드사에서 카드 정보가 일치하지 않는다고 알려 왔습니다.")
     # PortOne's own PG message ([F112]...) never reaches the page
@@ -107,7 +109,7 @@ def test_a_declined_card_gets_a_korean_explanation(card_form: CardForm, stack: D
 
 def test_wrong_pin_digits_warn_before_the_card_could_be_locked(card_form: CardForm, stack: DevStack) -> None:
     # Given a card whose PIN digits the customer types wrong (the emulator's F113 card)
-    card_form.fill(card_number=WRONG_PIN_CARD)
+    card_form.fill(card_number=WRONG_PIN_CARD).agree_all()
 
     # Then the first answer says what to check and warns that one more may lock the card
     card_form.button.click()
@@ -125,7 +127,7 @@ def test_wrong_pin_digits_warn_before_the_card_could_be_locked(card_form: CardFo
 
 def test_a_double_click_reaches_portone_once(card_form: CardForm, stack: DevStack) -> None:
     sent = api_requests(card_form.page, stack)
-    card_form.fill()
+    card_form.fill().agree_all()
     card_form.button.dblclick()
     expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
     assert len([r for r in sent if r.method == "POST"]) == 1
@@ -141,7 +143,7 @@ def test_the_button_is_disabled_while_a_request_is_in_flight(card_form: CardForm
         timeout=5,
     ).raise_for_status()
     try:
-        card_form.fill()
+        card_form.fill().agree_all()
         card_form.button.click()
         # Then the button says it is working and cannot be pressed again
         expect(card_form.button).to_be_disabled()
@@ -161,14 +163,18 @@ def test_a_page_on_an_origin_that_is_not_allowed_is_blocked_by_the_browser(
     # Given the same page served from an origin the API does not allow (127.0.0.1 on another port)
     with LoopbackServer(SiteHandler, 0, public_host="127.0.0.1") as other:
         other.start(StaticSite(WEB_ROOT, stack.api_url))
-        form = CardForm(page, other.url + "/").open()
+        sent = api_requests(page, stack)
+        page.goto(other.url + "/")
+        form = CardForm(page, other.url + "/")
+        # Then the browser refuses the cross-origin call for the terms (no CORS headers on the answer), so
+        # the page says it cannot show them and the form cannot be sent
+        expect(page.locator("#terms-status")).to_have_text(TERMS_UNAVAILABLE)
+        expect(form.button).to_be_disabled()
         form.fill()
-        # When the customer submits
-        form.button.click()
-        # Then the browser refuses the cross-origin call (no CORS headers on the preflight's answer)
-        expect(form.result).to_contain_text("서버에 연결할 수 없습니다.")
+        form.field("customer_uid").press("Enter")
         screenshot(page, "origin-not-allowed")
-    # And nothing reached the function, so nothing reached PortOne
+    # And no card left the page, so nothing reached PortOne
+    assert [r for r in sent if r.method == "POST"] == []
     assert stack.emulator_stats()["calls"] == []
 
 
@@ -192,8 +198,19 @@ def test_keyboard_only(card_form: CardForm, stack: DevStack) -> None:
     # Typing formats as on the card
     expect(card_form.field("card_number")).to_have_value("9540 4900 0000 0001")
     expect(card_form.field("expiry")).to_have_value("12/30")
+    # Then come the consents: 전체 동의 first, ticked with the space bar, then each item's box and 보기
     keyboard.press("Tab")
+    expect(page.get_by_label(CardForm.AGREE_ALL, exact=True)).to_be_focused()
+    keyboard.press("Space")
+    visited = []
+    for _ in range(20):
+        keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.id") == "submit":
+            break
+        visited.append(page.evaluate("() => document.activeElement.closest('#consents') !== null"))
     expect(card_form.button).to_be_focused()
+    assert visited
+    assert all(visited)
     # Enter submits; the answer is announced (a status region) and focused
     keyboard.press("Enter")
     expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
@@ -235,7 +252,7 @@ def test_a_503_is_retried_with_the_same_idempotency_key(card_form: CardForm, sta
             route.fallback()
 
     card_form.page.route(f"{stack.api_url}/subscriptions/issue-billing", first_unavailable)
-    card_form.fill()
+    card_form.fill().agree_all()
     card_form.button.click()
     # Then the page tried again by itself, with the same key, and the card was issued once
     expect(card_form.result).to_contain_text("카드가 등록되었습니다.", timeout=15_000)
@@ -252,7 +269,7 @@ def test_a_plan_is_scheduled_on_the_local_stack(card_form: CardForm, stack: DevS
     expect(plans.nth(1)).to_be_visible()
     # When the customer picks the first plan and registers the card
     plans.nth(1).check()
-    card_form.fill()
+    card_form.fill().agree_all()
     card_form.button.click()
     # Then the card is shown masked with the schedule the server made, and PortOne has one schedule
     expect(card_form.result).to_contain_text("카드가 등록되고 구독이 시작되었습니다.")
@@ -262,9 +279,24 @@ def test_a_plan_is_scheduled_on_the_local_stack(card_form: CardForm, stack: DevS
     screenshot(page, "scheduled-local")
 
 
+CHARGE_TIMES = {"first_charge_at": "2026-11-30T18:45:00+09:00", "next_charge_at": "2026-12-30T18:45:00+09:00"}
 PLANS = [
-    {"id": "basic-monthly", "name": "베이직", "amount": 9900, "currency": "KRW", "interval": "month"},
-    {"id": "pro-yearly", "name": "프로", "amount": 99000, "currency": "KRW", "interval": "year"},
+    {
+        "id": "basic-monthly",
+        "name": "베이직",
+        "amount": 9900,
+        "currency": "KRW",
+        "interval": "month",
+        **CHARGE_TIMES,
+    },
+    {
+        "id": "pro-yearly",
+        "name": "프로",
+        "amount": 99000,
+        "currency": "KRW",
+        "interval": "year",
+        **CHARGE_TIMES,
+    },
 ]
 
 
@@ -305,19 +337,19 @@ def test_plans_light_up_when_the_api_has_them(card_form: CardForm, stack: DevSta
     # Then the page offers the plans, with "card only" first and chosen
     expect(page.get_by_role("radio", name="카드만 등록")).to_be_checked()
     page.get_by_role("radio", name=re.compile("베이직")).check()
-    expect(card_form.button).to_have_text("카드 등록하고 구독 시작")
-    card_form.fill()
+    expect(card_form.button).to_have_text("9,900원 매월 결제 동의하고 구독 시작")
+    card_form.fill().agree_all()
     screenshot(page, "plans")
     card_form.button.click()
     expect(card_form.result).to_contain_text("카드가 등록되고 구독이 시작되었습니다.")
-    expect(card_form.result).to_contain_text("₩9,900")
+    expect(card_form.result).to_contain_text("2027년 1월 1일 (금) 오전 9:00 · 9,900원 · 예약됨")
     screenshot(page, "scheduled")
     # And the schedule request named the plan, carried the card and a key, and nothing else chose amounts
     assert len(scheduled) == 1
     sent = scheduled[0]["body"]
     assert sent["plan_id"] == "basic-monthly"
     assert sent["card_number"] == "9540490000000001"
-    assert set(sent) == {"card_number", "expiry", "birth", "pwd_2digit", "plan_id"}
+    assert set(sent) == {"card_number", "expiry", "birth", "pwd_2digit", "plan_id", "consents"}
     assert re.fullmatch(r"[0-9a-f-]{36}", scheduled[0]["key"])
     assert stack.billing_key_posts() == 0
 
@@ -342,13 +374,13 @@ def test_without_plans_the_page_is_the_card_form(page: Page, stack: DevStack, an
     page.wait_for_load_state("networkidle")
     # Then the page offers the card form only, which still works
     expect(page.locator("#plan-group")).to_be_hidden()
-    expect(form.button).to_have_text("카드 등록")
+    expect(form.button).to_have_text("동의하고 카드 등록")
     if answer == "404":
         screenshot(page, "form")
     if answer == "403":
         page.set_viewport_size({"width": 1280, "height": 900})
         screenshot(page, "form-desktop")
-    form.fill()
+    form.fill().agree_all()
     form.button.click()
     expect(form.result).to_contain_text("카드가 등록되었습니다.")
 
@@ -360,7 +392,7 @@ def test_no_card_value_reaches_the_console_the_url_or_storage(
     urls: list[str] = []
     page.on("request", lambda r: urls.append(r.url))
     # Every kind of answer: rejected by the page, declined by the card issuer, issued
-    card_form.fill(card_number="4111 1111 1111 1112", birth="910317", pwd_2digit="4")
+    card_form.fill(card_number="4111 1111 1111 1112", birth="910317", pwd_2digit="4").agree_all()
     card_form.button.click()
     card_form.fill(card_number=LOCKED_PIN_CARD, birth="910317")
     card_form.button.click()

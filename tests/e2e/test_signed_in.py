@@ -51,7 +51,7 @@ def issue(stack: DevStack, token: str | None, **body: str) -> requests.Response:
 def test_the_page_signs_in_with_the_dev_issuer(page: Page, signed_stack: DevStack) -> None:
     signed_stack.reset_emulator()
     form = CardForm(page, signed_stack.page_url).open()
-    form.fill()
+    form.fill().agree_all()
     form.button.click()
     expect(form.result).to_contain_text("카드가 등록되었습니다.")
     screenshot(page, "signed-in")
