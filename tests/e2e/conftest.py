@@ -243,7 +243,7 @@ class CardForm:
     def open(self) -> CardForm:
         """The page, once its terms are shown (until then its button is disabled)."""
         self.page.goto(self.url)
-        expect(self.button).to_be_enabled()
+        expect(self.button).to_be_enabled(timeout=10_000)  # as long as the page waits for them (app.js)
         return self
 
     def agree_all(self) -> CardForm:
