@@ -3,7 +3,8 @@
 One table (template.yaml `BillingTable`, partition key `pk`, TTL on `expires_at`) holds:
 - `owner#<customer_uid>`: the caller that created the uid (design.md D8), and the tickets of the admissions
   whose key may exist; a claim an admission created is released when it issued nothing and no other
-  admission holds the uid (F5).
+  admission holds the uid (F5). After an erasure, a tombstone (`erased`) until the records naming the uid
+  expire.
 - `limits#caller#<caller>#<window>`: `attempts` and `failures` of one caller (a signed-in account, or an
   anonymous caller's address), and the tickets of the attempts holding a failure (`holds`).
 - `limits#card#<fingerprint>#<window>`: `attempts` with one card, by anyone.
@@ -39,6 +40,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -51,6 +53,7 @@ _TTL_MARGIN_SECONDS = 300  # DynamoDB deletes expired items late; the window che
 # card after three wrong PINs in a row, and the third must be the customer's own choice at the card company.
 DETAILS_MISMATCHES_PER_CARD = 2
 _MISMATCHES_KEPT_SECONDS = 366 * 24 * 3600
+ERASED = "erased"  # the owner of an erased customer's uid: matches no caller
 
 # What became of an admitted attempt: nothing sent to PortOne; sent, with no answer known; the key issued;
 # the card declined; or refused by PortOne for a reason that is not the card (no key was issued).
@@ -163,6 +166,20 @@ class AccessStore:
         if admission.new_claim and admission.issued_nothing:
             self._best_effort(self._release_claim, attempt, ticket)
 
+    def erase_owner(self, customer_uid: str, until: datetime | None) -> None:
+        """An erasure: the uid's owner no longer names the customer. A tombstone that nobody can claim stays
+        `until` the records naming the uid expire (so no other customer's records join theirs); with none
+        kept, the owner record goes."""
+        key = {"pk": {"S": f"owner#{customer_uid}"}}
+        if until is None:
+            self._call(self._client.delete_item, TableName=self._table, Key=key)
+            return
+        self._call(
+            self._client.put_item,
+            TableName=self._table,
+            Item={**key, "owner": {"S": ERASED}, "expires_at": {"N": str(int(until.timestamp()))}},
+        )
+
     def confirm_owner(self, customer_uid: str, owner: str) -> None:
         """CustomerNotFound unless the uid exists and belongs to `owner` (reads and cancellations, D8)."""
         item = self._call(
@@ -261,8 +278,9 @@ class AccessStore:
                 TableName=self._table,
                 Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
                 UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now) "
-                "ADD admitted :tickets",
-                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner",
+                "ADD admitted :tickets REMOVE expires_at",
+                # An erased uid's tombstone holds it until the records naming it expire; then it is gone
+                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR expires_at <= :now",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={
                     ":owner": {"S": attempt.owner},

@@ -61,6 +61,7 @@ _OUTCOME_METRICS = {
     "SchedulePending": "SchedulePending",
     "RevokeResponse": "PaymentRevoked",
     "CancelResponse": "SubscriptionCancelled",
+    "ErasureResponse": "CustomerErased",
     "CardChangeResponse": "CardChanged",
     "CardChangePending": "CardChangePending",
     "PriceConsentResponse": "PriceConsented",
@@ -152,6 +153,14 @@ def cancel_subscription(customer_uid: str) -> Response[str]:
     # The query is part of the request: the same key with another `immediately` is another request.
     request = _request(caller, key, {"immediately": immediately})
     return _idempotent(request, lambda: service.cancel(uid, caller, deadline, immediately=immediately))
+
+
+@app.post("/subscriptions/<customer_uid>/erasure")
+def erase_customer(customer_uid: str) -> Response[str]:
+    caller, key = _caller(), _idempotency_key()
+    uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), invocation_deadline()
+    request = _request(caller, key, {"erase": uid})
+    return _idempotent(request, lambda: service.erase(uid, caller, deadline))
 
 
 @app.post(WEBHOOK_PATH)

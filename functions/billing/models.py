@@ -405,6 +405,26 @@ class CancelResponse(BaseModel):
     ends_at: AwareDatetime | None = None
 
 
+class KeptRecords(BaseModel):
+    """Records an erasure keeps because the law requires them (README, "Records and retention")."""
+
+    record: Literal["consents", "price_consents", "payments"]
+    count: int
+    until: AwareDatetime  # when the last of them expires (Korea time)
+    law: str
+
+
+class ErasureResponse(BaseModel):
+    status: Literal["success"] = "success"
+    customer_uid: str
+    # A subscription ended now, and its paid period with it: no refund is made here.
+    subscription_ended: bool
+    revoked: list[str]
+    charged: list[str]  # run by PortOne before the erasure came: paid, and kept as payment records
+    deleted: list[Literal["billing_key", "subscription", "periods", "owner"]]
+    kept: list[KeptRecords]
+
+
 class Notice(_Strict):
     """PortOne's V1 notice (§4.6): unsigned, so only a hint of which payment to look up."""
 

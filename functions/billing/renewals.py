@@ -26,12 +26,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from billing.deadline import Deadline
 from billing.declines import retryable
-from billing.errors import ApiError
+from billing.errors import ApiError, ProviderUnavailable
 from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, period_merchant_uid
 from billing.portone.client import PortOneClient
 from billing.portone.errors import PortOneBusinessError, PortOneError, PortOneNotFound, PortOneOutcomeUnknown
 from billing.portone.models import Payment, ScheduleResult
+from billing.records import RecordsStore
 from billing.service import portone_errors_as_api_errors
 from billing.subscription_store import Period, PeriodStatus, Subscription, SubscriptionStore
 
@@ -70,6 +71,7 @@ class Renewals:
     suspended_for: timedelta
     # A price increase nobody consented to in time: "keep" the recorded price, or "end" with the paid period.
     without_consent: str
+    records: RecordsStore  # the law's records: payments, and the contracts' consents (records.py)
 
     # --- registering periods --------------------------------------------------------------------------------
 
@@ -193,8 +195,20 @@ class Renewals:
         now: datetime,
         deadline: Deadline,
     ) -> list[str]:
-        """Settle `period` by the payment PortOne returned for it (checked by `outcome_counts` first)."""
+        """Settle `period` by the payment PortOne returned for it (checked by `outcome_counts` first). A paid
+        one is on record first (records.py): a record that cannot be written leaves the period unsettled, for
+        the next notice or reconciler run."""
         status = payment_status(payment)
+        if status == "paid":
+            self.records.record_payment(
+                period.customer_uid,
+                subscription=period.subscription,
+                merchant_uid=period.merchant_uid,
+                imp_uid=payment.imp_uid,
+                amount=period.amount,
+                currency=period.currency,
+                paid_at=datetime.fromtimestamp(payment.paid_at, UTC) if payment.paid_at else now,
+            )
         fail_reason = payment.fail_reason
         return self.settle(
             subscription, plan, period, status, payment.imp_uid, now, deadline, fail_reason=fail_reason
@@ -371,6 +385,9 @@ class Renewals:
         for customer_uid in customer_uids:
             with portone_errors_as_api_errors(customer_uid), suppress(PortOneNotFound):
                 self.portone.delete_customer(customer_uid, deadline=deadline)
+            if customer_uid in subscription.retired:  # a card change: the contract goes on, on the new key
+                self.records.move_contract(customer_uid, subscription.customer_uid)
+            self.records.close_customer(customer_uid)
             if customer_uid in subscription.retired:
                 self.store.retire(subscription, customer_uid)
 
@@ -397,6 +414,14 @@ class Renewals:
             if merchant_uid not in revoked and self.was_charged(uid, merchant_uid, deadline):
                 charged.append(period.merchant_uid)
         return charged
+
+    def confirm_revoked(self, merchant_uids: list[str], deadline: Deadline) -> None:
+        """Ask PortOne again about each payment it said it revoked, before the key they were on goes: one
+        still scheduled would run on a deleted key (ProviderUnavailable, and the caller tries again)."""
+        for merchant_uid in merchant_uids:
+            found = self._schedule(merchant_uid, deadline)
+            if found is not None and found.schedule_status == "scheduled":
+                raise ProviderUnavailable(f"{merchant_uid} is still scheduled after its revocation")
 
     def was_charged(self, customer_uid: str, merchant_uid: str, deadline: Deadline) -> bool:
         """Whether PortOne has run the customer's schedule `merchant_uid` and been paid (so it can no longer

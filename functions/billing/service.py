@@ -20,6 +20,7 @@ from billing.errors import (
     ApiError,
     CardDetailsExhausted,
     CardRejected,
+    ConfigurationUnavailable,
     CustomerNotFound,
     ProviderChannelMisconfigured,
     ProviderMisconfigured,
@@ -190,14 +191,15 @@ class BillingService:
             self.portone.unschedule(uid, None, deadline=deadline)
             with suppress(PortOneNotFound):  # already gone: what refusing wants
                 self.portone.delete_customer(uid, deadline=deadline)
-        except PortOneError as exc:
+            self.records.close_customer(uid)
+        except (PortOneError, ConfigurationUnavailable) as exc:
             # The answer is still the configuration error; a retry of the request withdraws the key again.
             logger.error(
                 "test-channel key not withdrawn",
                 extra={
                     "outcome": "SANDBOX_KEY_NOT_WITHDRAWN",
                     "customer_uid": uid,
-                    "http_status": exc.http_status,
+                    "http_status": exc.http_status if isinstance(exc, PortOneError) else None,
                 },
             )
         raise ProviderChannelMisconfigured("PortOne issued a test-channel key to a live stack")

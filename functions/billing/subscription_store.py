@@ -19,11 +19,10 @@ and settled, and when the reconciler should look at it next.
 - `period#<merchant_uid>`: one attempt at one period as it was handed to PortOne: which subscription
   (`subscription`), which key, which period and attempt, the amount, when, and its outcome once known
   (`status`, `imp_uid`). The index `period-ids` (`subscription`, `period`) lists all the provider ids of
-  a period. A notice is checked against it, never against today's catalog. Payment records: kept five years
-  (Korean e-commerce law keeps records of payments that long), then DynamoDB's TTL removes them.
-
-- `consent#<subscription>#<period>`: a customer's consent to a higher price (전자상거래법 §13⑥): who, the
-  old and new price, from when, which card, when consented. Kept five years.
+  a period. A notice is checked against it, never against today's catalog. Live data, kept 400 days from
+  its time (past every notice, retry, suspension and card dispute window); the record the law asks of a
+  paid one (five years) is in the records table (records.py), as is a customer's consent to a higher price
+  (전자상거래법 §13⑥: who, the old and new price, from when, which card, when), written with the change.
 
 - `event#<id>`: a change of a subscription's state (started, card_changed, price_change_requested,
   price_change_accepted, price_change_lapsed, past_due, reactivated, suspended, cancelled, ended), written
@@ -47,10 +46,12 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from billing.errors import BillingKeyReplaced, ConfigurationUnavailable, RequestInProgress, SubscriptionExists
+from billing.records import PRICE_CONSENT
 
-PERIOD_RETENTION = timedelta(days=5 * 366)
+PERIOD_RETENTION = timedelta(days=400)  # live data only: the law's payment records are in records.py
 EVENT_RETENTION = timedelta(days=7)
 WORK_INDEX = "work-by-time"  # template.yaml BillingTable: partition `work`, sort `next_work_at`
+PERIOD_INDEX = "period-ids"  # template.yaml BillingTable: partition `subscription`, sort `period`
 _WORK = "due"
 # Where the one-time upgrade of older subscriptions (a place in the work index, a recorded price) keeps its
 # progress. (`migration#work-by-time` was the first upgrade's marker: done where it ran, so a new one.)
@@ -132,8 +133,9 @@ class Period:
 
 
 class SubscriptionStore:
-    def __init__(self, table_name: str, *, client: Any) -> None:
+    def __init__(self, table_name: str, *, records_table: str, client: Any) -> None:
         self._table = table_name
+        self._records_table = records_table  # where a price consent is kept (records.py)
         self._client = client
 
     def start(
@@ -301,9 +303,10 @@ class SubscriptionStore:
     def consent_to_price(
         self, subscription: Subscription, change: PriceChange, record: dict[str, Any], now: datetime
     ) -> bool:
-        """Record the customer's consent to `change` (the consent `record` kept five years, with it), and
-        make the subscription the reconciler's work `now` (a period waiting for the consent registers).
-        False when the change is no longer open (replaced, consented already, or lapsed)."""
+        """Record the customer's consent to `change` (and, in the same transaction, the consent `record` in
+        the records table, records.py), and make the subscription the reconciler's work `now` (a period
+        waiting for the consent registers). False when the change is no longer open (replaced, consented
+        already, or lapsed)."""
         assert change.consented_at is not None
         update = self._subscription_update(
             subscription.key,
@@ -317,9 +320,10 @@ class SubscriptionStore:
             },
         )
         item = {
-            "pk": {"S": f"consent#{subscription.key}#{change.period}#{_epoch(change.consented_at)}"},
-            **{name: _attribute(value) for name, value in record.items()},
-            "expires_at": {"N": _epoch(change.consented_at + PERIOD_RETENTION)},
+            "record_id": {
+                "S": f"{PRICE_CONSENT}{subscription.key}#{change.period}#{_epoch(change.consented_at)}"
+            },
+            **{name: _attribute(value) for name, value in record.items()},  # its customer_uid among them
         }
         accepted = self._event(
             subscription,
@@ -327,7 +331,7 @@ class SubscriptionStore:
             amount=change.amount,
             period_at=int(change.at.timestamp()),
         )
-        return self._transact([update, {"Put": {"TableName": self._table, "Item": item}}, accepted])
+        return self._transact([update, {"Put": {"TableName": self._records_table, "Item": item}}, accepted])
 
     def lapse_price_change(self, subscription: Subscription, change: PriceChange, *, ending: bool) -> bool:
         """No consent came in time: the change lapsed, and the price is kept or (`ending`) the subscription
@@ -356,6 +360,29 @@ class SubscriptionStore:
             )
         update = self._subscription_update(subscription.key, assignments, _OPEN_CHANGE, values)
         return self._transact([update, *events])
+
+    def erase(self, subscription: Subscription) -> None:
+        """An erasure: delete the subscription, its periods and its keys' pointers (its key is deleted at
+        PortOne already; what the law keeps is in the records table). Safe to repeat."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PERIOD_INDEX,
+            "KeyConditionExpression": "subscription = :key",
+            "ExpressionAttributeValues": {":key": {"S": subscription.key}},
+        }
+        periods: list[str] = []
+        while True:
+            try:
+                page = self._client.query(**query)
+            except (ClientError, BotoCoreError) as exc:
+                raise _unavailable(exc) from None
+            periods += [item["pk"]["S"] for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pointers = [f"customer#{uid}" for uid in {subscription.customer_uid, *subscription.retired}]
+        for pk in [*periods, *pointers, _key(subscription.key)]:
+            self._write(lambda pk=pk: self._client.delete_item(TableName=self._table, Key={"pk": {"S": pk}}))
 
     def retire(self, subscription: Subscription, customer_uid: str) -> None:
         """A replaced billing key is deleted at PortOne: forget it."""

@@ -41,6 +41,7 @@ from billing.models import (
     CardChangeResponse,
     CardFields,
     CustomerFields,
+    ErasureResponse,
     Notice,
     NoticeResult,
     PlansResponse,
@@ -419,12 +420,44 @@ class SubscriptionService:
             revoked = [
                 r.merchant_uid for r in self.billing.portone.unschedule(customer_uid, None, deadline=deadline)
             ]
+            # Each confirmed by GET before the key goes; those PortOne ran first are reported as charged
+            self.renewals.confirm_revoked(revoked, deadline)
+            charged = (
+                self.renewals.charged(subscription, plan, revoked, deadline)
+                if subscription is not None and plan is not None
+                else []
+            )
             with suppress(PortOneNotFound):  # deleted by an earlier call: cancelling is safe to repeat
                 self.billing.portone.delete_customer(customer_uid, deadline=deadline)
+        self.billing.records.close_customer(customer_uid)
         if subscription is not None:
             self.store.cancelled(subscription, None)
         logger.info("subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid})
-        return CancelResponse(customer_uid=customer_uid, revoked=revoked, billing_key_deleted=True)
+        return CancelResponse(
+            customer_uid=customer_uid, revoked=revoked, charged=charged, billing_key_deleted=True
+        )
+
+    def erase(self, customer_uid: str, caller: Caller, deadline: Deadline) -> ErasureResponse:
+        """The customer asks to erase their data (PIPA §36). The subscription ends now, its paid period with
+        it (no refund is made here), as a cancellation `immediately` ends it: every pending payment revoked
+        and confirmed by GET, then the key deleted at PortOne. Then the live data goes (the subscription, its
+        periods and pointers) and the uid's owner becomes a tombstone that nobody can claim while records
+        name the uid. What the law requires is kept (records.py), and the answer says what and until when."""
+        ended = self.cancel(customer_uid, caller, deadline, immediately=True)  # the caller's, or 404
+        subscription = self.store.for_customer(customer_uid)
+        if subscription is not None:
+            self.store.erase(subscription)
+        kept = self.billing.records.kept(customer_uid)
+        self.billing.access.erase_owner(customer_uid, max((k.until for k in kept), default=None))
+        logger.info("customer erased", extra={"outcome": "ERASED", "customer_uid": customer_uid})
+        return ErasureResponse(
+            customer_uid=customer_uid,
+            subscription_ended=subscription is not None,
+            revoked=ended.revoked,
+            charged=ended.charged,
+            deleted=["billing_key", *(["subscription", "periods"] if subscription else []), "owner"],
+            kept=kept,
+        )
 
     def handle_notice(self, notice: Notice, source_ip: str, deadline: Deadline) -> NoticeResult:
         """PortOne says a scheduled payment ran. V1 notices are unsigned (§4.6): believe only what a lookup of
@@ -545,6 +578,7 @@ class SubscriptionService:
         try:
             with portone_errors_as_api_errors(customer_uid), suppress(PortOneNotFound):
                 self.billing.portone.delete_customer(customer_uid, deadline=deadline)
+            self.billing.records.close_customer(customer_uid)
         except ApiError as error:
             logger.warning(
                 "unused billing key not deleted", extra={"outcome": error.code, "customer_uid": customer_uid}
@@ -603,7 +637,11 @@ def _ignored(reason: str, notice: Notice) -> NoticeResult:
 @lru_cache(maxsize=1)
 def get_subscription_service() -> SubscriptionService:
     billing = get_service()
-    store = SubscriptionStore(billing.settings.table_name, client=aws_clients().dynamodb)
+    store = SubscriptionStore(
+        billing.settings.table_name,
+        records_table=billing.settings.records_table_name,
+        client=aws_clients().dynamodb,
+    )
     catalog = load_catalog()
     settings = billing.settings
     renewals = Renewals(
@@ -617,6 +655,7 @@ def get_subscription_service() -> SubscriptionService:
         retry_days=tuple(int(days) for days in settings.retry_days.split(",") if days),
         suspended_for=timedelta(days=settings.suspended_cancel_days),
         without_consent=settings.price_increase_without_consent,
+        records=billing.records,
     )
     lookups = LookupBudget(
         settings.table_name, settings.notice_lookups_per_minute, client=aws_clients().dynamodb

@@ -66,6 +66,8 @@ WITH_SUBSCRIPTION = ("schedule_plan_with_card",)
         ("schedule_plan", "env.signed_in", WITH_SUBSCRIPTION, 200),
         ("revoke_payment", "env.signed_in", WITH_SUBSCRIPTION, 404),  # its merchant_uid is not pending
         ("cancel_subscription", "env.signed_in", WITH_SUBSCRIPTION, 200),
+        ("erase_customer", "env", (), 404),  # anonymous callers never erase anybody
+        ("erase_customer", "env.signed_in", WITH_SUBSCRIPTION, 200),
         ("change_card", "env", (), 404),  # anonymous callers never change a subscription
         ("change_card", "env.signed_in", WITH_SUBSCRIPTION, 200),
         ("price_consent", "env.signed_in", WITH_SUBSCRIPTION, 409),  # no price change awaits consent

@@ -17,6 +17,7 @@ from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
     ENVIRONMENT,
+    RECORDS_TABLE,
     ShiftedClock,
     call,
     flat,
@@ -69,8 +70,8 @@ def events(stack: EmbeddedStack) -> dict[str, dict[str, Any]]:
 
 
 def consent_records(stack: EmbeddedStack) -> list[dict[str, str]]:
-    items = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
-    return [flat(item) for item in items if item["pk"]["S"].startswith("consent#")]
+    items = stack.client("dynamodb").scan(TableName=RECORDS_TABLE)["Items"]
+    return [flat(item) for item in items if item["record_id"]["S"].startswith("price_consent#")]
 
 
 def second_period_at(first: dict[str, Any]) -> datetime:

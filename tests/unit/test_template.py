@@ -29,6 +29,7 @@ EXPECTED_ROUTES = {
     ("POST", "/subscriptions/{customer_uid}/price-consent"),
     ("DELETE", "/subscriptions/{customer_uid}/schedules/{merchant_uid}"),
     ("DELETE", "/subscriptions/{customer_uid}"),
+    ("POST", "/subscriptions/{customer_uid}/erasure"),
     ("POST", WEBHOOK_PATH),
 }
 # PortOne's notices carry no token, and the terms are shown before anyone signs in: the only routes
@@ -663,14 +664,19 @@ def test_the_records_table_is_apart_keyed_by_customer_and_record_and_expires_by_
     assert (records["DeletionPolicy"], records["UpdateReplacePolicy"]) == ("Retain", "Retain")
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-    # And the function may only write them: a record is made and closed, never read back in bulk
+    # And the function writes them and reads one customer's at a time (to close or move them), never all
     [statement] = [
         s
         for p in function["Policies"]
         for s in p.get("Statement", [])
         if s["Resource"] == {"Fn::GetAtt": ["RecordsTable", "Arn"]}
     ]
-    assert sorted(statement["Action"]) == ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert sorted(statement["Action"]) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+    ]
 
 
 # --- HMAC key (D7, D9) -----------------------------------------------------------------------------------

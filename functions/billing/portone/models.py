@@ -84,6 +84,7 @@ class Payment(_Wire):
     status: Literal["ready", "paid", "cancelled", "failed"]
     fail_reason: str | None = None  # the PG's text for a decline (§5.3): logged never, read for retries
     customer_uid: str | None = None
+    paid_at: int | None = None  # epoch seconds; 0 when not paid (§5.3)
     # Made on a PortOne test channel (§5.4, required since the 2026 schema); None in an older answer.
     sandbox: bool | None = None
 
