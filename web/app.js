@@ -23,26 +23,26 @@ const FIELD_MESSAGES = {
   card_number: {
     required: "카드 번호를 입력해 주세요.",
     digits_only: "카드 번호는 숫자만 입력해 주세요.",
-    length_14_to_16: "카드 번호는 14~16자리입니다.",
-    checksum: "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요.",
+    length_14_to_16: "카드 번호 14~16자리를 모두 입력해 주세요.",
+    checksum: "카드 번호가 올바르지 않습니다. 번호를 다시 확인해 주세요.",
   },
   expiry: {
     required: "유효기간을 입력해 주세요.",
-    format_yyyy_mm: "유효기간을 MM/YY 형식으로 입력해 주세요.",
-    month_1_to_12: "유효기간의 월은 01~12 사이여야 합니다.",
+    format_yyyy_mm: "유효기간을 카드에 적힌 월/연도(MM/YY) 순서로 입력해 주세요.",
+    month_1_to_12: "유효기간의 월은 01부터 12 사이로 입력해 주세요.",
     expired: "유효기간이 지난 카드입니다.",
     too_far_ahead: "유효기간을 다시 확인해 주세요.",
   },
   birth: {
-    required: "생년월일 또는 사업자번호를 입력해 주세요.",
+    required: "생년월일 또는 사업자등록번호를 입력해 주세요.",
     digits_only: "숫자만 입력해 주세요.",
-    length_6_or_10: "생년월일 6자리 또는 사업자번호 10자리를 입력해 주세요.",
-    invalid_date: "올바른 생년월일(YYMMDD)이 아닙니다.",
-    business_number_checksum: "올바른 사업자번호가 아닙니다.",
+    length_6_or_10: "생년월일 6자리 또는 사업자등록번호 10자리를 입력해 주세요.",
+    invalid_date: "생년월일 6자리를 다시 확인해 주세요. (예: 880101)",
+    business_number_checksum: "사업자등록번호를 다시 확인해 주세요.",
   },
   pwd_2digit: {
-    required: "비밀번호 앞 두자리를 입력해 주세요.",
-    two_digits: "비밀번호 앞 두자리 숫자를 입력해 주세요.",
+    required: "카드 비밀번호 앞 두 자리를 입력해 주세요.",
+    two_digits: "카드 비밀번호 앞 두 자리를 숫자로 입력해 주세요.",
   },
   customer_uid: {
     invalid_characters: "영문, 숫자, 밑줄(_), 하이픈(-)만 쓸 수 있습니다.",
@@ -55,7 +55,7 @@ const FIELD_MESSAGES = {
     invalid_characters: "선택한 요금제를 사용할 수 없습니다. 다른 요금제를 선택해 주세요.",
   },
 };
-const FIELD_FALLBACK = "입력값을 다시 확인해 주세요.";
+const FIELD_FALLBACK = "입력 내용을 다시 확인해 주세요.";
 
 const CODE_MESSAGES = {
   INVALID_REQUEST: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
@@ -67,7 +67,7 @@ const CODE_MESSAGES = {
   SUBSCRIPTION_EXISTS:
     "이미 구독 중인 고객입니다. 결제 카드를 바꾸려면 카드 변경을, 다른 요금제로 바꾸려면 기존 구독을 해지한 뒤 다시 시도해 주세요.",
   REQUEST_IN_PROGRESS: "이전 요청을 아직 처리하고 있습니다. 잠시 후 같은 내용으로 다시 시도해 주세요.",
-  IDEMPOTENCY_KEY_REUSED: "요청이 중복되었습니다. 다시 시도해 주세요.",
+  IDEMPOTENCY_KEY_REUSED: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
   PAYMENT_PROVIDER_REJECTED: "지금은 카드를 등록할 수 없습니다. 고객센터에 문의해 주세요.",
   PAYMENT_PROVIDER_UNAVAILABLE: "결제대행사에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
   PAYMENT_PROVIDER_AUTH_FAILED: "결제 설정 문제로 카드를 등록할 수 없습니다. 고객센터에 문의해 주세요.",
@@ -118,6 +118,7 @@ const TERMS_CHANGED_RESULT =
   "약관이 변경되어 카드를 등록하지 않았습니다. 변경된 약관을 확인하고 동의한 뒤 다시 제출해 주세요.";
 const CONSENT_KINDS = { required: "(필수)", optional: "(선택)", notice: "안내" };
 const CARD_TYPES = { credit: "신용카드", check: "체크카드" };
+const INVALID_INPUT = "입력 내용을 확인해 주세요.";
 const SCHEDULE_STATUSES = { scheduled: "예약됨", paid: "결제됨", failed: "실패", cancelled: "결제 취소됨", revoked: "취소됨" };
 
 const form = document.getElementById("card-form");
@@ -531,7 +532,7 @@ function renderCharge() {
 function idleLabel() {
   const plan = selectedPlan();
   if (plan === null) return "동의하고 카드 등록";
-  return `${money(plan.amount, plan.currency)} ${cycle(plan.interval)} 결제 동의하고 구독 시작`;
+  return `${cycle(plan.interval)} ${money(plan.amount, plan.currency)} 결제에 동의하고 구독 시작`;
 }
 
 function updateButton() {
@@ -875,7 +876,7 @@ function handleAnswer(answer, plan, sent) {
     shown.push(missing[0].checkbox);
   }
   if (shown.length && fieldErrors.every(ours)) {
-    showMessage("error", "입력값을 확인해 주세요.");
+    showMessage("error", INVALID_INPUT);
     moveFocus(shown[0]);
     return;
   }
@@ -915,7 +916,7 @@ async function submit() {
   const missing = missingConsents();
   showConsentErrors(missing);
   if (invalid.length || missing.length) {
-    showMessage("error", `입력값을 확인해 주세요. (${invalid.length + missing.length}개 항목)`);
+    showMessage("error", `${INVALID_INPUT} (${invalid.length + missing.length}개 항목)`);
     moveFocus(invalid.length ? inputs[invalid[0]] : missing[0].checkbox);
     return;
   }

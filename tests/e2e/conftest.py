@@ -229,8 +229,8 @@ class CardForm:
     FIELDS: ClassVar[dict[str, str]] = {
         "card_number": "카드 번호",
         "expiry": "유효기간",
-        "birth": "생년월일 / 사업자번호",
-        "pwd_2digit": "비밀번호 앞 두자리",
+        "birth": "생년월일 / 사업자등록번호",
+        "pwd_2digit": "카드 비밀번호 앞 두 자리",
         "customer_uid": "고객 식별자 (선택)",
     }
 

@@ -57,16 +57,16 @@ def test_each_rule_is_explained_next_to_its_field_and_nothing_is_sent(
     ).agree_all()
     # Then the full-length card number is flagged while typing, before any submission
     expect(card_form.error("card_number")).to_have_text(
-        "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요."
+        "카드 번호가 올바르지 않습니다. 번호를 다시 확인해 주세요."
     )
     # When the customer submits
     card_form.button.click()
     # Then each field says what is wrong, is marked invalid and points at its message; focus goes to the first
     expected = {
-        "card_number": "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요.",
+        "card_number": "카드 번호가 올바르지 않습니다. 번호를 다시 확인해 주세요.",
         "expiry": "유효기간이 지난 카드입니다.",
-        "birth": "올바른 생년월일(YYMMDD)이 아닙니다.",
-        "pwd_2digit": "비밀번호 앞 두자리 숫자를 입력해 주세요.",
+        "birth": "생년월일 6자리를 다시 확인해 주세요. (예: 880101)",
+        "pwd_2digit": "카드 비밀번호 앞 두 자리를 숫자로 입력해 주세요.",
     }
     for name, message in expected.items():
         expect(card_form.error(name)).to_have_text(message)
@@ -74,7 +74,7 @@ def test_each_rule_is_explained_next_to_its_field_and_nothing_is_sent(
         described_by = card_form.field(name).get_attribute("aria-describedby") or ""
         assert f"{name}-error" in described_by.split()
     expect(card_form.field("card_number")).to_be_focused()
-    expect(card_form.result).to_have_text("입력값을 확인해 주세요. (4개 항목)")
+    expect(card_form.result).to_have_text("입력 내용을 확인해 주세요. (4개 항목)")
     screenshot(card_form.page, "validation")
     # And nothing left the page for the API, so nothing reached PortOne
     assert [r for r in sent if r.method == "POST"] == []
@@ -337,7 +337,7 @@ def test_plans_light_up_when_the_api_has_them(card_form: CardForm, stack: DevSta
     # Then the page offers the plans, with "card only" first and chosen
     expect(page.get_by_role("radio", name="카드만 등록")).to_be_checked()
     page.get_by_role("radio", name=re.compile("베이직")).check()
-    expect(card_form.button).to_have_text("9,900원 매월 결제 동의하고 구독 시작")
+    expect(card_form.button).to_have_text("매월 9,900원 결제에 동의하고 구독 시작")
     card_form.fill().agree_all()
     screenshot(page, "plans")
     card_form.button.click()

@@ -165,7 +165,7 @@ def test_without_a_required_consent_nothing_is_sent_and_the_page_says_what_is_mi
         expect(box).to_have_attribute("aria-invalid", "true")
         assert "consents-error" in (box.get_attribute("aria-describedby") or "").split()
     expect(card_form.consent(required[0]["id"])).to_be_focused()
-    expect(card_form.result).to_contain_text("입력값을 확인해 주세요.")
+    expect(card_form.result).to_contain_text("입력 내용을 확인해 주세요.")
     screenshot(page, "consent-missing")
     assert sent == []
     assert stack.emulator_stats()["calls"] == []
@@ -217,7 +217,7 @@ def test_a_plan_says_what_it_charges_and_when_above_the_button(page: Page, stack
     expect(charge_detail(page, "첫 결제")).to_have_text(kst(plan["first_charge_at"]))
     expect(charge_detail(page, "다음 결제")).to_have_text(kst(plan["next_charge_at"]))
     expect(charge_detail(page, "해지 방법")).to_have_text(terms["merchant"]["how_to_cancel"])
-    expect(form.button).to_have_text(f"{won(plan['amount'])} {cycle} 결제 동의하고 구독 시작")
+    expect(form.button).to_have_text(f"{cycle} {won(plan['amount'])} 결제에 동의하고 구독 시작")
     # Above the consents and the button on a phone: in the document's order and on the screen
     follows = page.evaluate(
         "() => Boolean(document.getElementById('charge').compareDocumentPosition("
@@ -281,7 +281,7 @@ def test_the_charge_times_stay_true_while_the_page_is_open(page: Page, stack: De
     expect(charge_detail(page, "첫 결제")).to_have_text("2026년 11월 30일 (월) 오후 6:46")
     expect(charge_detail(page, "다음 결제")).to_have_text("2026년 12월 30일 (수) 오후 6:46")
     expect(page.locator("#plan-options input[type=radio]").nth(1)).to_be_checked()
-    expect(form.button).to_have_text("9,900원 매월 결제 동의하고 구독 시작")
+    expect(form.button).to_have_text("매월 9,900원 결제에 동의하고 구독 시작")
 
 
 def test_the_footer_names_the_seller(card_form: CardForm, stack: DevStack) -> None:
@@ -392,7 +392,7 @@ def test_the_servers_consent_errors_are_shown_next_to_the_consents(page: Page, s
     expect(page.locator("#consents-error")).to_contain_text(required["title"])
     expect(form.consent(required["id"])).to_have_attribute("aria-invalid", "true")
     expect(form.consent(required["id"])).to_be_focused()
-    expect(form.result).to_have_text("입력값을 확인해 주세요.")
+    expect(form.result).to_have_text("입력 내용을 확인해 주세요.")
 
 
 def test_without_the_terms_the_form_cannot_be_sent(page: Page, stack: DevStack) -> None:
