@@ -1,6 +1,7 @@
 // The card form: checks the card as it is typed (the server's rules, cards.js), sends it once per submission
 // with an Idempotency-Key, and shows the masked result. Card values never go into the URL, storage or the
 // console; they live in the form's fields and, while a submission's outcome is unknown, in memory only.
+// The customer never sees or types an internal identifier: the server mints the customer_uid.
 // The terms the API serves come first: until they are shown, with the seller's identity, the form cannot be
 // sent, and every card request carries the consents ticked against their version.
 
@@ -44,11 +45,6 @@ const FIELD_MESSAGES = {
     required: "카드 비밀번호 앞 두 자리를 입력해 주세요.",
     two_digits: "카드 비밀번호 앞 두 자리를 숫자로 입력해 주세요.",
   },
-  customer_uid: {
-    invalid_characters: "영문, 숫자, 밑줄(_), 하이픈(-)만 쓸 수 있습니다.",
-    too_long: "80자 이하로 입력해 주세요.",
-    not_available: "이 고객 식별자는 사용할 수 없습니다. 비워 두거나 다른 값을 입력해 주세요.",
-  },
   plan_id: {
     required: "요금제를 선택해 주세요.",
     unknown_plan: "선택한 요금제를 사용할 수 없습니다. 다른 요금제를 선택해 주세요.",
@@ -63,7 +59,7 @@ const CODE_MESSAGES = {
   TOO_MANY_ATTEMPTS: "시도 횟수가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
   CARD_DETAILS_EXHAUSTED:
     "카드 정보가 두 번 연속 일치하지 않아, 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.",
-  CUSTOMER_NOT_FOUND: FIELD_MESSAGES.customer_uid.not_available,
+  CUSTOMER_NOT_FOUND: "등록 정보를 찾을 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
   SUBSCRIPTION_EXISTS:
     "이미 구독 중인 고객입니다. 결제 카드를 바꾸려면 카드 변경을, 다른 요금제로 바꾸려면 기존 구독을 해지한 뒤 다시 시도해 주세요.",
   REQUEST_IN_PROGRESS: "이전 요청을 아직 처리하고 있습니다. 잠시 후 같은 내용으로 다시 시도해 주세요.",
@@ -139,9 +135,7 @@ const inputs = {
   expiry: document.getElementById("expiry"),
   birth: document.getElementById("birth"),
   pwd_2digit: document.getElementById("pwd_2digit"),
-  customer_uid: document.getElementById("customer_uid"),
 };
-const SENSITIVE = ["card_number", "expiry", "birth", "pwd_2digit"];
 // How many digits make a field complete: from then on it is checked on every keystroke.
 const COMPLETE_AT = { card_number: 16, expiry: 4, pwd_2digit: 2, birth: 10 };
 
@@ -155,7 +149,8 @@ const state = {
   allBox: null, // 전체 동의
   consentsChecked: false, // a submission checked them: a missing one is named until it is ticked
   // A submission whose outcome is unknown (network error, still in progress, pending): sending the same
-  // body again reuses its Idempotency-Key, so the server answers it instead of issuing a second key.
+  // body again reuses its Idempotency-Key, so the server answers it instead of issuing a second key; the
+  // customer_uid it minted is in that answer and not needed here.
   unsettled: null,
   token: null,
 };
@@ -176,8 +171,6 @@ function problemOf(name) {
       return cards.birthProblem(value);
     case "pwd_2digit":
       return cards.pinProblem(value, inputs.birth.value);
-    case "customer_uid":
-      return cards.customerUidProblem(value.trim());
     default:
       return null;
   }
@@ -571,7 +564,6 @@ function showSuccess(answer, plan) {
   const rows = [
     ["카드", `${card.name || "카드"} **** ${card.last4 || "----"}`],
     ["종류", CARD_TYPES[card.type] || "확인되지 않음"],
-    ["고객 식별자", String(answer.customer_uid || "")],
   ];
   let extra = null;
   if (plan) {
@@ -595,7 +587,7 @@ function moveFocus(target) {
 }
 
 function clearCardFields() {
-  for (const name of SENSITIVE) {
+  for (const name of Object.keys(inputs)) {
     inputs[name].value = "";
     showFieldError(name, null);
   }
@@ -850,7 +842,6 @@ function handleAnswer(answer, plan, sent) {
     state.unsettled = sent;
     showResult("pending", "카드 등록 여부를 아직 확인하지 못했습니다.", [
       ["안내", "결제대행사의 응답이 늦어지고 있습니다. 카드를 새로 입력하지 말고 잠시 후 같은 내용으로 다시 시도해 주세요."],
-      ["고객 식별자", String(body.customer_uid || "")],
     ]);
     moveFocus(result);
     return;
@@ -864,10 +855,6 @@ function handleAnswer(answer, plan, sent) {
   for (const error of fieldErrors.filter(ours).filter(isField)) {
     showFieldError(error.field, error.reason);
     shown.push(error.field === "plan_id" ? planOptions.querySelector("input") : inputs[error.field]);
-  }
-  if (code === "CUSTOMER_NOT_FOUND") {
-    showFieldError("customer_uid", "not_available");
-    shown.push(inputs.customer_uid);
   }
   const missing = fieldErrors.filter(ours).filter(isConsentError).flatMap(consentsNamedBy);
   if (missing.length) {
@@ -901,8 +888,6 @@ function payload(plan) {
     birth: cards.birthDigits(inputs.birth.value),
   };
   if (inputs.pwd_2digit.value !== "") body.pwd_2digit = inputs.pwd_2digit.value;
-  const uid = inputs.customer_uid.value.trim();
-  if (uid !== "") body.customer_uid = uid;
   if (plan) body.plan_id = plan.id;
   body.consents = { version: state.terms.version, items: tickedConsents().map(({ item }) => item.id) };
   return body;

@@ -6,7 +6,6 @@ const BUSINESS_NUMBER_WEIGHTS = [1, 3, 7, 1, 3, 7, 1, 3, 5];
 const MAX_YEARS_AHEAD = 20;
 const KST_OFFSET_MS = 9 * 60 * 60 * 1000; // Korea has no daylight saving time
 const ASCII_DIGITS = /^[0-9]+$/;
-export const CUSTOMER_UID = /^[A-Za-z0-9_-]{1,80}$/;
 
 export function isAsciiDigits(value) {
   return ASCII_DIGITS.test(value);
@@ -108,10 +107,4 @@ export function isCorporate(birth) {
 export function pinProblem(value, birth = "") {
   if (value === "") return isCorporate(birth) ? null : "required";
   return value.length === 2 && isAsciiDigits(value) ? null : "two_digits";
-}
-
-export function customerUidProblem(value) {
-  if (value === "") return null;
-  if (value.length > 80) return "too_long";
-  return CUSTOMER_UID.test(value) ? null : "invalid_characters";
 }

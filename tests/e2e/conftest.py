@@ -231,7 +231,6 @@ class CardForm:
         "expiry": "유효기간",
         "birth": "생년월일 / 사업자등록번호",
         "pwd_2digit": "카드 비밀번호 앞 두 자리",
-        "customer_uid": "고객 식별자 (선택)",
     }
 
     def __init__(self, page: Page, url: str) -> None:
@@ -263,17 +262,12 @@ class CardForm:
         expiry: str = "12/30",
         birth: str = "880101",
         pwd_2digit: str = "12",  # noqa: S107 (the emulator's test PIN digits)
-        customer_uid: str = "",
     ) -> CardForm:
-        values = {
-            "card_number": card_number,
-            "expiry": expiry,
-            "birth": birth,
-            "pwd_2digit": pwd_2digit,
-            "customer_uid": customer_uid,
-        }
+        values = {"card_number": card_number, "expiry": expiry, "birth": birth, "pwd_2digit": pwd_2digit}
         for name, value in values.items():
             self.field(name).fill(value)
+        # Done typing: a mistake in the last field is shown now, not under the next click
+        self.field("pwd_2digit").blur()
         return self
 
     @property

@@ -29,15 +29,24 @@ def api_requests(page: Page, stack: DevStack) -> list[Request]:
 
 
 def test_the_test_card_is_registered_and_shown_masked(card_form: CardForm, stack: DevStack) -> None:
-    # Given the page with the emulator's test card typed in and the terms agreed to
+    page = card_form.page
+    sent = api_requests(page, stack)
+    # Given the page, which asks for no identifier of any kind, with the emulator's test card typed in and the
+    # terms agreed to
+    expect(page.get_by_label(re.compile("식별자"))).to_have_count(0)
+    expect(page.locator("#card-form input[type=text], #card-form input[type=password]")).to_have_count(4)
     card_form.fill().agree_all()
     # When the customer submits
     card_form.button.click()
-    # Then the masked card and the minted customer_uid are shown, and PortOne holds exactly one key
+    # Then the masked card is shown, and PortOne holds exactly one key
     expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
     expect(card_form.result).to_contain_text("BC카드 **** 0001")
     expect(card_form.result).to_contain_text("신용카드")
-    expect(card_form.result).to_contain_text(re.compile(r"cu_[A-Za-z0-9_-]{20,}"))
+    # The server minted a customer_uid, which the page neither sent nor shows
+    posts = [r for r in sent if r.method == "POST"]
+    assert len(posts) == 1
+    assert "customer_uid" not in posts[0].post_data_json
+    expect(page.locator("body")).not_to_contain_text(re.compile(r"cu_|고객 식별자"))
     assert stack.emulator_stats()["customers"] == 1
     assert stack.billing_key_posts() == 1
     # The card is gone from the form, and focus is on the answer
@@ -171,7 +180,7 @@ def test_a_page_on_an_origin_that_is_not_allowed_is_blocked_by_the_browser(
         expect(page.locator("#terms-status")).to_have_text(TERMS_UNAVAILABLE)
         expect(form.button).to_be_disabled()
         form.fill()
-        form.field("customer_uid").press("Enter")
+        form.field("pwd_2digit").press("Enter")
         screenshot(page, "origin-not-allowed")
     # And no card left the page, so nothing reached PortOne
     assert [r for r in sent if r.method == "POST"] == []
@@ -188,13 +197,12 @@ def test_keyboard_only(card_form: CardForm, stack: DevStack) -> None:
     if page.locator("#plan-group").is_visible():
         keyboard.press("Tab")
         expect(page.get_by_role("radio", name="카드만 등록")).to_be_focused()
-    order = ["card_number", "expiry", "birth", "pwd_2digit", "customer_uid"]
+    order = ["card_number", "expiry", "birth", "pwd_2digit"]
     values = {"card_number": "9540490000000001", "expiry": "1230", "birth": "880101", "pwd_2digit": "12"}
     for name in order:
         keyboard.press("Tab")
         expect(card_form.field(name)).to_be_focused()
-        if name in values:
-            keyboard.type(values[name])
+        keyboard.type(values[name])
     # Typing formats as on the card
     expect(card_form.field("card_number")).to_have_value("9540 4900 0000 0001")
     expect(card_form.field("expiry")).to_have_value("12/30")

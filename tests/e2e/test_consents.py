@@ -412,7 +412,7 @@ def test_without_the_terms_the_form_cannot_be_sent(page: Page, stack: DevStack) 
     expect(page.get_by_role("checkbox")).to_have_count(0)
     # And a card typed in is not sent, not even by Enter
     form.fill()
-    form.field("customer_uid").press("Enter")
+    form.field("pwd_2digit").press("Enter")
     expect(form.button).to_be_disabled()
     screenshot(page, "terms-unavailable")
     assert sent == []
