@@ -120,6 +120,7 @@ const SCHEDULE_STATUSES = { scheduled: "예약됨", paid: "결제됨", failed: "
 const form = document.getElementById("card-form");
 const submitButton = document.getElementById("submit");
 const result = document.getElementById("result");
+const brandSlot = document.getElementById("card_number-brand");
 const planGroup = document.getElementById("plan-group");
 const planOptions = document.getElementById("plan-options");
 const chargeBox = document.getElementById("charge");
@@ -137,7 +138,9 @@ const inputs = {
   pwd_2digit: document.getElementById("pwd_2digit"),
 };
 // How many digits make a field complete: from then on it is checked on every keystroke.
-const COMPLETE_AT = { card_number: 16, expiry: 4, pwd_2digit: 2, birth: 10 };
+const COMPLETE_AT = { expiry: 4, pwd_2digit: 2, birth: 10 };
+// Where focus goes once a field is typed to its end, complete and valid (the PIN digits are the last).
+const NEXT_FIELD = { card_number: "expiry", expiry: "birth", birth: "pwd_2digit" };
 
 const state = {
   inFlight: false,
@@ -195,9 +198,15 @@ function digitCount(value) {
   return value.replace(/\D/g, "").length;
 }
 
+function completeAt(name) {
+  if (name === "card_number") return cards.cardBrand(cards.cardDigits(inputs.card_number.value)).length;
+  return COMPLETE_AT[name];
+}
+
 function recheck(name, { force = false } = {}) {
   const problem = problemOf(name);
-  const complete = COMPLETE_AT[name] !== undefined && digitCount(inputs[name].value) >= COMPLETE_AT[name];
+  const full = completeAt(name);
+  const complete = full !== undefined && digitCount(inputs[name].value) >= full;
   if (!problem || force || state.submitted || state.touched.has(name) || complete) {
     showFieldError(name, problem);
   }
@@ -224,11 +233,18 @@ function formatCardNumber() {
   const input = inputs.card_number;
   const { value } = input;
   const digitsBefore = digitCount(value.slice(0, input.selectionStart ?? value.length));
-  const formatted = value.replace(/\D/g, "").slice(0, 19).replace(/(\d{4})(?=\d)/g, "$1 ");
+  const formatted = cards.groupCardDigits(value.replace(/\D/g, "").slice(0, 19));
   if (formatted !== value) {
     input.value = formatted;
     keepCaretAfterDigits(input, formatted, digitsBefore);
   }
+  showBrand();
+}
+
+// The field describes itself by its brand (aria-describedby), so a screen reader says it when asked, not
+// on every digit.
+function showBrand() {
+  brandSlot.textContent = cards.cardBrand(cards.cardDigits(inputs.card_number.value)).label;
 }
 
 function formatExpiry() {
@@ -253,11 +269,27 @@ const SHAPERS = {
   pwd_2digit: () => keepOnly(inputs.pwd_2digit, /\D/g, 2),
 };
 
+/** Typed (or pasted) to the end of a field that is then complete and valid: never after an edit in the
+ * middle, a deletion, or while the field shows an error. */
+function finishedTyping(name, event, problem) {
+  const input = inputs[name];
+  if (problem || !event.inputType?.startsWith("insert") || input.selectionStart !== input.value.length) {
+    return false;
+  }
+  const digits = digitCount(input.value);
+  if (name === "birth" && digits === 6) {
+    // A dash, or digits that may begin a business number, say 10 digits may be coming
+    return !input.value.includes("-") && !cards.mayBeginBusinessNumber(cards.birthDigits(input.value));
+  }
+  return digits === completeAt(name);
+}
+
 for (const [name, input] of Object.entries(inputs)) {
-  input.addEventListener("input", () => {
+  input.addEventListener("input", (event) => {
     SHAPERS[name]?.();
-    recheck(name);
+    const problem = recheck(name);
     if (name === "birth" && (state.touched.has("pwd_2digit") || state.submitted)) recheck("pwd_2digit");
+    if (NEXT_FIELD[name] && finishedTyping(name, event, problem)) moveFocus(inputs[NEXT_FIELD[name]]);
   });
   input.addEventListener("blur", () => {
     if (input.value !== "") state.touched.add(name);
@@ -591,6 +623,7 @@ function clearCardFields() {
     inputs[name].value = "";
     showFieldError(name, null);
   }
+  showBrand();
   state.touched.clear();
   state.submitted = false;
 }

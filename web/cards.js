@@ -108,3 +108,58 @@ export function pinProblem(value, birth = "") {
   if (value === "") return isCorporate(birth) ? null : "required";
   return value.length === 2 && isAsciiDigits(value) ? null : "two_digits";
 }
+
+// Card brands by the number's first digits (IIN ranges), for what the page shows while the number is typed:
+// the brand, how its digits are grouped, and how many it has. The server does not use them, and the issuing
+// company (카드사) is not guessed here: PortOne's answer names it.
+const BRANDS = {
+  visa: { label: "VISA", length: 16, groups: [4, 4, 4, 4] },
+  mastercard: { label: "Mastercard", length: 16, groups: [4, 4, 4, 4] },
+  amex: { label: "AMEX", length: 15, groups: [4, 6, 5] },
+  jcb: { label: "JCB", length: 16, groups: [4, 4, 4, 4] },
+  unionpay: { label: "UnionPay", length: 16, groups: [4, 4, 4, 4] },
+  diners: { label: "Diners", length: 14, groups: [4, 6, 4] },
+  domestic: { label: "국내전용", length: 16, groups: [4, 4, 4, 4] }, // BC and other Korean cards (94xx, 95xx)
+};
+const UNKNOWN_BRAND = { label: "", length: 16, groups: [4, 4, 4, 4] };
+// [brand, lowest prefix, highest prefix], prefixes of one length each. Diners' 38-39 are left out: those
+// cards now have 16 digits on the Discover network, and grouping them 4-6-4 would be wrong.
+const IIN_RANGES = [
+  ["visa", "4", "4"],
+  ["mastercard", "51", "55"],
+  ["mastercard", "2221", "2720"],
+  ["amex", "34", "34"],
+  ["amex", "37", "37"],
+  ["jcb", "3528", "3589"],
+  ["unionpay", "62", "62"],
+  ["diners", "300", "305"],
+  ["diners", "36", "36"],
+  ["domestic", "9", "9"],
+];
+
+/** The brand the first digits name ({label, length, groups}), or an unlabelled 16-digit card until they do. */
+export function cardBrand(digits) {
+  const range = IIN_RANGES.find(([, low, high]) => {
+    const prefix = digits.slice(0, low.length);
+    return prefix.length === low.length && prefix >= low && prefix <= high;
+  });
+  return range ? BRANDS[range[0]] : UNKNOWN_BRAND;
+}
+
+/** The digits grouped as the brand prints them ("3782 822463 10005"); digits past its length in fours. */
+export function groupCardDigits(digits) {
+  const { groups } = cardBrand(digits);
+  const parts = [];
+  for (let start = 0, index = 0; start < digits.length; index += 1) {
+    const size = groups[index] ?? 4;
+    parts.push(digits.slice(start, start + size));
+    start += size;
+  }
+  return parts.join(" ");
+}
+
+/** Six digits that are a date may also begin a corporation's business number (사업자등록번호), whose 4th and
+ * 5th digits 81-83 (법인 본점, 비영리법인, 국가·지방자치단체) can make one: the customer may go on to 10. */
+export function mayBeginBusinessNumber(digits) {
+  return /^[0-9]{3}8[1-3]/.test(digits);
+}

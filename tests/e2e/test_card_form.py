@@ -197,12 +197,13 @@ def test_keyboard_only(card_form: CardForm, stack: DevStack) -> None:
     if page.locator("#plan-group").is_visible():
         keyboard.press("Tab")
         expect(page.get_by_role("radio", name="카드만 등록")).to_be_focused()
-    order = ["card_number", "expiry", "birth", "pwd_2digit"]
+    # Then the card number; each field typed to its end, complete and valid, hands focus to the next
+    keyboard.press("Tab")
     values = {"card_number": "9540490000000001", "expiry": "1230", "birth": "880101", "pwd_2digit": "12"}
-    for name in order:
-        keyboard.press("Tab")
+    for name, value in values.items():
         expect(card_form.field(name)).to_be_focused()
-        keyboard.type(values[name])
+        keyboard.type(value)
+    expect(card_form.field("pwd_2digit")).to_be_focused()
     # Typing formats as on the card
     expect(card_form.field("card_number")).to_have_value("9540 4900 0000 0001")
     expect(card_form.field("expiry")).to_have_value("12/30")
@@ -230,7 +231,6 @@ def test_keyboard_only(card_form: CardForm, stack: DevStack) -> None:
     # Enter in a field with a mistake moves focus to it instead of sending anything
     card_form.field("card_number").focus()
     keyboard.type("9540490000000001")
-    keyboard.press("Tab")
     keyboard.type("0120")
     keyboard.press("Enter")
     expect(card_form.field("expiry")).to_be_focused()
