@@ -1,7 +1,8 @@
 // The card form: checks the card as it is typed (the server's rules, cards.js), sends it once per submission
-// with an Idempotency-Key, and shows the masked result. Card values never go into the URL, storage or the
-// console; they live in the form's fields and, while a submission's outcome is unknown, in memory only.
-// The customer never sees or types an internal identifier: the server mints the customer_uid.
+// with an Idempotency-Key, and shows a registered or unconfirmed card on a screen of its own. Card values
+// never go into the URL, storage or the console; they live in the form's fields and, while a submission's
+// outcome is unknown, in memory only. The customer never sees or types an internal identifier: the server
+// mints the customer_uid, and the page does not show it.
 // The terms the API serves come first: until they are shown, with the seller's identity, the form cannot be
 // sent, and every card request carries the consents ticked against their version.
 
@@ -115,11 +116,16 @@ const TERMS_CHANGED_RESULT =
 const CONSENT_KINDS = { required: "(필수)", optional: "(선택)", notice: "안내" };
 const CARD_TYPES = { credit: "신용카드", check: "체크카드" };
 const INVALID_INPUT = "입력 내용을 확인해 주세요.";
-const SCHEDULE_STATUSES = { scheduled: "예약됨", paid: "결제됨", failed: "실패", cancelled: "결제 취소됨", revoked: "취소됨" };
+const PENDING_TITLE = "카드 등록 여부를 아직 확인하지 못했습니다";
+const PENDING_TEXT =
+  "결제대행사의 응답이 늦어져 카드가 등록되었는지 확인하지 못했습니다. 카드 정보를 새로 입력하지 말고, 잠시 후 아래 버튼으로 다시 확인해 주세요. 같은 요청으로 확인하므로 카드가 두 번 등록되지 않습니다. 계속 확인되지 않으면 고객센터에 문의해 주세요.";
 
+const formScreen = document.getElementById("form-screen");
 const form = document.getElementById("card-form");
+const controls = document.getElementById("controls"); // every control of the form: disabled while it is sent
 const submitButton = document.getElementById("submit");
 const result = document.getElementById("result");
+const outcome = document.getElementById("outcome");
 const brandSlot = document.getElementById("card_number-brand");
 const planGroup = document.getElementById("plan-group");
 const planOptions = document.getElementById("plan-options");
@@ -151,9 +157,9 @@ const state = {
   consents: new Map(), // item id -> { item, row, checkbox (null for a notice) }
   allBox: null, // 전체 동의
   consentsChecked: false, // a submission checked them: a missing one is named until it is ticked
-  // A submission whose outcome is unknown (network error, still in progress, pending): sending the same
-  // body again reuses its Idempotency-Key, so the server answers it instead of issuing a second key; the
-  // customer_uid it minted is in that answer and not needed here.
+  // A submission whose outcome is unknown (network error, still in progress, pending), as sent: {path,
+  // body, key, plan}. Sending the same body again reuses its Idempotency-Key, so the server answers it
+  // instead of issuing a second key; the customer_uid it minted is in that answer and not needed here.
   unsettled: null,
   token: null,
 };
@@ -567,21 +573,10 @@ function updateButton() {
 
 function setBusy(busy) {
   state.inFlight = busy;
+  controls.disabled = busy;
   updateButton();
   if (busy) form.setAttribute("aria-busy", "true");
   else form.removeAttribute("aria-busy");
-}
-
-function showResult(kind, title, rows = [], extra = null) {
-  const box = element("div", `result-box ${kind}`);
-  box.append(element("p", "result-title", title));
-  if (rows.length) {
-    const list = element("dl");
-    for (const [term, detail] of rows) list.append(element("dt", "", term), element("dd", "", detail));
-    box.append(list);
-  }
-  if (extra) box.append(extra);
-  result.replaceChildren(box);
 }
 
 function showMessage(kind, text, detail = "") {
@@ -591,27 +586,86 @@ function showMessage(kind, text, detail = "") {
   result.replaceChildren(box);
 }
 
+// --- the screens after an answer ---
+
+/** The form, or an outcome screen in its place: a heading (focused), what happened, and one next step. */
+function showScreen(screen) {
+  formScreen.hidden = screen !== formScreen;
+  outcome.hidden = screen !== outcome;
+}
+
+function showOutcome(kind, { title, text, rows = [], next, onNext }) {
+  const heading = element("h1", "", title);
+  heading.id = "outcome-title";
+  heading.tabIndex = -1;
+  const button = element("button", "primary", next);
+  button.type = "button";
+  button.addEventListener("click", onNext);
+  outcome.className = `outcome ${kind}`;
+  outcome.replaceChildren(heading);
+  if (text) outcome.append(element("p", "outcome-text", text));
+  if (rows.length) {
+    const list = element("dl");
+    list.append(...detailPairs(rows));
+    outcome.append(list);
+  }
+  outcome.append(button);
+  showScreen(outcome);
+  moveFocus(heading);
+}
+
+/** The charges still to come, in Korea's time. */
+function upcomingCharges(schedules) {
+  const list = element("ul", "charges");
+  for (const s of schedules.filter((each) => isObject(each) && each.status === "scheduled")) {
+    list.append(element("li", "", `${kstDateTime(s.schedule_at)} · ${money(s.amount, s.currency)}`));
+  }
+  return list;
+}
+
 function showSuccess(answer, plan) {
   const card = answer.card || {};
-  const rows = [
-    ["카드", `${card.name || "카드"} **** ${card.last4 || "----"}`],
-    ["종류", CARD_TYPES[card.type] || "확인되지 않음"],
-  ];
-  let extra = null;
+  const rows = [["카드", `${card.name || "카드"} **** ${card.last4 || "----"}`]];
+  if (CARD_TYPES[card.type]) rows.push(["카드 종류", CARD_TYPES[card.type]]);
   if (plan) {
-    rows.push(["요금제", planLabel(plan)]);
-    const schedules = Array.isArray(answer.schedules) ? answer.schedules : [];
-    if (schedules.length) {
-      extra = element("div", "schedules");
-      const list = element("ul");
-      for (const s of schedules) {
-        const status = SCHEDULE_STATUSES[s.status] || s.status || "";
-        list.append(element("li", "", `${kstDateTime(s.schedule_at)} · ${money(s.amount, s.currency)} · ${status}`));
-      }
-      extra.append(element("p", "schedules-title", "결제 일정"), list);
-    }
+    rows.push(["요금제", plan.name], ["결제 금액", `${cycle(plan.interval)} ${money(plan.amount, plan.currency)}`]);
+    const charges = upcomingCharges(Array.isArray(answer.schedules) ? answer.schedules : []);
+    if (charges.childElementCount) rows.push(["결제 예정 (한국 시간)", charges]);
+    const howToCancel = state.terms && state.terms.merchant.how_to_cancel;
+    if (howToCancel) rows.push(["해지 방법", howToCancel]);
   }
-  showResult("success", plan ? "카드가 등록되고 구독이 시작되었습니다." : "카드가 등록되었습니다.", rows, extra);
+  showOutcome("success", {
+    title: plan ? "구독이 시작되었습니다" : "카드가 등록되었습니다",
+    text: plan ? "등록한 카드로 아래 일정에 따라 자동 결제됩니다." : "등록한 카드는 정기결제에 사용됩니다.",
+    rows,
+    next: "다른 카드 등록",
+    onNext: startOver,
+  });
+}
+
+// The submission stays as it was sent: checking again resends it unchanged (same body, same key), which a
+// form the customer could edit would not guarantee.
+function showPending(sent) {
+  showOutcome("pending", {
+    title: PENDING_TITLE,
+    text: PENDING_TEXT,
+    next: "다시 확인",
+    onNext: () => send(sent, "카드 등록 여부를 다시 확인하고 있습니다…"),
+  });
+}
+
+/** A fresh form: no card, no consent, "card only" chosen, and the first control focused. */
+function startOver() {
+  clearCardFields();
+  resetConsents();
+  const cardOnly = planOptions.querySelector('input[name="plan"]');
+  if (cardOnly) {
+    cardOnly.checked = true;
+    planChanged();
+  }
+  result.replaceChildren();
+  showScreen(formScreen);
+  moveFocus(controls.querySelector("input"));
 }
 
 function moveFocus(target) {
@@ -803,8 +857,8 @@ function termsChanged(answer) {
 }
 
 /** Shows the new terms, every box unticked, and asks the customer to review them and submit again. */
-async function reviewNewTerms() {
-  renderTerms(await loadTerms());
+function reviewNewTerms(terms) {
+  renderTerms(terms);
   if (state.terms === null) {
     showMessage("error", TERMS_UNAVAILABLE);
     moveFocus(result);
@@ -860,23 +914,20 @@ function renderMerchant(merchant) {
   );
   merchantFooter.hidden = false;
 }
-function handleAnswer(answer, plan, sent) {
+
+function handleAnswer(answer, sent) {
   const body = answer.body || {};
   const code = body.code || STATUS_CODES[answer.status];
   if (answer.status === 200 && body.status === "success") {
     state.unsettled = null;
-    clearCardFields();
+    clearCardFields(); // the card leaves the page as soon as it is registered
     resetConsents(); // another card is another registration, agreed to again
-    showSuccess(body, plan);
-    moveFocus(result);
+    showSuccess(body, sent.plan);
     return;
   }
   if (answer.status === 202) {
     state.unsettled = sent;
-    showResult("pending", "카드 등록 여부를 아직 확인하지 못했습니다.", [
-      ["안내", "결제대행사의 응답이 늦어지고 있습니다. 카드를 새로 입력하지 말고 잠시 후 같은 내용으로 다시 시도해 주세요."],
-    ]);
-    moveFocus(result);
+    showPending(sent);
     return;
   }
   // Still running, or unavailable, after the automatic retries: the outcome is unknown.
@@ -939,21 +990,34 @@ async function submit() {
     return;
   }
   const plan = selectedPlan();
-  const bodyText = JSON.stringify(payload(plan));
-  const key = state.unsettled && state.unsettled.body === bodyText ? state.unsettled.key : newIdempotencyKey();
-  const sent = { body: bodyText, key };
-  setBusy(true); // before the first await: a second click finds the button disabled
-  showMessage("progress", "카드를 등록하고 있습니다…");
+  const body = JSON.stringify(payload(plan));
+  const key = state.unsettled && state.unsettled.body === body ? state.unsettled.key : newIdempotencyKey();
+  await send({ path: plan ? SCHEDULE_PATH : ISSUE_PATH, body, key, plan }, "카드를 등록하고 있습니다…");
+}
+
+/** Sends one submission with every control locked and focus on the status, then shows the answer. */
+async function send(sent, progress) {
+  showScreen(formScreen);
+  showMessage("progress", progress);
+  moveFocus(result); // before the lock: a control that is disabled while focused drops focus to the page
+  setBusy(true); // before the first await: a second click finds everything disabled
+  let answer = null;
+  let newTerms;
   try {
-    const answer = await postOnce(plan ? SCHEDULE_PATH : ISSUE_PATH, bodyText, key);
-    if (termsChanged(answer)) await reviewNewTerms();
-    else handleAnswer(answer, plan, sent);
+    answer = await postOnce(sent.path, sent.body, sent.key);
+    if (termsChanged(answer)) newTerms = await loadTerms();
   } catch {
     state.unsettled = sent; // it may have arrived: the same submission again reuses its key
+  } finally {
+    setBusy(false); // before the answer moves focus, which a disabled control cannot take
+  }
+  if (answer === null) {
     showMessage("error", NETWORK_MESSAGE, NETWORK_DETAIL);
     moveFocus(result);
-  } finally {
-    setBusy(false);
+  } else if (newTerms !== undefined) {
+    reviewNewTerms(newTerms);
+  } else {
+    handleAnswer(answer, sent);
   }
 }
 

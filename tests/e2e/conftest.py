@@ -228,7 +228,8 @@ def screenshot(page: Page, name: str) -> None:
 
 
 class CardForm:
-    """The card page, as a person sees it: labelled fields, consents, a button, a result region."""
+    """The card page, as a person sees it: labelled fields, consents, a button, a status region, and the
+    screen that replaces the form once it is answered."""
 
     FIELDS: ClassVar[dict[str, str]] = {
         "card_number": "카드 번호",
@@ -281,6 +282,15 @@ class CardForm:
     @property
     def result(self) -> Any:
         return self.page.get_by_role("status")
+
+    @property
+    def outcome(self) -> Any:
+        """The screen in the form's place: registered, or not yet confirmed."""
+        return self.page.locator("#outcome")
+
+    @property
+    def outcome_title(self) -> Any:
+        return self.outcome.get_by_role("heading", level=1)
 
     def error(self, name: str) -> Any:
         return self.page.locator(f"#{name}-error")

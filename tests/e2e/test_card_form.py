@@ -28,7 +28,9 @@ def api_requests(page: Page, stack: DevStack) -> list[Request]:
     return sent
 
 
-def test_the_test_card_is_registered_and_shown_masked(card_form: CardForm, stack: DevStack) -> None:
+def test_the_test_card_is_registered_and_shown_on_a_screen_of_its_own(
+    card_form: CardForm, stack: DevStack
+) -> None:
     page = card_form.page
     sent = api_requests(page, stack)
     # Given the page, which asks for no identifier of any kind, with the emulator's test card typed in and the
@@ -38,10 +40,12 @@ def test_the_test_card_is_registered_and_shown_masked(card_form: CardForm, stack
     card_form.fill().agree_all()
     # When the customer submits
     card_form.button.click()
-    # Then the masked card is shown, and PortOne holds exactly one key
-    expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
-    expect(card_form.result).to_contain_text("BC카드 **** 0001")
-    expect(card_form.result).to_contain_text("신용카드")
+    # Then a screen in the form's place says so, with the masked card and its type, focused on its heading
+    expect(card_form.outcome_title).to_have_text("카드가 등록되었습니다")
+    expect(card_form.outcome_title).to_be_focused()
+    expect(card_form.outcome).to_contain_text("BC카드 **** 0001")
+    expect(card_form.outcome).to_contain_text("신용카드")
+    expect(page.locator("#form-screen")).to_be_hidden()
     # The server minted a customer_uid, which the page neither sent nor shows
     posts = [r for r in sent if r.method == "POST"]
     assert len(posts) == 1
@@ -49,11 +53,23 @@ def test_the_test_card_is_registered_and_shown_masked(card_form: CardForm, stack
     expect(page.locator("body")).not_to_contain_text(re.compile(r"cu_|고객 식별자"))
     assert stack.emulator_stats()["customers"] == 1
     assert stack.billing_key_posts() == 1
-    # The card is gone from the form, and focus is on the answer
-    for name in ("card_number", "expiry", "birth", "pwd_2digit"):
+    # One next step, and the card is gone from the page
+    expect(card_form.outcome.get_by_role("button")).to_have_count(1)
+    for name in CardForm.FIELDS:
         expect(card_form.field(name)).to_have_value("")
-    expect(card_form.result).to_be_focused()
-    screenshot(card_form.page, "success")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    screenshot(page, "success-screen")
+
+    # When the customer registers another card, the form is back, empty, nothing agreed to yet
+    card_form.outcome.get_by_role("button", name="다른 카드 등록").click()
+    expect(card_form.outcome).to_be_hidden()
+    expect(card_form.field("card_number")).to_be_visible()
+    for name in CardForm.FIELDS:
+        expect(card_form.field(name)).to_have_value("")
+    for box in page.locator("#consents input[type=checkbox]").all():
+        expect(box).not_to_be_checked()
+    expect(page.locator("#result")).to_be_empty()
+    expect(page.locator("#controls input").first).to_be_focused()
 
 
 def test_each_rule_is_explained_next_to_its_field_and_nothing_is_sent(
@@ -100,7 +116,7 @@ def test_a_business_number_card_needs_no_pin(card_form: CardForm, stack: DevStac
     card_form.fill(birth="123-45-67891", pwd_2digit="").agree_all()
     card_form.field("birth").press("Tab")
     card_form.button.click()
-    expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
+    expect(card_form.outcome_title).to_have_text("카드가 등록되었습니다")
     assert stack.billing_key_posts() == 1
 
 
@@ -138,7 +154,7 @@ def test_a_double_click_reaches_portone_once(card_form: CardForm, stack: DevStac
     sent = api_requests(card_form.page, stack)
     card_form.fill().agree_all()
     card_form.button.dblclick()
-    expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
+    expect(card_form.outcome_title).to_have_text("카드가 등록되었습니다")
     assert len([r for r in sent if r.method == "POST"]) == 1
     assert stack.billing_key_posts() == 1
     assert stack.emulator_stats()["customers"] == 1
@@ -159,8 +175,7 @@ def test_the_button_is_disabled_while_a_request_is_in_flight(card_form: CardForm
         expect(card_form.button).to_have_text("등록 중…")
         expect(card_form.page.locator("#card-form")).to_have_attribute("aria-busy", "true")
         screenshot(card_form.page, "in-flight")
-        expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
-        expect(card_form.button).to_be_enabled()
+        expect(card_form.outcome_title).to_have_text("카드가 등록되었습니다")
     finally:
         requests.delete(f"{stack.emulator_url}/__emulator__/faults", timeout=5)
     assert stack.billing_key_posts() == 1
@@ -220,13 +235,15 @@ def test_keyboard_only(card_form: CardForm, stack: DevStack) -> None:
     expect(card_form.button).to_be_focused()
     assert visited
     assert all(visited)
-    # Enter submits; the answer is announced (a status region) and focused
+    # Enter submits; the answer's screen takes focus on its heading, and Tab reaches its one next step
     keyboard.press("Enter")
-    expect(card_form.result).to_contain_text("카드가 등록되었습니다.")
-    expect(card_form.result).to_have_attribute("aria-live", "polite")
-    expect(card_form.result).to_be_focused()
+    expect(card_form.outcome_title).to_have_text("카드가 등록되었습니다")
+    expect(card_form.outcome_title).to_be_focused()
     screenshot(page, "keyboard")
     assert stack.billing_key_posts() == 1
+    keyboard.press("Tab")
+    expect(card_form.outcome.get_by_role("button", name="다른 카드 등록")).to_be_focused()
+    keyboard.press("Enter")
 
     # Enter in a field with a mistake moves focus to it instead of sending anything
     card_form.field("card_number").focus()
@@ -263,7 +280,7 @@ def test_a_503_is_retried_with_the_same_idempotency_key(card_form: CardForm, sta
     card_form.fill().agree_all()
     card_form.button.click()
     # Then the page tried again by itself, with the same key, and the card was issued once
-    expect(card_form.result).to_contain_text("카드가 등록되었습니다.", timeout=15_000)
+    expect(card_form.outcome_title).to_have_text("카드가 등록되었습니다", timeout=15_000)
     keys = [h.get("idempotency-key") for h in seen if "idempotency-key" in h]
     assert len(keys) == 2
     assert keys[0] == keys[1]
@@ -280,11 +297,13 @@ def test_a_plan_is_scheduled_on_the_local_stack(card_form: CardForm, stack: DevS
     card_form.fill().agree_all()
     card_form.button.click()
     # Then the card is shown masked with the schedule the server made, and PortOne has one schedule
-    expect(card_form.result).to_contain_text("카드가 등록되고 구독이 시작되었습니다.")
-    expect(card_form.result).to_contain_text("BC카드 **** 0001")
-    expect(card_form.result.locator(".schedules li")).not_to_have_count(0)
+    expect(card_form.outcome_title).to_have_text("구독이 시작되었습니다")
+    expect(card_form.outcome).to_contain_text("BC카드 **** 0001")
+    expect(card_form.outcome.locator(".charges li")).not_to_have_count(0)
     assert stack.portone_calls("POST /subscribe/payments/schedule") == 1
     screenshot(page, "scheduled-local")
+    page.set_viewport_size({"width": 320, "height": 640})
+    screenshot(page, "success-screen-phone")
 
 
 CHARGE_TIMES = {"first_charge_at": "2026-11-30T18:45:00+09:00", "next_charge_at": "2026-12-30T18:45:00+09:00"}
@@ -349,8 +368,8 @@ def test_plans_light_up_when_the_api_has_them(card_form: CardForm, stack: DevSta
     card_form.fill().agree_all()
     screenshot(page, "plans")
     card_form.button.click()
-    expect(card_form.result).to_contain_text("카드가 등록되고 구독이 시작되었습니다.")
-    expect(card_form.result).to_contain_text("2027년 1월 1일 (금) 오전 9:00 · 9,900원 · 예약됨")
+    expect(card_form.outcome_title).to_have_text("구독이 시작되었습니다")
+    expect(card_form.outcome.locator(".charges li")).to_have_text(["2027년 1월 1일 (금) 오전 9:00 · 9,900원"])
     screenshot(page, "scheduled")
     # And the schedule request named the plan, carried the card and a key, and nothing else chose amounts
     assert len(scheduled) == 1
@@ -390,7 +409,7 @@ def test_without_plans_the_page_is_the_card_form(page: Page, stack: DevStack, an
         screenshot(page, "form-desktop")
     form.fill().agree_all()
     form.button.click()
-    expect(form.result).to_contain_text("카드가 등록되었습니다.")
+    expect(form.outcome_title).to_have_text("카드가 등록되었습니다")
 
 
 def test_no_card_value_reaches_the_console_the_url_or_storage(
@@ -407,7 +426,7 @@ def test_no_card_value_reaches_the_console_the_url_or_storage(
     expect(card_form.result).to_contain_text("카드사에서")
     card_form.fill(card_number="5272 8900 0000 0004", birth="1234567891")
     card_form.button.click()
-    expect(card_form.result).to_contain_text("체크카드")
+    expect(card_form.outcome).to_contain_text("체크카드")
     storage = page.evaluate("() => [localStorage.length, sessionStorage.length, document.cookie]")
     assert storage == [0, 0, ""]
     assert [u for u in urls if any(v in u for v in CARD_VALUES)] == []
@@ -425,3 +444,119 @@ def test_the_page_may_talk_to_the_api_only(card_form: CardForm, stack: DevStack,
     assert outcome == "blocked"
     assert any("Content Security Policy" in m and "connect-src" in m for m in console.messages)
     console.messages.clear()  # the violation above was provoked on purpose
+
+
+def cors(stack: DevStack) -> dict[str, str]:
+    return {"access-control-allow-origin": stack.page_url.rstrip("/"), "content-type": "application/json"}
+
+
+def test_every_control_is_locked_while_the_card_is_sent(card_form: CardForm, stack: DevStack) -> None:
+    # Given an API that holds the card's POST until the test answers it
+    page = card_form.page
+    held: list[Route] = []
+
+    def hold(route: Route, request: Request) -> None:
+        if request.method == "OPTIONS":
+            route.fallback()
+        else:
+            held.append(route)
+
+    page.route(f"{stack.api_url}/subscriptions/issue-billing", hold)
+    card_form.fill().agree_all()
+    card_form.button.click()
+    # Then every field, box, choice and button is locked, and focus is on the status message
+    expect(card_form.result).to_have_text("카드를 등록하고 있습니다…")
+    expect(card_form.result).to_be_focused()
+    controls = page.locator("#card-form input, #card-form button")
+    assert controls.count() > 5
+    for control in controls.all():
+        expect(control).to_be_disabled()
+    screenshot(page, "submitting-locked")
+    for _ in range(100):  # the route handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    # When the answer comes (a decline, answered here), everything is unlocked, the message focused
+    body = {"status": "failed", "code": "CARD_REJECTED", "message": "The card was declined."}
+    held[0].fulfill(status=402, headers=cors(stack), body=json.dumps(body))
+    expect(card_form.result).to_contain_text("카드사에서 카드를 승인하지 않았습니다.")
+    expect(card_form.result).to_be_focused()
+    for control in controls.all():
+        expect(control).to_be_enabled()
+    expect(card_form.field("card_number")).to_have_value("9540 4900 0000 0001")
+    assert stack.billing_key_posts() == 0
+
+
+def test_a_pending_answer_has_its_own_screen_and_checks_again_with_the_same_submission(
+    card_form: CardForm, stack: DevStack
+) -> None:
+    # Given an API whose first answer is 202 pending (PortOne could not confirm the key)
+    page = card_form.page
+    posts: list[tuple[str | None, str | None]] = []
+
+    def issue(route: Route, request: Request) -> None:
+        if request.method == "OPTIONS":
+            route.fallback()
+            return
+        posts.append((request.post_data, request.headers.get("idempotency-key")))
+        if len(posts) > 1:
+            route.fallback()  # the real stack, which has not seen the key: it issues the card
+            return
+        body = {
+            "status": "pending",
+            "customer_uid": "cu_x",
+            "message": "The payment provider did not confirm.",
+        }
+        route.fulfill(status=202, headers=cors(stack), body=json.dumps(body))
+
+    page.route(f"{stack.api_url}/subscriptions/issue-billing", issue)
+    card_form.fill().agree_all()
+    card_form.button.click()
+    # Then a screen in the form's place says what happened and offers one next step, focused on its heading
+    expect(card_form.outcome_title).to_have_text("카드 등록 여부를 아직 확인하지 못했습니다")
+    expect(card_form.outcome_title).to_be_focused()
+    expect(card_form.outcome).to_contain_text("카드가 두 번 등록되지 않습니다.")
+    expect(page.locator("#form-screen")).to_be_hidden()
+    expect(page.locator("body")).not_to_contain_text("cu_x")
+    expect(card_form.outcome.get_by_role("button")).to_have_count(1)
+    screenshot(page, "pending-screen")
+    # When the customer checks again, the same submission is sent again, with the same key
+    card_form.outcome.get_by_role("button", name="다시 확인").click()
+    expect(card_form.outcome_title).to_have_text("카드가 등록되었습니다")
+    assert len(posts) == 2
+    assert posts[0] == posts[1]
+    assert stack.billing_key_posts() == 1
+
+
+# Blocks of Korean text, on the form and on the answer's screen
+KOREAN_BLOCKS = (
+    ".lead, .hint, .error, .consent-title, .consent-text p, .charge dd, #merchant dt, #merchant dd, h1, p"
+)
+WORD_BREAKS = """(selector) => [...document.querySelectorAll(selector)]
+  .filter((e) => e.getClientRects().length)
+  .map((e) => [e.className || e.tagName, getComputedStyle(e).wordBreak, getComputedStyle(e).overflowWrap])"""
+
+
+def assert_words_kept_whole(page: Page, selector: str) -> None:
+    blocks = page.evaluate(WORD_BREAKS, selector)
+    assert blocks
+    assert [b for b in blocks if b[1] != "keep-all" or b[2] not in ("break-word", "anywhere")] == []
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 320  # nothing wider than the phone
+
+
+def test_korean_text_breaks_between_words_on_a_320_px_phone(page: Page, stack: DevStack) -> None:
+    page.set_viewport_size({"width": 320, "height": 640})
+    form = CardForm(page, stack.page_url).open()
+    # The form with a plan's charge box, its consents' texts open, and every field's message shown
+    page.locator("#plan-options input[type=radio]").nth(1).check()
+    for toggle in page.locator(".consent-toggle:visible").all():
+        toggle.click()
+    form.button.click()
+    expect(form.error("card_number")).not_to_be_empty()
+    assert_words_kept_whole(page, KOREAN_BLOCKS)
+    screenshot(page, "form-320")
+    # And the answer's screen
+    form.fill().agree_all()
+    form.button.click()
+    expect(form.outcome_title).to_have_text("구독이 시작되었습니다")
+    assert_words_kept_whole(page, "#outcome h1, #outcome p, #outcome dt, #outcome dd, #merchant dd")

@@ -53,7 +53,7 @@ def test_the_page_signs_in_with_the_dev_issuer(page: Page, signed_stack: DevStac
     form = CardForm(page, signed_stack.page_url).open()
     form.fill().agree_all()
     form.button.click()
-    expect(form.result).to_contain_text("카드가 등록되었습니다.")
+    expect(form.outcome_title).to_have_text("카드가 등록되었습니다")
     screenshot(page, "signed-in")
     assert signed_stack.billing_key_posts() == 1
 
