@@ -9,8 +9,8 @@ Starts, all on 127.0.0.1:
 - the local HTTP API (local/api.py) in front of the real handler, with the template's routes and CORS;
 - with `--jwt`, a development OpenID issuer (local/jwt_issuer.py): the routes then require its tokens, as
   the deployed API does when JwtIssuer is set;
-- the card page (web/), served with its Content-Security-Policy header and a config.js that points it at
-  this API.
+- the card page and the account page (web/), served with their Content-Security-Policy header and a
+  config.js that points them at this API.
 
 The function's environment is template.yaml's variables valued from the env file, as for `make invoke`.
 Ports 0 pick free ones; the URLs printed are the ones in use. Ctrl-C or SIGTERM stops everything.
@@ -60,6 +60,7 @@ DEFAULT_ENV_FILE = ROOT / "events" / "env.json"
 DEFAULT_WEB_PORT = 8080
 DEFAULT_API_PORT = 3000
 DEFAULT_ISSUER_PORT = 3001
+_CONFIG_URL = re.compile(r"^(export const (API_BASE_URL|DEV_TOKEN_URL) = ).*;$", re.MULTILINE)
 _CSP_META = re.compile(r'(<meta http-equiv="Content-Security-Policy" content=")[^"]*(")')
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -108,11 +109,12 @@ class StaticSite:
     token_url: str = ""
 
     def config_js(self) -> bytes:
-        return (
-            "// Written by `make dev` (local/dev.py) for this stack; web/config.js is the deployed one.\n"
-            f"export const API_BASE_URL = {json.dumps(self.api_url)};\n"
-            f"export const DEV_TOKEN_URL = {json.dumps(self.token_url)};\n"
-        ).encode()
+        """web/config.js with this stack's URLs in its constants; its functions are served as they are."""
+        values = {"API_BASE_URL": self.api_url, "DEV_TOKEN_URL": self.token_url}
+        deployed = (self.root / "config.js").read_text(encoding="utf-8")
+        local = _CONFIG_URL.sub(lambda m: f"{m[1]}{json.dumps(values[m[2]])};", deployed)
+        header = "// Written by `make dev` (local/dev.py) for this stack from web/config.js.\n"
+        return (header + local).encode()
 
     def policy(self, *, meta: bool = False) -> str:
         return content_security_policy([u for u in (self.api_url, self.token_url) if u], meta=meta)

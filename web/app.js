@@ -6,7 +6,7 @@
 // The terms the API serves come first: until they are shown, with the seller's identity, the form cannot be
 // sent, and every card request carries the consents ticked against their version.
 
-import { API_BASE_URL, DEV_TOKEN_URL } from "./config.js";
+import { API_BASE_URL, DEV_TOKEN_URL, rememberCustomerUid } from "./config.js";
 import * as cards from "./cards.js";
 import { cycle, kstDateTime, money, toDate } from "./format.js";
 
@@ -920,6 +920,7 @@ function handleAnswer(answer, sent) {
   const code = body.code || STATUS_CODES[answer.status];
   if (answer.status === 200 && body.status === "success") {
     state.unsettled = null;
+    if (state.token) rememberCustomerUid(body.customer_uid); // for the account page (account.html)
     clearCardFields(); // the card leaves the page as soon as it is registered
     resetConsents(); // another card is another registration, agreed to again
     showSuccess(body, sent.plan);
