@@ -1,0 +1,780 @@
+// The account page: a signed-in customer's subscription (plan, card, next charge, state) and what they can do
+// with it: skip the next payment, change the card, cancel at the end of the paid period, ask for erasure.
+// Each change is confirmed first in a dialog that says what stops and when, and sent once per action with its
+// own Idempotency-Key (the same key for an automatic retry). Which subscription comes from the merchant's
+// session (accountCustomerUid() in config.js): the customer never types or sees its customer_uid.
+// Card values stay in the form's fields and, while a card change's outcome is unknown, in memory only.
+
+import { API_BASE_URL, DEV_TOKEN_URL, accountCustomerUid, rememberCustomerUid } from "./config.js";
+import * as cards from "./cards.js";
+import { cycle, kstDateTime, money, toDate } from "./format.js";
+
+const PLANS_PATH = "/subscriptions/plans";
+const TERMS_PATH = "/subscriptions/terms";
+const MAX_RETRIES = 2; // automatic retries of one action (409 and 503 with Retry-After only)
+const MAX_RETRY_WAIT_S = 10;
+const REQUEST_TIMEOUT_MS = 35000; // API Gateway gives up on the function after 30 s
+const GET_TIMEOUT_MS = 10000;
+const DEV_SUBJECT = "dev-user"; // the card page's dev user (app.js), who owns what it registered
+
+const STATES = {
+  active: "이용 중",
+  past_due: "결제 실패(재시도 중)",
+  suspended: "이용 정지",
+  cancelled: "해지됨",
+};
+// As the card page names them (app.js)
+const SCHEDULE_STATUSES = {
+  scheduled: "예약됨",
+  paid: "결제됨",
+  failed: "실패",
+  cancelled: "결제 취소됨",
+  revoked: "취소됨",
+};
+const KEPT_RECORDS = {
+  consents: "약관 동의 기록",
+  price_consents: "가격 변경 동의 기록",
+  payments: "결제 기록",
+};
+const CONSENT_KINDS = { required: "(필수)", optional: "(선택)", notice: "안내" };
+const FIELD_MESSAGES = {
+  card_number: {
+    required: "카드 번호를 입력해 주세요.",
+    digits_only: "카드 번호는 숫자만 입력해 주세요.",
+    length_14_to_16: "카드 번호는 14~16자리입니다.",
+    checksum: "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요.",
+  },
+  expiry: {
+    required: "유효기간을 입력해 주세요.",
+    format_yyyy_mm: "유효기간을 MM/YY 형식으로 입력해 주세요.",
+    month_1_to_12: "유효기간의 월은 01~12 사이여야 합니다.",
+    expired: "유효기간이 지난 카드입니다.",
+    too_far_ahead: "유효기간을 다시 확인해 주세요.",
+  },
+  birth: {
+    required: "생년월일 또는 사업자번호를 입력해 주세요.",
+    digits_only: "숫자만 입력해 주세요.",
+    length_6_or_10: "생년월일 6자리 또는 사업자번호 10자리를 입력해 주세요.",
+    invalid_date: "올바른 생년월일(YYMMDD)이 아닙니다.",
+    business_number_checksum: "올바른 사업자번호가 아닙니다.",
+  },
+  pwd_2digit: {
+    required: "비밀번호 앞 두자리를 입력해 주세요.",
+    two_digits: "비밀번호 앞 두자리 숫자를 입력해 주세요.",
+  },
+};
+const FIELD_FALLBACK = "입력값을 다시 확인해 주세요.";
+const CODE_MESSAGES = {
+  CARD_REJECTED: "카드사에서 카드를 승인하지 않았습니다. 결제 카드는 바뀌지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요.",
+  CARD_DETAILS_EXHAUSTED:
+    "카드 정보가 두 번 연속 일치하지 않아, 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.",
+  TOO_MANY_ATTEMPTS: "시도 횟수가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+  CUSTOMER_NOT_FOUND: "구독 정보를 찾을 수 없습니다. 페이지를 새로 고쳐 주세요.",
+  SCHEDULE_NOT_FOUND: "건너뛸 수 있는 결제 예정 건이 없습니다.",
+  PERIOD_ALREADY_CHARGED: "이미 결제가 진행되어 건너뛸 수 없습니다.",
+  SUBSCRIPTION_NOT_RENEWING: "결제 카드를 바꿀 수 있는 구독이 없습니다.",
+  BILLING_KEY_REPLACED: "결제 카드가 이미 변경되었습니다. 구독 정보를 새로 불러왔으니 다시 확인해 주세요.",
+  REQUEST_IN_PROGRESS: "이전 요청을 아직 처리하고 있습니다. 잠시 후 다시 시도해 주세요.",
+  IDEMPOTENCY_KEY_REUSED: "요청이 중복되었습니다. 다시 시도해 주세요.",
+  PAYMENT_PROVIDER_REJECTED: "지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
+  PAYMENT_PROVIDER_UNAVAILABLE: "결제대행사에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
+  PAYMENT_PROVIDER_AUTH_FAILED: "결제 설정 문제로 지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
+  PAYMENT_CHANNEL_MISCONFIGURED: "결제 설정 문제로 지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
+  SERVICE_UNAVAILABLE: "서비스가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
+  UNAUTHORIZED: "로그인이 필요합니다. 다시 로그인한 뒤 시도해 주세요.",
+  INVALID_REQUEST: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
+  INTERNAL_ERROR: "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
+};
+// API Gateway's own answers ({"message": "Unauthorized"}, ...) carry no code.
+const STATUS_CODES = {
+  401: "UNAUTHORIZED",
+  429: "TOO_MANY_ATTEMPTS",
+  503: "SERVICE_UNAVAILABLE",
+  504: "SERVICE_UNAVAILABLE",
+};
+const NETWORK_MESSAGE = "서버에 연결할 수 없습니다. 인터넷 연결을 확인한 뒤 다시 시도해 주세요.";
+const TERMS_UNAVAILABLE = "약관을 불러오지 못했습니다. 잠시 후 새로 고침해 주세요.";
+const TERMS_CHANGED = "약관이 변경되었습니다. 변경된 내용을 확인하고 다시 동의해 주세요.";
+
+const statusLine = document.getElementById("account-status");
+const overview = document.getElementById("overview");
+const summary = document.getElementById("summary");
+const scheduleList = document.getElementById("schedule-list");
+const actions = document.getElementById("actions");
+const skipButton = document.getElementById("skip");
+const changeButton = document.getElementById("change-card");
+const cancelButton = document.getElementById("cancel");
+const eraseButton = document.getElementById("erase");
+const cardChange = document.getElementById("card-change");
+const form = document.getElementById("card-form");
+const cardSubmit = document.getElementById("card-submit");
+const termsStatus = document.getElementById("terms-status");
+const consentList = document.getElementById("consent-list");
+const consentsError = document.getElementById("consents-error");
+const erasure = document.getElementById("erasure");
+const result = document.getElementById("result");
+const dialog = document.getElementById("confirm");
+const confirmTitle = document.getElementById("confirm-title");
+const confirmText = document.getElementById("confirm-text");
+const confirmYes = document.getElementById("confirm-yes");
+const confirmNo = document.getElementById("confirm-no");
+const inputs = {
+  card_number: document.getElementById("card_number"),
+  expiry: document.getElementById("expiry"),
+  birth: document.getElementById("birth"),
+  pwd_2digit: document.getElementById("pwd_2digit"),
+};
+const ACTION_BUTTONS = [skipButton, changeButton, cancelButton, eraseButton, cardSubmit];
+
+const state = {
+  uid: null,
+  view: null,
+  plans: [],
+  terms: null,
+  consents: new Map(), // item id -> { item, checkbox (null for a notice) }
+  busy: false,
+  token: null,
+  // A card change whose outcome is unknown: the same card again reuses its Idempotency-Key.
+  unsettled: null,
+};
+
+// --- showing things ---
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function isObject(value) {
+  return value !== null && typeof value === "object";
+}
+
+function showResult(kind, title, lines = [], extra = null) {
+  const box = element("div", `result-box ${kind}`);
+  const details = lines.filter(Boolean).map((line) => element("p", "result-detail", line));
+  box.append(element("p", "result-title", title), ...details);
+  if (extra) box.append(extra);
+  result.replaceChildren(box);
+  result.focus();
+}
+
+function showError(answer) {
+  const body = answer.body || {};
+  const code = body.code || STATUS_CODES[answer.status];
+  if (code === "UNAUTHORIZED") state.token = null;
+  const requestId = body.request_id ? `문의하실 때 요청 번호를 알려 주세요: ${body.request_id}` : "";
+  showResult("error", CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR, [requestId]);
+}
+
+function setBusy(busy) {
+  state.busy = busy;
+  for (const button of ACTION_BUTTONS) button.disabled = busy;
+  if (!busy) cardSubmit.disabled = state.terms === null;
+}
+
+// --- talking to the API ---
+
+function newIdempotencyKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// The caller's access token, as on the card page (app.js): a page whose customers sign in returns theirs
+// here; `make dev ARGS=--jwt` uses the dev issuer.
+async function accessToken() {
+  if (!DEV_TOKEN_URL) return null;
+  if (state.token && state.token.expiresAt > Date.now() + 30000) return state.token.value;
+  try {
+    const response = await fetch(DEV_TOKEN_URL, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sub: DEV_SUBJECT }),
+      credentials: "omit",
+      cache: "no-store",
+    });
+    if (!response.ok) return null;
+    const answer = await response.json();
+    state.token = { value: answer.access_token, expiresAt: Date.now() + answer.expires_in * 1000 };
+    return state.token.value;
+  } catch {
+    return null; // the API then answers 401, which the page explains
+  }
+}
+
+function retryAfterSeconds(response) {
+  const value = response.headers.get("Retry-After");
+  if (value === null) return null;
+  if (/^\d+$/.test(value.trim())) return Number(value);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
+}
+
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return {};
+  }
+}
+
+/** One request as the caller. A change (with `key`) is retried on 409 and 503 with Retry-After, same key. */
+async function send(method, path, { key = null, body = null } = {}) {
+  const headers = { Accept: "application/json" };
+  if (key) headers["Idempotency-Key"] = key;
+  if (body !== null) headers["Content-Type"] = "application/json";
+  const token = await accessToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  for (let attempt = 0; ; attempt += 1) {
+    const response = await fetch(API_BASE_URL + path, {
+      method,
+      headers,
+      body,
+      credentials: "omit",
+      cache: "no-store",
+      signal: AbortSignal.timeout(key ? REQUEST_TIMEOUT_MS : GET_TIMEOUT_MS),
+    });
+    const wait = retryAfterSeconds(response);
+    if (key && (response.status === 409 || response.status === 503) && wait !== null && attempt < MAX_RETRIES) {
+      await sleep(Math.min(wait, MAX_RETRY_WAIT_S) * 1000 + Math.random() * 250);
+      continue;
+    }
+    return { status: response.status, body: await readJson(response) };
+  }
+}
+
+async function getJson(path) {
+  try {
+    const answer = await send("GET", path);
+    return answer.status === 200 ? answer.body : null;
+  } catch {
+    return null;
+  }
+}
+
+function subscriptionPath(suffix = "") {
+  return `/subscriptions/${encodeURIComponent(state.uid)}${suffix}`;
+}
+
+// --- the subscription ---
+
+function nextCharge(view) {
+  return view.schedules.find((s) => s.status === "scheduled") || null;
+}
+
+/** A payment the customer skipped that was still to come: the period after it is registered later. */
+function skippedAhead(view) {
+  const now = Date.now();
+  return view.schedules.find((s) => s.status === "revoked" && toDate(s.schedule_at) > now) || null;
+}
+
+function stateLabel(view) {
+  const label = STATES[view.subscription_status] || "구독 없음";
+  return view.subscription_status === "cancelled" && view.ends_at
+    ? `${label} (${kstDateTime(view.ends_at)}까지 이용)`
+    : label;
+}
+
+function payment(schedule) {
+  return `${kstDateTime(schedule.schedule_at)} · ${money(schedule.amount, schedule.currency)}`;
+}
+
+function plan(view) {
+  return state.plans.find((p) => p.id === view.plan_id) || null;
+}
+
+function renderView(view) {
+  state.view = view;
+  const known = plan(view);
+  const next = nextCharge(view);
+  const skipped = skippedAhead(view);
+  let nextText = "예정된 결제가 없습니다.";
+  if (next) nextText = payment(next);
+  else if (skipped && view.subscription_status === "active") {
+    nextText = `${kstDateTime(skipped.schedule_at)} 결제는 건너뛰었습니다. 그다음 결제는 다음 주기에 예약됩니다.`;
+  }
+  const rows = [
+    ["요금제", known ? known.name : view.plan_id],
+    ["요금", known ? `${money(known.amount, known.currency)} / ${cycle(known.interval)}` : ""],
+    ["결제 카드", `${view.card.name || "카드"} **** ${view.card.last4 || "----"}`],
+    ["상태", stateLabel(view)],
+    ["다음 결제", view.subscription_status === "cancelled" ? "없음" : nextText],
+  ];
+  summary.replaceChildren(
+    ...rows
+      .filter(([, detail]) => detail)
+      .map(([term, detail]) => {
+        const pair = element("div");
+        pair.append(element("dt", "", term), element("dd", "", detail));
+        return pair;
+      }),
+  );
+  scheduleList.replaceChildren(
+    ...view.schedules.map((s) => {
+      const item = element("li", `schedule ${s.status}`);
+      item.append(
+        element("span", "schedule-when", kstDateTime(s.schedule_at)),
+        element("span", "schedule-amount", money(s.amount, s.currency)),
+        element("span", "schedule-status", SCHEDULE_STATUSES[s.status] || s.status),
+      );
+      return item;
+    }),
+  );
+  if (view.schedules.length === 0) {
+    scheduleList.append(element("li", "schedule", "표시할 결제 일정이 없습니다."));
+  }
+  const status = view.subscription_status;
+  skipButton.hidden = !(status === "active" && next);
+  changeButton.hidden = !(status === "active" || status === "past_due");
+  cancelButton.hidden = !(status === "active" || status === "past_due" || status === "suspended");
+  actions.hidden = skipButton.hidden && changeButton.hidden && cancelButton.hidden;
+  if (changeButton.hidden) closeCardChange();
+  statusLine.replaceChildren();
+  statusLine.hidden = true;
+  overview.hidden = false;
+  erasure.hidden = false;
+}
+
+function showEmpty() {
+  state.view = null;
+  overview.hidden = true;
+  actions.hidden = true;
+  erasure.hidden = true;
+  closeCardChange();
+  const link = element("a", "", "정기결제 카드 등록 페이지");
+  link.href = "./";
+  statusLine.replaceChildren("표시할 구독이 없습니다. 구독하려면 ", link, "에서 카드를 등록해 주세요.");
+  statusLine.hidden = false;
+}
+
+async function loadView() {
+  state.uid = accountCustomerUid();
+  if (!state.uid) {
+    showEmpty();
+    return;
+  }
+  let answer;
+  try {
+    answer = await send("GET", subscriptionPath());
+  } catch {
+    answer = null;
+  }
+  if (answer && answer.status === 200 && isView(answer.body) && answer.body.plan_id) {
+    renderView(answer.body);
+  } else if (answer && answer.status === 200) {
+    showEmpty(); // a card without a plan: nothing to manage here
+  } else if (answer && answer.status === 404) {
+    showEmpty();
+  } else {
+    statusLine.textContent = "구독 정보를 불러오지 못했습니다. 잠시 후 새로 고침해 주세요.";
+    statusLine.hidden = false;
+  }
+}
+
+function isView(view) {
+  return isObject(view) && isObject(view.card) && Array.isArray(view.schedules);
+}
+
+// --- confirmations ---
+
+/** Shows the dialog; resolves true when the customer confirms. The safe button has the focus. */
+function confirmAction(title, lines, confirmLabel) {
+  confirmTitle.textContent = title;
+  confirmText.replaceChildren(...lines.map((line) => element("p", "", line)));
+  confirmYes.textContent = confirmLabel;
+  dialog.returnValue = "";
+  dialog.showModal();
+  confirmNo.focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+  });
+}
+
+confirmYes.addEventListener("click", () => dialog.close("confirm"));
+confirmNo.addEventListener("click", () => dialog.close());
+
+/** Runs one confirmed change: busy while it is sent, the network's failure said, the view fetched again. */
+async function change(work) {
+  setBusy(true);
+  try {
+    await work();
+  } catch {
+    showResult("error", NETWORK_MESSAGE);
+  } finally {
+    setBusy(false);
+  }
+}
+
+// --- skip ---
+
+skipButton.addEventListener("click", async () => {
+  const next = nextCharge(state.view);
+  if (!next || state.busy) return;
+  const sure = await confirmAction(
+    "다음 결제 건너뛰기",
+    [
+      `${payment(next)} 결제를 건너뜁니다.`,
+      "이번 결제만 청구되지 않으며, 구독은 그다음 주기부터 이어집니다.",
+    ],
+    "건너뛰기",
+  );
+  if (!sure) return;
+  await change(async () => {
+    const path = subscriptionPath(`/schedules/${encodeURIComponent(next.merchant_uid)}`);
+    const answer = await send("DELETE", path, { key: newIdempotencyKey() });
+    await loadView(); // skipped, or charged meanwhile: either way the list has changed
+    if (answer.status !== 200) {
+      showError(answer);
+      return;
+    }
+    showResult("success", `${kstDateTime(next.schedule_at)} 결제를 건너뛰었습니다.`, [
+      "그다음 결제는 다음 주기에 예약됩니다.",
+    ]);
+  });
+});
+
+// --- cancel ---
+
+function cancelLines(view) {
+  const next = nextCharge(view);
+  if (view.subscription_status === "active" && next) {
+    const at = kstDateTime(next.schedule_at);
+    return [
+      `다음 결제일(${at})부터 청구되지 않으며, ${at}까지 이용할 수 있습니다.`,
+      "등록된 카드 정보는 이용 기간이 끝날 때 삭제됩니다.",
+    ];
+  }
+  return [
+    "예정된 결제가 모두 취소되어 더 이상 청구되지 않으며, 이미 결제된 기간이 끝날 때까지 이용할 수 있습니다.",
+    "등록된 카드 정보는 이용 기간이 끝날 때 삭제됩니다.",
+  ];
+}
+
+cancelButton.addEventListener("click", async () => {
+  if (!state.view || state.busy) return;
+  if (!(await confirmAction("구독을 해지할까요?", cancelLines(state.view), "해지하기"))) return;
+  await change(async () => {
+    const answer = await send("DELETE", subscriptionPath(), { key: newIdempotencyKey() });
+    await loadView();
+    if (answer.status !== 200) {
+      showError(answer);
+      return;
+    }
+    const ends = answer.body.ends_at;
+    showResult("success", "구독이 해지되었습니다.", [
+      ends ? `${kstDateTime(ends)}까지 이용할 수 있으며, 더 이상 결제되지 않습니다.` : "더 이상 결제되지 않습니다.",
+      answer.body.billing_key_deleted ? "등록된 카드 정보가 삭제되었습니다." : "",
+    ]);
+  });
+});
+
+// --- erasure ---
+
+function eraseLines(view, merchant) {
+  const contact = merchant && merchant.phone ? ` (${merchant.phone})` : "";
+  return [
+    "구독이 지금 바로 종료되며, 이미 결제된 이용 기간도 함께 끝납니다.",
+    `결제된 금액은 환불되지 않습니다. 환불은 판매자 고객센터${contact}로 요청해 주세요.`,
+    `등록된 결제 카드(${view.card.name || "카드"} **** ${view.card.last4 || "----"})가 삭제됩니다.`,
+    "전자상거래법에 따라 계약·결제 기록과 약관 동의 기록은 5년간 보관되며, 삭제 후 보관되는 기록을 알려 드립니다.",
+  ];
+}
+
+function keptList(kept) {
+  const list = element("ul", "kept");
+  for (const record of kept.filter(isObject)) {
+    const name = KEPT_RECORDS[record.record] || record.record;
+    const law = record.law ? ` (${record.law})` : "";
+    list.append(element("li", "", `${name} ${record.count}건: ${kstDateTime(record.until)}까지 보관${law}`));
+  }
+  return list;
+}
+
+eraseButton.addEventListener("click", async () => {
+  if (!state.view || state.busy) return;
+  const merchant = state.terms && state.terms.merchant;
+  const sure = await confirmAction("내 정보를 삭제할까요?", eraseLines(state.view, merchant), "삭제 요청");
+  if (!sure) return;
+  await change(async () => {
+    const answer = await send("POST", subscriptionPath("/erasure"), { key: newIdempotencyKey() });
+    if (answer.status !== 200) {
+      showError(answer);
+      return;
+    }
+    rememberCustomerUid(null);
+    showEmpty();
+    const kept = Array.isArray(answer.body.kept) ? answer.body.kept : [];
+    const extra = kept.length ? element("div", "kept-records") : null;
+    if (extra) extra.append(element("p", "result-detail", "법에 따라 보관하는 기록:"), keptList(kept));
+    showResult(
+      "success",
+      "내 정보를 삭제했습니다.",
+      [
+        answer.body.subscription_ended
+          ? "구독이 종료되었고 등록된 카드가 삭제되었습니다."
+          : "등록된 카드가 삭제되었습니다.",
+      ],
+      extra,
+    );
+  });
+});
+
+// --- card change ---
+
+function openCardChange() {
+  cardChange.hidden = false;
+  changeButton.setAttribute("aria-expanded", "true");
+  inputs.card_number.focus();
+}
+
+function closeCardChange() {
+  cardChange.hidden = true;
+  changeButton.setAttribute("aria-expanded", "false");
+}
+
+changeButton.addEventListener("click", () => {
+  if (cardChange.hidden) openCardChange();
+  else closeCardChange();
+});
+
+function problemOf(name) {
+  const { value } = inputs[name];
+  switch (name) {
+    case "card_number":
+      return cards.cardNumberProblem(value);
+    case "expiry": {
+      if (value.trim() === "") return "required";
+      const yyyymm = cards.expiryFromCard(value);
+      return yyyymm === null ? "format_yyyy_mm" : cards.expiryProblem(yyyymm);
+    }
+    case "birth":
+      return cards.birthProblem(value);
+    default:
+      return cards.pinProblem(value, inputs.birth.value);
+  }
+}
+
+function showFieldError(name, reason) {
+  const input = inputs[name];
+  document.getElementById(`${name}-error`).textContent = reason
+    ? (FIELD_MESSAGES[name] && FIELD_MESSAGES[name][reason]) || FIELD_FALLBACK
+    : "";
+  if (reason) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+// Typed as printed on the card: digits in groups of four, MM/YY; checked once the customer leaves a field.
+const SHAPERS = {
+  card_number: (v) => v.replace(/\D/g, "").slice(0, 19).replace(/(\d{4})(?=\d)/g, "$1 "),
+  expiry: (v) => {
+    const digits = v.replace(/\D/g, "").slice(0, 4);
+    return digits.length > 2 ? `${digits.slice(0, 2)}/${digits.slice(2)}` : digits;
+  },
+  birth: (v) => v.replace(/[^\d-]/g, "").slice(0, 12),
+  pwd_2digit: (v) => v.replace(/\D/g, "").slice(0, 2),
+};
+
+for (const [name, input] of Object.entries(inputs)) {
+  input.addEventListener("input", () => {
+    const atEnd = input.selectionStart === input.value.length;
+    const shaped = SHAPERS[name](input.value);
+    if (shaped !== input.value && (atEnd || name !== "card_number")) input.value = shaped;
+    if (input.getAttribute("aria-invalid")) showFieldError(name, problemOf(name));
+  });
+  input.addEventListener("blur", () => {
+    if (input.value !== "") showFieldError(name, problemOf(name));
+  });
+}
+
+async function loadTerms() {
+  const terms = await getJson(TERMS_PATH);
+  const valid =
+    isObject(terms) &&
+    typeof terms.version === "string" &&
+    Array.isArray(terms.items) &&
+    terms.items.every((i) => isObject(i) && Object.hasOwn(CONSENT_KINDS, i.kind) && Array.isArray(i.applies_to));
+  renderTerms(valid ? terms : null);
+}
+
+function renderTerms(terms) {
+  state.terms = terms;
+  state.consents = new Map();
+  consentsError.textContent = "";
+  termsStatus.textContent = terms === null ? TERMS_UNAVAILABLE : "";
+  termsStatus.classList.toggle("error", terms === null);
+  // A card change asks for the card's consents only: the plan's were given when it began.
+  const items = terms === null ? [] : terms.items.filter((item) => item.applies_to.includes("card"));
+  consentList.replaceChildren(...items.map(consentRow));
+  cardSubmit.disabled = state.busy || terms === null;
+}
+
+/** One consent as the card page shows it: (필수)/(선택) with a box, 안내 without, and 보기 to open its text. */
+function consentRow(item) {
+  const row = element("li", "consent-item");
+  const line = element("div", "consent-line");
+  let box = null;
+  if (item.kind === "notice") {
+    line.append(element("span", "consent-badge", CONSENT_KINDS.notice), element("span", "consent-title", item.title));
+  } else {
+    box = element("input");
+    box.type = "checkbox";
+    box.id = `consent-${item.id}`;
+    box.setAttribute("aria-describedby", "consents-error");
+    box.addEventListener("change", () => {
+      if (consentsError.textContent) showConsentErrors();
+    });
+    const label = element("label", "consent-title");
+    label.htmlFor = box.id;
+    label.append(element("span", `consent-kind ${item.kind}`, CONSENT_KINDS[item.kind]), ` ${item.title}`);
+    line.append(box, label);
+  }
+  const text = element("div", "consent-text");
+  text.id = `consent-${item.id}-text`;
+  text.hidden = true;
+  text.tabIndex = 0; // long terms scroll inside the box, by keyboard too
+  text.setAttribute("role", "region");
+  text.setAttribute("aria-label", item.title);
+  text.append(element("p", "", item.text));
+  const toggle = element("button", "consent-toggle");
+  toggle.type = "button";
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.setAttribute("aria-controls", text.id);
+  toggle.append(element("span", "visually-hidden", `${item.title} `), "보기");
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    text.hidden = !open;
+  });
+  line.append(toggle);
+  row.append(line, text);
+  state.consents.set(item.id, { item, checkbox: box });
+  return row;
+}
+
+function missingConsents() {
+  return [...state.consents.values()].filter(({ item, checkbox }) => item.kind === "required" && !checkbox.checked);
+}
+
+/** Marks the required consents not ticked and names them; returns them. */
+function showConsentErrors() {
+  const missing = missingConsents();
+  for (const { checkbox } of state.consents.values()) {
+    if (!checkbox) continue;
+    if (missing.some((m) => m.checkbox === checkbox)) checkbox.setAttribute("aria-invalid", "true");
+    else checkbox.removeAttribute("aria-invalid");
+  }
+  consentsError.textContent = missing.length
+    ? `다음 필수 항목에 동의해 주세요: ${missing.map(({ item }) => item.title).join(", ")}`
+    : "";
+  return missing;
+}
+
+function cardBody() {
+  const body = {
+    card_number: cards.cardDigits(inputs.card_number.value),
+    expiry: cards.expiryFromCard(inputs.expiry.value),
+    birth: cards.birthDigits(inputs.birth.value),
+  };
+  if (inputs.pwd_2digit.value !== "") body.pwd_2digit = inputs.pwd_2digit.value;
+  const ticked = [...state.consents.values()].filter(({ checkbox }) => checkbox && checkbox.checked);
+  body.consents = { version: state.terms.version, items: ticked.map(({ item }) => item.id) };
+  return body;
+}
+
+function clearCard() {
+  for (const name of Object.keys(inputs)) {
+    inputs[name].value = "";
+    showFieldError(name, null);
+  }
+  for (const { checkbox } of state.consents.values()) if (checkbox) checkbox.checked = false;
+}
+
+/** The server's field and consent errors next to their fields; true when it named any. */
+function showServerErrors(body) {
+  const listed = Array.isArray(body.errors) ? body.errors : [];
+  const errors = listed.filter((error) => isObject(error) && typeof error.field === "string");
+  if (errors.some((e) => e.field === "consents.version" || e.reason === "unknown_item")) {
+    loadTerms().then(() => {
+      consentsError.textContent = TERMS_CHANGED;
+    });
+    showResult("error", TERMS_CHANGED);
+    return true;
+  }
+  const fields = errors.filter((e) => Object.hasOwn(inputs, e.field));
+  for (const error of fields) showFieldError(error.field, error.reason);
+  const consents = errors.some((e) => e.field.startsWith("consents")) ? showConsentErrors() : [];
+  if (fields.length === 0 && consents.length === 0) return false;
+  showResult("error", "입력값을 확인해 주세요.");
+  (fields.length ? inputs[fields[0].field] : consents[0].checkbox).focus();
+  return true;
+}
+
+async function submitCard() {
+  if (state.busy || state.terms === null) return;
+  const invalid = Object.keys(inputs).filter((name) => {
+    const problem = problemOf(name);
+    showFieldError(name, problem);
+    return problem;
+  });
+  const missing = showConsentErrors();
+  if (invalid.length || missing.length) {
+    showResult("error", `입력값을 확인해 주세요. (${invalid.length + missing.length}개 항목)`);
+    (invalid.length ? inputs[invalid[0]] : missing[0].checkbox).focus();
+    return;
+  }
+  const bodyText = JSON.stringify(cardBody());
+  const key = state.unsettled && state.unsettled.body === bodyText ? state.unsettled.key : newIdempotencyKey();
+  state.unsettled = { body: bodyText, key }; // until the answer says what happened
+  showResult("progress", "결제 카드를 변경하고 있습니다…");
+  await change(async () => {
+    const answer = await send("PUT", subscriptionPath("/card"), { key, body: bodyText });
+    const body = answer.body || {};
+    if (answer.status === 202) {
+      showResult("pending", "카드 변경 여부를 아직 확인하지 못했습니다.", [
+        "지금은 기존 카드로 결제됩니다. 카드를 새로 입력하지 말고 잠시 후 같은 내용으로 다시 시도해 주세요.",
+      ]);
+      return;
+    }
+    if (answer.status !== 503 && body.code !== "REQUEST_IN_PROGRESS") state.unsettled = null;
+    if (answer.status === 200) {
+      rememberCustomerUid(body.customer_uid); // the subscription's uid from now on
+      clearCard();
+      closeCardChange();
+      await loadView();
+      const card = body.card || {};
+      const newCard = `${card.name || "새 카드"} **** ${card.last4 || "----"}`;
+      showResult("success", "결제 카드가 변경되었습니다.", [
+        body.subscription_status === "past_due"
+          ? `밀린 결제는 몇 분 안에 ${newCard}로 다시 진행됩니다.`
+          : `다음 결제부터 ${newCard}로 청구됩니다.`,
+      ]);
+      return;
+    }
+    if (answer.status === 400 && showServerErrors(body)) return;
+    if (body.code === "BILLING_KEY_REPLACED") await loadView();
+    showError(answer);
+  });
+}
+
+form.addEventListener("submit", (event) => {
+  event.preventDefault();
+  submitCard();
+});
+
+// --- start ---
+
+Promise.all([getJson(PLANS_PATH), loadTerms()]).then(([plans]) => {
+  state.plans = plans && Array.isArray(plans.plans) ? plans.plans.filter(isObject) : [];
+  return loadView();
+});
