@@ -1,0 +1,262 @@
+"""The account page (web/account.html): a signed-in customer sees the subscription and skips a payment,
+changes the card, cancels or asks for erasure, each confirmed first. Against `make dev ARGS=--jwt`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import ARTIFACTS, CardForm, DevStack, screenshot, start_dev
+from tests.e2e.test_consents import AXE, DESKTOP, PHONE, kst, won
+from tests.integration.support import consents
+
+pytestmark = pytest.mark.xdist_group("e2e")
+
+DEV_SUBJECT = "dev-user"  # whom the pages' dev sign-in is for (app.js, account.js)
+PLAN = {"id": "basic_monthly", "name": "베이직 월간 이용권", "amount": 9900, "cycle": "매월"}
+CARD = {"card_number": "9540490000000001", "expiry": "2030-12", "birth": "880101", "pwd_2digit": "12"}
+UID_KEY = "billing.customer_uid"
+
+
+@pytest.fixture(scope="module")
+def account_stack(dev_env_file: Path) -> Iterator[DevStack]:
+    stack = start_dev("account", dev_env_file, "--jwt")
+    yield stack
+    assert stack.stop(signal.SIGINT) == 0, stack.output()[-3000:]
+
+
+def api(stack: DevStack, method: str, path: str, body: Any = None) -> requests.Response:
+    """A request as the pages' signed-in dev user; a change carries a new Idempotency-Key."""
+    answer = requests.post(f"{stack.urls['issuer']}/dev/token", json={"sub": DEV_SUBJECT}, timeout=5)
+    answer.raise_for_status()
+    headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    if method != "GET":
+        headers["Idempotency-Key"] = f"test-{uuid.uuid4()}"
+    return requests.request(method, stack.api_url + path, json=body, headers=headers, timeout=30)
+
+
+def subscribe(stack: DevStack) -> str:
+    """A new subscription to the plan with the test card, as the dev user; its customer_uid."""
+    body = {**CARD, "plan_id": PLAN["id"], "consents": consents("card", "plan")}
+    answer = api(stack, "POST", "/subscriptions/schedule", body)
+    assert answer.status_code == 200, answer.text
+    uid: str = answer.json()["customer_uid"]
+    return uid
+
+
+def view(stack: DevStack, uid: str) -> dict[str, Any]:
+    answer = api(stack, "GET", f"/subscriptions/{uid}")
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def open_account(page: Page, stack: DevStack, uid: str | None) -> None:
+    """The account page, for the merchant's session that maps this customer to `uid` (or to none)."""
+    page.goto(stack.page_url + "account.html")
+    page.evaluate(
+        "([key, uid]) => uid ? sessionStorage.setItem(key, uid) : sessionStorage.clear()", [UID_KEY, uid]
+    )
+    page.reload()
+    expect(page.locator("#account-status")).not_to_have_text("구독 정보를 불러오는 중…")
+
+
+def detail(page: Page, term: str) -> Any:
+    """What the summary says against `term` (요금제, 결제 카드, ...)."""
+    return page.locator("#summary > div").filter(has=page.get_by_text(term, exact=True)).locator("dd")
+
+
+def stored_uid(page: Page) -> Any:
+    return page.evaluate("(key) => sessionStorage.getItem(key)", UID_KEY)
+
+
+def test_the_subscription_started_on_the_card_page_is_shown(page: Page, account_stack: DevStack) -> None:
+    # Given a customer who subscribed on the card page, signed in
+    account_stack.reset_emulator()
+    form = CardForm(page, account_stack.page_url).open()
+    page.get_by_role("radio", name=f"{PLAN['name']} · {won(PLAN['amount'])} / {PLAN['cycle']}").check()
+    form.fill().agree_all()
+    form.button.click()
+    expect(form.result).to_contain_text("카드가 등록되고 구독이 시작되었습니다.")
+    uid = stored_uid(page)
+    assert uid, "the card page remembers the new subscription's uid for the account page"
+    subscription = view(account_stack, uid)
+    next_charge = subscription["schedules"][0]
+    # When the customer opens the account page
+    page.goto(account_stack.page_url + "account.html")
+    # Then it shows the plan, the price per cycle, the card, the state and the next charge in KST
+    expect(detail(page, "요금제")).to_have_text(PLAN["name"])
+    expect(detail(page, "요금")).to_have_text(f"{won(PLAN['amount'])} / {PLAN['cycle']}")
+    card = subscription["card"]
+    expect(detail(page, "결제 카드")).to_have_text(f"{card['name']} **** {card['last4']}")
+    expect(detail(page, "상태")).to_have_text("이용 중")
+    charge = f"{kst(next_charge['schedule_at'])} · {won(PLAN['amount'])}"
+    expect(detail(page, "다음 결제")).to_have_text(charge)
+    expect(page.locator("#schedule-list li").first).to_contain_text("예약됨")
+    # And the customer never sees the uid
+    expect(page.locator("body")).not_to_contain_text(uid)
+    for name in ("다음 결제 건너뛰기", "결제 카드 변경", "구독 해지", "내 정보 삭제 요청"):
+        expect(page.get_by_role("button", name=name)).to_be_visible()
+    page.set_viewport_size(DESKTOP)
+    screenshot(page, "account-overview")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "account-overview-phone")
+
+
+def test_the_next_payment_is_skipped_after_a_confirmation(page: Page, account_stack: DevStack) -> None:
+    uid = subscribe(account_stack)
+    next_charge = view(account_stack, uid)["schedules"][0]
+    open_account(page, account_stack, uid)
+    # When the customer asks to skip, the dialog names the payment's date and amount
+    page.get_by_role("button", name="다음 결제 건너뛰기").click()
+    dialog = page.get_by_role("dialog", name="다음 결제 건너뛰기")
+    charge = f"{kst(next_charge['schedule_at'])} · {won(PLAN['amount'])}"
+    expect(dialog).to_contain_text(f"{charge} 결제를 건너뜁니다.")
+    expect(dialog.get_by_role("button", name="닫기")).to_be_focused()  # Enter alone skips nothing
+    screenshot(page, "account-skip-confirm")
+    dialog.get_by_role("button", name="건너뛰기").click()
+    # Then that payment is revoked and shown as such, and the next period is announced
+    result = page.get_by_role("status")
+    expect(result).to_contain_text(f"{kst(next_charge['schedule_at'])} 결제를 건너뛰었습니다.")
+    expect(result).to_be_focused()
+    skipped = page.locator("#schedule-list li").filter(has_text=kst(next_charge["schedule_at"]))
+    expect(skipped).to_contain_text("취소됨")
+    expect(detail(page, "다음 결제")).to_contain_text("그다음 결제는 다음 주기에 예약됩니다.")
+    assert [s["status"] for s in view(account_stack, uid)["schedules"]] == ["revoked"]
+
+
+def test_the_card_is_changed_with_the_cards_consents(page: Page, account_stack: DevStack) -> None:
+    uid = subscribe(account_stack)
+    open_account(page, account_stack, uid)
+    # When the customer opens the card form, types another card and agrees to the card's consents
+    toggle = page.get_by_role("button", name="결제 카드 변경")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_label("카드 번호", exact=True)).to_be_focused()
+    page.get_by_label("카드 번호", exact=True).fill("5272 8900 0000 0004")
+    page.get_by_label("유효기간", exact=True).fill("12/30")
+    page.get_by_label("생년월일 / 사업자번호", exact=True).fill("880101")
+    page.get_by_label("비밀번호 앞 두자리", exact=True).fill("12")
+    for item in consents("card")["items"]:
+        page.locator(f"#consent-{item}").check()
+    # Plan-only consents are not asked again
+    expect(page.locator("#consent-recurring_payment")).to_have_count(0)
+    page.get_by_role("button", name="전자금융거래 이용약관 동의 보기").click()
+    screenshot(page, "account-card-change")
+    page.get_by_role("button", name="동의하고 카드 변경").click()
+    # Then the new card is shown, and the subscription is known under its new uid from now on
+    expect(page.get_by_role("status")).to_contain_text("결제 카드가 변경되었습니다.")
+    expect(detail(page, "결제 카드")).to_contain_text("**** 0004")
+    expect(page.locator("#card-change")).to_be_hidden()
+    new_uid = stored_uid(page)
+    assert new_uid not in (None, uid)
+    assert view(account_stack, new_uid)["card"]["last4"] == "0004"
+
+
+def test_the_subscription_is_cancelled_in_two_clicks(page: Page, account_stack: DevStack) -> None:
+    uid = subscribe(account_stack)
+    next_at = kst(view(account_stack, uid)["schedules"][0]["schedule_at"])
+    open_account(page, account_stack, uid)
+    cancels: list[Any] = []
+    page.on("request", lambda r: cancels.append(r) if r.method == "DELETE" else None)
+    # Click 1: the confirmation says what stops and when
+    page.get_by_role("button", name="구독 해지").click()
+    dialog = page.get_by_role("dialog", name="구독을 해지할까요?")
+    expect(dialog).to_contain_text(
+        f"다음 결제일({next_at})부터 청구되지 않으며, {next_at}까지 이용할 수 있습니다."
+    )
+    screenshot(page, "account-cancel-confirm")
+    # Click 2: cancelled at the end of the paid period, with one request and its own Idempotency-Key
+    dialog.get_by_role("button", name="해지하기").click()
+    result = page.get_by_role("status")
+    expect(result).to_contain_text("구독이 해지되었습니다.")
+    cancelled = view(account_stack, uid)
+    assert cancelled["subscription_status"] == "cancelled"
+    ends_at = kst(cancelled["ends_at"])
+    assert ends_at == next_at
+    expect(result).to_contain_text(f"{ends_at}까지 이용할 수 있으며, 더 이상 결제되지 않습니다.")
+    expect(detail(page, "상태")).to_have_text(f"해지됨 ({ends_at}까지 이용)")
+    expect(page.get_by_role("button", name="구독 해지")).to_be_hidden()
+    assert len(cancels) == 1
+    assert cancels[0].headers.get("idempotency-key")
+    screenshot(page, "account-cancelled")
+
+
+def test_erasure_is_confirmed_and_says_what_the_law_keeps(page: Page, account_stack: DevStack) -> None:
+    uid = subscribe(account_stack)
+    open_account(page, account_stack, uid)
+    # The confirmation: the end now, no refund (the merchant's, by customer service), the card, 5 years
+    page.get_by_role("button", name="내 정보 삭제 요청").click()
+    dialog = page.get_by_role("dialog", name="내 정보를 삭제할까요?")
+    expect(dialog).to_contain_text("구독이 지금 바로 종료되며, 이미 결제된 이용 기간도 함께 끝납니다.")
+    expect(dialog).to_contain_text("결제된 금액은 환불되지 않습니다. 환불은 판매자 고객센터")
+    expect(dialog).to_contain_text("**** 0001)가 삭제됩니다.")
+    expect(dialog).to_contain_text("5년간 보관")
+    screenshot(page, "account-erase-confirm")
+    with page.expect_response(lambda r: r.url.endswith("/erasure")) as answered:
+        dialog.get_by_role("button", name="삭제 요청").click()
+    answer = answered.value.json()
+    # Then the page says what was deleted and which records are kept, until when
+    result = page.get_by_role("status")
+    expect(result).to_contain_text("내 정보를 삭제했습니다.")
+    for kept in answer["kept"]:
+        expect(result).to_contain_text(f"{kept['count']}건: {kst(kept['until'])}까지 보관")
+    expect(page.locator("#overview")).to_be_hidden()
+    assert stored_uid(page) is None
+    screenshot(page, "account-erased")
+
+
+def test_without_a_subscription_the_page_links_to_the_card_page(page: Page, account_stack: DevStack) -> None:
+    open_account(page, account_stack, None)
+    status = page.locator("#account-status")
+    expect(status).to_contain_text("표시할 구독이 없습니다.")
+    expect(status.get_by_role("link", name="정기결제 카드 등록 페이지")).to_have_attribute("href", "./")
+    expect(page.locator("#overview")).to_be_hidden()
+    expect(page.get_by_role("button", name="구독 해지")).to_be_hidden()
+    screenshot(page, "account-empty")
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_axe_finds_nothing_serious_on_the_account_page(
+    browser: Browser, account_stack: DevStack, size: str
+) -> None:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `make browser` (npm ci)")
+    uid = subscribe(account_stack)
+    # As in test_consents: only this context bypasses the page's policy, so axe's inline script can run.
+    context = browser.new_context(
+        viewport=DESKTOP if size == "desktop" else PHONE, locale="ko-KR", bypass_csp=True
+    )
+    try:
+        page = context.new_page()
+        open_account(page, account_stack, uid)
+        # The overview with the card form and every consent's text open, then the cancel confirmation
+        page.get_by_role("button", name="결제 카드 변경").click()
+        for toggle in page.locator(".consent-toggle").all():
+            toggle.click()
+        page.add_script_tag(path=str(AXE))
+        scans = [page.evaluate("() => axe.run()")]
+        page.get_by_role("button", name="구독 해지").click()
+        expect(page.get_by_role("dialog")).to_be_visible()
+        scans.append(page.evaluate("() => axe.run()"))
+    finally:
+        context.close()
+    violations = [v for scan in scans for v in scan["violations"]]
+    summary = {
+        "axe": scans[0]["testEngine"]["version"],
+        "violations_by_impact": Counter(v["impact"] for v in violations),
+        "rules_passed": [len(scan["passes"]) for scan in scans],
+        "violations": violations,
+    }
+    (ARTIFACTS / f"axe-account-{size}.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert serious == [], json.dumps(violations, ensure_ascii=False, indent=2)
