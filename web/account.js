@@ -487,7 +487,7 @@ function eraseLines(view, merchant) {
     "구독이 지금 바로 종료되며, 이미 결제된 이용 기간도 함께 끝납니다.",
     `결제된 금액은 환불되지 않습니다. 환불은 판매자 고객센터${contact}로 요청해 주세요.`,
     `등록된 결제 카드(${view.card.name || "카드"} **** ${view.card.last4 || "----"})가 삭제됩니다.`,
-    "전자상거래법에 따라 계약·결제 기록과 약관 동의 기록은 5년간 보관되며, 삭제 후 보관되는 기록을 알려 드립니다.",
+    "계약에 관한 기록(약관 동의 포함)과 결제 기록은 전자상거래법에 따라 5년간 보관되며, 삭제가 끝나면 보관되는 기록을 알려 드립니다.",
   ];
 }
 
@@ -495,8 +495,9 @@ function keptList(kept) {
   const list = element("ul", "kept");
   for (const record of kept.filter(isObject)) {
     const name = KEPT_RECORDS[record.record] || record.record;
-    const law = record.law ? ` (${record.law})` : "";
-    list.append(element("li", "", `${name} ${record.count}건: ${kstDateTime(record.until)}까지 보관${law}`));
+    const item = element("li", "", `${name} ${record.count}건: ${kstDateTime(record.until)}까지 보관`);
+    if (record.law) item.append(element("span", "kept-law", `근거: ${record.law}`));
+    list.append(item);
   }
   return list;
 }
