@@ -346,12 +346,16 @@ function renderView(view) {
   erasure.hidden = false;
 }
 
-function showEmpty() {
+function hideSubscription() {
   state.view = null;
   overview.hidden = true;
   actions.hidden = true;
   erasure.hidden = true;
   closeCardChange();
+}
+
+function showEmpty() {
+  hideSubscription();
   const link = element("a", "", "정기결제 카드 등록 페이지");
   link.href = "./";
   statusLine.replaceChildren("표시할 구독이 없습니다. 구독하려면 ", link, "에서 카드를 등록해 주세요.");
@@ -514,7 +518,7 @@ eraseButton.addEventListener("click", async () => {
       return;
     }
     rememberCustomerUid(null);
-    showEmpty();
+    hideSubscription(); // the answer alone says what happened
     const kept = Array.isArray(answer.body.kept) ? answer.body.kept : [];
     const extra = kept.length ? element("div", "kept-records") : null;
     if (extra) extra.append(element("p", "result-detail", "법에 따라 보관하는 기록:"), keptList(kept));
