@@ -86,7 +86,7 @@ def test_the_subscription_started_on_the_card_page_is_shown(page: Page, account_
     page.get_by_role("radio", name=f"{PLAN['name']} · {won(PLAN['amount'])} / {PLAN['cycle']}").check()
     form.fill().agree_all()
     form.button.click()
-    expect(form.result).to_contain_text("카드가 등록되고 구독이 시작되었습니다.")
+    expect(form.outcome_title).to_have_text("구독이 시작되었습니다")
     uid = stored_uid(page)
     assert uid, "the card page remembers the new subscription's uid for the account page"
     subscription = view(account_stack, uid)
