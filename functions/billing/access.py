@@ -291,7 +291,8 @@ class AccessStore:
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             raise CustomerNotFound("customer_uid owned by another caller") from None
-        return not old.get("Attributes")  # no item before: this attempt created it
+        # No item before, or an expired tombstone: this attempt created the claim
+        return not old.get("Attributes") or old["Attributes"]["owner"]["S"] == ERASED
 
     def _release_claim(self, attempt: Attempt, ticket: str) -> None:
         """Take the ticket off the claim this admission created; deleted when no other ticket is left."""

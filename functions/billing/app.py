@@ -77,10 +77,12 @@ app = APIGatewayHttpResolver()
 def issue_billing_key() -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     request = parse_model(IssueBillingKeyRequest, payload)
-    consent = _consent(request.consents, "card")
     attempt, service, deadline = _request(caller, key, payload), get_service(), invocation_deadline()
     return _idempotent(
-        attempt, lambda: service.issue_billing_key(request, consent, caller, attempt.identity, deadline)
+        attempt,
+        lambda: service.issue_billing_key(
+            request, _consent(request.consents, "card"), caller, attempt.identity, deadline
+        ),
     )
 
 
@@ -98,13 +100,18 @@ def list_plans() -> Response[str]:
 def schedule_plan() -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     order = parse_schedule_request(payload)
-    consent = _consent(order.request.consents, "plan", *(("card",) if order.card else ()))
+    purposes = ("plan", "card") if order.card else ("plan",)
     attempt, service, deadline = (
         _request(caller, key, payload),
         get_subscription_service(),
         invocation_deadline(),
     )
-    return _idempotent(attempt, lambda: service.schedule(order, consent, caller, attempt.identity, deadline))
+    return _idempotent(
+        attempt,
+        lambda: service.schedule(
+            order, _consent(order.request.consents, *purposes), caller, attempt.identity, deadline
+        ),
+    )
 
 
 @app.get("/subscriptions/<customer_uid>")
@@ -120,11 +127,13 @@ def view_subscription(customer_uid: str) -> Response[str]:
 def change_card(customer_uid: str) -> Response[str]:
     caller, key, payload = _caller(), _idempotency_key(), _json_body()
     card = parse_model(CardChangeRequest, payload)
-    consent = _consent(card.consents, "card")
     uid, service, deadline = _path_uid(customer_uid), get_subscription_service(), invocation_deadline()
     request = _request(caller, key, payload)
     return _idempotent(
-        request, lambda: service.change_card(uid, card, consent, caller, request.identity, deadline)
+        request,
+        lambda: service.change_card(
+            uid, card, _consent(card.consents, "card"), caller, request.identity, deadline
+        ),
     )
 
 
@@ -359,7 +368,8 @@ def _caller() -> Caller:
 
 
 def _consent(consents: Consents, *purposes: Purpose) -> Consent:
-    """The request's consents checked against the terms, before anything is stored or sent (D16)."""
+    """The request's consents checked against the terms, before anything is sent (D16). Checked inside the
+    idempotent run: a retry of a request answered already replays its answer, even after new terms."""
     return load_terms().accept(consents.version, consents.items, frozenset(purposes))
 
 

@@ -77,8 +77,11 @@ class RecordsStore:
         amount: int,
         currency: str,
         paid_at: datetime,
+        keep_existing: bool = False,
     ) -> None:
-        """Record a paid period, kept five years from the payment. The same payment twice is one record."""
+        """Record a paid period, kept five years from the payment. The same payment twice is one record;
+        `keep_existing`: one recorded already stays as it is (a backfill from a period item, which knows
+        when the payment was due, not when PortOne made it)."""
         self._put(
             {
                 "customer_uid": {"S": customer_uid},
@@ -89,7 +92,8 @@ class RecordsStore:
                 "currency": {"S": currency},
                 "paid_at": {"S": paid_at.astimezone(KST).isoformat()},
                 "expires_at": {"N": str(int(paid_at.timestamp()) + RECORD_SECONDS)},
-            }
+            },
+            only_if_new=keep_existing,
         )
 
     def close(self, customer_uid: str, record_id: str) -> None:
@@ -137,13 +141,14 @@ class RecordsStore:
         except (ClientError, BotoCoreError) as exc:
             raise ConfigurationUnavailable(f"records not moved ({type(exc).__name__})") from None
 
-    def kept(self, customer_uid: str) -> list[KeptRecords]:
-        """What is kept of a customer, by kind: how many, until when, and why. An expired record is gone,
-        whether or not DynamoDB has deleted it yet."""
+    def kept(self, customer_uids: list[str]) -> list[KeptRecords]:
+        """What is kept of a customer (their billing keys' records), by kind: how many, until when, and why.
+        An expired record is gone, whether or not DynamoDB has deleted it yet."""
         now = int(self._clock())
         ends: dict[str, list[int]] = {}
+        records = (record for uid in customer_uids for record in self._records(uid))
         try:
-            for record in self._records(customer_uid):
+            for record in records:
                 expires_at = int(record.get("expires_at", {}).get("N", now + RECORD_SECONDS))
                 if expires_at > now:
                     prefix = next(p for p in _KINDS if record["record_id"]["S"].startswith(p))
@@ -190,9 +195,11 @@ class RecordsStore:
                 ExpressionAttributeValues={":expires_at": {"N": str(int(self._clock()) + RECORD_SECONDS)}},
             )
 
-    def _put(self, item: dict[str, Any]) -> None:
+    def _put(self, item: dict[str, Any], *, only_if_new: bool = False) -> None:
+        condition = {"ConditionExpression": "attribute_not_exists(customer_uid)"} if only_if_new else {}
         try:
-            self._client.put_item(TableName=self.table, Item=item)
+            with suppress(self._client.exceptions.ConditionalCheckFailedException):
+                self._client.put_item(TableName=self.table, Item=item, **condition)
         except (ClientError, BotoCoreError) as exc:
             raise ConfigurationUnavailable(f"record not written ({type(exc).__name__})") from None
 

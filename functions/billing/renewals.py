@@ -200,18 +200,26 @@ class Renewals:
         the next notice or reconciler run."""
         status = payment_status(payment)
         if status == "paid":
-            self.records.record_payment(
-                period.customer_uid,
-                subscription=period.subscription,
-                merchant_uid=period.merchant_uid,
-                imp_uid=payment.imp_uid,
-                amount=period.amount,
-                currency=period.currency,
-                paid_at=datetime.fromtimestamp(payment.paid_at, UTC) if payment.paid_at else now,
-            )
+            paid_at = datetime.fromtimestamp(payment.paid_at, UTC) if payment.paid_at else now
+            self.record_payment(period, payment.imp_uid, paid_at)
         fail_reason = payment.fail_reason
         return self.settle(
             subscription, plan, period, status, payment.imp_uid, now, deadline, fail_reason=fail_reason
+        )
+
+    def record_payment(
+        self, period: Period, imp_uid: str, paid_at: datetime, *, keep_existing: bool = False
+    ) -> None:
+        """The law's record of a paid period (records.py), kept five years from `paid_at`."""
+        self.records.record_payment(
+            period.customer_uid,
+            subscription=period.subscription,
+            merchant_uid=period.merchant_uid,
+            imp_uid=imp_uid,
+            amount=period.amount,
+            currency=period.currency,
+            paid_at=paid_at,
+            keep_existing=keep_existing,
         )
 
     def _declined(
@@ -403,16 +411,24 @@ class Renewals:
         self, subscription: Subscription, plan: Plan, revoked: list[str], deadline: Deadline
     ) -> list[str]:
         """Periods after the last settled one that were not revoked because PortOne had already charged
-        them (their notice may still be on its way)."""
+        them. Each is settled now, its payment on record: for a subscription that stops, no reconciler run
+        may come, and a notice may be lost (V1 notices are best effort)."""
         charged = []
         now = datetime.now(UTC)
+        stopped = replace(subscription, status="cancelled")  # settling registers nothing after it
         open_index = settled_through(subscription, plan) + 1
         for index in range(open_index, subscription.scheduled_through + 1):
             attempt = subscription.attempt if index == open_index else 0  # a past_due period's retry
             period = self._recorded(subscription, plan, index, now, attempt)
-            uid, merchant_uid = period.customer_uid, period.merchant_uid
-            if merchant_uid not in revoked and self.was_charged(uid, merchant_uid, deadline):
-                charged.append(period.merchant_uid)
+            if period.merchant_uid in revoked:
+                continue
+            found = self._schedule(period.merchant_uid, deadline)
+            if found is None or not _paid(found, period.customer_uid):
+                continue
+            charged.append(period.merchant_uid)
+            payment = self.portone.get_payment(found.imp_uid, deadline=deadline) if found.imp_uid else None
+            if payment is not None and self.outcome_counts(payment, period):
+                self.settle_payment(stopped, plan, period, payment, now, deadline)
         return charged
 
     def confirm_revoked(self, merchant_uids: list[str], deadline: Deadline) -> None:
@@ -427,12 +443,7 @@ class Renewals:
         """Whether PortOne has run the customer's schedule `merchant_uid` and been paid (so it can no longer
         be revoked)."""
         found = self._schedule(merchant_uid, deadline)
-        return (
-            found is not None
-            and found.customer_uid == customer_uid
-            and found.schedule_status == "executed"
-            and found.payment_status == "paid"
-        )
+        return found is not None and _paid(found, customer_uid)
 
     def end_with_paid_period(
         self, subscription: Subscription, plan: Plan, deadline: Deadline
@@ -463,7 +474,8 @@ class Renewals:
         if now < subscription.ends_at:
             self.store.reschedule_work(subscription, subscription.ends_at)
             return
-        self._delete_keys(subscription, [subscription.customer_uid, *subscription.retired], deadline)
+        # The replaced keys first: their contract's records move to the current key before it is closed
+        self._delete_keys(subscription, [*subscription.retired, subscription.customer_uid], deadline)
         self.store.close(subscription)
         logger.info(
             "subscription ended: billing key deleted",
@@ -716,6 +728,15 @@ def price(subscription: Subscription, plan: Plan, index: int) -> int:
     if change is None or index < change.period:
         return recorded
     return change.amount if change.amount <= recorded or change.consented_at else recorded
+
+
+def _paid(schedule: ScheduleResult, customer_uid: str) -> bool:
+    """A schedule of the key `customer_uid` that PortOne has run and been paid for."""
+    return (
+        schedule.customer_uid == customer_uid
+        and schedule.schedule_status == "executed"
+        and schedule.payment_status == "paid"
+    )
 
 
 def payment_status(payment: Payment) -> PeriodStatus:

@@ -109,6 +109,7 @@ class Subscription:
     card: int = 0  # card changes so far; a period moved to a new card gets a new merchant_uid
     moving: frozenset[str] = frozenset()  # merchant_uids on a replaced key, still to revoke or settle
     retired: frozenset[str] = frozenset()  # replaced keys, deleted at PortOne once nothing is moving
+    former: frozenset[str] = frozenset()  # replaced keys already deleted (for an erasure to find)
     price_change: PriceChange | None = None  # until the first period it concerns is settled
     announced: bool = False  # cancelled, and its end known and published (`cancelled`)
 
@@ -306,16 +307,17 @@ class SubscriptionStore:
         """Record the customer's consent to `change` (and, in the same transaction, the consent `record` in
         the records table, records.py), and make the subscription the reconciler's work `now` (a period
         waiting for the consent registers). False when the change is no longer open (replaced, consented
-        already, or lapsed)."""
+        already, or lapsed), or the card changed meanwhile (the consent named the old card)."""
         assert change.consented_at is not None
         update = self._subscription_update(
             subscription.key,
             "SET price_change.consented_at = :at, #work = :work, next_work_at = :now",
-            _OPEN_CHANGE,
+            f"{_OPEN_CHANGE} AND (attribute_not_exists(customer_uid) OR customer_uid = :uid)",
             {
                 ":at": {"N": _epoch(change.consented_at)},
                 ":work": {"S": _WORK},
                 ":now": {"N": _epoch(now)},
+                ":uid": {"S": subscription.customer_uid},
                 **_change_values(change),
             },
         )
@@ -361,33 +363,46 @@ class SubscriptionStore:
         update = self._subscription_update(subscription.key, assignments, _OPEN_CHANGE, values)
         return self._transact([update, *events])
 
-    def erase(self, subscription: Subscription) -> None:
-        """An erasure: delete the subscription, its periods and its keys' pointers (its key is deleted at
-        PortOne already; what the law keeps is in the records table). Safe to repeat."""
+    def periods_of(self, subscription: Subscription) -> list[Period]:
+        """Every recorded period of the subscription (each attempt, on each key), read consistently."""
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": PERIOD_INDEX,
             "KeyConditionExpression": "subscription = :key",
             "ExpressionAttributeValues": {":key": {"S": subscription.key}},
         }
-        periods: list[str] = []
+        keys: list[str] = []
         while True:
             try:
                 page = self._client.query(**query)
             except (ClientError, BotoCoreError) as exc:
                 raise _unavailable(exc) from None
-            periods += [item["pk"]["S"] for item in page.get("Items", [])]
+            keys += [item["pk"]["S"] for item in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        pointers = [f"customer#{uid}" for uid in {subscription.customer_uid, *subscription.retired}]
-        for pk in [*periods, *pointers, _key(subscription.key)]:
+        items = [self._get_item(pk) for pk in keys]
+        return [_period(item) for item in items if item is not None]
+
+    def erase(self, subscription: Subscription, periods: list[Period]) -> None:
+        """An erasure: delete the subscription's `periods`, then, in one transaction, the subscription and
+        the pointers of every key it used (its key is deleted at PortOne already; what the law keeps is in
+        the records table). A run cut short is finished by the next: the pointer that finds the subscription
+        goes with it."""
+        for period in periods:
+            pk = f"period#{period.merchant_uid}"
             self._write(lambda pk=pk: self._client.delete_item(TableName=self._table, Key={"pk": {"S": pk}}))
+        uids = {subscription.customer_uid, *subscription.retired, *subscription.former}
+        deletes = [_key(subscription.key), *(f"customer#{uid}" for uid in sorted(uids))]
+        self._transact([{"Delete": {"TableName": self._table, "Key": {"pk": {"S": pk}}}} for pk in deletes])
 
     def retire(self, subscription: Subscription, customer_uid: str) -> None:
-        """A replaced billing key is deleted at PortOne: forget it."""
+        """A replaced billing key is deleted at PortOne: no longer retired, but remembered as a former key."""
         update = self._subscription_update(
-            subscription.key, "DELETE retired :old", "attribute_exists(pk)", {":old": {"SS": [customer_uid]}}
+            subscription.key,
+            "DELETE retired :old ADD former :old",
+            "attribute_exists(pk)",
+            {":old": {"SS": [customer_uid]}},
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
 
@@ -929,6 +944,7 @@ def _subscription(item: dict[str, Any]) -> Subscription:
         card=int(item["card"]["N"]) if "card" in item else 0,
         moving=frozenset(item["moving"]["SS"]) if "moving" in item else frozenset(),
         retired=frozenset(item["retired"]["SS"]) if "retired" in item else frozenset(),
+        former=frozenset(item["former"]["SS"]) if "former" in item else frozenset(),
         price_change=_price_change(item["price_change"]["M"]) if "price_change" in item else None,
         announced="announced" in item,
     )

@@ -440,15 +440,28 @@ class SubscriptionService:
     def erase(self, customer_uid: str, caller: Caller, deadline: Deadline) -> ErasureResponse:
         """The customer asks to erase their data (PIPA §36). The subscription ends now, its paid period with
         it (no refund is made here), as a cancellation `immediately` ends it: every pending payment revoked
-        and confirmed by GET, then the key deleted at PortOne. Then the live data goes (the subscription, its
-        periods and pointers) and the uid's owner becomes a tombstone that nobody can claim while records
-        name the uid. What the law requires is kept (records.py), and the answer says what and until when."""
+        and confirmed by GET, a payment PortOne ran first settled and recorded, then the key deleted at
+        PortOne. What the law requires is kept (records.py), a paid period recorded before this service kept
+        payment records included, and the answer says what and until when. Then the live data goes (the
+        subscription, its periods, the pointers of every key it used) and the owner of each of those keys
+        becomes a tombstone that nobody can claim while records name it; the erased uid's own last, so a run
+        cut short is finished by its retry."""
         ended = self.cancel(customer_uid, caller, deadline, immediately=True)  # the caller's, or 404
         subscription = self.store.for_customer(customer_uid)
+        periods = self.store.periods_of(subscription) if subscription else []
+        for period in periods:
+            if period.status == "paid" and period.imp_uid:  # paid before payments were recorded, maybe
+                self.renewals.record_payment(period, period.imp_uid, period.schedule_at, keep_existing=True)
+        earlier = (
+            sorted({*subscription.retired, *subscription.former} - {customer_uid}) if subscription else []
+        )
+        kept = self.billing.records.kept([customer_uid, *earlier])
+        until = max((k.until for k in kept), default=None)
+        for uid in earlier:
+            self.billing.access.erase_owner(uid, until)
         if subscription is not None:
-            self.store.erase(subscription)
-        kept = self.billing.records.kept(customer_uid)
-        self.billing.access.erase_owner(customer_uid, max((k.until for k in kept), default=None))
+            self.store.erase(subscription, periods)
+        self.billing.access.erase_owner(customer_uid, until)
         logger.info("customer erased", extra={"outcome": "ERASED", "customer_uid": customer_uid})
         return ErasureResponse(
             customer_uid=customer_uid,

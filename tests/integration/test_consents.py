@@ -175,3 +175,30 @@ def test_no_card_reaches_portone_when_its_consent_cannot_be_recorded(
     # Then nothing reaches PortOne, and the answer is to try again
     assert (response.status, response.body["code"]) == (503, "SERVICE_UNAVAILABLE")
     assert stack.emulator.count(*ISSUE) == 0
+
+
+def test_a_retry_after_new_terms_replays_the_answer_it_had(
+    invoke, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing import terms
+
+    # Given a card registered under today's terms, whose answer the client did not get
+    body = sample_body()
+    first = invoke(http_event(body, key="issue-before-new-terms"))
+    assert first.status == 200
+
+    # When the merchant deploys new terms and the client sends the same request again
+    edited = json.loads(terms.TERMS.read_text(encoding="utf-8")) | {"version": "2099-01-01"}
+    path = tmp_path / "terms.json"
+    path.write_text(json.dumps(edited, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setattr(terms, "TERMS", path)
+    terms.load_terms.cache_clear()
+    try:
+        again = invoke(http_event(body, key="issue-before-new-terms"))
+        fresh = invoke(http_event(body))
+    finally:
+        terms.load_terms.cache_clear()
+
+    # Then it gets the answer it had; a new request is asked to agree to the new terms
+    assert (again.status, again.body) == (200, first.body)
+    assert fresh.body["errors"] == [{"field": "consents.version", "reason": "outdated_terms"}]

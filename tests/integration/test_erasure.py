@@ -112,3 +112,104 @@ def test_nobody_but_the_owner_erases(invoke, stack) -> None:
 
     assert call(invoke, "POST", ERASE, who="bob").status == 404
     assert "sub_alice" in stack.emulator.customers
+
+
+def test_a_payment_portone_ran_before_the_erasure_is_settled_and_kept(
+    invoke, stack: EmbeddedStack, portone_clock, inbox
+) -> None:
+    # Given the first period just ran (paid) at PortOne and its notice has not come yet
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    late = inbox.take()
+
+    # When she asks for erasure, and the notice comes after it
+    erased = call(invoke, "POST", ERASE)
+    for notice in late:
+        invoke(notice)
+
+    # Then the payment was settled by the erasure itself, and its record is kept (and named)
+    assert erased.body["charged"] == [first["merchant_uid"]]
+    assert {k["record"]: k["count"] for k in erased.body["kept"]} == {"consents": 1, "payments": 1}
+    [payment] = [r for r in law_records(stack, "sub_alice") if r["record_id"]["S"].startswith("payment#")]
+    assert payment["record_id"]["S"] == f"payment#{first['merchant_uid']}"
+
+
+def test_a_paid_period_from_before_payment_records_is_recorded_before_its_period_goes(
+    invoke, stack: EmbeddedStack, portone_clock, inbox
+) -> None:
+    # Given a paid period whose payment record does not exist (paid before this service kept them)
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    stack.client("dynamodb").delete_item(
+        TableName=ENVIRONMENT["RECORDS_TABLE_NAME"],
+        Key={"customer_uid": {"S": "sub_alice"}, "record_id": {"S": f"payment#{first['merchant_uid']}"}},
+    )
+
+    # When she asks for erasure
+    erased = call(invoke, "POST", ERASE)
+
+    # Then the period's payment is on record, five years from when it was due, before the period went
+    assert {k["record"]: k["count"] for k in erased.body["kept"]} == {"consents": 1, "payments": 1}
+    [payment] = [r for r in law_records(stack, "sub_alice") if r["record_id"]["S"].startswith("payment#")]
+    due = datetime.fromisoformat(first["schedule_at"]).timestamp()
+    assert FIVE_YEARS[0] <= int(payment["expires_at"]["N"]) - due <= FIVE_YEARS[1]
+
+
+def test_an_erasure_cut_short_is_finished_by_its_retry(
+    invoke, stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from billing.subscriptions import get_subscription_service
+
+    # Given a subscriber, and DynamoDB refusing the erasure's last transaction once
+    schedule(invoke, **CARD)
+    client = get_subscription_service().store._client
+    real = client.transact_write_items
+    refusals = iter([ClientError({"Error": {"Code": "ThrottlingException"}}, "TransactWriteItems")])
+
+    def once(**request):
+        deleting = any("Delete" in item for item in request["TransactItems"])
+        if deleting and (refused := next(refusals, None)):
+            raise refused
+        return real(**request)
+
+    monkeypatch.setattr(client, "transact_write_items", once)
+
+    # When she asks, gets a 503, and her client sends the same request again
+    first = call(invoke, "POST", ERASE, key="erase-attempt-0001")
+    again = call(invoke, "POST", ERASE, key="erase-attempt-0001")
+
+    # Then the retry finished it: nothing of the subscription is left
+    assert (first.status, again.status) == (503, 200)
+    assert again.body["deleted"] == ["billing_key", "subscription", "periods", "owner"]
+    assert live_items(stack) == []
+
+
+def test_an_erasure_after_card_changes_leaves_nothing_naming_the_earlier_keys(invoke, stack) -> None:
+    from local.portone_emulator import cards as magic
+
+    # Given a subscriber whose card changed (the first key is deleted)
+    schedule(invoke, **CARD)
+    changed = call(
+        invoke, "PUT", "/subscriptions/sub_alice/card", {**CARD, "card_number": magic.TEST_CARD_CHECK}
+    )
+    assert changed.body["previous_key_deleted"] is True
+    new_uid = changed.body["customer_uid"]
+
+    # When she asks for erasure on the key she has now
+    erased = call(invoke, "POST", f"/subscriptions/{new_uid}/erasure")
+
+    # Then no live item names either key or her, both owners are tombstones, and the kept records of both
+    # keys are named (the sign-up's consent moved to the new key, the new card's consent)
+    assert erased.status == 200
+    items = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
+    naming = [i["pk"]["S"] for i in items if "sub_alice" in i["pk"]["S"] or new_uid in i["pk"]["S"]]
+    assert sorted(naming) == sorted([f"owner#{new_uid}", "owner#sub_alice"])
+    assert {i.get("owner", {}).get("S") for i in items if i["pk"]["S"] in naming} == {"erased"}
+    # (only the card-testing counters, which expire within their window, name the caller)
+    assert [i["pk"]["S"] for i in items if "sub:alice" in json.dumps(i)] == [
+        i["pk"]["S"] for i in items if i["pk"]["S"].startswith("limits#caller#sub:alice#")
+    ]
+    assert {k["record"]: k["count"] for k in erased.body["kept"]} == {"consents": 2}

@@ -151,3 +151,25 @@ def test_a_payment_that_cannot_be_recorded_is_not_settled_and_is_settled_later(
     portone_clock.advance(2 * 3600)
     reconcile()
     assert by_kind(law_records(stack, "sub_alice"))["payment"]
+
+
+def test_a_payment_charged_before_an_immediate_cancel_is_recorded_though_its_notice_is_lost(
+    invoke, stack: EmbeddedStack, portone_clock, inbox
+) -> None:
+    # Given the first period ran at PortOne, and its notice is lost (V1 notices are best effort)
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    inbox.take()
+
+    # When the subscription is cancelled at once
+    cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "true"})
+
+    # Then the charged period was settled then and there, with its payment on record
+    assert cancelled.body["charged"] == [first["merchant_uid"]]
+    assert [r["record_id"]["S"] for r in by_kind(law_records(stack, "sub_alice"))["payment"]] == [
+        f"payment#{first['merchant_uid']}"
+    ]
+    period = table_item(stack, f"period#{first['merchant_uid']}")
+    assert period is not None
+    assert period["status"] == "paid"
