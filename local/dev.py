@@ -293,6 +293,7 @@ def _print_banner(
         "",
         "Local stack is up:",
         f"  page      {page}/",
+        f"  account   {page}/account.html   (a signed-in customer's subscription: run with --jwt)",
         f"  API       {api}",
         *(f"              {getattr(route, 'key', route)}" for route in routes),
     ]

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from local.template import ROOT
-from tests.e2e.conftest import start_dev
+from tests.e2e.conftest import DevStack, start_dev
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -49,6 +49,12 @@ def test_ctrl_c_stops_everything(dev_env_file: Path) -> None:
     assert stack.stop(signal.SIGINT) == 0
     assert "local stack stopped" in stack.output()
     assert [name for name, url in urls.items() if not refuses(url)] == []
+
+
+def test_the_banner_names_both_pages_and_both_are_served(dev_stack: DevStack) -> None:
+    account = f"{dev_stack.page_url}account.html"
+    assert f"  account   {account}" in dev_stack.output()
+    assert requests.get(account, timeout=5).status_code == 200
 
 
 def test_a_busy_port_is_named_and_nothing_starts() -> None:
