@@ -83,6 +83,7 @@ def issue_billing_key() -> Response[str]:
         lambda: service.issue_billing_key(
             request, _consent(request.consents, "card"), caller, attempt.identity, deadline
         ),
+        confirm=lambda pending: service.confirm_pending(pending["customer_uid"], request, deadline),
     )
 
 
@@ -192,13 +193,23 @@ def _request(caller: Caller, key: str, payload: Any) -> IdempotentRequest:
     )
 
 
-def _idempotent(request: IdempotentRequest, operation: Callable[[], BaseModel]) -> Response[str]:
-    """Run a state-changing use case once per caller, route, path and Idempotency-Key (design.md D7)."""
+def _idempotent(
+    request: IdempotentRequest,
+    operation: Callable[[], BaseModel],
+    confirm: Callable[[dict[str, Any]], BaseModel | None] | None = None,
+) -> Response[str]:
+    """Run a state-changing use case once per caller, route, path and Idempotency-Key (design.md D7). A
+    replay of a 202 pending answer asks `confirm` first: the outcome PortOne did not confirm then may be
+    known now (the lookup is made again on every such replay; the card is never sent again)."""
     stored = get_service().idempotency.run(
         request, context=app.lambda_context, operation=lambda: _answer(operation)
     )
-    if REPLAYED_HEADER in stored["headers"]:
-        metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+    if REPLAYED_HEADER not in stored["headers"]:
+        return _json_response(stored["status"], stored["body"], stored["headers"])
+    metrics.add_metric(name="IdempotentReplay", unit=MetricUnit.Count, value=1)
+    confirmed = confirm(stored["body"]) if confirm and stored["status"] == 202 else None
+    if confirmed is not None:
+        return _json_response(200, confirmed.model_dump(mode="json"), stored["headers"])
     return _json_response(stored["status"], stored["body"], stored["headers"])
 
 

@@ -97,6 +97,20 @@ class BillingService:
         )
         return IssueBillingKeyResponse(customer_uid=customer.customer_uid, card=summary)
 
+    def confirm_pending(
+        self, customer_uid: str, card: CardFields, deadline: Deadline
+    ) -> IssueBillingKeyResponse | None:
+        """A retry of a request answered 202 pending: ask PortOne again, never send the card again (D6). The
+        success, when the key is there with this card; None while it still cannot be told."""
+        try:
+            customer = self.portone.get_customer(customer_uid, deadline=deadline)
+        except PortOneError:
+            return None
+        if cards.last4(customer.card_number) != card.card_number.get_secret_value()[-4:]:
+            return None
+        logger.info("pending confirmed", extra={"outcome": "PENDING_CONFIRMED", "customer_uid": customer_uid})
+        return IssueBillingKeyResponse(customer_uid=customer_uid, card=card_summary(customer))
+
     @contextmanager
     def admitted(
         self, customer_uid: str, card: CardFields, consent: Consent, caller: Caller, request_identity: str

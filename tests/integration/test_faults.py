@@ -46,6 +46,26 @@ def test_an_unconfirmed_post_is_pending_and_the_card_is_never_sent_again(invoke,
     assert stack.emulator.count(*ISSUE) == 1
 
 
+def test_a_pending_answer_is_confirmed_on_its_retry_and_the_card_is_never_sent_again(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given PortOne issues the key but its answer is lost, and the lookup right after fails too
+    stack.emulator.add_fault("reset", "POST /subscribe/customers", after_effect=True)
+    stack.emulator.add_fault("http_503", "GET /subscribe/customers", times=2)  # the lookup and its retry
+    event = http_event(sample_body())
+    first = invoke(event)
+
+    # When the page sends the same request again (the pending screen's "다시 확인")
+    again = invoke(event)
+
+    # Then PortOne is asked again, never sent the card again, and the answer is the success
+    assert (first.status, first.body["status"]) == (202, "pending")
+    assert (again.status, again.body["status"], again.body["card"]["last4"]) == (200, "success", "0001")
+    assert again.headers["Idempotency-Replayed"] == "true"
+    assert stack.emulator.count(*ISSUE) == 1
+    assert stack.emulator.count(*LOOKUP, status=200) == 1
+
+
 def test_an_earlier_key_for_the_uid_does_not_pass_for_ours(invoke, stack: EmbeddedStack, monkeypatch) -> None:
     # Given a signed-in customer who already has a key for another card, replacing it
     monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
