@@ -213,3 +213,24 @@ def test_an_erasure_after_card_changes_leaves_nothing_naming_the_earlier_keys(in
         i["pk"]["S"] for i in items if i["pk"]["S"].startswith("limits#caller#sub:alice#")
     ]
     assert {k["record"]: k["count"] for k in erased.body["kept"]} == {"consents": 2}
+
+
+def test_an_expired_tombstone_is_a_new_claim_that_a_declined_card_releases(invoke, stack) -> None:
+    from local.portone_emulator import cards as magic
+
+    # Given an erased uid whose records (and so its tombstone) have expired, not yet deleted by TTL
+    call(invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "sub_alice"})
+    assert call(invoke, "POST", ERASE).status == 200
+    stack.client("dynamodb").update_item(
+        TableName=ENVIRONMENT["TABLE_NAME"],
+        Key={"pk": {"S": "owner#sub_alice"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 60)}},
+    )
+
+    # When someone else's card is declined on that uid
+    declined = {**CARD, "customer_uid": "sub_alice", "card_number": magic.CARD_WRONG_PASSWORD}
+    assert call(invoke, "POST", "/subscriptions/issue-billing", declined, who="bob").status == 402
+
+    # Then the claim it made is released (F5), as for any uid that was free
+    assert table_item(stack, "owner#sub_alice") is None
