@@ -5,7 +5,8 @@
 // session (accountCustomerUid() in config.js): the customer never types or sees its customer_uid.
 // Card values stay in the form's fields and, while a card change's outcome is unknown, in memory only.
 
-import { API_BASE_URL, DEV_TOKEN_URL, accountCustomerUid, rememberCustomerUid } from "./config.js";
+import { accessToken, forgetToken, newIdempotencyKey, readJson, retryAfterSeconds, sleep } from "./api.js";
+import { API_BASE_URL, accountCustomerUid, rememberCustomerUid } from "./config.js";
 import * as cards from "./cards.js";
 import { cycle, kstDateTime, money, toDate } from "./format.js";
 
@@ -15,7 +16,6 @@ const MAX_RETRIES = 2; // automatic retries of one action (409 and 503 with Retr
 const MAX_RETRY_WAIT_S = 10;
 const REQUEST_TIMEOUT_MS = 35000; // API Gateway gives up on the function after 30 s
 const GET_TIMEOUT_MS = 10000;
-const DEV_SUBJECT = "dev-user"; // the card page's dev user (app.js), who owns what it registered
 
 const STATES = {
   active: "이용 중",
@@ -133,7 +133,6 @@ const state = {
   terms: null,
   consents: new Map(), // item id -> { item, checkbox (null for a notice) }
   busy: false,
-  token: null,
   // A card change whose outcome is unknown: the same card again reuses its Idempotency-Key.
   unsettled: null,
 };
@@ -163,7 +162,7 @@ function showResult(kind, title, lines = [], extra = null) {
 function showError(answer) {
   const body = answer.body || {};
   const code = body.code || STATUS_CODES[answer.status];
-  if (code === "UNAUTHORIZED") state.token = null;
+  if (code === "UNAUTHORIZED") forgetToken();
   const requestId = body.request_id ? `문의하실 때 요청 번호를 알려 주세요: ${body.request_id}` : "";
   showResult("error", CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR, [requestId]);
 }
@@ -175,59 +174,6 @@ function setBusy(busy) {
 }
 
 // --- talking to the API ---
-
-function newIdempotencyKey() {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-// The caller's access token, as on the card page (app.js): a page whose customers sign in returns theirs
-// here; `make dev ARGS=--jwt` uses the dev issuer.
-async function accessToken() {
-  if (!DEV_TOKEN_URL) return null;
-  if (state.token && state.token.expiresAt > Date.now() + 30000) return state.token.value;
-  try {
-    const response = await fetch(DEV_TOKEN_URL, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sub: DEV_SUBJECT }),
-      credentials: "omit",
-      cache: "no-store",
-    });
-    if (!response.ok) return null;
-    const answer = await response.json();
-    state.token = { value: answer.access_token, expiresAt: Date.now() + answer.expires_in * 1000 };
-    return state.token.value;
-  } catch {
-    return null; // the API then answers 401, which the page explains
-  }
-}
-
-function retryAfterSeconds(response) {
-  const value = response.headers.get("Retry-After");
-  if (value === null) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => {
-    setTimeout(resolve, ms);
-  });
-}
-
-async function readJson(response) {
-  try {
-    return await response.json();
-  } catch {
-    return {};
-  }
-}
 
 /** One request as the caller. A change (with `key`) is retried on 409 and 503 with Retry-After, same key. */
 async function send(method, path, { key = null, body = null } = {}) {

@@ -6,7 +6,16 @@
 // The terms the API serves come first: until they are shown, with the seller's identity, the form cannot be
 // sent, and every card request carries the consents ticked against their version.
 
-import { API_BASE_URL, DEV_TOKEN_URL, rememberCustomerUid } from "./config.js";
+import {
+  accessToken,
+  forgetToken,
+  newIdempotencyKey,
+  readJson,
+  retryAfterSeconds,
+  signedIn,
+  sleep,
+} from "./api.js";
+import { API_BASE_URL, rememberCustomerUid } from "./config.js";
 import * as cards from "./cards.js";
 import { cycle, kstDateTime, money, toDate } from "./format.js";
 
@@ -19,7 +28,6 @@ const MAX_RETRY_WAIT_S = 10;
 const REQUEST_TIMEOUT_MS = 35000; // API Gateway gives up on the function after 30 s
 const GET_TIMEOUT_MS = 10000;
 const PLANS_REFRESH_MS = 60000; // the charge times shown are the server's from at most a minute ago
-const DEV_SUBJECT = "dev-user"; // the user the dev issuer signs tokens for (make dev ARGS=--jwt)
 
 const FIELD_MESSAGES = {
   card_number: {
@@ -161,7 +169,6 @@ const state = {
   // body, key, plan}. Sending the same body again reuses its Idempotency-Key, so the server answers it
   // instead of issuing a second key; the customer_uid it minted is in that answer and not needed here.
   unsettled: null,
-  token: null,
 };
 
 // --- checking the fields ---
@@ -304,59 +311,6 @@ for (const [name, input] of Object.entries(inputs)) {
 }
 
 // --- talking to the API ---
-
-function newIdempotencyKey() {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs a secure context
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-// The caller's access token, or null for an anonymous caller. A page whose customers sign in returns their
-// access token here (from its OpenID Connect library); `make dev ARGS=--jwt` uses the dev issuer.
-async function accessToken() {
-  if (!DEV_TOKEN_URL) return null;
-  if (state.token && state.token.expiresAt > Date.now() + 30000) return state.token.value;
-  try {
-    const response = await fetch(DEV_TOKEN_URL, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sub: DEV_SUBJECT }),
-      credentials: "omit",
-      cache: "no-store",
-    });
-    if (!response.ok) return null;
-    const answer = await response.json();
-    state.token = { value: answer.access_token, expiresAt: Date.now() + answer.expires_in * 1000 };
-    return state.token.value;
-  } catch {
-    return null; // the API then answers 401, which the page explains
-  }
-}
-
-function retryAfterSeconds(response) {
-  const value = response.headers.get("Retry-After");
-  if (value === null) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => {
-    setTimeout(resolve, ms);
-  });
-}
-
-async function readJson(response) {
-  try {
-    return await response.json();
-  } catch {
-    return {};
-  }
-}
 
 /** POST one submission; retries 409 and 503 answers that carry Retry-After, with the same key and body. */
 async function postOnce(path, bodyText, key) {
@@ -920,7 +874,7 @@ function handleAnswer(answer, sent) {
   const code = body.code || STATUS_CODES[answer.status];
   if (answer.status === 200 && body.status === "success") {
     state.unsettled = null;
-    if (state.token) rememberCustomerUid(body.customer_uid); // for the account page (account.html)
+    if (signedIn()) rememberCustomerUid(body.customer_uid); // for the account page (account.html)
     clearCardFields(); // the card leaves the page as soon as it is registered
     resetConsents(); // another card is another registration, agreed to again
     showSuccess(body, sent.plan);
@@ -959,7 +913,7 @@ function handleAnswer(answer, sent) {
   if (code === "TOO_MANY_ATTEMPTS" && answer.retryAfter) {
     message = `시도 횟수가 너무 많습니다. ${Math.max(1, Math.ceil(answer.retryAfter / 60))}분 후에 다시 시도해 주세요.`;
   }
-  if (code === "UNAUTHORIZED") state.token = null;
+  if (code === "UNAUTHORIZED") forgetToken();
   showMessage("error", message, body.request_id ? `문의하실 때 요청 번호를 알려 주세요: ${body.request_id}` : "");
   moveFocus(result);
 }
