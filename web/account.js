@@ -1,15 +1,17 @@
 // The account page: a signed-in customer's subscription (plan, card, next charge, state) and what they can do
 // with it: skip the next payment, change the card, cancel at the end of the paid period, ask for erasure.
 // Each change is confirmed first in a dialog that says what stops and when, and sent once per action with its
-// own Idempotency-Key (the same key for an automatic retry). Which subscription comes from the merchant's
-// session (accountCustomerUid() in config.js): the customer never types or sees its customer_uid.
+// own Idempotency-Key (the same key for an automatic retry). Which subscription is the server's answer for the
+// signed-in customer (GET /subscriptions, by the token's subject): the customer never types or sees its
+// customer_uid, and the page keeps none.
 // Card values stay in the form's fields and, while a card change's outcome is unknown, in memory only.
 
 import { accessToken, forgetToken, newIdempotencyKey, readJson, retryAfterSeconds, sleep } from "./api.js";
-import { API_BASE_URL, accountCustomerUid, rememberCustomerUid } from "./config.js";
+import { API_BASE_URL } from "./config.js";
 import * as cards from "./cards.js";
 import { cycle, kstDateTime, money, toDate } from "./format.js";
 
+const KEYS_PATH = "/subscriptions"; // the signed-in customer's billing keys and their subscriptions
 const PLANS_PATH = "/subscriptions/plans";
 const TERMS_PATH = "/subscriptions/terms";
 const MAX_RETRIES = 2; // automatic retries of one action (409 and 503 with Retry-After only)
@@ -309,14 +311,15 @@ function showEmpty() {
 }
 
 async function loadView() {
-  state.uid = accountCustomerUid();
-  if (!state.uid) {
-    showEmpty();
-    return;
-  }
   let answer;
   try {
-    answer = await send("GET", subscriptionPath());
+    const listing = await send("GET", KEYS_PATH);
+    state.uid = listing.status === 200 ? subscribedKey(listing.body) : undefined;
+    if (state.uid === null) {
+      showEmpty();
+      return;
+    }
+    answer = state.uid ? await send("GET", subscriptionPath()) : null;
   } catch {
     answer = null;
   }
@@ -330,6 +333,15 @@ async function loadView() {
     statusLine.textContent = "구독 정보를 불러오지 못했습니다. 잠시 후 새로 고침해 주세요.";
     statusLine.hidden = false;
   }
+}
+
+/** The customer_uid of the subscription to show: the newest still running, else the newest that ended;
+ * null when the customer has none, undefined for an answer that is not a listing. */
+function subscribedKey(listing) {
+  if (!isObject(listing) || !Array.isArray(listing.billing_keys)) return undefined;
+  const subscribed = listing.billing_keys.filter((key) => isObject(key) && key.plan_id);
+  const running = subscribed.find((key) => key.subscription_status !== "cancelled");
+  return (running || subscribed[0] || { customer_uid: null }).customer_uid;
 }
 
 function isView(view) {
@@ -463,7 +475,6 @@ eraseButton.addEventListener("click", async () => {
       showError(answer);
       return;
     }
-    rememberCustomerUid(null);
     hideSubscription(); // the answer alone says what happened
     const kept = Array.isArray(answer.body.kept) ? answer.body.kept : [];
     const extra = kept.length ? element("div", "kept-records") : null;
@@ -699,7 +710,6 @@ async function submitCard() {
     }
     if (answer.status !== 503 && body.code !== "REQUEST_IN_PROGRESS") state.unsettled = null;
     if (answer.status === 200) {
-      rememberCustomerUid(body.customer_uid); // the subscription's uid from now on
       clearCard();
       closeCardChange();
       await loadView();

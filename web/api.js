@@ -38,11 +38,6 @@ export async function accessToken() {
   }
 }
 
-/** Whether the page holds a caller's token (the caller is signed in). */
-export function signedIn() {
-  return token !== null;
-}
-
 /** The API refused the token (401): the next request fetches a new one. */
 export function forgetToken() {
   token = null;

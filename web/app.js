@@ -12,10 +12,9 @@ import {
   newIdempotencyKey,
   readJson,
   retryAfterSeconds,
-  signedIn,
   sleep,
 } from "./api.js";
-import { API_BASE_URL, rememberCustomerUid } from "./config.js";
+import { API_BASE_URL } from "./config.js";
 import * as cards from "./cards.js";
 import { cycle, kstDateTime, money, toDate } from "./format.js";
 
@@ -874,7 +873,6 @@ function handleAnswer(answer, sent) {
   const code = body.code || STATUS_CODES[answer.status];
   if (answer.status === 200 && body.status === "success") {
     state.unsettled = null;
-    if (signedIn()) rememberCustomerUid(body.customer_uid); // for the account page (account.html)
     clearCardFields(); // the card leaves the page as soon as it is registered
     resetConsents(); // another card is another registration, agreed to again
     showSuccess(body, sent.plan);

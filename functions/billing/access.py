@@ -3,8 +3,9 @@
 One table (template.yaml `BillingTable`, partition key `pk`, TTL on `expires_at`) holds:
 - `owner#<customer_uid>`: the caller that created the uid (design.md D8), and the tickets of the admissions
   whose key may exist; a claim an admission created is released when it issued nothing and no other
-  admission holds the uid (F5). After an erasure, a tombstone (`erased`) until the records naming the uid
-  expire.
+  admission holds the uid (F5). A signed-in caller's claim also carries `customer`, the token's subject:
+  the index `customer-keys` lists a customer's uids by it (GET /subscriptions). After an erasure, a
+  tombstone (`erased`, no `customer`) until the records naming the uid expire.
 - `limits#caller#<caller>#<window>`: `attempts` and `failures` of one caller (a signed-in account, or an
   anonymous caller's address), and the tickets of the attempts holding a failure (`holds`).
 - `limits#card#<fingerprint>#<window>`: `attempts` with one card, by anyone.
@@ -54,6 +55,8 @@ _TTL_MARGIN_SECONDS = 300  # DynamoDB deletes expired items late; the window che
 DETAILS_MISMATCHES_PER_CARD = 2
 _MISMATCHES_KEPT_SECONDS = 366 * 24 * 3600
 ERASED = "erased"  # the owner of an erased customer's uid: matches no caller
+CUSTOMER_INDEX = "customer-keys"  # template.yaml BillingTable: partition `customer`, sort `created_at`
+_KEYS_LISTED = 50  # a customer's newest uids: one per card they registered
 
 # What became of an admitted attempt: nothing sent to PortOne; sent, with no answer known; the key issued;
 # the card declined; or refused by PortOne for a reason that is not the card (no key was issued).
@@ -79,6 +82,7 @@ class Attempt:
     caller: str  # the subject counted per caller
     address: str  # the client address as counted (an IPv6 /64)
     card: str  # the card's keyed fingerprint
+    customer: str | None = None  # a signed-in caller's subject: lists the uid as theirs (GET /subscriptions)
 
 
 @dataclass
@@ -191,6 +195,23 @@ class AccessStore:
         if item is None or item["owner"]["S"] != owner:
             raise CustomerNotFound("customer_uid not owned by the caller")
 
+    def keys_of(self, customer: str) -> list[str]:
+        """The uids `customer` (a token's subject) claimed, newest first; an expired claim is gone."""
+        try:
+            items = self._client.query(
+                TableName=self._table,
+                IndexName=CUSTOMER_INDEX,
+                KeyConditionExpression="customer = :customer",
+                ExpressionAttributeValues={":customer": {"S": customer}},
+                ScanIndexForward=False,
+                Limit=_KEYS_LISTED,
+            )["Items"]
+        except (ClientError, BotoCoreError) as exc:
+            raise ConfigurationUnavailable(f"DynamoDB did not list the keys ({type(exc).__name__})") from None
+        now = self._clock()
+        live = [item for item in items if "expires_at" not in item or int(item["expires_at"]["N"]) > now]
+        return [item["pk"]["S"].removeprefix("owner#") for item in live]
+
     def _read_before(self, attempt: Attempt, window: int) -> tuple[int, int]:
         """The address's failures in this window and the card's mismatches in a row: one round trip."""
         keys = [self._pk("address", attempt.address, window), f"card#{attempt.card}"]
@@ -277,8 +298,9 @@ class AccessStore:
                 self._client.update_item,
                 TableName=self._table,
                 Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
-                UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now) "
-                "ADD admitted :tickets REMOVE expires_at",
+                UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now)"
+                + (", customer = :customer" if attempt.customer else "")
+                + " ADD admitted :tickets REMOVE expires_at",
                 # An erased uid's tombstone holds it until the records naming it expire; then it is gone
                 ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR expires_at <= :now",
                 ExpressionAttributeNames={"#owner": "owner"},
@@ -286,6 +308,7 @@ class AccessStore:
                     ":owner": {"S": attempt.owner},
                     ":now": {"N": str(int(self._clock()))},
                     ":tickets": {"SS": [ticket]},
+                    **({":customer": {"S": attempt.customer}} if attempt.customer else {}),
                 },
                 ReturnValues="ALL_OLD",
             )

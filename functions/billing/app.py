@@ -115,6 +115,11 @@ def schedule_plan() -> Response[str]:
     )
 
 
+@app.get("/subscriptions")
+def list_keys() -> Response[str]:
+    return _ok(get_subscription_service().list_keys(_caller()), "KeysListed")
+
+
 @app.get("/subscriptions/<customer_uid>")
 def view_subscription(customer_uid: str) -> Response[str]:
     caller = _caller()

@@ -327,6 +327,21 @@ class SubscriptionView(BaseModel):
     schedules: list[ScheduledPayment]
 
 
+class KeyListing(BaseModel):
+    """One billing key the signed-in customer registered, and the subscription charged to it, if any."""
+
+    customer_uid: str
+    plan_id: str | None
+    subscription_status: Literal["active", "past_due", "suspended", "cancelled"] | None
+
+
+class KeysListing(BaseModel):
+    """Answer of `GET /subscriptions`: the caller's billing keys in use, newest first. A key a card change
+    replaced is not among them; its subscription is, under the new key."""
+
+    billing_keys: list[KeyListing]
+
+
 class PriceConsent(_Strict):
     """Body of `POST /subscriptions/{customer_uid}/price-consent`: the terms the customer was shown, echoed,
     and an explicit yes. Silence, a closed dialog or consent at sign-up is never consent."""

@@ -122,6 +122,7 @@ class BillingService:
             customer_uid=customer_uid,
             owner=self.owner_id(caller, request_identity),
             caller=caller.key,
+            customer=caller.subject,
             address=caller.address,
             card=self.fingerprints.card(card.card_number.get_secret_value()),
         )

@@ -20,6 +20,7 @@ from billing.cards import KST
 from billing.deadline import Deadline
 from billing.errors import (
     ApiError,
+    BillingKeyReplaced,
     CustomerNotFound,
     FieldError,
     InvalidRequest,
@@ -42,6 +43,8 @@ from billing.models import (
     CardFields,
     CustomerFields,
     ErasureResponse,
+    KeyListing,
+    KeysListing,
     Notice,
     NoticeResult,
     PlansResponse,
@@ -200,6 +203,26 @@ class SubscriptionService:
             },
         )
         return ScheduleResponse(customer_uid=customer_uid, plan_id=plan.id, card=summary, schedules=schedules)
+
+    def list_keys(self, caller: Caller) -> KeysListing:
+        """The billing keys the signed-in caller registered, by the token's subject (the merchant's reference
+        for the customer): the page never keeps a customer_uid. An anonymous caller has none (D8)."""
+        if caller.subject is None:
+            return KeysListing(billing_keys=[])
+        listed = []
+        for customer_uid in self.billing.access.keys_of(caller.subject):
+            try:
+                subscription = self.store.for_customer(customer_uid)
+            except BillingKeyReplaced:
+                continue  # listed under the key that replaced it
+            listed.append(
+                KeyListing(
+                    customer_uid=customer_uid,
+                    plan_id=subscription.plan_id if subscription else None,
+                    subscription_status=subscription.status if subscription else None,
+                )
+            )
+        return KeysListing(billing_keys=listed)
 
     def view(self, customer_uid: str, caller: Caller, deadline: Deadline) -> SubscriptionView:
         """The key's masked card and the schedules PortOne holds around now (past and upcoming)."""

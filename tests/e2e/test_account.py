@@ -24,7 +24,6 @@ pytestmark = pytest.mark.xdist_group("e2e")
 DEV_SUBJECT = "dev-user"  # whom the pages' dev sign-in is for (app.js, account.js)
 PLAN = {"id": "basic_monthly", "name": "베이직 월간 이용권", "amount": 9900, "cycle": "매월"}
 CARD = {"card_number": "9540490000000001", "expiry": "2030-12", "birth": "880101", "pwd_2digit": "12"}
-UID_KEY = "billing.customer_uid"
 
 
 @pytest.fixture(scope="module")
@@ -60,23 +59,30 @@ def view(stack: DevStack, uid: str) -> dict[str, Any]:
     return found
 
 
-def open_account(page: Page, stack: DevStack, uid: str | None) -> None:
-    """The account page, for the merchant's session that maps this customer to `uid` (or to none)."""
+def billing_keys(stack: DevStack) -> list[str]:
+    """The dev user's billing keys as the server maps them to the user (GET /subscriptions), newest first."""
+    answer = api(stack, "GET", "/subscriptions")
+    assert answer.status_code == 200, answer.text
+    return [key["customer_uid"] for key in answer.json()["billing_keys"]]
+
+
+@pytest.fixture(autouse=True)
+def fresh_account(account_stack: DevStack) -> None:
+    """Each test starts from a dev user with nothing: whatever earlier tests registered is erased."""
+    for uid in billing_keys(account_stack):
+        erased = api(account_stack, "POST", f"/subscriptions/{uid}/erasure")
+        assert erased.status_code == 200, erased.text
+
+
+def open_account(page: Page, stack: DevStack) -> None:
+    """The account page of the signed-in dev user: the server says which subscription is theirs."""
     page.goto(stack.page_url + "account.html")
-    page.evaluate(
-        "([key, uid]) => uid ? sessionStorage.setItem(key, uid) : sessionStorage.clear()", [UID_KEY, uid]
-    )
-    page.reload()
     expect(page.locator("#account-status")).not_to_have_text("구독 정보를 불러오는 중…")
 
 
 def detail(page: Page, term: str) -> Any:
     """What the summary says against `term` (요금제, 결제 카드, ...)."""
     return page.locator("#summary > div").filter(has=page.get_by_text(term, exact=True)).locator("dd")
-
-
-def stored_uid(page: Page) -> Any:
-    return page.evaluate("(key) => sessionStorage.getItem(key)", UID_KEY)
 
 
 def test_the_subscription_started_on_the_card_page_is_shown(page: Page, account_stack: DevStack) -> None:
@@ -87,8 +93,7 @@ def test_the_subscription_started_on_the_card_page_is_shown(page: Page, account_
     form.fill().agree_all()
     form.button.click()
     expect(form.outcome_title).to_have_text("구독이 시작되었습니다")
-    uid = stored_uid(page)
-    assert uid, "the card page remembers the new subscription's uid for the account page"
+    [uid] = billing_keys(account_stack)  # the server maps the signed-in customer to the new uid
     subscription = view(account_stack, uid)
     next_charge = subscription["schedules"][0]
     # When the customer opens the account page
@@ -115,7 +120,7 @@ def test_the_subscription_started_on_the_card_page_is_shown(page: Page, account_
 def test_the_next_payment_is_skipped_after_a_confirmation(page: Page, account_stack: DevStack) -> None:
     uid = subscribe(account_stack)
     next_charge = view(account_stack, uid)["schedules"][0]
-    open_account(page, account_stack, uid)
+    open_account(page, account_stack)
     # When the customer asks to skip, the dialog names the payment's date and amount
     page.get_by_role("button", name="다음 결제 건너뛰기").click()
     dialog = page.get_by_role("dialog", name="다음 결제 건너뛰기")
@@ -136,7 +141,7 @@ def test_the_next_payment_is_skipped_after_a_confirmation(page: Page, account_st
 
 def test_the_card_is_changed_with_the_cards_consents(page: Page, account_stack: DevStack) -> None:
     uid = subscribe(account_stack)
-    open_account(page, account_stack, uid)
+    open_account(page, account_stack)
     # When the customer opens the card form, types another card and agrees to the card's consents
     toggle = page.get_by_role("button", name="결제 카드 변경")
     toggle.click()
@@ -157,15 +162,15 @@ def test_the_card_is_changed_with_the_cards_consents(page: Page, account_stack: 
     expect(page.get_by_role("status")).to_contain_text("결제 카드가 변경되었습니다.")
     expect(detail(page, "결제 카드")).to_contain_text("**** 0004")
     expect(page.locator("#card-change")).to_be_hidden()
-    new_uid = stored_uid(page)
-    assert new_uid not in (None, uid)
+    [new_uid] = billing_keys(account_stack)
+    assert new_uid != uid
     assert view(account_stack, new_uid)["card"]["last4"] == "0004"
 
 
 def test_the_subscription_is_cancelled_in_two_clicks(page: Page, account_stack: DevStack) -> None:
     uid = subscribe(account_stack)
     next_at = kst(view(account_stack, uid)["schedules"][0]["schedule_at"])
-    open_account(page, account_stack, uid)
+    open_account(page, account_stack)
     cancels: list[Any] = []
     page.on("request", lambda r: cancels.append(r) if r.method == "DELETE" else None)
     # Click 1: the confirmation says what stops and when
@@ -192,8 +197,8 @@ def test_the_subscription_is_cancelled_in_two_clicks(page: Page, account_stack: 
 
 
 def test_erasure_is_confirmed_and_says_what_the_law_keeps(page: Page, account_stack: DevStack) -> None:
-    uid = subscribe(account_stack)
-    open_account(page, account_stack, uid)
+    subscribe(account_stack)
+    open_account(page, account_stack)
     # The confirmation: the end now, no refund (the merchant's, by customer service), the card, 5 years
     page.get_by_role("button", name="내 정보 삭제 요청").click()
     dialog = page.get_by_role("dialog", name="내 정보를 삭제할까요?")
@@ -211,12 +216,12 @@ def test_erasure_is_confirmed_and_says_what_the_law_keeps(page: Page, account_st
     for kept in answer["kept"]:
         expect(result).to_contain_text(f"{kept['count']}건: {kst(kept['until'])}까지 보관")
     expect(page.locator("#overview")).to_be_hidden()
-    assert stored_uid(page) is None
+    assert billing_keys(account_stack) == []
     screenshot(page, "account-erased")
 
 
 def test_without_a_subscription_the_page_links_to_the_card_page(page: Page, account_stack: DevStack) -> None:
-    open_account(page, account_stack, None)
+    open_account(page, account_stack)
     status = page.locator("#account-status")
     expect(status).to_contain_text("표시할 구독이 없습니다.")
     expect(status.get_by_role("link", name="정기결제 카드 등록 페이지")).to_have_attribute("href", "./")
@@ -231,14 +236,14 @@ def test_axe_finds_nothing_serious_on_the_account_page(
 ) -> None:
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run `make browser` (npm ci)")
-    uid = subscribe(account_stack)
+    subscribe(account_stack)
     # As in test_consents: only this context bypasses the page's policy, so axe's inline script can run.
     context = browser.new_context(
         viewport=DESKTOP if size == "desktop" else PHONE, locale="ko-KR", bypass_csp=True
     )
     try:
         page = context.new_page()
-        open_account(page, account_stack, uid)
+        open_account(page, account_stack)
         # The overview with the card form and every consent's text open, then the cancel confirmation
         page.get_by_role("button", name="결제 카드 변경").click()
         for toggle in page.locator(".consent-toggle").all():

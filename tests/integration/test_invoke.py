@@ -63,6 +63,8 @@ WITH_SUBSCRIPTION = ("schedule_plan_with_card",)
         ("portone_notice_form", "env", (), 200),
         ("view_subscription", "env", (), 404),  # anonymous callers never read a subscription
         ("view_subscription", "env.signed_in", WITH_SUBSCRIPTION, 200),
+        ("list_billing_keys", "env", (), 200),  # an anonymous caller has none: an empty list
+        ("list_billing_keys", "env.signed_in", WITH_SUBSCRIPTION, 200),
         ("schedule_plan", "env.signed_in", WITH_SUBSCRIPTION, 200),
         ("revoke_payment", "env.signed_in", WITH_SUBSCRIPTION, 404),  # its merchant_uid is not pending
         ("cancel_subscription", "env.signed_in", WITH_SUBSCRIPTION, 200),

@@ -24,6 +24,7 @@ EXPECTED_ROUTES = {
     ("GET", "/subscriptions/plans"),
     ("GET", "/subscriptions/terms"),
     ("POST", "/subscriptions/schedule"),
+    ("GET", "/subscriptions"),
     ("GET", "/subscriptions/{customer_uid}"),
     ("PUT", "/subscriptions/{customer_uid}/card"),
     ("POST", "/subscriptions/{customer_uid}/price-consent"),
@@ -564,6 +565,7 @@ def test_card_testing_limits_are_positive_integers(function: dict[str, Any], nam
 def test_the_live_table_keyed_by_pk_with_the_reconcilers_index(
     resources: dict[str, Any], table: dict[str, Any]
 ) -> None:
+    from billing.access import CUSTOMER_INDEX
     from billing.subscription_store import WORK_INDEX
 
     props = table["Properties"]
@@ -578,6 +580,8 @@ def test_the_live_table_keyed_by_pk_with_the_reconcilers_index(
         {"AttributeName": "next_work_at", "AttributeType": "N"},
         {"AttributeName": "subscription", "AttributeType": "S"},
         {"AttributeName": "period", "AttributeType": "N"},
+        {"AttributeName": "customer", "AttributeType": "S"},
+        {"AttributeName": "created_at", "AttributeType": "N"},
     ]
     # The reconciler reads what is due by time, never the whole table (a sparse index, keys only)
     assert props["GlobalSecondaryIndexes"] == [
@@ -599,6 +603,15 @@ def test_the_live_table_keyed_by_pk_with_the_reconcilers_index(
                 "ProjectionType": "INCLUDE",
                 "NonKeyAttributes": ["customer_uid", "attempt", "amount", "status", "imp_uid"],
             },
+        },
+        # A signed-in customer's uids by the token's subject (GET /subscriptions), with their expiry
+        {
+            "IndexName": CUSTOMER_INDEX,
+            "KeySchema": [
+                {"AttributeName": "customer", "KeyType": "HASH"},
+                {"AttributeName": "created_at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["expires_at"]},
         },
     ]
     assert "LocalSecondaryIndexes" not in props
