@@ -4,8 +4,11 @@ One table (template.yaml `BillingTable`, partition key `pk`, TTL on `expires_at`
 - `owner#<customer_uid>`: the caller that created the uid (design.md D8), and the tickets of the admissions
   whose key may exist; a claim an admission created is released when it issued nothing and no other
   admission holds the uid (F5). A signed-in caller's claim also carries `customer`, the token's subject:
-  the index `customer-keys` lists a customer's uids by it (GET /subscriptions). After an erasure, a
-  tombstone (`erased`, no `customer`) until the records naming the uid expire.
+  the index `customer-keys` lists a customer's uids by it (GET /subscriptions). Once the uid's billing key
+  is deleted at PortOne, the record only holds the uid for its owner until the records naming it expire
+  (`expires_at`; no `customer`, no tickets), so no other customer's records join theirs; a claim of the
+  owner's makes it live again, and gives the hold back if no key comes of it. After an erasure, a
+  tombstone (`erased`) nobody can claim, for as long.
 - `limits#caller#<caller>#<window>`: `attempts` and `failures` of one caller (a signed-in account, or an
   anonymous caller's address), and the tickets of the attempts holding a failure (`holds`).
 - `limits#card#<fingerprint>#<window>`: `attempts` with one card, by anyone.
@@ -92,7 +95,8 @@ class Admission:
     attempt: Attempt
     window: int  # the window it was counted in: settled in the same one
     ticket: str  # this admission's mark on the caller's holds and on the uid's claim
-    new_claim: bool  # this admission created the uid's owner record
+    new_claim: bool  # this admission created the uid's claim (no live one existed)
+    held_until: int | None  # the owner's hold on the uid that the new claim replaced (its key was deleted)
     card_mismatches: int  # the card's details mismatches in a row before this attempt
     outcome: Outcome = "not_sent"
     details_mismatch: bool = False  # declined because the details typed do not match the card
@@ -134,7 +138,7 @@ class AccessStore:
             # After the limits, which count it: whether a card is stopped here is not free to learn.
             if card_mismatches >= DETAILS_MISMATCHES_PER_CARD:
                 raise CardDetailsExhausted("details mismatches in a row on this card")
-            new_claim = self._claim(attempt, ticket)
+            new_claim, held_until = self._claim(attempt, ticket)
         except Exception:
             # Refused before PortOne: the card did not fail. A failed give-back must not hide the refusal.
             self._best_effort(self._give_back, attempt.caller, window, ticket)
@@ -144,6 +148,7 @@ class AccessStore:
             window=window,
             ticket=ticket,
             new_claim=new_claim,
+            held_until=held_until,
             card_mismatches=card_mismatches,
         )
 
@@ -168,7 +173,7 @@ class AccessStore:
         elif admission.outcome == "issued" and admission.card_mismatches:
             self._best_effort(self._forget_mismatches, attempt.card)
         if admission.new_claim and admission.issued_nothing:
-            self._best_effort(self._release_claim, attempt, ticket)
+            self._best_effort(self._release_claim, admission)
 
     def erase_owner(self, customer_uid: str, until: datetime | None) -> None:
         """An erasure: the uid's owner no longer names the customer. A tombstone that nobody can claim stays
@@ -184,6 +189,23 @@ class AccessStore:
             Item={**key, "owner": {"S": ERASED}, "expires_at": {"N": str(int(until.timestamp()))}},
         )
 
+    def key_deleted(self, customer_uid: str, until: datetime) -> None:
+        """The uid's billing key is deleted at PortOne: its owner record no longer lists it, and holds the
+        uid for the owner only `until` the records naming it expire. A tombstone stays as it is."""
+        with suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._call(
+                self._client.update_item,
+                TableName=self._table,
+                Key={"pk": {"S": f"owner#{customer_uid}"}},
+                UpdateExpression="SET expires_at = :until REMOVE customer, admitted",
+                ConditionExpression="attribute_exists(pk) AND #owner <> :erased",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":until": {"N": str(int(until.timestamp()))},
+                    ":erased": {"S": ERASED},
+                },
+            )
+
     def confirm_owner(self, customer_uid: str, owner: str) -> None:
         """CustomerNotFound unless the uid exists and belongs to `owner` (reads and cancellations, D8)."""
         item = self._call(
@@ -192,7 +214,7 @@ class AccessStore:
             Key={"pk": {"S": f"owner#{customer_uid}"}},
             ConsistentRead=True,
         ).get("Item")
-        if item is None or item["owner"]["S"] != owner:
+        if item is None or item["owner"]["S"] != owner or _expired(item, self._clock()):
             raise CustomerNotFound("customer_uid not owned by the caller")
 
     def keys_of(self, customer: str) -> list[str]:
@@ -208,9 +230,8 @@ class AccessStore:
             )["Items"]
         except (ClientError, BotoCoreError) as exc:
             raise ConfigurationUnavailable(f"DynamoDB did not list the keys ({type(exc).__name__})") from None
-        now = self._clock()
-        live = [item for item in items if "expires_at" not in item or int(item["expires_at"]["N"]) > now]
-        return [item["pk"]["S"].removeprefix("owner#") for item in live]
+        # Only live claims carry `customer`: a deleted key's hold and a tombstone never show here.
+        return [item["pk"]["S"].removeprefix("owner#") for item in items]
 
     def _read_before(self, attempt: Attempt, window: int) -> tuple[int, int]:
         """The address's failures in this window and the card's mismatches in a row: one round trip."""
@@ -223,8 +244,8 @@ class AccessStore:
             raise ConfigurationUnavailable("DynamoDB left the limits unread")
         items = {item["pk"]["S"]: item for item in response["Responses"].get(self._table, [])}
         address, card = (items.get(k, {}) for k in keys)
-        if int(card.get("expires_at", {}).get("N", "0")) <= self._clock():
-            card = {}  # expired: TTL deletes late, and an expired item is gone
+        if _expired(card, self._clock()):
+            card = {}  # TTL deletes late, and an expired item is gone
         return int(address.get("failures", {}).get("N", "0")), int(card.get("mismatches", {}).get("N", "0"))
 
     def _count_caller(self, caller: str, window: int, ticket: str, failures: int | None) -> None:
@@ -290,9 +311,9 @@ class AccessStore:
     def _forget_mismatches(self, card: str) -> None:
         self._call(self._client.delete_item, TableName=self._table, Key={"pk": {"S": f"card#{card}"}})
 
-    def _claim(self, attempt: Attempt, ticket: str) -> bool:
-        """Claim a new uid, or confirm the caller owns it; either way the ticket joins the claim. True when
-        this attempt created the claim."""
+    def _claim(self, attempt: Attempt, ticket: str) -> tuple[bool, int | None]:
+        """Claim a new uid, or confirm the caller owns it; either way the ticket joins the claim. Whether
+        this attempt created the claim, and the owner's hold it replaced (when the uid's key was deleted)."""
         try:
             old = self._call(
                 self._client.update_item,
@@ -314,11 +335,17 @@ class AccessStore:
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             raise CustomerNotFound("customer_uid owned by another caller") from None
-        # No item before, or an expired tombstone: this attempt created the claim
-        return not old.get("Attributes") or old["Attributes"]["owner"]["S"] == ERASED
+        before = old.get("Attributes")
+        if before is None or _expired(before, self._clock()):
+            return True, None  # no claim, or one whose time is over (a tombstone's, a hold's)
+        if "expires_at" in before:
+            return True, int(before["expires_at"]["N"])  # the owner's hold: its key was deleted
+        return False, None
 
-    def _release_claim(self, attempt: Attempt, ticket: str) -> None:
-        """Take the ticket off the claim this admission created; deleted when no other ticket is left."""
+    def _release_claim(self, admission: Admission) -> None:
+        """Take the ticket off the claim this admission created. With no other ticket left, no key can
+        exist: the claim is deleted, or becomes again the owner's hold it replaced."""
+        attempt, ticket = admission.attempt, admission.ticket
         key, owner = {"pk": {"S": f"owner#{attempt.customer_uid}"}}, {"#owner": "owner"}
         with suppress(self._client.exceptions.ConditionalCheckFailedException):  # taken off already
             left = self._call(
@@ -335,15 +362,31 @@ class AccessStore:
                 },
                 ReturnValues="ALL_NEW",
             )["Attributes"]
-            if "admitted" not in left:
+            if "admitted" in left:
+                return
+            unheld = "#owner = :owner AND attribute_not_exists(admitted)"
+            if admission.held_until is None:
                 self._call(
                     self._client.delete_item,
                     TableName=self._table,
                     Key=key,
-                    ConditionExpression="#owner = :owner AND attribute_not_exists(admitted)",
+                    ConditionExpression=unheld,
                     ExpressionAttributeNames=owner,
                     ExpressionAttributeValues={":owner": {"S": attempt.owner}},
                 )
+                return
+            self._call(
+                self._client.update_item,
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="SET expires_at = :until REMOVE customer",
+                ConditionExpression=unheld,
+                ExpressionAttributeNames=owner,
+                ExpressionAttributeValues={
+                    ":owner": {"S": attempt.owner},
+                    ":until": _number(admission.held_until),
+                },
+            )
 
     def _update(
         self, pk: str, expression: str, *, values: dict[str, Any], condition: str | None = None
@@ -394,6 +437,11 @@ class AccessStore:
     def _retry_after(self) -> int:
         now = int(self._clock())
         return self._limits.window_seconds - now % self._limits.window_seconds
+
+
+def _expired(item: dict[str, Any], now: float) -> bool:
+    """An item whose `expires_at` has passed: gone, whether or not DynamoDB's TTL has deleted it yet."""
+    return "expires_at" in item and int(item["expires_at"]["N"]) <= now
 
 
 def _number(value: int) -> dict[str, str]:

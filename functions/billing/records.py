@@ -100,7 +100,7 @@ class RecordsStore:
         """The contract this record was for never began: keep it five years from now, then let it go.
         Best effort: a record left open is kept too long, never too short."""
         try:
-            self._start_retention(customer_uid, record_id)
+            self._start_retention(customer_uid, record_id, self._five_years())
         except (ClientError, BotoCoreError) as exc:
             logger.error(
                 "record not closed",
@@ -111,14 +111,20 @@ class RecordsStore:
                 },
             )
 
-    def close_customer(self, customer_uid: str) -> None:
-        """The billing key `customer_uid` is deleted: its contract's records start their five years.
+    def close_customer(self, customer_uid: str) -> datetime:
+        """The billing key `customer_uid` is deleted: its contract's records start their five years. Returns
+        when the last record naming the uid expires (a payment's five years count from PortOne's clock).
         Raises ConfigurationUnavailable, so the caller's run is repeated (closing twice changes nothing)."""
+        until = last = self._five_years()
         try:
-            for record in self._open_records(customer_uid):
-                self._start_retention(customer_uid, record["record_id"]["S"])
+            for record in self._records(customer_uid):
+                if "expires_at" in record:
+                    last = max(last, int(record["expires_at"]["N"]))
+                else:
+                    self._start_retention(customer_uid, record["record_id"]["S"], until)
         except (ClientError, BotoCoreError) as exc:
             raise ConfigurationUnavailable(f"records not closed ({type(exc).__name__})") from None
+        return datetime.fromtimestamp(last, UTC)
 
     def move_contract(self, old_uid: str, new_uid: str) -> None:
         """A card change: the subscription's own records (a plan's consent, price consents) follow it from
@@ -184,7 +190,10 @@ class RecordsStore:
                 return
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def _start_retention(self, customer_uid: str, record_id: str) -> None:
+    def _five_years(self) -> int:
+        return int(self._clock()) + RECORD_SECONDS
+
+    def _start_retention(self, customer_uid: str, record_id: str, until: int) -> None:
         # Never on a record moved meanwhile, never again on one already counting its five years
         with suppress(self._client.exceptions.ConditionalCheckFailedException):
             self._client.update_item(
@@ -192,7 +201,7 @@ class RecordsStore:
                 Key=_key(customer_uid, record_id),
                 UpdateExpression="SET expires_at = :expires_at",
                 ConditionExpression="attribute_exists(customer_uid) AND attribute_not_exists(expires_at)",
-                ExpressionAttributeValues={":expires_at": {"N": str(int(self._clock()) + RECORD_SECONDS)}},
+                ExpressionAttributeValues={":expires_at": {"N": str(until)}},
             )
 
     def _put(self, item: dict[str, Any], *, only_if_new: bool = False) -> None:

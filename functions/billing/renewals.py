@@ -72,6 +72,7 @@ class Renewals:
     # A price increase nobody consented to in time: "keep" the recorded price, or "end" with the paid period.
     without_consent: str
     records: RecordsStore  # the law's records: payments, and the contracts' consents (records.py)
+    key_deleted: Callable[[str], None]  # a key is deleted at PortOne: what names it starts to expire
 
     # --- registering periods --------------------------------------------------------------------------------
 
@@ -395,7 +396,7 @@ class Renewals:
                 self.portone.delete_customer(customer_uid, deadline=deadline)
             if customer_uid in subscription.retired:  # a card change: the contract goes on, on the new key
                 self.records.move_contract(customer_uid, subscription.customer_uid)
-            self.records.close_customer(customer_uid)
+            self.key_deleted(customer_uid)
             if customer_uid in subscription.retired:
                 self.store.retire(subscription, customer_uid)
 

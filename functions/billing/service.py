@@ -170,6 +170,11 @@ class BillingService:
             self.guard_live_channel(issued, deadline)
         return issued
 
+    def key_deleted(self, customer_uid: str) -> None:
+        """The uid's billing key is deleted at PortOne: its contract's records start their five years, and
+        its owner record holds the uid only until they end (access.py). Safe to repeat."""
+        self.access.key_deleted(customer_uid, self.records.close_customer(customer_uid))
+
     def owner_id(self, caller: Caller, request_identity: str) -> str:
         """Who a new uid belongs to. An anonymous caller is known only by the request that claimed the uid
         (its route, Idempotency-Key and body: `IdempotentRequest.identity`), so a retry of that very request
@@ -206,7 +211,7 @@ class BillingService:
             self.portone.unschedule(uid, None, deadline=deadline)
             with suppress(PortOneNotFound):  # already gone: what refusing wants
                 self.portone.delete_customer(uid, deadline=deadline)
-            self.records.close_customer(uid)
+            self.key_deleted(uid)
         except (PortOneError, ConfigurationUnavailable) as exc:
             # The answer is still the configuration error; a retry of the request withdraws the key again.
             logger.error(

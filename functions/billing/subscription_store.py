@@ -10,8 +10,9 @@ and settled, and when the reconciler should look at it next.
   merchant_uids on the replaced key still to be revoked or settled) and `retired` (that key, deleted once
   nothing is pending on it), and `price_change` (a price the merchant moved it to, from which period, and
   the customer's consent) until that period is settled. While it has work at PortOne it also carries `work`
-  = "due" and `next_work_at`,
-  the keys of the sparse index `work-by-time` that the reconciler pages through. Kept while it lives.
+  = "due" and `next_work_at`, the keys of the sparse index `work-by-time` that the reconciler pages
+  through. Kept while it lives; once it has ended (its key deleted), as long as its last period (400 days),
+  and its pointers with it.
   Subscriptions from before ids are keyed by their customer_uid and have no `customer_uid` attribute; their
   periods keep the merchant_uids `sub_<digest>_<YYYYMMDD>` until a card change gives them an id.
 - `customer#<customer_uid>`: which subscription a billing key belongs to (`subscription`), for the routes,
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -49,6 +51,8 @@ from billing.errors import BillingKeyReplaced, ConfigurationUnavailable, Request
 from billing.records import PRICE_CONSENT
 
 PERIOD_RETENTION = timedelta(days=400)  # live data only: the law's payment records are in records.py
+# An ended subscription and its pointers: as long as its last period (no notice, retry or dispute is left)
+ENDED_RETENTION = PERIOD_RETENTION
 EVENT_RETENTION = timedelta(days=7)
 WORK_INDEX = "work-by-time"  # template.yaml BillingTable: partition `work`, sort `next_work_at`
 PERIOD_INDEX = "period-ids"  # template.yaml BillingTable: partition `subscription`, sort `period`
@@ -562,12 +566,13 @@ class SubscriptionStore:
 
     def close(self, subscription: Subscription) -> None:
         """A subscription that ended (cancelled at the end of its paid period, or suspended too long) and
-        whose billing key is now deleted."""
+        whose billing key is now deleted: it and its pointers expire with its last period."""
+        gone = self._expire_pointers(subscription, datetime.now(UTC) + ENDED_RETENTION)
         update = self._subscription_update(
             subscription.key,
-            "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
+            "SET #status = :cancelled, expires_at = :gone REMOVE #work, next_work_at, ends_at",
             "#status = :read AND plan_id = :plan AND anchor = :anchor AND attribute_exists(ends_at)",
-            {":cancelled": {"S": "cancelled"}, **_as_read(subscription)},
+            {":cancelled": {"S": "cancelled"}, ":gone": gone, **_as_read(subscription)},
         )
         self._transact([update, self._event(subscription, "subscription.ended")])
 
@@ -730,21 +735,26 @@ class SubscriptionStore:
 
     def cancel(self, subscription: Subscription, follow_up_at: datetime | None) -> None:
         """Stop the subscription at once, so nothing new is registered. No event: `cancelled` says how it
-        ends, and a sign-up that never started is simply dropped (`follow_up_at` None). Otherwise the
-        reconciler finishes the cancellation at `follow_up_at` if the caller could not (PortOne failed)."""
+        ends, and a sign-up that never started is simply dropped (`follow_up_at` None): it and its pointer
+        are gone at once (expired). Otherwise the reconciler finishes the cancellation at `follow_up_at` if
+        the caller could not (PortOne failed)."""
+        values = {":cancelled": {"S": "cancelled"}, **_work_values(follow_up_at)}
+        assignments = "#status = :cancelled"
+        if follow_up_at is None:
+            values[":gone"] = self._expire_pointers(subscription, datetime.now(UTC))
+            assignments += ", expires_at = :gone"
         update = self._subscription_update(
-            subscription.key,
-            _with_work("#status = :cancelled", follow_up_at),
-            "attribute_exists(pk)",
-            {":cancelled": {"S": "cancelled"}, **_work_values(follow_up_at)},
+            subscription.key, _with_work(assignments, follow_up_at), "attribute_exists(pk)", values
         )["Update"]
         self._write(lambda: self._client.update_item(**update))
 
     def cancelled(self, subscription: Subscription, ends_at: datetime | None) -> None:
         """A stopped subscription ends at `ends_at` (the reconciler deletes the key then), or has ended (None:
-        the key is gone). The first time with `subscription.cancelled`; a repeat only updates the end."""
+        the key is gone; it and its pointers expire with its last period). The first time with
+        `subscription.cancelled`; a repeat only updates the end."""
         if ends_at is None:
-            ending, values = "REMOVE ends_at, #work, next_work_at", {}
+            gone = self._expire_pointers(subscription, datetime.now(UTC) + ENDED_RETENTION)
+            ending, values = "SET expires_at = :gone REMOVE ends_at, #work, next_work_at", {":gone": gone}
         else:
             ending = "SET ends_at = :at, #work = :work, next_work_at = :at"
             values = {":at": {"N": _epoch(ends_at)}, ":work": {"S": _WORK}}
@@ -776,17 +786,38 @@ class SubscriptionStore:
         return existing
 
     def _point(self, customer_uid: str, key: str, replacing: Subscription | None) -> dict[str, Any]:
-        """The pointer from a billing key to its subscription, written only if it is still as read."""
+        """The pointer from a billing key to its subscription, written only if it is still as read (none,
+        or an expired one, reads as none)."""
+        values = {":now": {"N": _epoch(datetime.now(UTC))}}
         put: dict[str, Any] = {
             "TableName": self._table,
             "Item": {"pk": {"S": f"customer#{customer_uid}"}, "subscription": {"S": key}},
-            "ConditionExpression": "attribute_not_exists(pk)",
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+            "ExpressionAttributeValues": values,
         }
         if replacing is not None:
             put["ConditionExpression"] += " OR #to = :replaced"
             put["ExpressionAttributeNames"] = {"#to": "subscription"}
-            put["ExpressionAttributeValues"] = {":replaced": {"S": replacing.key}}
+            values[":replaced"] = {"S": replacing.key}
         return {"Put": put}
+
+    def _expire_pointers(self, subscription: Subscription, at: datetime) -> dict[str, str]:
+        """Let the pointers of every key the ended subscription used expire `at`, as it will; `at` as a
+        value. Written before the subscription's own end, which a retry repeats (setting it again is safe)."""
+        gone = {"N": _epoch(at)}
+        # A subscription from before ids is kept under its first key, which has no pointer
+        uids = {subscription.customer_uid, *subscription.retired, *subscription.former} - {subscription.key}
+        for uid in sorted(uids):
+            update = {
+                "TableName": self._table,
+                "Key": {"pk": {"S": f"customer#{uid}"}},
+                "UpdateExpression": "SET expires_at = :gone",
+                "ConditionExpression": "#to = :key",
+                "ExpressionAttributeNames": {"#to": "subscription"},
+                "ExpressionAttributeValues": {":gone": gone, ":key": {"S": subscription.key}},
+            }
+            self._write(lambda update=update: self._client.update_item(**update))
+        return gone
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
         put = {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
@@ -858,6 +889,8 @@ class SubscriptionStore:
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc) from None
         item: dict[str, Any] | None = response.get("Item")
+        if item is not None and "expires_at" in item and int(item["expires_at"]["N"]) <= time.time():
+            return None  # expired: gone, though DynamoDB's TTL deletes it late
         return item
 
 

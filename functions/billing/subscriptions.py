@@ -452,7 +452,7 @@ class SubscriptionService:
             )
             with suppress(PortOneNotFound):  # deleted by an earlier call: cancelling is safe to repeat
                 self.billing.portone.delete_customer(customer_uid, deadline=deadline)
-        self.billing.records.close_customer(customer_uid)
+        self.billing.key_deleted(customer_uid)
         if subscription is not None:
             self.store.cancelled(subscription, None)
         logger.info("subscription cancelled", extra={"outcome": "CANCELLED", "customer_uid": customer_uid})
@@ -614,7 +614,7 @@ class SubscriptionService:
         try:
             with portone_errors_as_api_errors(customer_uid), suppress(PortOneNotFound):
                 self.billing.portone.delete_customer(customer_uid, deadline=deadline)
-            self.billing.records.close_customer(customer_uid)
+            self.billing.key_deleted(customer_uid)
         except ApiError as error:
             logger.warning(
                 "unused billing key not deleted", extra={"outcome": error.code, "customer_uid": customer_uid}
@@ -692,6 +692,7 @@ def get_subscription_service() -> SubscriptionService:
         suspended_for=timedelta(days=settings.suspended_cancel_days),
         without_consent=settings.price_increase_without_consent,
         records=billing.records,
+        key_deleted=billing.key_deleted,
     )
     lookups = LookupBudget(
         settings.table_name, settings.notice_lookups_per_minute, client=aws_clients().dynamodb

@@ -90,18 +90,6 @@ def test_an_erased_customer_has_nothing_listed(invoke) -> None:
     assert listed(invoke) == []
 
 
-def test_an_expired_claim_is_gone_though_ttl_has_not_deleted_it(invoke, stack: EmbeddedStack) -> None:
-    schedule(invoke, **CARD)
-    stack.client("dynamodb").update_item(
-        TableName=ENVIRONMENT["TABLE_NAME"],
-        Key={"pk": {"S": "owner#sub_alice"}},
-        UpdateExpression="SET expires_at = :past",
-        ExpressionAttributeValues={":past": {"N": "1000"}},
-    )
-
-    assert listed(invoke) == []
-
-
 def test_an_anonymous_caller_has_no_keys_to_list(invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     # A stack without sign-in: the claims the events carry are ignored, every caller is anonymous
     monkeypatch.setenv("JWT_ISSUER", "")

@@ -604,14 +604,14 @@ def test_the_live_table_keyed_by_pk_with_the_reconcilers_index(
                 "NonKeyAttributes": ["customer_uid", "attempt", "amount", "status", "imp_uid"],
             },
         },
-        # A signed-in customer's uids by the token's subject (GET /subscriptions), with their expiry
+        # A signed-in customer's live uids by the token's subject (GET /subscriptions)
         {
             "IndexName": CUSTOMER_INDEX,
             "KeySchema": [
                 {"AttributeName": "customer", "KeyType": "HASH"},
                 {"AttributeName": "created_at", "KeyType": "RANGE"},
             ],
-            "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["expires_at"]},
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
         },
     ]
     assert "LocalSecondaryIndexes" not in props

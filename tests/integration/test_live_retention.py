@@ -1,0 +1,184 @@
+"""Live data after a contract ends without an erasure (README, "Records and retention"): the subscription and
+its pointers expire with its last period, the owner record only holds the uid for its owner until the law's
+records naming it expire, and every read treats an expired item as gone (DynamoDB's TTL deletes late)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from local.portone_emulator import cards as magic
+from local.stack import EmbeddedStack
+from tests.integration.support import (
+    CARD,
+    ENVIRONMENT,
+    call,
+    law_records,
+    reconcile,
+    runs,
+    schedule,
+    table_item,
+)
+
+pytestmark = pytest.mark.usefixtures("signed_in")
+
+DAY = 86_400
+LAST_PERIOD = 400 * DAY  # a period's own retention (subscription_store.PERIOD_RETENTION)
+FIVE_YEARS = (5 * 365 * DAY, 5 * 366 * DAY)
+
+
+def expires_in(stack: EmbeddedStack, pk: str) -> float:
+    item = table_item(stack, pk)
+    assert item is not None, pk
+    assert "expires_at" in item, item
+    return int(item["expires_at"]) - time.time()
+
+
+def listed(invoke, who: str = "alice") -> list[str]:
+    return [k["customer_uid"] for k in call(invoke, "GET", "/subscriptions", who=who).body["billing_keys"]]
+
+
+def expire_now(stack: EmbeddedStack, *pks: str) -> None:
+    """As the items stand once their time has passed and before DynamoDB's TTL has deleted them."""
+    for pk in pks:
+        stack.client("dynamodb").update_item(
+            TableName=ENVIRONMENT["TABLE_NAME"],
+            Key={"pk": {"S": pk}},
+            UpdateExpression="SET expires_at = :past",
+            ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+        )
+
+
+def test_a_subscription_that_ends_at_its_paid_periods_end_expires_with_its_last_period(
+    invoke, stack: EmbeddedStack, portone_clock, inbox
+) -> None:
+    # Given a subscriber whose first month was paid, who cancels; the reconciler ends it when the month ends
+    schedule(invoke, **CARD)
+    runs(invoke, stack, portone_clock, inbox, 10 * 60)
+    cancelled = call(invoke, "DELETE", "/subscriptions/sub_alice")
+    subscription = table_item(stack, "customer#sub_alice")["subscription"]  # type: ignore[index]
+    # while the paid month runs, nothing expires and the key is hers to see
+    assert "expires_at" not in (table_item(stack, f"subscription#{subscription}") or {})
+    assert listed(invoke) == ["sub_alice"]
+    ends_at = datetime.fromisoformat(cancelled.body["ends_at"])
+    portone_clock.advance((ends_at - datetime.now(UTC)).total_seconds() + 60)
+    reconcile()
+    assert "sub_alice" not in stack.emulator.customers
+
+    # Then the subscription and its pointer go with its last period, 400 days from now
+    for pk in (f"subscription#{subscription}", "customer#sub_alice"):
+        assert LAST_PERIOD - 60 <= expires_in(stack, pk) <= LAST_PERIOD
+    # and the owner record holds the uid, unlisted, until the law's records naming it expire
+    owner = table_item(stack, "owner#sub_alice")
+    assert owner is not None
+    assert "customer" not in owner
+    assert "admitted" not in owner
+    records = law_records(stack, "sub_alice")  # the sign-up's consent, and the payment (PortOne's clock)
+    assert int(owner["expires_at"]) == max(int(r["expires_at"]["N"]) for r in records)
+    assert FIVE_YEARS[0] <= expires_in(stack, "owner#sub_alice")
+    assert listed(invoke) == []
+    # nobody else may claim it meanwhile
+    claim = call(
+        invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "sub_alice"}, who="bob"
+    )
+    assert claim.status == 404
+
+
+def test_an_immediate_cancel_after_a_card_change_lets_every_keys_items_expire(
+    invoke, stack: EmbeddedStack
+) -> None:
+    schedule(invoke, **CARD)
+    changed = call(
+        invoke, "PUT", "/subscriptions/sub_alice/card", {**CARD, "card_number": magic.TEST_CARD_CHECK}
+    )
+    new_uid = changed.body["customer_uid"]
+    subscription = table_item(stack, f"customer#{new_uid}")["subscription"]  # type: ignore[index]
+
+    call(invoke, "DELETE", f"/subscriptions/{new_uid}", query={"immediately": "true"})
+
+    for pk in (f"subscription#{subscription}", "customer#sub_alice", f"customer#{new_uid}"):
+        assert LAST_PERIOD - 60 <= expires_in(stack, pk) <= LAST_PERIOD
+    for uid in ("sub_alice", new_uid):
+        assert FIVE_YEARS[0] <= expires_in(stack, f"owner#{uid}") <= FIVE_YEARS[1]
+    assert listed(invoke) == []
+
+
+def test_expired_items_read_as_gone_and_the_owner_may_subscribe_on_the_uid_again(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given a subscription that ended, whose items' time has passed but which TTL has not deleted
+    schedule(invoke, **CARD)
+    subscription = table_item(stack, "customer#sub_alice")["subscription"]  # type: ignore[index]
+    call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "true"})
+    expire_now(stack, f"subscription#{subscription}", "customer#sub_alice")
+
+    # Then the owner's new sign-up on that uid is a new subscription, not the ended one
+    again = schedule(invoke, **CARD)
+    assert again.status == 200, again.body
+    pointer = table_item(stack, "customer#sub_alice")
+    assert pointer is not None
+    assert pointer["subscription"] != subscription
+    assert "expires_at" not in pointer
+    view = call(invoke, "GET", "/subscriptions/sub_alice").body
+    assert view["subscription_status"] == "active"
+    assert again.body["schedules"][0]["merchant_uid"] in [s["merchant_uid"] for s in view["schedules"]]
+    # and the uid is live again: hers, listed, with no expiry
+    owner = table_item(stack, "owner#sub_alice")
+    assert owner is not None
+    assert "expires_at" not in owner
+    assert listed(invoke) == ["sub_alice"]
+
+
+def test_an_owner_record_past_its_time_is_gone_for_its_owner_too(invoke, stack: EmbeddedStack) -> None:
+    schedule(invoke, **CARD)
+    call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "true"})
+    expire_now(stack, "owner#sub_alice")
+
+    assert call(invoke, "GET", "/subscriptions/sub_alice").status == 404
+    # and, the records naming it gone too, anyone may claim it
+    claim = call(
+        invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "sub_alice"}, who="bob"
+    )
+    assert claim.status == 200
+
+
+def test_a_card_declined_on_a_held_uid_gives_the_hold_back(invoke, stack: EmbeddedStack) -> None:
+    # Given a uid whose key was deleted, held for its owner
+    call(invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "card_only"})
+    call(invoke, "DELETE", "/subscriptions/card_only", query={"immediately": "true"})
+    held = table_item(stack, "owner#card_only")
+    assert held is not None
+    assert "expires_at" in held
+
+    # When its owner registers a card on it that is declined
+    declined = call(
+        invoke,
+        "POST",
+        "/subscriptions/issue-billing",
+        {**CARD, "customer_uid": "card_only", "card_number": magic.CARD_WRONG_PASSWORD},
+    )
+
+    # Then no key came of it, and the uid is held as before: unlisted, until the same time
+    assert declined.status == 402
+    assert table_item(stack, "owner#card_only") == held
+    assert listed(invoke) == []
+
+
+def test_a_sign_up_whose_card_is_declined_leaves_nothing_live(invoke, stack: EmbeddedStack) -> None:
+    # Given a card registered without a plan; its owner then signs up on it with a card that is declined
+    call(invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "sub_alice"})
+    declined = schedule(invoke, **{**CARD, "card_number": magic.CARD_WRONG_PASSWORD})
+    assert declined.status == 402
+
+    # Then the sign-up that never started is gone at once (expired, until TTL deletes it)
+    pointer = table_item(stack, "customer#sub_alice")
+    assert pointer is not None
+    assert expires_in(stack, "customer#sub_alice") <= 0
+    assert expires_in(stack, f"subscription#{pointer['subscription']}") <= 0
+    # and every read says so: the key is listed as the card it still is, with no plan
+    assert call(invoke, "GET", "/subscriptions").body["billing_keys"] == [
+        {"customer_uid": "sub_alice", "plan_id": None, "subscription_status": None}
+    ]
+    assert call(invoke, "GET", "/subscriptions/sub_alice").body["plan_id"] is None
