@@ -10,6 +10,7 @@ import { accessToken, forgetToken, newIdempotencyKey, readJson, retryAfterSecond
 import { API_BASE_URL } from "./config.js";
 import * as cards from "./cards.js";
 import { cycle, kstDateTime, money, toDate } from "./format.js";
+import * as messages from "./messages.js";
 
 const KEYS_PATH = "/subscriptions"; // the signed-in customer's billing keys and their subscriptions
 const PLANS_PATH = "/subscriptions/plans";
@@ -38,65 +39,20 @@ const KEPT_RECORDS = {
   price_consents: "가격 변경 동의 기록",
   payments: "결제 기록",
 };
-const CONSENT_KINDS = { required: "(필수)", optional: "(선택)", notice: "안내" };
-const FIELD_MESSAGES = {
-  card_number: {
-    required: "카드 번호를 입력해 주세요.",
-    digits_only: "카드 번호는 숫자만 입력해 주세요.",
-    length_14_to_16: "카드 번호는 14~16자리입니다.",
-    checksum: "유효하지 않은 카드 번호입니다. 번호를 다시 확인해 주세요.",
-  },
-  expiry: {
-    required: "유효기간을 입력해 주세요.",
-    format_yyyy_mm: "유효기간을 MM/YY 형식으로 입력해 주세요.",
-    month_1_to_12: "유효기간의 월은 01~12 사이여야 합니다.",
-    expired: "유효기간이 지난 카드입니다.",
-    too_far_ahead: "유효기간을 다시 확인해 주세요.",
-  },
-  birth: {
-    required: "생년월일 또는 사업자번호를 입력해 주세요.",
-    digits_only: "숫자만 입력해 주세요.",
-    length_6_or_10: "생년월일 6자리 또는 사업자번호 10자리를 입력해 주세요.",
-    invalid_date: "올바른 생년월일(YYMMDD)이 아닙니다.",
-    business_number_checksum: "올바른 사업자번호가 아닙니다.",
-  },
-  pwd_2digit: {
-    required: "비밀번호 앞 두자리를 입력해 주세요.",
-    two_digits: "비밀번호 앞 두자리 숫자를 입력해 주세요.",
-  },
-};
-const FIELD_FALLBACK = "입력값을 다시 확인해 주세요.";
+// The codes whose message says what this page does, over the ones both pages share
 const CODE_MESSAGES = {
-  CARD_REJECTED: "카드사에서 카드를 승인하지 않았습니다. 결제 카드는 바뀌지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요.",
-  CARD_DETAILS_EXHAUSTED:
-    "카드 정보가 두 번 연속 일치하지 않아, 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.",
-  TOO_MANY_ATTEMPTS: "시도 횟수가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+  ...messages.CODE_MESSAGES,
+  CARD_REJECTED:
+    "카드사에서 카드를 승인하지 않았습니다. 결제 카드는 바뀌지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요.",
   CUSTOMER_NOT_FOUND: "구독 정보를 찾을 수 없습니다. 페이지를 새로 고쳐 주세요.",
   SCHEDULE_NOT_FOUND: "건너뛸 수 있는 결제 예정 건이 없습니다.",
   PERIOD_ALREADY_CHARGED: "이미 결제가 진행되어 건너뛸 수 없습니다.",
-  SUBSCRIPTION_NOT_RENEWING: "결제 카드를 바꿀 수 있는 구독이 없습니다.",
   BILLING_KEY_REPLACED: "결제 카드가 이미 변경되었습니다. 구독 정보를 새로 불러왔으니 다시 확인해 주세요.",
-  REQUEST_IN_PROGRESS: "이전 요청을 아직 처리하고 있습니다. 잠시 후 다시 시도해 주세요.",
-  IDEMPOTENCY_KEY_REUSED: "요청이 중복되었습니다. 다시 시도해 주세요.",
   PAYMENT_PROVIDER_REJECTED: "지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
-  PAYMENT_PROVIDER_UNAVAILABLE: "결제대행사에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
   PAYMENT_PROVIDER_AUTH_FAILED: "결제 설정 문제로 지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
   PAYMENT_CHANNEL_MISCONFIGURED: "결제 설정 문제로 지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
-  SERVICE_UNAVAILABLE: "서비스가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
-  UNAUTHORIZED: "로그인이 필요합니다. 다시 로그인한 뒤 시도해 주세요.",
-  INVALID_REQUEST: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
-  INTERNAL_ERROR: "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
 };
-// API Gateway's own answers ({"message": "Unauthorized"}, ...) carry no code.
-const STATUS_CODES = {
-  401: "UNAUTHORIZED",
-  429: "TOO_MANY_ATTEMPTS",
-  503: "SERVICE_UNAVAILABLE",
-  504: "SERVICE_UNAVAILABLE",
-};
-const NETWORK_MESSAGE = "서버에 연결할 수 없습니다. 인터넷 연결을 확인한 뒤 다시 시도해 주세요.";
-const TERMS_UNAVAILABLE = "약관을 불러오지 못했습니다. 잠시 후 새로 고침해 주세요.";
-const TERMS_CHANGED = "약관이 변경되었습니다. 변경된 내용을 확인하고 다시 동의해 주세요.";
+const NETWORK_DETAIL = "인터넷 연결을 확인한 뒤 다시 시도해 주세요.";
 
 const statusLine = document.getElementById("account-status");
 const overview = document.getElementById("overview");
@@ -110,6 +66,7 @@ const eraseButton = document.getElementById("erase");
 const cardChange = document.getElementById("card-change");
 const form = document.getElementById("card-form");
 const cardSubmit = document.getElementById("card-submit");
+const brandSlot = document.getElementById("card_number-brand");
 const termsStatus = document.getElementById("terms-status");
 const consentList = document.getElementById("consent-list");
 const consentsError = document.getElementById("consents-error");
@@ -163,9 +120,9 @@ function showResult(kind, title, lines = [], extra = null) {
 
 function showError(answer) {
   const body = answer.body || {};
-  const code = body.code || STATUS_CODES[answer.status];
+  const code = body.code || messages.STATUS_CODES[answer.status];
   if (code === "UNAUTHORIZED") forgetToken();
-  const requestId = body.request_id ? `문의하실 때 요청 번호를 알려 주세요: ${body.request_id}` : "";
+  const requestId = body.request_id ? messages.requestIdText(body.request_id) : "";
   showResult("error", CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR, [requestId]);
 }
 
@@ -372,7 +329,7 @@ async function change(work) {
   try {
     await work();
   } catch {
-    showResult("error", NETWORK_MESSAGE);
+    showResult("error", messages.NETWORK_MESSAGE, [NETWORK_DETAIL]);
   } finally {
     setBusy(false);
   }
@@ -529,16 +486,20 @@ function problemOf(name) {
 
 function showFieldError(name, reason) {
   const input = inputs[name];
-  document.getElementById(`${name}-error`).textContent = reason
-    ? (FIELD_MESSAGES[name] && FIELD_MESSAGES[name][reason]) || FIELD_FALLBACK
-    : "";
+  document.getElementById(`${name}-error`).textContent = reason ? messages.fieldMessage(name, reason) : "";
   if (reason) input.setAttribute("aria-invalid", "true");
   else input.removeAttribute("aria-invalid");
 }
 
-// Typed as printed on the card: digits in groups of four, MM/YY; checked once the customer leaves a field.
+// The brand the first digits name, in its slot inside the field as on the card page
+function showBrand() {
+  brandSlot.textContent = cards.cardBrand(cards.cardDigits(inputs.card_number.value)).label;
+}
+
+// Typed as printed on the card: digits grouped as the brand prints them, MM/YY; checked once the customer
+// leaves a field.
 const SHAPERS = {
-  card_number: (v) => v.replace(/\D/g, "").slice(0, 19).replace(/(\d{4})(?=\d)/g, "$1 "),
+  card_number: (v) => cards.groupCardDigits(v.replace(/\D/g, "").slice(0, 19)),
   expiry: (v) => {
     const digits = v.replace(/\D/g, "").slice(0, 4);
     return digits.length > 2 ? `${digits.slice(0, 2)}/${digits.slice(2)}` : digits;
@@ -552,6 +513,7 @@ for (const [name, input] of Object.entries(inputs)) {
     const atEnd = input.selectionStart === input.value.length;
     const shaped = SHAPERS[name](input.value);
     if (shaped !== input.value && (atEnd || name !== "card_number")) input.value = shaped;
+    if (name === "card_number") showBrand();
     if (input.getAttribute("aria-invalid")) showFieldError(name, problemOf(name));
   });
   input.addEventListener("blur", () => {
@@ -565,7 +527,9 @@ async function loadTerms() {
     isObject(terms) &&
     typeof terms.version === "string" &&
     Array.isArray(terms.items) &&
-    terms.items.every((i) => isObject(i) && Object.hasOwn(CONSENT_KINDS, i.kind) && Array.isArray(i.applies_to));
+    terms.items.every(
+      (i) => isObject(i) && Object.hasOwn(messages.CONSENT_KINDS, i.kind) && Array.isArray(i.applies_to),
+    );
   renderTerms(valid ? terms : null);
 }
 
@@ -573,7 +537,7 @@ function renderTerms(terms) {
   state.terms = terms;
   state.consents = new Map();
   consentsError.textContent = "";
-  termsStatus.textContent = terms === null ? TERMS_UNAVAILABLE : "";
+  termsStatus.textContent = terms === null ? messages.TERMS_UNAVAILABLE : "";
   termsStatus.classList.toggle("error", terms === null);
   // A card change asks for the card's consents only: the plan's were given when it began.
   const items = terms === null ? [] : terms.items.filter((item) => item.applies_to.includes("card"));
@@ -587,7 +551,8 @@ function consentRow(item) {
   const line = element("div", "consent-line");
   let box = null;
   if (item.kind === "notice") {
-    line.append(element("span", "consent-badge", CONSENT_KINDS.notice), element("span", "consent-title", item.title));
+    const badge = element("span", "consent-badge", messages.CONSENT_KINDS.notice);
+    line.append(badge, element("span", "consent-title", item.title));
   } else {
     box = element("input");
     box.type = "checkbox";
@@ -598,7 +563,7 @@ function consentRow(item) {
     });
     const label = element("label", "consent-title");
     label.htmlFor = box.id;
-    label.append(element("span", `consent-kind ${item.kind}`, CONSENT_KINDS[item.kind]), ` ${item.title}`);
+    label.append(element("span", `consent-kind ${item.kind}`, messages.CONSENT_KINDS[item.kind]), ` ${item.title}`);
     line.append(box, label);
   }
   const text = element("div", "consent-text");
@@ -636,9 +601,8 @@ function showConsentErrors() {
     if (missing.some((m) => m.checkbox === checkbox)) checkbox.setAttribute("aria-invalid", "true");
     else checkbox.removeAttribute("aria-invalid");
   }
-  consentsError.textContent = missing.length
-    ? `다음 필수 항목에 동의해 주세요: ${missing.map(({ item }) => item.title).join(", ")}`
-    : "";
+  const titles = missing.map(({ item }) => item.title);
+  consentsError.textContent = missing.length ? messages.missingConsentsText(titles) : "";
   return missing;
 }
 
@@ -659,6 +623,7 @@ function clearCard() {
     inputs[name].value = "";
     showFieldError(name, null);
   }
+  showBrand();
   for (const { checkbox } of state.consents.values()) if (checkbox) checkbox.checked = false;
 }
 
@@ -668,16 +633,16 @@ function showServerErrors(body) {
   const errors = listed.filter((error) => isObject(error) && typeof error.field === "string");
   if (errors.some((e) => e.field === "consents.version" || e.reason === "unknown_item")) {
     loadTerms().then(() => {
-      consentsError.textContent = TERMS_CHANGED;
+      consentsError.textContent = messages.TERMS_CHANGED;
     });
-    showResult("error", TERMS_CHANGED);
+    showResult("error", messages.TERMS_CHANGED);
     return true;
   }
   const fields = errors.filter((e) => Object.hasOwn(inputs, e.field));
   for (const error of fields) showFieldError(error.field, error.reason);
   const consents = errors.some((e) => e.field.startsWith("consents")) ? showConsentErrors() : [];
   if (fields.length === 0 && consents.length === 0) return false;
-  showResult("error", "입력값을 확인해 주세요.");
+  showResult("error", messages.INVALID_INPUT);
   (fields.length ? inputs[fields[0].field] : consents[0].checkbox).focus();
   return true;
 }
@@ -691,7 +656,7 @@ async function submitCard() {
   });
   const missing = showConsentErrors();
   if (invalid.length || missing.length) {
-    showResult("error", `입력값을 확인해 주세요. (${invalid.length + missing.length}개 항목)`);
+    showResult("error", `${messages.INVALID_INPUT} (${invalid.length + missing.length}개 항목)`);
     (invalid.length ? inputs[invalid[0]] : missing[0].checkbox).focus();
     return;
   }

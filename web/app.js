@@ -17,6 +17,7 @@ import {
 import { API_BASE_URL } from "./config.js";
 import * as cards from "./cards.js";
 import { cycle, kstDateTime, money, toDate } from "./format.js";
+import * as messages from "./messages.js";
 
 const ISSUE_PATH = "/subscriptions/issue-billing";
 const SCHEDULE_PATH = "/subscriptions/schedule";
@@ -28,71 +29,22 @@ const REQUEST_TIMEOUT_MS = 35000; // API Gateway gives up on the function after 
 const GET_TIMEOUT_MS = 10000;
 const PLANS_REFRESH_MS = 60000; // the charge times shown are the server's from at most a minute ago
 
-const FIELD_MESSAGES = {
-  card_number: {
-    required: "카드 번호를 입력해 주세요.",
-    digits_only: "카드 번호는 숫자만 입력해 주세요.",
-    length_14_to_16: "카드 번호 14~16자리를 모두 입력해 주세요.",
-    checksum: "카드 번호가 올바르지 않습니다. 번호를 다시 확인해 주세요.",
-  },
-  expiry: {
-    required: "유효기간을 입력해 주세요.",
-    format_yyyy_mm: "유효기간을 카드에 적힌 월/연도(MM/YY) 순서로 입력해 주세요.",
-    month_1_to_12: "유효기간의 월은 01부터 12 사이로 입력해 주세요.",
-    expired: "유효기간이 지난 카드입니다.",
-    too_far_ahead: "유효기간을 다시 확인해 주세요.",
-  },
-  birth: {
-    required: "생년월일 또는 사업자등록번호를 입력해 주세요.",
-    digits_only: "숫자만 입력해 주세요.",
-    length_6_or_10: "생년월일 6자리 또는 사업자등록번호 10자리를 입력해 주세요.",
-    invalid_date: "생년월일 6자리를 다시 확인해 주세요. (예: 880101)",
-    business_number_checksum: "사업자등록번호를 다시 확인해 주세요.",
-  },
-  pwd_2digit: {
-    required: "카드 비밀번호 앞 두 자리를 입력해 주세요.",
-    two_digits: "카드 비밀번호 앞 두 자리를 숫자로 입력해 주세요.",
-  },
-  plan_id: {
-    required: "요금제를 선택해 주세요.",
-    unknown_plan: "선택한 요금제를 사용할 수 없습니다. 다른 요금제를 선택해 주세요.",
-    invalid_characters: "선택한 요금제를 사용할 수 없습니다. 다른 요금제를 선택해 주세요.",
-  },
-};
-const FIELD_FALLBACK = "입력 내용을 다시 확인해 주세요.";
-
+// The codes whose message says what this page does, over the ones both pages share
 const CODE_MESSAGES = {
-  INVALID_REQUEST: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
+  ...messages.CODE_MESSAGES,
   CARD_REJECTED: "카드사에서 카드를 승인하지 않았습니다. 카드 정보를 확인하거나 다른 카드를 사용해 주세요.",
-  TOO_MANY_ATTEMPTS: "시도 횟수가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
-  CARD_DETAILS_EXHAUSTED:
-    "카드 정보가 두 번 연속 일치하지 않아, 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.",
   CUSTOMER_NOT_FOUND: "등록 정보를 찾을 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
   SUBSCRIPTION_EXISTS:
     "이미 구독 중인 고객입니다. 결제 카드를 바꾸려면 카드 변경을, 다른 요금제로 바꾸려면 기존 구독을 해지한 뒤 다시 시도해 주세요.",
-  REQUEST_IN_PROGRESS: "이전 요청을 아직 처리하고 있습니다. 잠시 후 같은 내용으로 다시 시도해 주세요.",
-  IDEMPOTENCY_KEY_REUSED: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
   PAYMENT_PROVIDER_REJECTED: "지금은 카드를 등록할 수 없습니다. 고객센터에 문의해 주세요.",
-  PAYMENT_PROVIDER_UNAVAILABLE: "결제대행사에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
   PAYMENT_PROVIDER_AUTH_FAILED: "결제 설정 문제로 카드를 등록할 수 없습니다. 고객센터에 문의해 주세요.",
   PAYMENT_CHANNEL_MISCONFIGURED:
     "결제 설정 문제로 지금은 카드를 등록할 수 없습니다. 결제는 이루어지지 않았습니다. 고객센터에 문의해 주세요.",
   SIGN_IN_REQUIRED: "정기결제는 로그인한 뒤 신청할 수 있습니다.",
   SCHEDULE_NOT_FOUND: "취소할 수 있는 결제 예정 건이 없습니다.",
   PERIOD_ALREADY_CHARGED: "이미 결제된 건이라 취소할 수 없습니다.",
-  SUBSCRIPTION_PAST_DUE:
-    "결제가 실패해 재시도 중인 구독입니다. 결제 카드를 바꾸면 밀린 결제가 새 카드로 곧 진행됩니다.",
-  PRICE_CHANGE_NOT_OPEN: "지금은 가격 변경에 동의할 수 없습니다. 안내받은 동의 기간을 확인해 주세요.",
   BILLING_KEY_REPLACED: "결제 카드가 변경되어 이 결제수단은 더 이상 쓰이지 않습니다. 구독 정보를 새로 불러와 주세요.",
-  UPGRADE_IN_PROGRESS: "잠시 후 다시 시도해 주세요.",
-  SUBSCRIPTION_NOT_RENEWING: "결제 카드를 바꿀 수 있는 구독이 없습니다. 구독 상태를 확인해 주세요.",
-  SERVICE_UNAVAILABLE: "서비스가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요.",
-  UNAUTHORIZED: "로그인이 필요합니다. 다시 로그인한 뒤 시도해 주세요.",
   FORBIDDEN: "카드를 등록할 권한이 없습니다.",
-  NOT_FOUND: "요청한 기능을 찾을 수 없습니다.",
-  PAYLOAD_TOO_LARGE: "요청이 너무 큽니다.",
-  UNSUPPORTED_MEDIA_TYPE: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
-  INTERNAL_ERROR: "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
 };
 // A decline whose details do not match the card (number, expiry, PIN digits, birth date): what to check
 // while the card may be tried again, and that a second mismatch in a row stops it here (before the card
@@ -101,28 +53,11 @@ const DETAILS_MISMATCH =
   "카드사에서 카드 정보가 일치하지 않는다고 알려 왔습니다. 카드 번호, 유효기간, 비밀번호 앞 두 자리, 생년월일(법인카드는 사업자등록번호)을 확인해 주세요. 한 번 더 일치하지 않으면 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다.";
 const DETAILS_MISMATCH_LAST =
   "카드사에서 카드 정보가 두 번 연속 일치하지 않는다고 알려 왔습니다. 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.";
-// API Gateway's own answers ({"message": "Unauthorized"}, ...) carry no code.
-const STATUS_CODES = {
-  401: "UNAUTHORIZED",
-  403: "FORBIDDEN",
-  404: "NOT_FOUND",
-  413: "PAYLOAD_TOO_LARGE",
-  429: "TOO_MANY_ATTEMPTS",
-  500: "INTERNAL_ERROR",
-  502: "INTERNAL_ERROR",
-  503: "SERVICE_UNAVAILABLE",
-  504: "SERVICE_UNAVAILABLE",
-};
-const NETWORK_MESSAGE = "서버에 연결할 수 없습니다.";
 const NETWORK_DETAIL =
   "인터넷 연결을 확인한 뒤 다시 시도해 주세요. 같은 내용으로 다시 시도하면 카드가 두 번 등록되지 않습니다.";
-const TERMS_UNAVAILABLE = "약관을 불러오지 못했습니다. 잠시 후 새로 고침해 주세요.";
-const TERMS_CHANGED = "약관이 변경되었습니다. 변경된 내용을 확인하고 다시 동의해 주세요.";
 const TERMS_CHANGED_RESULT =
   "약관이 변경되어 카드를 등록하지 않았습니다. 변경된 약관을 확인하고 동의한 뒤 다시 제출해 주세요.";
-const CONSENT_KINDS = { required: "(필수)", optional: "(선택)", notice: "안내" };
 const CARD_TYPES = { credit: "신용카드", check: "체크카드" };
-const INVALID_INPUT = "입력 내용을 확인해 주세요.";
 const PENDING_TITLE = "카드 등록 여부를 아직 확인하지 못했습니다";
 const PENDING_TEXT =
   "결제대행사의 응답이 늦어져 카드가 등록되었는지 확인하지 못했습니다. 카드 정보를 새로 입력하지 말고, 잠시 후 아래 버튼으로 다시 확인해 주세요. 같은 요청으로 확인하므로 카드가 두 번 등록되지 않습니다. 계속 확인되지 않으면 고객센터에 문의해 주세요.";
@@ -191,15 +126,11 @@ function problemOf(name) {
   }
 }
 
-function fieldMessage(name, reason) {
-  return (FIELD_MESSAGES[name] && FIELD_MESSAGES[name][reason]) || FIELD_FALLBACK;
-}
-
 function showFieldError(name, reason) {
   const input = name === "plan_id" ? null : inputs[name];
   const error = document.getElementById(`${name === "plan_id" ? "plan" : name}-error`);
   if (!error) return;
-  error.textContent = reason ? fieldMessage(name, reason) : "";
+  error.textContent = reason ? messages.fieldMessage(name, reason) : "";
   if (input) {
     if (reason) input.setAttribute("aria-invalid", "true");
     else input.removeAttribute("aria-invalid");
@@ -395,7 +326,7 @@ function isTerms(terms) {
         typeof item.id === "string" &&
         typeof item.title === "string" &&
         typeof item.text === "string" &&
-        Object.hasOwn(CONSENT_KINDS, item.kind) &&
+        Object.hasOwn(messages.CONSENT_KINDS, item.kind) &&
         Array.isArray(item.applies_to),
     )
   );
@@ -644,7 +575,7 @@ function renderTerms(terms) {
   state.consentsChecked = false;
   consentsError.textContent = "";
   if (terms === null) {
-    termsStatus.textContent = TERMS_UNAVAILABLE;
+    termsStatus.textContent = messages.TERMS_UNAVAILABLE;
     termsStatus.classList.add("error");
     consentList.replaceChildren();
     merchantFooter.hidden = true;
@@ -690,13 +621,14 @@ function consentRow(item) {
   const line = element("div", "consent-line");
   let box = null;
   if (item.kind === "notice") {
-    line.append(element("span", "consent-badge", CONSENT_KINDS.notice), element("span", "consent-title", item.title));
+    const badge = element("span", "consent-badge", messages.CONSENT_KINDS.notice);
+    line.append(badge, element("span", "consent-title", item.title));
   } else {
     box = checkbox(`consent-${item.id}`, "consents-error");
     box.addEventListener("change", consentChanged);
     const label = element("label", "consent-title");
     label.htmlFor = box.id;
-    label.append(element("span", `consent-kind ${item.kind}`, CONSENT_KINDS[item.kind]), ` ${item.title}`);
+    label.append(element("span", `consent-kind ${item.kind}`, messages.CONSENT_KINDS[item.kind]), ` ${item.title}`);
     line.append(box, label);
   }
   const text = element("div", "consent-text");
@@ -765,9 +697,8 @@ function showConsentErrors(missing) {
     if (missing.includes(consent)) consent.checkbox.setAttribute("aria-invalid", "true");
     else consent.checkbox.removeAttribute("aria-invalid");
   }
-  consentsError.textContent = missing.length
-    ? `다음 필수 항목에 동의해 주세요: ${missing.map(({ item }) => item.title).join(", ")}`
-    : "";
+  const titles = missing.map(({ item }) => item.title);
+  consentsError.textContent = missing.length ? messages.missingConsentsText(titles) : "";
 }
 
 function tickedConsents() {
@@ -813,11 +744,11 @@ function termsChanged(answer) {
 function reviewNewTerms(terms) {
   renderTerms(terms);
   if (state.terms === null) {
-    showMessage("error", TERMS_UNAVAILABLE);
+    showMessage("error", messages.TERMS_UNAVAILABLE);
     moveFocus(result);
     return;
   }
-  consentsError.textContent = TERMS_CHANGED;
+  consentsError.textContent = messages.TERMS_CHANGED;
   showMessage("error", TERMS_CHANGED_RESULT);
   moveFocus(state.allBox);
 }
@@ -870,7 +801,7 @@ function renderMerchant(merchant) {
 
 function handleAnswer(answer, sent) {
   const body = answer.body || {};
-  const code = body.code || STATUS_CODES[answer.status];
+  const code = body.code || messages.STATUS_CODES[answer.status];
   if (answer.status === 200 && body.status === "success") {
     state.unsettled = null;
     clearCardFields(); // the card leaves the page as soon as it is registered
@@ -900,7 +831,7 @@ function handleAnswer(answer, sent) {
     shown.push(missing[0].checkbox);
   }
   if (shown.length && fieldErrors.every(ours)) {
-    showMessage("error", INVALID_INPUT);
+    showMessage("error", messages.INVALID_INPUT);
     moveFocus(shown[0]);
     return;
   }
@@ -912,7 +843,7 @@ function handleAnswer(answer, sent) {
     message = `시도 횟수가 너무 많습니다. ${Math.max(1, Math.ceil(answer.retryAfter / 60))}분 후에 다시 시도해 주세요.`;
   }
   if (code === "UNAUTHORIZED") forgetToken();
-  showMessage("error", message, body.request_id ? `문의하실 때 요청 번호를 알려 주세요: ${body.request_id}` : "");
+  showMessage("error", message, body.request_id ? messages.requestIdText(body.request_id) : "");
   moveFocus(result);
 }
 
@@ -938,7 +869,7 @@ async function submit() {
   const missing = missingConsents();
   showConsentErrors(missing);
   if (invalid.length || missing.length) {
-    showMessage("error", `${INVALID_INPUT} (${invalid.length + missing.length}개 항목)`);
+    showMessage("error", `${messages.INVALID_INPUT} (${invalid.length + missing.length}개 항목)`);
     moveFocus(invalid.length ? inputs[invalid[0]] : missing[0].checkbox);
     return;
   }
@@ -965,7 +896,7 @@ async function send(sent, progress) {
     setBusy(false); // before the answer moves focus, which a disabled control cannot take
   }
   if (answer === null) {
-    showMessage("error", NETWORK_MESSAGE, NETWORK_DETAIL);
+    showMessage("error", messages.NETWORK_MESSAGE, NETWORK_DETAIL);
     moveFocus(result);
   } else if (newTerms !== undefined) {
     reviewNewTerms(newTerms);

@@ -149,8 +149,8 @@ def test_the_card_is_changed_with_the_cards_consents(page: Page, account_stack: 
     expect(page.get_by_label("카드 번호", exact=True)).to_be_focused()
     page.get_by_label("카드 번호", exact=True).fill("5272 8900 0000 0004")
     page.get_by_label("유효기간", exact=True).fill("12/30")
-    page.get_by_label("생년월일 / 사업자번호", exact=True).fill("880101")
-    page.get_by_label("비밀번호 앞 두자리", exact=True).fill("12")
+    page.get_by_label("생년월일 / 사업자등록번호", exact=True).fill("880101")
+    page.get_by_label("카드 비밀번호 앞 두 자리", exact=True).fill("12")
     for item in consents("card")["items"]:
         page.locator(f"#consent-{item}").check()
     # Plan-only consents are not asked again

@@ -1,4 +1,5 @@
-"""The card page has a Korean message for every error code the API answers (design.md D12)."""
+"""The pages' Korean copy: the card page has a message for every error code the API answers (design.md
+D12), and the account page's card fields are the card page's."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 
 from billing import errors
 from local.template import ROOT
+
+WEB = ROOT / "web"
 
 
 def api_error_codes() -> set[str]:
@@ -17,12 +20,35 @@ def api_error_codes() -> set[str]:
     return found
 
 
-def page_codes() -> set[str]:
-    script = (ROOT / "web" / "app.js").read_text(encoding="utf-8")
-    block = re.search(r"const CODE_MESSAGES = \{(.*?)\n\};", script, re.S)
+def code_block(file: str, declaration: str) -> str:
+    script = (WEB / file).read_text(encoding="utf-8")
+    block = re.search(rf"^{re.escape(declaration)} = \{{(.*?)\n\}};", script, re.S | re.M)
     assert block is not None
-    return set(re.findall(r"^\s+([A-Z_]+):", block[1], re.M))
+    return block[1]
+
+
+def codes(block: str) -> set[str]:
+    return set(re.findall(r"^\s+([A-Z_]+):", block, re.M))
+
+
+def page_codes() -> set[str]:
+    """The card page's own messages (app.js) over the ones both pages share (messages.js)."""
+    own = code_block("app.js", "const CODE_MESSAGES")
+    assert "...messages.CODE_MESSAGES," in own
+    return codes(own) | codes(code_block("messages.js", "export const CODE_MESSAGES"))
 
 
 def test_every_error_code_has_a_message_on_the_page() -> None:
     assert api_error_codes() - page_codes() == set()
+
+
+def card_fields(file: str) -> str:
+    """The card fields' markup, from the card number's label to the PIN digits' error, spaces collapsed."""
+    page = (WEB / file).read_text(encoding="utf-8")
+    fields = re.search(r'<label for="card_number">.*?<p class="error" id="pwd_2digit-error"></p>', page, re.S)
+    assert fields is not None
+    return re.sub(r"\s+", " ", fields[0])
+
+
+def test_the_account_pages_card_fields_are_the_card_pages() -> None:
+    assert card_fields("account.html") == card_fields("index.html")
