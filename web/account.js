@@ -668,8 +668,11 @@ async function submitCard() {
     const answer = await send("PUT", subscriptionPath("/card"), { key, body: bodyText });
     const body = answer.body || {};
     if (answer.status === 202) {
-      showResult("pending", "카드 변경 여부를 아직 확인하지 못했습니다.", [
-        "지금은 기존 카드로 결제됩니다. 카드를 새로 입력하지 말고 잠시 후 같은 내용으로 다시 시도해 주세요.",
+      // The new card could not be confirmed, so the server withdrew it: nothing changed, and trying
+      // again is a new request (a new key); the card stays in the form for it.
+      state.unsettled = null;
+      showResult("error", "결제 카드를 변경하지 못했습니다.", [
+        "결제대행사의 응답을 확인하지 못해 변경하지 않았습니다. 다음 결제도 지금 카드로 진행됩니다. 잠시 후 다시 시도해 주세요.",
       ]);
       return;
     }

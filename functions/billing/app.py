@@ -112,6 +112,7 @@ def schedule_plan() -> Response[str]:
         lambda: service.schedule(
             order, _consent(order.request.consents, *purposes), caller, attempt.identity, deadline
         ),
+        confirm=lambda pending: service.confirm_schedule(pending["customer_uid"], order, deadline),
     )
 
 

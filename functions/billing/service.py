@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import SecretStr
 
 from billing import cards
 from billing.access import DETAILS_MISMATCHES_PER_CARD, AccessStore, Admission, Attempt
@@ -106,7 +107,7 @@ class BillingService:
             customer = self.portone.get_customer(customer_uid, deadline=deadline)
         except PortOneError:
             return None
-        if cards.last4(customer.card_number) != card.card_number.get_secret_value()[-4:]:
+        if not holds_card(customer, card.card_number):
             return None
         logger.info("pending confirmed", extra={"outcome": "PENDING_CONFIRMED", "customer_uid": customer_uid})
         return IssueBillingKeyResponse(customer_uid=customer_uid, card=card_summary(customer))
@@ -262,8 +263,8 @@ class BillingService:
             return None
         # Ours if PortOne updated the key at or after our request (its `updated` is in its own clock) and the
         # key's card ends like ours: an earlier key for the same uid fails one test or the other.
-        ours = cards.last4(customer.card_number) == card.card_number.get_secret_value()[-4:]
-        if ours and customer.updated >= int(sent_at) - _CLOCK_TOLERANCE_SECONDS:
+        updated_since = customer.updated >= int(sent_at) - _CLOCK_TOLERANCE_SECONDS
+        if holds_card(customer, card.card_number) and updated_since:
             logger.info(
                 "reconciled: issued", extra={"outcome": "RECONCILED_ISSUED", "customer_uid": customer_uid}
             )
@@ -295,6 +296,11 @@ def wire_card(card: CardFields) -> BillingKeyCard:
     return BillingKeyCard(
         card_number=card.card_number, expiry=card.expiry, birth=card.birth, pwd_2digit=card.pwd_2digit
     )
+
+
+def holds_card(customer: Customer, card_number: SecretStr) -> bool:
+    """Whether PortOne's key is for this card, as far as its masked number tells: the last four digits."""
+    return cards.last4(customer.card_number) == card_number.get_secret_value()[-4:]
 
 
 def card_summary(customer: Customer) -> CardSummary:

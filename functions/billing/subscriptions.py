@@ -41,6 +41,7 @@ from billing.models import (
     CardChangePending,
     CardChangeResponse,
     CardFields,
+    CardSummary,
     CustomerFields,
     ErasureResponse,
     KeyListing,
@@ -64,7 +65,7 @@ from billing.models import (
 from billing.notices import LookupBudget
 from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, could_be_ours, load_catalog
-from billing.portone.errors import PortOneNotFound
+from billing.portone.errors import PortOneError, PortOneNotFound
 from billing.portone.models import ScheduleResult
 from billing.renewals import (
     MIN_LEAD,
@@ -81,6 +82,7 @@ from billing.service import (
     BillingService,
     card_summary,
     get_service,
+    holds_card,
     mint_customer_uid,
     portone_errors_as_api_errors,
 )
@@ -184,6 +186,44 @@ class SubscriptionService:
         registered = self.renewals.register(subscription, plan, now, deadline)
         if registered is None:
             return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
+        return self._scheduled(subscription, plan, now, summary)
+
+    def confirm_schedule(
+        self, customer_uid: str, order: ScheduleOrder, deadline: Deadline
+    ) -> ScheduleResponse | None:
+        """A retry of a sign-up answered 202 pending: ask PortOne again, never send the card again (D6). With
+        the key there (with this card, when the sign-up brought one), the periods PortOne does not have yet
+        are registered by the reconciler's own path, a registration whose answer was lost looked up first;
+        the success then. None while it still cannot be told."""
+        subscription = self.store.for_customer(customer_uid)
+        plan = self.catalog.find(order.request.plan_id)
+        if subscription is None or plan is None or subscription.plan_id != plan.id:
+            return None
+        if subscription.status != "active":
+            return None
+        summary = None
+        try:
+            if order.card is not None:
+                customer = self.billing.portone.get_customer(customer_uid, deadline=deadline)
+                if not holds_card(customer, order.card.card_number):
+                    return None
+                summary = card_summary(customer)
+            now = datetime.fromtimestamp(self.billing.portone.refresh_clock(deadline=deadline), UTC)
+            with portone_errors_as_api_errors(customer_uid):
+                registered = self.renewals.register(subscription, plan, now, deadline, look_up_first=True)
+        except (PortOneError, ApiError):
+            return None
+        current = self.store.get(subscription.key) if registered is not None else None
+        if current is None or current.status != "active" or current.scheduled_through < 0:
+            return None
+        logger.info("pending confirmed", extra={"outcome": "PENDING_CONFIRMED", "customer_uid": customer_uid})
+        return self._scheduled(current, plan, now, summary)
+
+    def _scheduled(
+        self, subscription: Subscription, plan: Plan, now: datetime, summary: CardSummary | None
+    ) -> ScheduleResponse:
+        """The sign-up's answer: the card it registered, if any, and the periods now at PortOne."""
+        customer_uid = subscription.customer_uid
         schedules = [
             ScheduledPayment(
                 merchant_uid=period.merchant_uid,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from tests.e2e.conftest import ARTIFACTS, CardForm, DevStack, screenshot, start_dev
 from tests.e2e.test_consents import AXE, DESKTOP, PHONE, kst, won
@@ -165,6 +165,50 @@ def test_the_card_is_changed_with_the_cards_consents(page: Page, account_stack: 
     [new_uid] = billing_keys(account_stack)
     assert new_uid != uid
     assert view(account_stack, new_uid)["card"]["last4"] == "0004"
+
+
+def test_a_card_change_portone_could_not_confirm_changed_nothing_and_is_offered_again(
+    page: Page, account_stack: DevStack
+) -> None:
+    subscribe(account_stack)
+    open_account(page, account_stack)
+    sent: list[str | None] = []
+
+    def change(route: Route, request: Request) -> None:
+        if request.method != "PUT":
+            route.fallback()
+            return
+        sent.append(request.headers.get("idempotency-key"))
+        if len(sent) > 1:
+            route.fallback()  # the real stack: the card changes
+            return
+        # What the API answers when the new key could not be confirmed (and was withdrawn)
+        body = {"status": "pending", "customer_uid": "cu_new", "previous_customer_uid": "cu_old"}
+        origin = account_stack.page_url.rstrip("/")
+        headers = {"access-control-allow-origin": origin, "content-type": "application/json"}
+        route.fulfill(status=202, headers=headers, body=json.dumps(body))
+
+    page.route(f"{account_stack.api_url}/subscriptions/*/card", change)
+    page.get_by_role("button", name="결제 카드 변경").click()
+    page.get_by_label("카드 번호", exact=True).fill("5272 8900 0000 0004")
+    page.get_by_label("유효기간", exact=True).fill("12/30")
+    page.get_by_label("생년월일 / 사업자등록번호", exact=True).fill("880101")
+    page.get_by_label("카드 비밀번호 앞 두 자리", exact=True).fill("12")
+    for item in consents("card")["items"]:
+        page.locator(f"#consent-{item}").check()
+    page.get_by_role("button", name="동의하고 카드 변경").click()
+    # Then the page says nothing changed (the card stays in the form), and the old card is still shown
+    result = page.locator("#result")
+    expect(result).to_contain_text("결제 카드를 변경하지 못했습니다.")
+    expect(result).to_contain_text("다음 결제도 지금 카드로 진행됩니다.")
+    expect(detail(page, "결제 카드")).to_contain_text("**** 0001")
+    expect(page.get_by_label("카드 번호", exact=True)).not_to_have_value("")
+    screenshot(page, "account-card-change-unconfirmed")
+    # And trying again is a new request (its own key), which the stack answers
+    page.get_by_role("button", name="동의하고 카드 변경").click()
+    expect(result).to_contain_text("결제 카드가 변경되었습니다.")
+    assert len(sent) == 2
+    assert sent[0] != sent[1]
 
 
 def test_the_subscription_is_cancelled_in_two_clicks(page: Page, account_stack: DevStack) -> None:

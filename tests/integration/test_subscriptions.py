@@ -362,14 +362,59 @@ def test_an_arrived_but_unanswered_schedule_is_confirmed_by_a_lookup(invoke, sta
     assert stack.emulator.count("GET", "/subscribe/payments/schedule/{merchant_uid}") == 1
 
 
-def test_an_unconfirmed_schedule_is_pending_and_never_resent(invoke, stack: EmbeddedStack) -> None:
+def test_a_pending_sign_up_is_finished_on_its_retry_after_a_lookup_and_never_resends_the_card(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given the key was issued and the schedule failed without taking effect: the sign-up is pending
     stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", after_effect=False)
     body = {"customer_uid": "sub_alice", "plan_id": "basic_monthly", **CARD}
     first = call(invoke, "POST", "/subscriptions/schedule", body, key="pending-schedule-key")
-    again = call(invoke, "POST", "/subscriptions/schedule", body, key="pending-schedule-key")
     assert (first.status, first.body["status"]) == (202, "pending")
+
+    # When the page sends the same request again (the pending screen's "다시 확인")
+    lookups = stack.emulator.count("GET", "/subscribe/payments/schedule/{merchant_uid}")
+    again = call(invoke, "POST", "/subscriptions/schedule", body, key="pending-schedule-key")
+
+    # Then PortOne is asked first, the periods it does not have are registered, and the answer is the success
+    assert (again.status, again.body["status"]) == (200, "success")
     assert again.headers["Idempotency-Replayed"] == "true"
+    assert again.body["card"]["last4"] == CARD["card_number"][-4:]
+    [payment] = again.body["schedules"]
+    assert stack.emulator.schedules[payment["merchant_uid"]]["schedule_status"] == "scheduled"
+    assert stack.emulator.count("GET", "/subscribe/payments/schedule/{merchant_uid}") == lookups + 1
+    assert (stack.emulator.count(*ISSUE), stack.emulator.count(*SCHEDULE)) == (1, 2)
+    # and a further retry answers the same without registering anything again
+    third = call(invoke, "POST", "/subscriptions/schedule", body, key="pending-schedule-key")
+    assert (third.status, third.body["schedules"]) == (200, again.body["schedules"])
+    assert stack.emulator.count(*SCHEDULE) == 2
+
+
+def test_a_pending_sign_up_whose_schedule_arrived_is_confirmed_without_registering_again(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given PortOne took the schedule, its answer was lost, and so was the lookup's
+    stack.emulator.add_fault("reset", "POST /subscribe/payments/schedule", after_effect=True)
+    stack.emulator.add_fault("http_503", "GET /subscribe/payments/schedule/", times=2)
+    body = {"customer_uid": "sub_alice", "plan_id": "basic_monthly", **CARD}
+    assert call(invoke, "POST", "/subscriptions/schedule", body, key="arrived-key").status == 202
+
+    again = call(invoke, "POST", "/subscriptions/schedule", body, key="arrived-key")
+
+    assert (again.status, again.body["status"]) == (200, "success")
     assert stack.emulator.count(*SCHEDULE) == 1
+
+
+def test_a_pending_sign_up_stays_pending_while_portone_cannot_tell(invoke, stack: EmbeddedStack) -> None:
+    # Given the key's answer was lost, and every lookup of it fails
+    stack.emulator.add_fault("reset", "POST /subscribe/customers", after_effect=True)
+    stack.emulator.add_fault("http_503", "GET /subscribe/customers", times=None)
+    body = {"customer_uid": "sub_alice", "plan_id": "basic_monthly", **CARD}
+    first = call(invoke, "POST", "/subscriptions/schedule", body, key="unknown-key")
+
+    again = call(invoke, "POST", "/subscriptions/schedule", body, key="unknown-key")
+
+    assert (first.status, again.status, again.body) == (202, 202, first.body)
+    assert (stack.emulator.count(*ISSUE), stack.emulator.count(*SCHEDULE)) == (1, 0)
 
 
 # --- prices: each period at the price it was scheduled with (the subscription's own) ------------------------
