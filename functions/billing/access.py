@@ -51,6 +51,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from billing.errors import CardDetailsExhausted, ConfigurationUnavailable, CustomerNotFound, RateLimited
 from billing.observability import logger
+from billing.records import RECORD_SECONDS
 
 _TTL_MARGIN_SECONDS = 300  # DynamoDB deletes expired items late; the window check does not rely on it
 # Details that do not match, in a row, after which a card is not tried again here: issuers typically lock a
@@ -60,6 +61,7 @@ _MISMATCHES_KEPT_SECONDS = 366 * 24 * 3600
 ERASED = "erased"  # the owner of an erased customer's uid: matches no caller
 CUSTOMER_INDEX = "customer-keys"  # template.yaml BillingTable: partition `customer`, sort `created_at`
 _KEYS_LISTED = 50  # a customer's newest uids: one per card they registered
+_CUSTOMERS_BACKFILL = "migration#customer-keys"  # the progress of giving older claims their `customer`
 
 # What became of an admitted attempt: nothing sent to PortOne; sent, with no answer known; the key issued;
 # the card declined; or refused by PortOne for a reason that is not the card (no key was issued).
@@ -96,7 +98,7 @@ class Admission:
     window: int  # the window it was counted in: settled in the same one
     ticket: str  # this admission's mark on the caller's holds and on the uid's claim
     new_claim: bool  # this admission created the uid's claim (no live one existed)
-    held_until: int | None  # the owner's hold on the uid that the new claim replaced (its key was deleted)
+    held_until: int | None  # the end of the owner's hold on the uid it claimed (its key was deleted)
     card_mismatches: int  # the card's details mismatches in a row before this attempt
     outcome: Outcome = "not_sent"
     details_mismatch: bool = False  # declined because the details typed do not match the card
@@ -172,8 +174,11 @@ class AccessStore:
             self._best_effort(self._count_mismatch, attempt.card)
         elif admission.outcome == "issued" and admission.card_mismatches:
             self._best_effort(self._forget_mismatches, attempt.card)
-        if admission.new_claim and admission.issued_nothing:
+        claimed_here = admission.new_claim or admission.held_until is not None
+        if claimed_here and admission.issued_nothing:
             self._best_effort(self._release_claim, admission)
+        elif admission.held_until is not None:
+            self._best_effort(self._live_again, admission)
 
     def erase_owner(self, customer_uid: str, until: datetime | None) -> None:
         """An erasure: the uid's owner no longer names the customer. A tombstone that nobody can claim stays
@@ -216,6 +221,50 @@ class AccessStore:
         ).get("Item")
         if item is None or item["owner"]["S"] != owner or _expired(item, self._clock()):
             raise CustomerNotFound("customer_uid not owned by the caller")
+
+    def backfill_customers(self, pages: int = 4) -> bool:
+        """Give the live claims of signed-in callers from before `customer` existed their customer, so that
+        GET /subscriptions lists them: once, a few pages of the table a call, resuming where the last call
+        stopped (the reconciler calls it). True once the whole table is done."""
+        marker = self._call(
+            self._client.get_item, TableName=self._table, Key={"pk": {"S": _CUSTOMERS_BACKFILL}}
+        ).get("Item")
+        if marker is not None and "done" in marker:
+            return True
+        scan: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(pk, :owners) AND begins_with(#owner, :signed_in)"
+            " AND attribute_not_exists(customer) AND attribute_not_exists(expires_at)",
+            "ExpressionAttributeNames": {"#owner": "owner"},
+            "ExpressionAttributeValues": {":owners": {"S": "owner#"}, ":signed_in": {"S": "sub:"}},
+        }
+        if marker is not None:
+            scan["ExclusiveStartKey"] = {"pk": marker["cursor"]}
+        for _ in range(pages):
+            page = self._call(self._client.scan, **scan)
+            for item in page.get("Items", []):
+                owner = item["owner"]["S"]
+                with suppress(self._client.exceptions.ConditionalCheckFailedException):  # changed meanwhile
+                    self._call(
+                        self._client.update_item,
+                        TableName=self._table,
+                        Key={"pk": item["pk"]},
+                        UpdateExpression="SET customer = :customer",
+                        ConditionExpression="#owner = :owner AND attribute_not_exists(expires_at)",
+                        ExpressionAttributeNames={"#owner": "owner"},
+                        ExpressionAttributeValues={
+                            ":owner": {"S": owner},
+                            ":customer": {"S": owner.removeprefix("sub:")},
+                        },
+                    )
+            if "LastEvaluatedKey" not in page:
+                done = {"pk": {"S": _CUSTOMERS_BACKFILL}, "done": {"BOOL": True}}
+                self._call(self._client.put_item, TableName=self._table, Item=done)
+                return True
+            scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        cursor = {"pk": {"S": _CUSTOMERS_BACKFILL}, "cursor": scan["ExclusiveStartKey"]["pk"]}
+        self._call(self._client.put_item, TableName=self._table, Item=cursor)
+        return False
 
     def keys_of(self, customer: str) -> list[str]:
         """The uids `customer` (a token's subject) claimed, newest first; an expired claim is gone."""
@@ -313,40 +362,73 @@ class AccessStore:
 
     def _claim(self, attempt: Attempt, ticket: str) -> tuple[bool, int | None]:
         """Claim a new uid, or confirm the caller owns it; either way the ticket joins the claim. Whether
-        this attempt created the claim, and the owner's hold it replaced (when the uid's key was deleted)."""
+        this attempt created the claim, and, when the uid was the owner's hold (its key deleted), the hold's
+        end: the hold stays on the item until the outcome is known (settle), so a resent write sees it too."""
+        values = {
+            ":owner": {"S": attempt.owner},
+            ":now": _number(int(self._clock())),
+            ":tickets": {"SS": [ticket]},
+            **({":customer": {"S": attempt.customer}} if attempt.customer else {}),
+        }
+        listed = ", customer = :customer" if attempt.customer else ""
         try:
             old = self._call(
                 self._client.update_item,
                 TableName=self._table,
                 Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
                 UpdateExpression="SET #owner = :owner, created_at = if_not_exists(created_at, :now)"
-                + (", customer = :customer" if attempt.customer else "")
+                + listed
                 + " ADD admitted :tickets REMOVE expires_at",
-                # An erased uid's tombstone holds it until the records naming it expire; then it is gone
-                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR expires_at <= :now",
+                # New, the caller's live claim, or one whose time is over (a tombstone's, a hold's)
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now"
+                " OR (#owner = :owner AND attribute_not_exists(expires_at))",
                 ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": attempt.owner},
-                    ":now": {"N": str(int(self._clock()))},
-                    ":tickets": {"SS": [ticket]},
-                    **({":customer": {"S": attempt.customer}} if attempt.customer else {}),
-                },
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False, self._claim_hold(attempt, values, listed)
+        before = old.get("Attributes")
+        return before is None or _expired(before, self._clock()), None
+
+    def _claim_hold(self, attempt: Attempt, values: dict[str, Any], listed: str) -> int:
+        """The caller's own hold on the uid (its key was deleted): claimed, its end kept; its end, or
+        CustomerNotFound when the uid is someone else's (or a tombstone)."""
+        try:
+            old = self._call(
+                self._client.update_item,
+                TableName=self._table,
+                Key={"pk": {"S": f"owner#{attempt.customer_uid}"}},
+                UpdateExpression=f"SET #owner = :owner{listed} ADD admitted :tickets",
+                ConditionExpression="#owner = :owner AND expires_at > :now",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             raise CustomerNotFound("customer_uid owned by another caller") from None
-        before = old.get("Attributes")
-        if before is None or _expired(before, self._clock()):
-            return True, None  # no claim, or one whose time is over (a tombstone's, a hold's)
-        if "expires_at" in before:
-            return True, int(before["expires_at"]["N"])  # the owner's hold: its key was deleted
-        return False, None
+        return int(old["Attributes"]["expires_at"]["N"])
+
+    def _live_again(self, admission: Admission) -> None:
+        """A claim of the owner's hold from which a key may have come (issued, or unknown): the uid is live
+        again, with no end."""
+        self._call(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": f"owner#{admission.attempt.customer_uid}"}},
+            UpdateExpression="REMOVE expires_at",
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": admission.attempt.owner}},
+        )
 
     def _release_claim(self, admission: Admission) -> None:
-        """Take the ticket off the claim this admission created. With no other ticket left, no key can
-        exist: the claim is deleted, or becomes again the owner's hold it replaced."""
+        """Take the ticket off the claim from which no key came. With no other ticket left, no key can
+        exist: a claim this admission created is deleted; the owner's hold it claimed is a hold again,
+        unlisted, lasting at least as long as this attempt's own consent record."""
         attempt, ticket = admission.attempt, admission.ticket
         key, owner = {"pk": {"S": f"owner#{attempt.customer_uid}"}}, {"#owner": "owner"}
+        unheld = "#owner = :owner AND attribute_not_exists(admitted)"
         with suppress(self._client.exceptions.ConditionalCheckFailedException):  # taken off already
             left = self._call(
                 self._client.update_item,
@@ -364,7 +446,6 @@ class AccessStore:
             )["Attributes"]
             if "admitted" in left:
                 return
-            unheld = "#owner = :owner AND attribute_not_exists(admitted)"
             if admission.held_until is None:
                 self._call(
                     self._client.delete_item,
@@ -375,6 +456,7 @@ class AccessStore:
                     ExpressionAttributeValues={":owner": {"S": attempt.owner}},
                 )
                 return
+            until = max(admission.held_until, int(self._clock()) + RECORD_SECONDS)
             self._call(
                 self._client.update_item,
                 TableName=self._table,
@@ -382,10 +464,7 @@ class AccessStore:
                 UpdateExpression="SET expires_at = :until REMOVE customer",
                 ConditionExpression=unheld,
                 ExpressionAttributeNames=owner,
-                ExpressionAttributeValues={
-                    ":owner": {"S": attempt.owner},
-                    ":until": _number(admission.held_until),
-                },
+                ExpressionAttributeValues={":owner": {"S": attempt.owner}, ":until": _number(until)},
             )
 
     def _update(

@@ -178,13 +178,15 @@ class SubscriptionStore:
         # The key's pointer decides between concurrent sign-ups: it must still be as read.
         writes = [self._point(customer_uid, subscription_id, existing), self._put_new(item)]
         if existing is not None:
-            # A cancelled or suspended one is replaced (a new sign-up): it must not delete the key it shared.
+            # A cancelled or suspended one is replaced (a new sign-up): it must not delete the key it shared,
+            # and it goes as an ended one does.
+            gone = {"N": _epoch(datetime.now(UTC) + ENDED_RETENTION)}
             writes.append(
                 self._subscription_update(
                     existing.key,
-                    "SET #status = :cancelled REMOVE #work, next_work_at, ends_at",
+                    "SET #status = :cancelled, expires_at = :gone REMOVE #work, next_work_at, ends_at",
                     "#status = :read AND plan_id = :plan AND anchor = :anchor",
-                    {":cancelled": {"S": "cancelled"}, **_as_read(existing)},
+                    {":cancelled": {"S": "cancelled"}, ":gone": gone, **_as_read(existing)},
                 )
             )
         # `subscription.started` comes with its first periods at PortOne (mark_scheduled): a sign-up whose

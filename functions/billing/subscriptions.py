@@ -661,7 +661,9 @@ class SubscriptionService:
             )
 
     def reconcile(self, deadline: Deadline) -> ReconcileReport:
-        """The scheduled run: every subscription with work at PortOne, while there is time."""
+        """The scheduled run: every subscription with work at PortOne, while there is time. Signed-in claims
+        from before the customer-keys index get their customer first (once, a few pages a run)."""
+        self.billing.access.backfill_customers()
         return self.renewals.reconcile(deadline)
 
     def _start(

@@ -7,7 +7,7 @@ import pytest
 
 from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
-from tests.integration.support import CARD, ENVIRONMENT, call, schedule, table_item
+from tests.integration.support import CARD, ENVIRONMENT, call, reconcile, schedule, table_item
 
 pytestmark = pytest.mark.usefixtures("signed_in")
 
@@ -98,3 +98,21 @@ def test_an_anonymous_caller_has_no_keys_to_list(invoke, monkeypatch: pytest.Mon
     response = call(invoke, "GET", "/subscriptions")
 
     assert (response.status, response.body) == (200, {"billing_keys": []})
+
+
+def test_claims_from_before_the_index_are_listed_after_the_reconcilers_next_run(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given a signed-in customer's uid claimed before claims carried their customer
+    schedule(invoke, **CARD)
+    stack.client("dynamodb").update_item(
+        TableName=ENVIRONMENT["TABLE_NAME"],
+        Key={"pk": {"S": "owner#sub_alice"}},
+        UpdateExpression="REMOVE customer",
+    )
+    assert listed(invoke) == []
+
+    reconcile()
+
+    assert [k["customer_uid"] for k in listed(invoke)] == ["sub_alice"]
+    assert table_item(stack, "migration#customer-keys") == {"pk": "migration#customer-keys", "done": "True"}

@@ -5,7 +5,7 @@ records naming it expire, and every read treats an expired item as gone (DynamoD
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -131,6 +131,22 @@ def test_expired_items_read_as_gone_and_the_owner_may_subscribe_on_the_uid_again
     assert listed(invoke) == ["sub_alice"]
 
 
+def test_a_cancelled_subscription_replaced_by_a_new_sign_up_goes_as_an_ended_one(
+    invoke, stack: EmbeddedStack
+) -> None:
+    schedule(invoke, **CARD)
+    replaced = table_item(stack, "customer#sub_alice")["subscription"]  # type: ignore[index]
+    call(invoke, "DELETE", "/subscriptions/sub_alice")  # at the end of the paid period: the key stays
+
+    assert schedule(invoke).status == 200  # a new sign-up on the same key
+
+    assert LAST_PERIOD - 60 <= expires_in(stack, f"subscription#{replaced}") <= LAST_PERIOD
+    current = table_item(stack, "customer#sub_alice")
+    assert current is not None
+    assert current["subscription"] != replaced
+    assert "expires_at" not in current
+
+
 def test_an_owner_record_past_its_time_is_gone_for_its_owner_too(invoke, stack: EmbeddedStack) -> None:
     schedule(invoke, **CARD)
     call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "true"})
@@ -160,10 +176,60 @@ def test_a_card_declined_on_a_held_uid_gives_the_hold_back(invoke, stack: Embedd
         {**CARD, "customer_uid": "card_only", "card_number": magic.CARD_WRONG_PASSWORD},
     )
 
-    # Then no key came of it, and the uid is held as before: unlisted, until the same time
+    # Then no key came of it, and the uid is held as before, unlisted, for as long as any record on it:
+    # this attempt's consent record too
     assert declined.status == 402
-    assert table_item(stack, "owner#card_only") == held
+    after = table_item(stack, "owner#card_only")
+    assert after is not None
+    assert {k: v for k, v in after.items() if k != "expires_at"} == {
+        k: v for k, v in held.items() if k != "expires_at"
+    }
+    records_end = max(int(r["expires_at"]["N"]) for r in law_records(stack, "card_only"))
+    assert int(after["expires_at"]) >= max(int(held["expires_at"]), records_end)
     assert listed(invoke) == []
+
+
+def test_a_key_issued_on_a_held_uid_makes_it_live_again(invoke, stack: EmbeddedStack) -> None:
+    call(invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "card_only"})
+    call(invoke, "DELETE", "/subscriptions/card_only", query={"immediately": "true"})
+
+    again = call(invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "card_only"})
+
+    assert again.status == 200
+    owner = table_item(stack, "owner#card_only")
+    assert owner is not None
+    assert "expires_at" not in owner
+    assert listed(invoke) == ["card_only"]
+
+
+def test_two_claims_of_a_hold_at_once_keep_it_a_hold_until_both_are_settled(stack: EmbeddedStack) -> None:
+    # The owner's two requests on a held uid, both admitted before either is settled (AccessStore directly)
+    from billing.access import AccessStore, Attempt, Limits
+    from billing.aws import aws_clients
+
+    store = AccessStore(
+        ENVIRONMENT["TABLE_NAME"], Limits(86_400, 10, 5, 10, 10), client=aws_clients().dynamodb
+    )
+    until = datetime.now(UTC).replace(microsecond=0) + timedelta(days=30)
+    who = Attempt("held", owner="sub:a", caller="sub:a", address="203.0.113.1", card="c", customer="a")
+    first = store.admit(who)
+    store.key_deleted("held", until)  # as if the key went between the first claim and the second
+    first_again, second = store.admit(who), store.admit(Attempt(**{**who.__dict__, "card": "d"}))
+    assert (first_again.held_until, second.held_until) == (int(until.timestamp()),) * 2
+    # both still held while they run: the end stays on the item
+    assert table_item(stack, "owner#held")["expires_at"] == str(int(until.timestamp()))  # type: ignore[index]
+
+    first_again.outcome = second.outcome = "declined"
+    store.settle(first_again)
+    assert "customer" in (table_item(stack, "owner#held") or {})  # one ticket left: still claimed
+    store.settle(second)
+
+    owner = table_item(stack, "owner#held")
+    assert owner is not None
+    assert "customer" not in owner
+    assert "admitted" not in owner
+    assert int(owner["expires_at"]) >= time.time() + FIVE_YEARS[0]  # as long as their consent records
+    assert first.held_until is None  # the first claim was of a live uid
 
 
 def test_a_sign_up_whose_card_is_declined_leaves_nothing_live(invoke, stack: EmbeddedStack) -> None:
