@@ -1,5 +1,7 @@
 // The account page: a signed-in customer's subscription (plan, card, next charge, state) and what they can do
-// with it: skip the next payment, change the card, cancel at the end of the paid period, ask for erasure.
+// with it: skip the next payment, change the card, cancel at the end of the paid period, ask for erasure, and
+// consent to a higher price the merchant moved it to (전자상거래법 §13⑥: the date, the old and the new price and
+// the card shown, and an explicit yes in the dialog; a lower price is only announced).
 // Each change is confirmed first in a dialog that says what stops and when, and sent once per action with its
 // own Idempotency-Key (the same key for an automatic retry). Which subscription is the server's answer for the
 // signed-in customer (GET /subscriptions, by the token's subject): the customer never types or sees its
@@ -51,7 +53,12 @@ const CODE_MESSAGES = {
   PAYMENT_PROVIDER_REJECTED: "지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
   PAYMENT_PROVIDER_AUTH_FAILED: "결제 설정 문제로 지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
   PAYMENT_CHANNEL_MISCONFIGURED: "결제 설정 문제로 지금은 처리할 수 없습니다. 고객센터에 문의해 주세요.",
+  PRICE_CHANGE_NOT_OPEN:
+    "지금은 가격 변경에 동의할 수 없습니다. 구독 정보를 새로 불러왔으니 안내된 내용과 동의 기간을 다시 확인해 주세요.",
 };
+// A consent echoes the terms shown; the server's differ (400 `not_the_offered_terms`): the view is fetched again
+const PRICE_TERMS_CHANGED =
+  "안내된 가격 변경 내용이 바뀌었습니다. 구독 정보를 새로 불러왔으니 바뀐 내용을 확인한 뒤 다시 동의해 주세요.";
 const NETWORK_DETAIL = "인터넷 연결을 확인한 뒤 다시 시도해 주세요.";
 
 const statusLine = document.getElementById("account-status");
@@ -71,6 +78,9 @@ const termsStatus = document.getElementById("terms-status");
 const consentList = document.getElementById("consent-list");
 const consentsError = document.getElementById("consents-error");
 const erasure = document.getElementById("erasure");
+const priceChange = document.getElementById("price-change");
+const priceText = document.getElementById("price-change-text");
+const consentButton = document.getElementById("price-consent");
 const result = document.getElementById("result");
 const dialog = document.getElementById("confirm");
 const confirmTitle = document.getElementById("confirm-title");
@@ -83,7 +93,7 @@ const inputs = {
   birth: document.getElementById("birth"),
   pwd_2digit: document.getElementById("pwd_2digit"),
 };
-const ACTION_BUTTONS = [skipButton, changeButton, cancelButton, eraseButton, cardSubmit];
+const ACTION_BUTTONS = [skipButton, changeButton, cancelButton, eraseButton, cardSubmit, consentButton];
 
 const state = {
   uid: null,
@@ -186,9 +196,14 @@ function skippedAhead(view) {
 
 function stateLabel(view) {
   const label = STATES[view.subscription_status] || "구독 없음";
-  return view.subscription_status === "cancelled" && view.ends_at
-    ? `${label} (${kstDateTime(view.ends_at)}까지 이용)`
-    : label;
+  if (!view.ends_at) return label;
+  if (view.subscription_status === "cancelled") return `${label} (${kstDateTime(view.ends_at)}까지 이용)`;
+  if (view.subscription_status === "suspended") return `${label} (${kstDateTime(view.ends_at)}에 해지 예정)`;
+  return label;
+}
+
+function cardText(view) {
+  return `${view.card.name || "카드"} **** ${view.card.last4 || "----"}`;
 }
 
 function payment(schedule) {
@@ -212,7 +227,7 @@ function renderView(view) {
   const rows = [
     ["요금제", known ? known.name : view.plan_id],
     ["요금", known ? `${money(known.amount, known.currency)} / ${cycle(known.interval)}` : ""],
-    ["결제 카드", `${view.card.name || "카드"} **** ${view.card.last4 || "----"}`],
+    ["결제 카드", cardText(view)],
     ["상태", stateLabel(view)],
     ["다음 결제", view.subscription_status === "cancelled" ? "없음" : nextText],
   ];
@@ -245,6 +260,7 @@ function renderView(view) {
   cancelButton.hidden = !(status === "active" || status === "past_due" || status === "suspended");
   actions.hidden = skipButton.hidden && changeButton.hidden && cancelButton.hidden;
   if (changeButton.hidden) closeCardChange();
+  renderPriceChange(view);
   statusLine.replaceChildren();
   statusLine.hidden = true;
   overview.hidden = false;
@@ -254,6 +270,7 @@ function renderView(view) {
 function hideSubscription() {
   state.view = null;
   overview.hidden = true;
+  priceChange.hidden = true;
   actions.hidden = true;
   erasure.hidden = true;
   closeCardChange();
@@ -304,6 +321,157 @@ function subscribedKey(listing) {
 function isView(view) {
   return isObject(view) && isObject(view.card) && Array.isArray(view.schedules);
 }
+
+// --- a price change ---
+
+/** The view's price change, when it is one the page can show in full; else null. */
+function offeredChange(view) {
+  const offer = view.price_change;
+  const whole = (n) => Number.isInteger(n) && n > 0;
+  const valid =
+    isObject(offer) &&
+    whole(offer.previous_amount) &&
+    whole(offer.amount) &&
+    [offer.period_at, offer.consent_from, offer.consent_until].every((at) => toDate(at) !== null);
+  return valid ? offer : null;
+}
+
+function priceMoney(amount) {
+  const known = plan(state.view);
+  return money(amount, known ? known.currency : "KRW");
+}
+
+/** Where the consent window is now: "before", "open" or "after" (the server decides by its own clock). */
+function consentWindow(offer) {
+  const now = Date.now();
+  if (now < toDate(offer.consent_from)) return "before";
+  return now < toDate(offer.consent_until) ? "open" : "after";
+}
+
+function withoutConsentText(offer) {
+  const at = kstDateTime(offer.period_at);
+  return offer.without_consent === "end"
+    ? `동의하지 않으시면 구독은 ${at}에 종료됩니다. 그때까지는 지금처럼 이용할 수 있으며, 그 뒤로는 결제되지 않습니다.`
+    : `동의하지 않으시면 요금은 지금처럼 ${priceMoney(offer.previous_amount)}으로 유지되며, 구독도 그대로 이어집니다.`;
+}
+
+/** What the notice says, and whether the customer can consent now. */
+function priceChangeNotice(view, offer) {
+  const at = kstDateTime(offer.period_at);
+  const before = priceMoney(offer.previous_amount);
+  const after = priceMoney(offer.amount);
+  if (!offer.consent_required) {
+    return { lines: [`${at} 결제부터 요금이 ${before}에서 ${after}으로 내려갑니다.`, "따로 하실 일은 없습니다."] };
+  }
+  const rise = `${at} 결제부터 요금이 ${before}에서 ${after}으로 오릅니다.`;
+  if (offer.consented_at) {
+    return {
+      lines: [
+        rise,
+        `${kstDateTime(offer.consented_at)}에 가격 변경에 동의하셨습니다. 새 요금은 결제 카드(${cardText(view)})로 결제됩니다.`,
+      ],
+    };
+  }
+  if (offer.lapsed) {
+    if (offer.without_consent === "end") {
+      const ended = toDate(offer.period_at) <= Date.now();
+      return {
+        lines: [
+          `동의 기한까지 동의하지 않으셔서 가격은 바뀌지 않았으며, 안내한 대로 구독이 ${at}에 ${ended ? "종료되었습니다" : "종료됩니다"}.`,
+          "그 뒤로는 결제되지 않습니다.",
+        ],
+      };
+    }
+    return {
+      lines: [
+        "동의 기한까지 동의하지 않으셔서 가격은 바뀌지 않았습니다.",
+        `요금은 지금처럼 ${before}이며, ${at} 결제도 ${before}으로 청구됩니다.`,
+      ],
+    };
+  }
+  const lines = [rise, `새 요금은 지금 등록된 결제 카드(${cardText(view)})로 결제됩니다.`, withoutConsentText(offer)];
+  const from = kstDateTime(offer.consent_from);
+  const until = kstDateTime(offer.consent_until);
+  const opening = consentWindow(offer);
+  if (opening === "after") {
+    lines.push(`동의할 수 있는 기간(${until}까지)이 지났습니다.`);
+    return { lines };
+  }
+  lines.push(`가격 변경 동의는 ${from}부터 ${until}까지 할 수 있습니다.`);
+  if (opening === "before") {
+    lines.push(`${from}부터 이 페이지에서 동의할 수 있습니다.`);
+    return { lines };
+  }
+  if (!/^[0-9]{4}$/.test(view.card.last4 || "")) {
+    lines.push("지금은 이 페이지에서 동의할 수 없습니다. 고객센터에 문의해 주세요.");
+    return { lines };
+  }
+  return { lines, canConsent: true };
+}
+
+function renderPriceChange(view) {
+  const offer = offeredChange(view);
+  // A subscription the customer cancelled has nothing to consent to; one that ended for want of consent says so
+  const shown = offer !== null && (view.subscription_status !== "cancelled" || offer.lapsed);
+  priceChange.hidden = !shown;
+  consentButton.hidden = true;
+  if (!shown) {
+    priceText.replaceChildren();
+    return;
+  }
+  const notice = priceChangeNotice(view, offer);
+  priceText.replaceChildren(...notice.lines.map((line) => element("p", "", line)));
+  consentButton.hidden = !notice.canConsent;
+}
+
+/** The dialog says exactly what the customer agrees to: the date, both prices, the card, and the alternative. */
+function consentLines(view, offer) {
+  const at = kstDateTime(offer.period_at);
+  const after = priceMoney(offer.amount);
+  return [
+    `구독 요금이 ${priceMoney(offer.previous_amount)}에서 ${after}으로 오르는 데 동의합니다.`,
+    `${at} 결제부터 ${after}이 결제 카드(${cardText(view)})로 청구됩니다.`,
+    withoutConsentText(offer),
+  ];
+}
+
+consentButton.addEventListener("click", async () => {
+  const view = state.view;
+  const offer = view && offeredChange(view);
+  if (!offer || state.busy) return;
+  const sure = await confirmAction("가격 변경에 동의할까요?", consentLines(view, offer), "동의하기");
+  if (!sure) return;
+  // The terms exactly as the server offered them and the page showed them: it checks each one
+  const body = {
+    previous_amount: offer.previous_amount,
+    amount: offer.amount,
+    period_at: offer.period_at,
+    card_last4: view.card.last4,
+    agree: true,
+  };
+  await change(async () => {
+    const answer = await send("POST", subscriptionPath("/price-consent"), {
+      key: newIdempotencyKey(),
+      body: JSON.stringify(body),
+    });
+    await loadView();
+    const reply = answer.body || {};
+    if (answer.status === 200) {
+      const amount = Number.isInteger(reply.amount) ? reply.amount : offer.amount;
+      showResult("success", "가격 변경에 동의했습니다.", [
+        `${kstDateTime(reply.period_at || offer.period_at)} 결제부터 ${priceMoney(amount)}이 결제 카드(${cardText(view)})로 청구됩니다.`,
+        reply.consented_at ? `동의 일시: ${kstDateTime(reply.consented_at)}` : "",
+      ]);
+      return;
+    }
+    const errors = Array.isArray(reply.errors) ? reply.errors : [];
+    if (answer.status === 400 && errors.some((e) => isObject(e) && e.reason === "not_the_offered_terms")) {
+      showResult("error", PRICE_TERMS_CHANGED);
+      return;
+    }
+    showError(answer);
+  });
+});
 
 // --- confirmations ---
 
@@ -405,7 +573,7 @@ function eraseLines(view, merchant) {
   return [
     "구독이 지금 바로 종료되며, 이미 결제된 이용 기간도 함께 끝납니다.",
     `결제된 금액은 환불되지 않습니다. 환불은 판매자 고객센터${contact}로 요청해 주세요.`,
-    `등록된 결제 카드(${view.card.name || "카드"} **** ${view.card.last4 || "----"})가 삭제됩니다.`,
+    `등록된 결제 카드(${cardText(view)})가 삭제됩니다.`,
     "계약에 관한 기록(약관 동의 포함)과 결제 기록은 전자상거래법에 따라 5년간 보관되며, 삭제가 끝나면 보관되는 기록을 알려 드립니다.",
   ];
 }

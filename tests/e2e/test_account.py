@@ -1,5 +1,6 @@
 """The account page (web/account.html): a signed-in customer sees the subscription and skips a payment,
-changes the card, cancels or asks for erasure, each confirmed first. Against `make dev ARGS=--jwt`."""
+changes the card, cancels, asks for erasure or consents to a higher price, each confirmed first. Against
+`make dev ARGS=--jwt`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import requests
 from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from tests.e2e.conftest import ARTIFACTS, CardForm, DevStack, screenshot, start_dev
-from tests.e2e.test_consents import AXE, DESKTOP, PHONE, kst, won
+from tests.e2e.test_consents import AXE, DESKTOP, KST, PHONE, kst, won
 from tests.integration.support import consents
 
 pytestmark = pytest.mark.xdist_group("e2e")
@@ -83,6 +85,71 @@ def open_account(page: Page, stack: DevStack) -> None:
 def detail(page: Page, term: str) -> Any:
     """What the summary says against `term` (요금제, 결제 카드, ...)."""
     return page.locator("#summary > div").filter(has=page.get_by_text(term, exact=True)).locator("dd")
+
+
+def iso(moment: datetime) -> str:
+    """An instant as the API writes it (pydantic's ISO 8601), in Korea's time, to the second."""
+    return moment.astimezone(KST).replace(microsecond=0).isoformat()
+
+
+def price_change(**fields: Any) -> dict[str, Any]:
+    """A view's `price_change` (PriceChangeView); by default a higher price awaiting consent, window open."""
+    period = datetime.now(KST) + timedelta(days=10)
+    change = {
+        "previous_amount": PLAN["amount"],
+        "amount": 12900,
+        "period_at": iso(period),
+        "consent_required": True,
+        "consent_from": iso(period - timedelta(days=30)),
+        "consent_until": iso(period - timedelta(hours=1)),
+        "consented_at": None,
+        "without_consent": "keep",
+        "lapsed": False,
+    }
+    return {**change, **fields}
+
+
+def serve_view(page: Page, stack: DevStack, uid: str, **fields: Any) -> dict[str, Any]:
+    """`GET /subscriptions/{uid}` as the stack answers it, with `fields` (a price change, a state) laid over
+    the view: what the stack cannot easily produce. The returned dict is read at each load: a test may change
+    it."""
+
+    def answer(route: Route, request: Request) -> None:
+        if request.method != "GET":
+            route.fallback()
+            return
+        response = route.fetch()
+        found = response.json()
+        assert "price_change" in found  # the real view carries the field (null without a change)
+        # The body changes length; the rest of the stack's answer (CORS included) stays
+        dropped = ("content-length", "content-encoding")
+        headers = {k: v for k, v in response.headers.items() if k not in dropped}
+        route.fulfill(status=response.status, headers=headers, json={**found, **fields})
+
+    page.route(f"{stack.api_url}/subscriptions/{uid}", answer)
+    return fields
+
+
+def answer_consent(page: Page, stack: DevStack, uid: str, status: int, body: dict[str, Any]) -> list[Request]:
+    """`POST /subscriptions/{uid}/price-consent` answered as the API documents; the requests the page sent."""
+    sent: list[Request] = []
+
+    def consent(route: Route, request: Request) -> None:
+        if request.method != "POST":
+            route.fallback()
+            return
+        sent.append(request)
+        origin = stack.page_url.rstrip("/")
+        headers = {"access-control-allow-origin": origin, "content-type": "application/json"}
+        route.fulfill(status=status, headers=headers, body=json.dumps(body))
+
+    page.route(f"{stack.api_url}/subscriptions/{uid}/price-consent", consent)
+    return sent
+
+
+def fits_the_screen(page: Page) -> bool:
+    """Nothing wider than the viewport: no sideways scrolling on a phone."""
+    return bool(page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def test_the_subscription_started_on_the_card_page_is_shown(page: Page, account_stack: DevStack) -> None:
@@ -274,21 +341,200 @@ def test_without_a_subscription_the_page_links_to_the_card_page(page: Page, acco
     screenshot(page, "account-empty")
 
 
+def test_a_higher_price_is_consented_to_in_its_window(page: Page, account_stack: DevStack) -> None:
+    # Given a higher price awaiting the customer's consent, its window open
+    uid = subscribe(account_stack)
+    card = view(account_stack, uid)["card"]
+    offer = price_change()
+    served = serve_view(page, account_stack, uid, price_change=offer)
+    consented_at = iso(datetime.now(KST))
+    reply = {
+        "status": "success",
+        "customer_uid": uid,
+        "amount": offer["amount"],
+        "period_at": offer["period_at"],
+        "consented_at": consented_at,
+    }
+    sent = answer_consent(page, account_stack, uid, 200, reply)
+    open_account(page, account_stack)
+    # Then the notice names the first payment at the new price, both prices, the card, what happens without
+    # consent, and the window
+    when = kst(offer["period_at"])
+    old, new = won(PLAN["amount"]), won(12900)
+    card_text = f"{card['name']} **** {card['last4']}"
+    notice = page.get_by_role("region", name="가격 변경 안내")
+    expect(notice).to_contain_text(f"{when} 결제부터 요금이 {old}에서 {new}으로 오릅니다.")
+    expect(notice).to_contain_text(f"새 요금은 지금 등록된 결제 카드({card_text})로 결제됩니다.")
+    keep = f"동의하지 않으시면 요금은 지금처럼 {old}으로 유지되며, 구독도 그대로 이어집니다."
+    expect(notice).to_contain_text(keep)
+    window = f"{kst(offer['consent_from'])}부터 {kst(offer['consent_until'])}까지"
+    expect(notice).to_contain_text(f"가격 변경 동의는 {window} 할 수 있습니다.")
+    page.set_viewport_size(DESKTOP)
+    screenshot(page, "account-price-change")
+    page.set_viewport_size(PHONE)
+    assert fits_the_screen(page)
+    screenshot(page, "account-price-change-phone")
+    page.set_viewport_size(DESKTOP)
+    # When the customer asks to consent, the dialog says exactly what is agreed to, and 닫기 has the focus
+    button = notice.get_by_role("button", name="가격 변경에 동의")
+    button.click()
+    dialog = page.get_by_role("dialog", name="가격 변경에 동의할까요?")
+    expect(dialog).to_contain_text(f"구독 요금이 {old}에서 {new}으로 오르는 데 동의합니다.")
+    expect(dialog).to_contain_text(f"{when} 결제부터 {new}이 결제 카드({card_text})로 청구됩니다.")
+    expect(dialog).to_contain_text(f"동의하지 않으시면 요금은 지금처럼 {old}으로 유지되며")
+    expect(dialog.get_by_role("button", name="닫기")).to_be_focused()  # Enter alone agrees to nothing
+    screenshot(page, "account-price-consent-confirm")
+    # Closing it agrees to nothing
+    dialog.get_by_role("button", name="닫기").click()
+    expect(dialog).to_be_hidden()
+    button.click()
+    served["price_change"] = {**offer, "consented_at": consented_at}  # what the view says once consented
+    dialog.get_by_role("button", name="동의하기").click()
+    # Then the answer is shown in the status area, and the reloaded notice says when it was agreed to
+    result = page.get_by_role("status")
+    expect(result).to_contain_text("가격 변경에 동의했습니다.")
+    expect(result).to_contain_text(f"{when} 결제부터 {new}이 결제 카드({card_text})로 청구됩니다.")
+    expect(result).to_contain_text(f"동의 일시: {kst(consented_at)}")
+    expect(result).to_be_focused()
+    expect(notice).to_contain_text(f"{kst(consented_at)}에 가격 변경에 동의하셨습니다.")
+    expect(notice.get_by_role("button", name="가격 변경에 동의")).to_have_count(0)
+    screenshot(page, "account-price-consented")
+    # And one request was sent, echoing the terms exactly as offered, with a new Idempotency-Key
+    [request] = sent
+    assert request.post_data_json == {
+        "previous_amount": PLAN["amount"],
+        "amount": 12900,
+        "period_at": offer["period_at"],
+        "card_last4": card["last4"],
+        "agree": True,
+    }
+    key = request.headers.get("idempotency-key")
+    assert key is not None
+    assert str(uuid.UUID(key)) == key
+
+
+def test_before_its_window_a_higher_price_says_from_when_consent_is_possible(
+    page: Page, account_stack: DevStack
+) -> None:
+    uid = subscribe(account_stack)
+    period = datetime.now(KST) + timedelta(days=45)
+    offer = price_change(
+        period_at=iso(period),
+        consent_from=iso(period - timedelta(days=30)),
+        consent_until=iso(period - timedelta(hours=1)),
+        without_consent="end",
+    )
+    serve_view(page, account_stack, uid, price_change=offer)
+    open_account(page, account_stack)
+    notice = page.get_by_role("region", name="가격 변경 안내")
+    when, opens, old = kst(offer["period_at"]), kst(offer["consent_from"]), won(PLAN["amount"])
+    expect(notice).to_contain_text(f"{when} 결제부터 요금이 {old}에서 {won(12900)}으로 오릅니다.")
+    expect(notice).to_contain_text(f"동의하지 않으시면 구독은 {when}에 종료됩니다.")
+    expect(notice).to_contain_text(f"{opens}부터 이 페이지에서 동의할 수 있습니다.")
+    expect(page.get_by_role("button", name="가격 변경에 동의")).to_have_count(0)
+    screenshot(page, "account-price-change-not-open")
+
+
+@pytest.mark.parametrize("case", ["lower", "consented", "lapsed_keep", "lapsed_end"])
+def test_a_price_change_without_anything_to_do_is_only_announced(
+    page: Page, account_stack: DevStack, case: str
+) -> None:
+    uid = subscribe(account_stack)
+    consented_at = iso(datetime.now(KST) - timedelta(days=2))
+    offer = {
+        "lower": price_change(amount=7900, consent_required=False),
+        "consented": price_change(consented_at=consented_at),
+        "lapsed_keep": price_change(lapsed=True),
+        "lapsed_end": price_change(lapsed=True, without_consent="end"),
+    }[case]
+    serve_view(page, account_stack, uid, price_change=offer)
+    open_account(page, account_stack)
+    when, old = kst(offer["period_at"]), won(PLAN["amount"])
+    expected = {
+        "lower": [
+            f"{when} 결제부터 요금이 {old}에서 {won(7900)}으로 내려갑니다.",
+            "따로 하실 일은 없습니다.",
+        ],
+        "consented": [
+            f"{when} 결제부터 요금이 {old}에서 {won(12900)}으로 오릅니다.",
+            f"{kst(consented_at)}에 가격 변경에 동의하셨습니다.",
+        ],
+        "lapsed_keep": [
+            "동의 기한까지 동의하지 않으셔서 가격은 바뀌지 않았습니다.",
+            f"요금은 지금처럼 {old}이며, {when} 결제도 {old}으로 청구됩니다.",
+        ],
+        "lapsed_end": [f"안내한 대로 구독이 {when}에 종료됩니다.", "그 뒤로는 결제되지 않습니다."],
+    }[case]
+    notice = page.get_by_role("region", name="가격 변경 안내")
+    for text in expected:
+        expect(notice).to_contain_text(text)
+    expect(page.get_by_role("button", name="가격 변경에 동의")).to_have_count(0)
+    screenshot(page, f"account-price-change-{case.replace('_', '-')}")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (
+            409,
+            {"status": "failed", "code": "PRICE_CHANGE_NOT_OPEN", "message": "Not open"},
+            "지금은 가격 변경에 동의할 수 없습니다. 구독 정보를 새로 불러왔으니",
+        ),
+        (
+            400,
+            {
+                "status": "failed",
+                "code": "INVALID_REQUEST",
+                "message": "The request is not valid. See errors for each field and rule.",
+                "errors": [{"field": "amount", "reason": "not_the_offered_terms"}],
+            },
+            "안내된 가격 변경 내용이 바뀌었습니다.",
+        ),
+    ],
+)
+def test_a_consent_the_server_refuses_is_explained(
+    page: Page, account_stack: DevStack, status: int, body: dict[str, Any], message: str
+) -> None:
+    uid = subscribe(account_stack)
+    serve_view(page, account_stack, uid, price_change=price_change())
+    sent = answer_consent(page, account_stack, uid, status, body)
+    open_account(page, account_stack)
+    page.get_by_role("button", name="가격 변경에 동의").click()
+    page.get_by_role("dialog").get_by_role("button", name="동의하기").click()
+    result = page.get_by_role("status")
+    expect(result).to_contain_text(message)
+    assert len(sent) == 1
+
+
+def test_a_suspended_subscription_says_when_it_is_cancelled(page: Page, account_stack: DevStack) -> None:
+    # A suspension (renewals failed past their retries) takes long on the dev stack: the view says it
+    uid = subscribe(account_stack)
+    ends_at = iso(datetime.now(KST) + timedelta(days=14))
+    serve_view(page, account_stack, uid, subscription_status="suspended", ends_at=ends_at)
+    open_account(page, account_stack)
+    expect(detail(page, "상태")).to_have_text(f"이용 정지 ({kst(ends_at)}에 해지 예정)")
+    expect(page.get_by_role("button", name="구독 해지")).to_be_visible()
+    expect(page.get_by_role("button", name="결제 카드 변경")).to_be_hidden()
+    screenshot(page, "account-suspended")
+
+
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_axe_finds_nothing_serious_on_the_account_page(
     browser: Browser, account_stack: DevStack, size: str
 ) -> None:
     if not AXE.exists():
         pytest.fail(f"{AXE} is missing: run `make browser` (npm ci)")
-    subscribe(account_stack)
+    uid = subscribe(account_stack)
     # As in test_consents: only this context bypasses the page's policy, so axe's inline script can run.
     context = browser.new_context(
         viewport=DESKTOP if size == "desktop" else PHONE, locale="ko-KR", bypass_csp=True
     )
     try:
         page = context.new_page()
+        serve_view(page, account_stack, uid, price_change=price_change())  # the price notice open
         open_account(page, account_stack)
-        # The overview with the card form and every consent's text open, then the cancel confirmation
+        # The overview with the price notice, the card form and every consent's text open, then the cancel
+        # and the price consent confirmations
         page.get_by_role("button", name="결제 카드 변경").click()
         for toggle in page.locator(".consent-toggle").all():
             toggle.click()
@@ -297,6 +543,12 @@ def test_axe_finds_nothing_serious_on_the_account_page(
         page.get_by_role("button", name="구독 해지").click()
         expect(page.get_by_role("dialog")).to_be_visible()
         scans.append(page.evaluate("() => axe.run()"))
+        page.get_by_role("dialog").get_by_role("button", name="닫기").click()
+        page.get_by_role("button", name="가격 변경에 동의").click()
+        expect(page.get_by_role("dialog", name="가격 변경에 동의할까요?")).to_be_visible()
+        scans.append(page.evaluate("() => axe.run()"))
+        if size == "phone":
+            assert fits_the_screen(page)
     finally:
         context.close()
     violations = [v for scan in scans for v in scan["violations"]]

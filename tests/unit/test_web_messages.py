@@ -52,3 +52,12 @@ def card_fields(file: str) -> str:
 
 def test_the_account_pages_card_fields_are_the_card_pages() -> None:
     assert card_fields("account.html") == card_fields("index.html")
+
+
+def test_the_account_page_explains_a_refused_price_consent() -> None:
+    """409 PRICE_CHANGE_NOT_OPEN has the account page's own message (it reloads the view), layered over the
+    shared ones, and 400 `not_the_offered_terms` is told apart from other invalid requests."""
+    own = code_block("account.js", "const CODE_MESSAGES")
+    assert "...messages.CODE_MESSAGES," in own
+    assert "PRICE_CHANGE_NOT_OPEN" in codes(own)
+    assert '"not_the_offered_terms"' in (WEB / "account.js").read_text(encoding="utf-8")
