@@ -133,7 +133,9 @@ function showError(answer) {
   const code = body.code || messages.STATUS_CODES[answer.status];
   if (code === "UNAUTHORIZED") forgetToken();
   const requestId = body.request_id ? messages.requestIdText(body.request_id) : "";
-  showResult("error", CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR, [requestId]);
+  const mismatch = code === "CARD_REJECTED" ? messages.detailsMismatch(body) : null;
+  const message = CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR;
+  showResult("error", mismatch ? `결제 카드는 바뀌지 않았습니다. ${mismatch}` : message, [requestId]);
 }
 
 function setBusy(busy) {

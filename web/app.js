@@ -46,13 +46,6 @@ const CODE_MESSAGES = {
   BILLING_KEY_REPLACED: "결제 카드가 변경되어 이 결제수단은 더 이상 쓰이지 않습니다. 구독 정보를 새로 불러와 주세요.",
   FORBIDDEN: "카드를 등록할 권한이 없습니다.",
 };
-// A decline whose details do not match the card (number, expiry, PIN digits, birth date): what to check
-// while the card may be tried again, and that a second mismatch in a row stops it here (before the card
-// company could lock it after a third wrong PIN).
-const DETAILS_MISMATCH =
-  "카드사에서 카드 정보가 일치하지 않는다고 알려 왔습니다. 카드 번호, 유효기간, 비밀번호 앞 두 자리, 생년월일(법인카드는 사업자등록번호)을 확인해 주세요. 한 번 더 일치하지 않으면 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다.";
-const DETAILS_MISMATCH_LAST =
-  "카드사에서 카드 정보가 두 번 연속 일치하지 않는다고 알려 왔습니다. 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.";
 const NETWORK_DETAIL =
   "인터넷 연결을 확인한 뒤 다시 시도해 주세요. 같은 내용으로 다시 시도하면 카드가 두 번 등록되지 않습니다.";
 const TERMS_CHANGED_RESULT =
@@ -836,9 +829,7 @@ function handleAnswer(answer, sent) {
     return;
   }
   let message = CODE_MESSAGES[code] || CODE_MESSAGES.INTERNAL_ERROR;
-  if (code === "CARD_REJECTED" && body.decline === "details_mismatch") {
-    message = body.tries_left > 0 ? DETAILS_MISMATCH : DETAILS_MISMATCH_LAST;
-  }
+  if (code === "CARD_REJECTED") message = messages.detailsMismatch(body) || message;
   if (code === "TOO_MANY_ATTEMPTS" && answer.retryAfter) {
     message = `시도 횟수가 너무 많습니다. ${Math.max(1, Math.ceil(answer.retryAfter / 60))}분 후에 다시 시도해 주세요.`;
   }

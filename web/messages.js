@@ -88,3 +88,13 @@ export function requestIdText(requestId) {
 export function missingConsentsText(titles) {
   return `다음 필수 항목에 동의해 주세요: ${titles.join(", ")}`;
 }
+
+// A decline whose details do not match the card (number, expiry, PIN digits, birth date): what to check
+// while the card may be tried again, and that a second mismatch in a row stops it here (before the card
+// company could lock it after a third wrong PIN). Null for any other decline.
+export function detailsMismatch(declined) {
+  if (declined.decline !== "details_mismatch") return null;
+  return declined.tries_left > 0
+    ? "카드사에서 카드 정보가 일치하지 않는다고 알려 왔습니다. 카드 번호, 유효기간, 비밀번호 앞 두 자리, 생년월일(법인카드는 사업자등록번호)을 확인해 주세요. 한 번 더 일치하지 않으면 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다."
+    : "카드사에서 카드 정보가 두 번 연속 일치하지 않는다고 알려 왔습니다. 카드가 잠기지 않도록 이 카드는 여기서 더 이상 등록할 수 없습니다. 다른 카드를 사용해 주세요.";
+}

@@ -234,6 +234,29 @@ def test_the_card_is_changed_with_the_cards_consents(page: Page, account_stack: 
     assert view(account_stack, new_uid)["card"]["last4"] == "0004"
 
 
+def test_a_new_card_whose_details_do_not_match_is_explained_and_nothing_changes(
+    page: Page, account_stack: DevStack
+) -> None:
+    subscribe(account_stack)
+    open_account(page, account_stack)
+    page.get_by_role("button", name="결제 카드 변경").click()
+    page.get_by_label("카드 번호", exact=True).fill("9540 4900 0011 3002")  # the emulator's wrong PIN digits
+    page.get_by_label("유효기간", exact=True).fill("12/30")
+    page.get_by_label("생년월일 / 사업자등록번호", exact=True).fill("880101")
+    page.get_by_label("카드 비밀번호 앞 두 자리", exact=True).fill("99")
+    for item in consents("card")["items"]:
+        page.locator(f"#consent-{item}").check()
+    page.get_by_role("button", name="동의하고 카드 변경").click()
+    # Then the customer learns what to check, that one more mismatch stops the card here, and that the
+    # subscription's card did not change
+    result = page.locator("#result")
+    expect(result).to_contain_text("결제 카드는 바뀌지 않았습니다.")
+    expect(result).to_contain_text("카드 번호, 유효기간, 비밀번호 앞 두 자리, 생년월일")
+    expect(result).to_contain_text("한 번 더 일치하지 않으면")
+    expect(detail(page, "결제 카드")).to_contain_text("**** 0001")
+    screenshot(page, "account-card-change-details-mismatch")
+
+
 def test_a_card_change_portone_could_not_confirm_changed_nothing_and_is_offered_again(
     page: Page, account_stack: DevStack
 ) -> None:
