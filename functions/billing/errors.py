@@ -259,8 +259,9 @@ class ProviderMisconfigured(ApiError):
 
 
 class ProviderChannelMisconfigured(ApiError):
-    """The go-live guard: a live stack got a billing key from a PortOne test channel (a deployment mistake,
-    never the card's). The key was deleted; retrying helps only once the channel configuration is fixed."""
+    """The PortOne channel is misconfigured, a deployment mistake, never the card's: a live stack got a
+    billing key from a test channel (the go-live guard deleted it), or the stack names no channel at all
+    (the smoke check). Retrying helps only once the configuration is fixed."""
 
     status = 503
     code = "PAYMENT_CHANNEL_MISCONFIGURED"

@@ -226,7 +226,12 @@ class BillingService:
         raise ProviderChannelMisconfigured("PortOne issued a test-channel key to a live stack")
 
     def smoke_check(self, deadline: Deadline) -> None:
-        """Prove the secret is readable and PortOne accepts the keys (design.md D14). Raises on failure."""
+        """Prove the stack names a PortOne channel, the secret is readable and PortOne accepts the keys
+        (design.md D14). Raises on failure."""
+        if not (self.settings.portone_channel_key or self.settings.portone_pg):
+            # PortOne's current schema requires channel_key to issue a key (docs/portone-v1.md §3.1): every
+            # card would be refused. `pg` is the older way, still accepted where PortOne still takes it.
+            raise ProviderChannelMisconfigured("neither PORTONE_CHANNEL_KEY nor PORTONE_PG is set")
         with portone_errors_as_api_errors(self.settings.smoke_customer_uid or None):
             self.portone.check_credentials(deadline=deadline)
             if self.settings.smoke_customer_uid:

@@ -8,7 +8,7 @@ against it.
 
     clock = FakeClock()
     with PortOneEmulator(clock=clock, notice_url="http://127.0.0.1:8000/webhook") as emulator:
-        # point the client at emulator.url with DEFAULT_IMP_KEY and DEFAULT_IMP_SECRET
+        # point the client at emulator.url with DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET and DEFAULT_CHANNEL_KEY
         emulator.add_fault("reset", "POST /subscribe/customers")  # issued, but the answer is lost
         ...
         assert "cu_1" in emulator.customers
@@ -21,12 +21,19 @@ Standalone: ``python -m local.portone_emulator --port 8090``.
 """
 
 from local.portone_emulator.clock import FakeClock
-from local.portone_emulator.emulator import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, Call, PortOneEmulator
+from local.portone_emulator.emulator import (
+    DEFAULT_CHANNEL_KEY,
+    DEFAULT_IMP_KEY,
+    DEFAULT_IMP_SECRET,
+    Call,
+    PortOneEmulator,
+)
 from local.portone_emulator.faults import Fault
 from local.portone_emulator.fields import PortOneError
 from local.portone_emulator.notices import Notice
 
 __all__ = [
+    "DEFAULT_CHANNEL_KEY",
     "DEFAULT_IMP_KEY",
     "DEFAULT_IMP_SECRET",
     "Call",

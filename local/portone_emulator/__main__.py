@@ -12,7 +12,12 @@ from collections.abc import Callable
 from types import FrameType
 
 from local.portone_emulator.clock import FakeClock
-from local.portone_emulator.emulator import DEFAULT_IMP_KEY, DEFAULT_IMP_SECRET, PortOneEmulator
+from local.portone_emulator.emulator import (
+    DEFAULT_CHANNEL_KEY,
+    DEFAULT_IMP_KEY,
+    DEFAULT_IMP_SECRET,
+    PortOneEmulator,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         "as before 2026-01-26 (docs/portone-v1.md §5.4)",
     )
     parser.add_argument(
+        "--legacy-pg",
+        action="store_true",
+        help="leniency: issue billing keys without channel_key (pg, or the default PG), as before the 2026 "
+        f"schema required it (docs/portone-v1.md §3.1); the channel key otherwise is {DEFAULT_CHANNEL_KEY}",
+    )
+    parser.add_argument(
         "--fake-clock",
         action="store_true",
         help="start a FakeClock at the current time, movable with POST /__emulator__/clock",
@@ -60,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         notice_url=args.notice_url,
         test_channel=not args.live_channel,
         show_sandbox_payments=args.show_sandbox_payments,
+        legacy_pg=args.legacy_pg,
     )
     url = emulator.start(args.host, args.port)
     print(f"PortOne V1 emulator listening on {url}", flush=True)

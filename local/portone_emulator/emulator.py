@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple, Self
 
@@ -31,6 +31,8 @@ logger = logging.getLogger("local.portone_emulator")
 
 # The local emulator's well-known key pair; not a PortOne credential.
 DEFAULT_API_KEYS = {"imp_local_key": "imp_local_secret"}
+# The one channel of the local merchant (a NICE test channel, README §3.1), as the console would show its key
+DEFAULT_CHANNEL_KEY = "channel-key-local-nice-test"
 DEFAULT_IMP_KEY = "imp_local_key"
 DEFAULT_IMP_SECRET = DEFAULT_API_KEYS[DEFAULT_IMP_KEY]
 UNKNOWN_ROUTE = "<unknown>"
@@ -62,7 +64,13 @@ class PortOneEmulator:
     ``GET /payments/{imp_uid}`` answers 404 for them unless the client sends ``include_sandbox=true``, as
     PortOne does since 2026-01-26 (README §5.4). Two named switches change that: ``test_channel=False``
     models a live channel (``sandbox: false``, always shown); ``show_sandbox_payments=True`` is the leniency
-    of the lookup before 2026-01-26. Schedule lookups carry no ``sandbox`` and always show test schedules.
+    of the lookup before 2026-01-26.
+
+    A billing key is issued only with the ``channel_key`` of one of the merchant's channels
+    (``channel_keys``, by default ``DEFAULT_CHANNEL_KEY``), which the 2026 schema requires (README §3.1); the
+    switch ``legacy_pg=True`` is the leniency of older PortOne: no ``channel_key``, ``pg`` or the default PG.
+
+    Schedule lookups carry no ``sandbox`` and always show test schedules.
     The payment lists (``/payments/find...``, ``/subscribe/customers/{uid}/payments``), not served yet, must
     hide sandbox payments by default too, with their own named switch to show them: whether PortOne's lists
     leave them out is not documented (README §8 item 8), so the strict reading holds.
@@ -78,13 +86,19 @@ class PortOneEmulator:
         notice_url: str | None = None,
         test_channel: bool = True,
         show_sandbox_payments: bool = False,
+        channel_keys: Collection[str] = (DEFAULT_CHANNEL_KEY,),
+        legacy_pg: bool = False,
     ) -> None:
         keys = dict(api_keys if api_keys is not None else DEFAULT_API_KEYS)
         self.clock = clock
         self.check_contract = check_contract
         self.notice_url = notice_url
-        self._state = PortOneState(keys, clock, unknown_customer_status)
-        self._switches = {"test_channel": test_channel, "show_sandbox_payments": show_sandbox_payments}
+        self._state = PortOneState(keys, clock, unknown_customer_status, channel_keys)
+        self._switches = {
+            "test_channel": test_channel,
+            "show_sandbox_payments": show_sandbox_payments,
+            "legacy_pg": legacy_pg,
+        }
         self._restore_switches()
         self._faults = FaultBook()
         self._lock = threading.Lock()
@@ -182,9 +196,20 @@ class PortOneEmulator:
     def show_sandbox_payments(self, show: bool) -> None:
         self._state.show_sandbox_payments = bool(show)
 
+    @property
+    def legacy_pg(self) -> bool:
+        """Leniency: a billing key is issued without ``channel_key`` (``pg``, or the merchant's default PG),
+        as before the 2026 schema made it required (README §3.1, §9)."""
+        return self._state.legacy_pg
+
+    @legacy_pg.setter
+    def legacy_pg(self, legacy: bool) -> None:
+        self._state.legacy_pg = bool(legacy)
+
     def _restore_switches(self) -> None:
         self.test_channel = self._switches["test_channel"]
         self.show_sandbox_payments = self._switches["show_sandbox_payments"]
+        self.legacy_pg = self._switches["legacy_pg"]
 
     def card_declines(self, customer_uid: str, fail_reason: str | None) -> None:
         """From now on every payment with the customer's key is declined with `fail_reason`, or (None)
@@ -370,6 +395,7 @@ class PortOneEmulator:
                     query=query_pairs(request.query),
                     body=body,
                     form=not is_json(content_type),
+                    allowed=contract.LEGACY_PG if self.legacy_pg else frozenset(),
                 )
             )
 

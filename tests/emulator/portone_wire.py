@@ -6,6 +6,7 @@ from typing import Any
 
 import requests
 
+from local.portone_emulator import DEFAULT_CHANNEL_KEY
 from local.portone_emulator.cards import TEST_CARD_OK
 
 IMP_KEY = "imp_test_key"
@@ -39,7 +40,13 @@ class PortOneWire:
     def issue(
         self, customer_uid: str = "cu_1", card_number: str = TEST_CARD_OK, **fields: Any
     ) -> requests.Response:
-        body = {"card_number": card_number, "expiry": "2030-12", "birth": "900101", "pwd_2digit": "12"}
+        body = {
+            "card_number": card_number,
+            "expiry": "2030-12",
+            "birth": "900101",
+            "pwd_2digit": "12",
+            "channel_key": DEFAULT_CHANNEL_KEY,
+        }
         return self.call("POST", f"/subscribe/customers/{customer_uid}", json={**body, **fields})
 
     def schedule(

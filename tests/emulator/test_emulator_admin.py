@@ -82,7 +82,12 @@ def test_admin_faults(wire: PortOneWire, emulator: PortOneEmulator) -> None:
     assert added.status_code == 201
     assert added.json()["faults"][0]["kind"] == "reset"
     with pytest.raises(requests.ConnectionError):
-        wire.call("POST", "/subscribe/customers/cu_1", token=token, json={"card_number": "x", "expiry": "x"})
+        wire.call(
+            "POST",
+            "/subscribe/customers/cu_1",
+            token=token,
+            json={"card_number": "x", "expiry": "x", "channel_key": "k"},
+        )
     assert emulator.customers == {}
 
     wire.session.post(faults_url, json={"kind": "http_503", "times": None}, timeout=TIMEOUT)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from local.portone_emulator import FakeClock, PortOneEmulator
+from local.portone_emulator import DEFAULT_CHANNEL_KEY, FakeClock, PortOneEmulator
 from local.portone_emulator.cards import (
     CARD_EXPIRY_MISMATCH,
     CARD_INVALID_NUMBER,
@@ -68,7 +68,13 @@ def test_form_body_and_any_card_number_format(wire: PortOneWire, card_number: st
     response = wire.call(
         "POST",
         "/subscribe/customers/cu_form",
-        data={"card_number": card_number, "expiry": "2030-12", "birth": "900101", "customer_tel": "010"},
+        data={
+            "card_number": card_number,
+            "expiry": "2030-12",
+            "birth": "900101",
+            "customer_tel": "010",
+            "channel_key": DEFAULT_CHANNEL_KEY,
+        },
     )
 
     customer = _ok(response)
@@ -240,14 +246,16 @@ def test_birth_and_password_formats(wire: PortOneWire, fields: dict[str, str], m
 
 @pytest.mark.parametrize("fields", [{"birth": "1234567890"}, {"birth": None, "pwd_2digit": None}])
 def test_business_number_and_optional_birth_and_password(wire: PortOneWire, fields: dict[str, Any]) -> None:
-    body = {"card_number": TEST_CARD_OK, "expiry": "2030-12", **fields}
+    body = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "channel_key": DEFAULT_CHANNEL_KEY, **fields}
 
     _ok(wire.call("POST", "/subscribe/customers/cu_corp", json={k: v for k, v in body.items() if v}))
 
 
-@pytest.mark.parametrize("missing", ["card_number", "expiry"])
-def test_missing_card_number_or_expiry(wire: PortOneWire, emulator: PortOneEmulator, missing: str) -> None:
-    body = {"card_number": TEST_CARD_OK, "expiry": "2030-12"}
+@pytest.mark.parametrize("missing", ["channel_key", "card_number", "expiry"])
+def test_missing_channel_key_card_number_or_expiry(
+    wire: PortOneWire, emulator: PortOneEmulator, missing: str
+) -> None:
+    body = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "channel_key": DEFAULT_CHANNEL_KEY}
     del body[missing]
 
     response = wire.call("POST", "/subscribe/customers/cu_1", json=body)
@@ -256,6 +264,49 @@ def test_missing_card_number_or_expiry(wire: PortOneWire, emulator: PortOneEmula
     assert emulator.take_contract_violations() == [
         f"request POST /subscribe/customers/{{customer_uid}}: formData parameter '{missing}' is required"
     ]
+
+
+def test_a_key_needs_one_of_the_merchants_channels(wire: PortOneWire, emulator: PortOneEmulator) -> None:
+    # The 2026 schema requires channel_key (docs/portone-v1.md §3.1); an unknown one names no channel
+    response = wire.issue("cu_1", channel_key="channel-key-of-another-merchant")
+
+    _rejected(response, 1, "채널 정보를 찾을 수 없습니다. channel_key를 확인해 주세요.")
+    assert emulator.customers == {}
+
+
+def test_the_legacy_switch_issues_without_a_channel_key_as_older_portone_did(
+    wire: PortOneWire, emulator: PortOneEmulator
+) -> None:
+    body = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "pg": "nice.nictest04m"}
+    emulator.legacy_pg = True
+
+    _ok(wire.call("POST", "/subscribe/customers/cu_pg", json=body))
+    _ok(
+        wire.call(
+            "POST", "/subscribe/customers/cu_default", json={k: body[k] for k in ("card_number", "expiry")}
+        )
+    )
+
+    assert set(emulator.customers) == {"cu_pg", "cu_default"}
+    assert emulator.contract_violations == []  # the older schema's request, not a violation under the switch
+    emulator.reset()
+    assert emulator.legacy_pg is False  # a switch a test turned on goes back with the reset
+
+
+def test_a_schedule_with_card_fields_takes_the_default_channel_or_a_known_one(
+    wire: PortOneWire, emulator: PortOneEmulator, clock: FakeClock
+) -> None:
+    order = {"merchant_uid": "sub_1", "schedule_at": int(clock.now) + 3600, "amount": 9900, "name": "월간"}
+    card = {"card_number": TEST_CARD_OK, "expiry": "2030-12"}
+
+    _ok(wire.schedule("cu_1", order, **card))
+    _rejected(
+        wire.schedule("cu_2", {**order, "merchant_uid": "sub_2"}, channel_key="channel-key-unknown", **card),
+        1,
+        "채널 정보를 찾을 수 없습니다. channel_key를 확인해 주세요.",
+    )
+
+    assert set(emulator.customers) == {"cu_1"}
 
 
 @pytest.mark.parametrize(
@@ -270,7 +321,8 @@ def test_missing_card_number_or_expiry(wire: PortOneWire, emulator: PortOneEmula
 def test_every_customer_call_needs_a_token(
     wire: PortOneWire, emulator: PortOneEmulator, method: str, path: str
 ) -> None:
-    body = {"card_number": TEST_CARD_OK, "expiry": "2030-12"} if method == "POST" else None
+    card = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "channel_key": DEFAULT_CHANNEL_KEY}
+    body = card if method == "POST" else None
 
     response = wire.session.request(method, f"{wire.base_url}{path}", json=body, timeout=TIMEOUT)
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.portone_emulator import FakeClock, PortOneEmulator, contract
+from local.portone_emulator import DEFAULT_CHANNEL_KEY, FakeClock, PortOneEmulator, contract
 from local.portone_emulator.cards import (
     CARD_INSUFFICIENT_FUNDS,
     CARD_WRONG_PASSWORD,
@@ -64,7 +64,7 @@ def test_a_whole_session_of_answers_keeps_the_contract(clock: FakeClock) -> None
             "POST",
             "/subscribe/customers/cu_2",
             token=token,
-            data={"card_number": TEST_CARD_CHECK, "expiry": "2030-01"},
+            data={"card_number": TEST_CARD_CHECK, "expiry": "2030-01", "channel_key": DEFAULT_CHANNEL_KEY},
         )
         wire.issue("cu_3", CARD_WRONG_PASSWORD)  # 200, code -1
         wire.call("GET", "/subscribe/customers/cu_1", token=token)
@@ -157,38 +157,57 @@ def _request(
     query: list[tuple[str, str]] | None = None,
     body: dict[str, Any] | None = None,
     form: bool = False,
+    allowed: frozenset[tuple[str, str, str, str]] = frozenset(),
 ) -> list[str]:
     return contract.request_violations(
         method,
         template,
         path_params={"customer_uid": "cu_1"} if path is None else path,
         query=query or [],
-        body={"card_number": TEST_CARD_OK, "expiry": "2030-12"} if body is None else body,
+        body={"card_number": TEST_CARD_OK, "expiry": "2030-12", "channel_key": "k"} if body is None else body,
         form=form,
+        allowed=allowed,
     )
 
 
-def test_a_good_request_passes_and_channel_key_is_optional() -> None:
+def test_a_good_request_passes_and_channel_key_is_required_unless_the_legacy_switch_allows() -> None:
     assert _request() == []
-    assert _request(body={"card_number": TEST_CARD_OK, "expiry": "2030-12", "channel_key": "k"}) == []
+    without = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "pg": "nice.nictest04m"}
+    assert [v.split(": ", 1)[1] for v in _request(body=without)] == [
+        "formData parameter 'channel_key' is required"
+    ]
+    assert _request(body=without, allowed=contract.LEGACY_PG) == []
 
 
 @pytest.mark.parametrize(
     ("kwargs", "violation"),
     [
-        ({"body": {"card_number": TEST_CARD_OK}}, "formData parameter 'expiry' is required"),
-        ({"body": {"card_number": TEST_CARD_OK, "expiry": None}}, "formData parameter 'expiry' is required"),
+        (
+            {"body": {"card_number": TEST_CARD_OK, "channel_key": "k"}},
+            "formData parameter 'expiry' is required",
+        ),
+        (
+            {"body": {"card_number": TEST_CARD_OK, "expiry": None, "channel_key": "k"}},
+            "formData parameter 'expiry' is required",
+        ),
         ({"path": {"customer_uid": "u" * 81}}, "path parameter 'customer_uid' is longer than 80"),
         (
             {"body": {"card_number": TEST_CARD_OK, "expiry": "2030-12", "channel_key": "k" * 56}},
             "formData parameter 'channel_key' is longer than 55",
         ),
         (
-            {"body": {"card_number": TEST_CARD_OK, "expiry": "2030-12", "birth": 900101}},
+            {"body": {"card_number": TEST_CARD_OK, "expiry": "2030-12", "birth": 900101, "channel_key": "k"}},
             "formData parameter 'birth' must be string",
         ),
         (
-            {"body": {"card_number": TEST_CARD_OK, "expiry": "2030-12", "customer_uid": "cu_1"}},
+            {
+                "body": {
+                    "card_number": TEST_CARD_OK,
+                    "expiry": "2030-12",
+                    "customer_uid": "cu_1",
+                    "channel_key": "k",
+                }
+            },
             "formData parameter 'customer_uid' is not in the spec",
         ),
         ({"query": [("reason", "x")]}, "query parameter 'reason' is not in the spec"),
@@ -209,7 +228,7 @@ def test_bad_requests_are_caught(kwargs: dict[str, Any], violation: str) -> None
 
 
 def test_form_values_are_text() -> None:
-    body = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "birth": "900101"}
+    body = {"card_number": TEST_CARD_OK, "expiry": "2030-12", "birth": "900101", "channel_key": "k"}
 
     assert _request(body=body, form=True) == []
     assert _request(body={**body, "birth": ["9"]}, form=True) == [

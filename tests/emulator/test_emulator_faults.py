@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.portone_emulator import FakeClock, Fault, PortOneEmulator
+from local.portone_emulator import DEFAULT_CHANNEL_KEY, FakeClock, Fault, PortOneEmulator
 from tests.emulator.portone_wire import PortOneWire, ok, order, rejected
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
@@ -189,7 +189,13 @@ def test_invalid_faults_are_refused(arguments: dict[str, Any], problem: str) -> 
 
 
 def _card() -> dict[str, str]:
-    return {"card_number": "9540490000000001", "expiry": "2030-12", "birth": "900101", "pwd_2digit": "12"}
+    return {
+        "card_number": "9540490000000001",
+        "expiry": "2030-12",
+        "birth": "900101",
+        "pwd_2digit": "12",
+        "channel_key": DEFAULT_CHANNEL_KEY,
+    }
 
 
 # --- the same faults on scheduled payments and payments ---

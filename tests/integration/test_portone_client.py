@@ -20,13 +20,15 @@ from billing.portone.errors import (
     PortOneUnavailable,
 )
 from billing.portone.models import BillingKeyCard, Credentials
-from local.portone_emulator import FakeClock, PortOneEmulator
+from local.portone_emulator import DEFAULT_CHANNEL_KEY, FakeClock, PortOneEmulator
 from local.portone_emulator import cards as magic
 
 KEY, SECRET = "imp_client_test", "imp_client_test_secret"
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 GET = ("GET", "/subscribe/customers/{customer_uid}")
 TOKEN = ("POST", "/users/getToken")
+
+CHANNEL = {"channel_key": DEFAULT_CHANNEL_KEY}  # the service sends its configured channel (issue_extras)
 
 
 class KeyStore:
@@ -82,7 +84,7 @@ def card(number: str = magic.TEST_CARD_OK) -> BillingKeyCard:
 
 
 def issue(client: PortOneClient, uid: str = "cu_1", number: str = magic.TEST_CARD_OK, seconds: float = 10):
-    return client.issue_billing_key(uid, card(number), extra={}, deadline=Deadline.after(seconds))
+    return client.issue_billing_key(uid, card(number), extra=CHANNEL, deadline=Deadline.after(seconds))
 
 
 def test_ten_issues_share_one_token(client: PortOneClient, emulator: PortOneEmulator) -> None:
@@ -225,7 +227,7 @@ def entries(count: int, start: float, prefix: str = "m") -> list[dict[str, Any]]
 
 
 def with_key(client: PortOneClient, customer_uid: str = "cu_s") -> str:
-    client.issue_billing_key(customer_uid, card(), extra={}, deadline=Deadline.after(5))
+    client.issue_billing_key(customer_uid, card(), extra=CHANNEL, deadline=Deadline.after(5))
     return customer_uid
 
 

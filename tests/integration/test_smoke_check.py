@@ -5,10 +5,16 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from billing.errors import ConfigurationUnavailable, ProviderMisconfigured, ProviderRejected
+from billing.errors import (
+    ConfigurationUnavailable,
+    ProviderChannelMisconfigured,
+    ProviderMisconfigured,
+    ProviderRejected,
+)
 from local.lambda_context import LocalLambdaContext
+from local.portone_emulator import DEFAULT_CHANNEL_KEY
 from local.stack import EmbeddedStack
-from tests.integration.support import emitted_metrics, load_event
+from tests.integration.support import ENVIRONMENT, emitted_metrics, load_event
 
 
 def run_smoke_check() -> dict:
@@ -49,3 +55,23 @@ def test_an_unreadable_secret_fails_it(monkeypatch) -> None:
     monkeypatch.setenv("PORTONE_SECRET_ID", "no-such-secret")
     with pytest.raises(ConfigurationUnavailable):
         run_smoke_check()
+
+
+def test_a_stack_that_names_no_portone_channel_fails_it(stack: EmbeddedStack, monkeypatch, capsys) -> None:
+    # PortOne's current schema requires channel_key to issue a key: every card would be refused
+    monkeypatch.setenv("PORTONE_CHANNEL_KEY", "")
+    monkeypatch.setenv("PORTONE_PG", "")
+    with pytest.raises(ProviderChannelMisconfigured):
+        run_smoke_check()
+    assert "SmokeCheckFailed" in emitted_metrics(capsys.readouterr().out)
+    assert stack.emulator.calls == ()
+
+
+def test_a_legacy_pg_alone_passes_it(monkeypatch) -> None:
+    monkeypatch.setenv("PORTONE_CHANNEL_KEY", "")
+    monkeypatch.setenv("PORTONE_PG", "nice.nictest04m")
+    assert run_smoke_check() == {"status": "success"}
+
+
+def test_the_local_stack_names_the_emulators_channel() -> None:
+    assert ENVIRONMENT["PORTONE_CHANNEL_KEY"] == DEFAULT_CHANNEL_KEY
