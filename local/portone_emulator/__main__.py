@@ -56,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
         f"schema required it (docs/portone-v1.md §3.1); the channel key otherwise is {DEFAULT_CHANNEL_KEY}",
     )
     parser.add_argument(
+        "--list-sandbox-payments",
+        action="store_true",
+        help="leniency: /payments/find... and a key's payments list show test-channel payments "
+        "(docs/portone-v1.md §8 item 8)",
+    )
+    parser.add_argument(
+        "--schedule-lists-as-array",
+        action="store_true",
+        help="leniency: the schedule lists answer the spec's bare array, not the paged object "
+        "(docs/portone-v1.md §4.4)",
+    )
+    parser.add_argument(
         "--fake-clock",
         action="store_true",
         help="start a FakeClock at the current time, movable with POST /__emulator__/clock",
@@ -72,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         test_channel=not args.live_channel,
         show_sandbox_payments=args.show_sandbox_payments,
         legacy_pg=args.legacy_pg,
+        list_sandbox_payments=args.list_sandbox_payments,
+        schedule_lists_as_array=args.schedule_lists_as_array,
     )
     url = emulator.start(args.host, args.port)
     print(f"PortOne V1 emulator listening on {url}", flush=True)

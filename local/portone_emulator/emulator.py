@@ -64,16 +64,24 @@ class PortOneEmulator:
     ``GET /payments/{imp_uid}`` answers 404 for them unless the client sends ``include_sandbox=true``, as
     PortOne does since 2026-01-26 (README §5.4). Two named switches change that: ``test_channel=False``
     models a live channel (``sandbox: false``, always shown); ``show_sandbox_payments=True`` is the leniency
-    of the lookup before 2026-01-26.
+    of the lookup before 2026-01-26. Schedule lookups carry no ``sandbox`` and always show test schedules.
+    The payment lists (``GET /payments/find/{merchant_uid}[/{payment_status}]``,
+    ``GET /subscribe/customers/{uid}/payments``) hide sandbox payments too, and take no ``include_sandbox``:
+    whether PortOne's lists leave them out is not documented (README §8 item 8), so the strict reading holds;
+    ``list_sandbox_payments=True`` is the named switch that shows them.
+
+    The schedule lists (per customer, its alias, and the merchant-wide ``GET /subscribe/payments/schedule``)
+    answer the paged object ``{total, previous, next, list}`` the SDKs read (README §4.4);
+    ``schedule_lists_as_array=True`` answers the spec's bare array (that page's schedules) instead.
+
+    Also served: ``POST /subscribe/payments/onetime`` (card rules and magic cards as issuing a key; with
+    ``customer_uid`` the card becomes that key), and ``POST
+    /subscribe/payments/schedule/{merchant_uid}/retry`` and ``.../reschedule`` for a failed run or a revoked
+    schedule (docs §5.5).
 
     A billing key is issued only with the ``channel_key`` of one of the merchant's channels
     (``channel_keys``, by default ``DEFAULT_CHANNEL_KEY``), which the 2026 schema requires (README §3.1); the
     switch ``legacy_pg=True`` is the leniency of older PortOne: no ``channel_key``, ``pg`` or the default PG.
-
-    Schedule lookups carry no ``sandbox`` and always show test schedules.
-    The payment lists (``/payments/find...``, ``/subscribe/customers/{uid}/payments``), not served yet, must
-    hide sandbox payments by default too, with their own named switch to show them: whether PortOne's lists
-    leave them out is not documented (README §8 item 8), so the strict reading holds.
     """
 
     def __init__(
@@ -88,6 +96,8 @@ class PortOneEmulator:
         show_sandbox_payments: bool = False,
         channel_keys: Collection[str] = (DEFAULT_CHANNEL_KEY,),
         legacy_pg: bool = False,
+        list_sandbox_payments: bool = False,
+        schedule_lists_as_array: bool = False,
     ) -> None:
         keys = dict(api_keys if api_keys is not None else DEFAULT_API_KEYS)
         self.clock = clock
@@ -98,6 +108,8 @@ class PortOneEmulator:
             "test_channel": test_channel,
             "show_sandbox_payments": show_sandbox_payments,
             "legacy_pg": legacy_pg,
+            "list_sandbox_payments": list_sandbox_payments,
+            "schedule_lists_as_array": schedule_lists_as_array,
         }
         self._restore_switches()
         self._faults = FaultBook()
@@ -206,10 +218,30 @@ class PortOneEmulator:
     def legacy_pg(self, legacy: bool) -> None:
         self._state.legacy_pg = bool(legacy)
 
+    @property
+    def list_sandbox_payments(self) -> bool:
+        """Leniency: the payment lists (``/payments/find...``, a key's payments) show sandbox payments."""
+        return self._state.list_sandbox_payments
+
+    @list_sandbox_payments.setter
+    def list_sandbox_payments(self, show: bool) -> None:
+        self._state.list_sandbox_payments = bool(show)
+
+    @property
+    def schedule_lists_as_array(self) -> bool:
+        """Leniency: the schedule lists answer the spec's bare array, not the paged object (README §4.4)."""
+        return self._state.schedule_lists_as_array
+
+    @schedule_lists_as_array.setter
+    def schedule_lists_as_array(self, as_array: bool) -> None:
+        self._state.schedule_lists_as_array = bool(as_array)
+
     def _restore_switches(self) -> None:
         self.test_channel = self._switches["test_channel"]
         self.show_sandbox_payments = self._switches["show_sandbox_payments"]
         self.legacy_pg = self._switches["legacy_pg"]
+        self.list_sandbox_payments = self._switches["list_sandbox_payments"]
+        self.schedule_lists_as_array = self._switches["schedule_lists_as_array"]
 
     def card_declines(self, customer_uid: str, fail_reason: str | None) -> None:
         """From now on every payment with the customer's key is declined with `fail_reason`, or (None)
@@ -390,7 +422,7 @@ class PortOneEmulator:
             self._add_violations(
                 contract.request_violations(
                     request.method,
-                    route.template,
+                    route.contract_template,
                     path_params=path_params,
                     query=query_pairs(request.query),
                     body=body,
@@ -408,7 +440,13 @@ class PortOneEmulator:
                 reply = error_reply(error)
             if self.check_contract:
                 self._add_violations(
-                    contract.response_violations(request.method, route.template, reply.status, reply.body)
+                    contract.response_violations(
+                        request.method,
+                        route.contract_template,
+                        reply.status,
+                        reply.body,
+                        spec_arrays=self._state.schedule_lists_as_array,
+                    )
                 )
             return reply
 

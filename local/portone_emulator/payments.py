@@ -7,7 +7,7 @@ Pure functions; ``PortOneState`` holds the payments and decides who pays. A decl
 from __future__ import annotations
 
 import secrets
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,10 @@ MERCHANT_UID_TOO_LONG = "merchant_uid는 {}자 이하여야 합니다."  # as th
 PAYMENT_NOT_FOUND = "존재하지 않는 결제정보입니다."  # README §1.4 (S14), with 404
 
 MERCHANT_UID_MAX = 40  # README §6.3
+PAGE_SIZE = 20  # a billing key's payments: "최대 20개" a page (spec PagedPaymentAnnotation, README §3.6)
+# `sorting` of /payments/find (spec): the time each orders by; "-" is newest first. ``updated`` is the last
+# change the emulator knows of [inf].
+SORTINGS = ("-started", "started", "-paid", "paid", "-updated", "updated")
 NAME_MAX = 40
 # README §6.3. Longer values are truncated, so answers stay within the schema (as for customer_* in state.py).
 BUYER_FIELD_LIMITS = {
@@ -57,17 +61,19 @@ def payment(
     *,
     imp_uid: str,
     order: Mapping[str, Any],
-    customer_uid: str,
+    customer_uid: str | None,
     customer: Mapping[str, Any] | None,
     decline: str | None,
-    usage: str,
+    usage: str | None,
     user_agent: str | None,
     now: int,
     sandbox: bool,
 ) -> dict[str, Any]:
     """The payment of ``order`` (merchant_uid, amount, currency, name, buyer_*, custom_data, card_quota).
 
-    ``customer`` is the billing key (None once it was deleted: the payment fails with ``decline``);
+    ``customer`` is the billing key (None once it was deleted: the payment fails with ``decline``), or for a
+    onetime payment without ``customer_uid`` the card as a key would record it (``customer_uid`` and
+    ``usage`` None);
     ``sandbox`` says whether it ran on a test channel. Unused parts of the annotation (virtual accounts,
     escrow, cancellations) are present with PortOne's empty values.
     """
@@ -138,4 +144,35 @@ def notice_body(payment: Mapping[str, Any]) -> dict[str, Any]:
         "imp_uid": payment["imp_uid"],
         "merchant_uid": payment["merchant_uid"],
         "status": payment["status"],
+    }
+
+
+def sorted_payments(
+    payments: Iterable[Mapping[str, Any]], sorting: str = "-started"
+) -> list[Mapping[str, Any]]:
+    """``payments`` (oldest made first) in ``sorting`` order; of equal times the later made leads when
+    newest first. An unknown ``sorting`` is the default, ``-started`` [inf: the spec lists no 400 for it]."""
+    sorting = sorting if sorting in SORTINGS else "-started"
+    name = sorting.removeprefix("-")
+    newest_first = sorting.startswith("-")
+    made = list(payments)
+    return sorted(
+        reversed(made) if newest_first else made, key=lambda p: _time(p, name), reverse=newest_first
+    )
+
+
+def _time(payment: Mapping[str, Any], name: str) -> int:
+    names = ("started_at", "paid_at", "failed_at", "cancelled_at") if name == "updated" else (f"{name}_at",)
+    return max(int(payment[n]) for n in names)
+
+
+def page_of(payments: Iterable[Mapping[str, Any]], page: int) -> dict[str, Any]:
+    """A ``PagedPaymentAnnotation`` (spec): newest first [inf: the spec names no order], 20 a page."""
+    ordered = sorted_payments(payments)
+    first = (page - 1) * PAGE_SIZE
+    return {
+        "total": len(ordered),
+        "previous": page - 1,  # 0: no previous page (spec)
+        "next": page + 1 if first + PAGE_SIZE < len(ordered) else 0,
+        "list": [dict(p) for p in ordered[first : first + PAGE_SIZE]],
     }

@@ -2,7 +2,7 @@
 
 To add an operation, write a handler that reads ``ApiRequest`` and calls one ``PortOneState`` method, then
 add a ``Route`` to ``ROUTES``; its template must be the spec's path so the contract checker finds the
-operation.
+operation, or name that path as ``spec_template`` (a form the spec folds into another path).
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ class Route:
     template: str
     handler: Handler
     needs_token: bool = True
+    # The spec's path when ``template`` is not one: the bare /payments/find/{merchant_uid}, which the spec
+    # writes as /payments/find/{merchant_uid}/{payment_status} with payment_status not required.
+    spec_template: str | None = None
+
+    @property
+    def contract_template(self) -> str:
+        return self.spec_template or self.template
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """Path parameters when this route serves the request; each segment is URL-decoded on its own."""
@@ -108,13 +115,44 @@ def update_schedule(state: PortOneState, request: ApiRequest) -> Reply:
 
 
 def list_schedules(state: PortOneState, request: ApiRequest) -> Reply:
-    # The paged object, not the spec's array (README §4.4); contract.py knows.
+    # The paged object, not the spec's array (README §4.4), unless switched; contract.py knows.
     return envelope(state.list_schedules(request.path_params["customer_uid"], request.query))
+
+
+def list_all_schedules(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.list_all_schedules(request.query))
+
+
+def retry_schedule(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.retry_schedule(request.path_params["merchant_uid"]))
+
+
+def reschedule(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.reschedule(request.path_params["merchant_uid"], request.body))
 
 
 def pay_again(state: PortOneState, request: ApiRequest) -> Reply:
     # The caller's User-Agent lands in the payment, as in the README §5.3 sample ("Go-http-client/1.1").
     return envelope(state.pay_again(request.body, request.headers.get("user-agent")))
+
+
+def pay_onetime(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.pay_onetime(request.body, request.headers.get("user-agent")))
+
+
+def customer_payments(state: PortOneState, request: ApiRequest) -> Reply:
+    return envelope(state.customer_payments(request.path_params["customer_uid"], request.query))
+
+
+def find_payment(state: PortOneState, request: ApiRequest) -> Reply:
+    sorting = request.query.get("sorting")
+    return envelope(
+        state.find_payment(
+            request.path_params["merchant_uid"],
+            request.path_params.get("payment_status"),
+            sorting if isinstance(sorting, str) else None,
+        )
+    )
 
 
 def get_payment(state: PortOneState, request: ApiRequest) -> Reply:
@@ -134,8 +172,22 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/subscribe/payments/schedule/{merchant_uid}", update_schedule),
     Route("GET", "/subscribe/payments/schedule/customers/{customer_uid}", list_schedules),
     Route("GET", "/subscribe/customers/{customer_uid}/schedules", list_schedules),  # the alias (§4.4)
+    Route("GET", "/subscribe/payments/schedule", list_all_schedules),
+    Route("POST", "/subscribe/payments/schedule/{merchant_uid}/retry", retry_schedule),
+    Route("POST", "/subscribe/payments/schedule/{merchant_uid}/reschedule", reschedule),
     Route("POST", "/subscribe/payments/again", pay_again),
+    Route("POST", "/subscribe/payments/onetime", pay_onetime),
+    Route("GET", "/subscribe/customers/{customer_uid}/payments", customer_payments),
     Route("GET", "/payments/{imp_uid}", get_payment),
+    Route("GET", "/payments/find/{merchant_uid}/{payment_status}", find_payment),
+    # What clients call (the official Python client's find_by_merchant_uid, README §7.1); the spec's
+    # payment_status is "not required", "지정하지 않으면 모든 상태를 대상으로 조회" (docs §5.5).
+    Route(
+        "GET",
+        "/payments/find/{merchant_uid}",
+        find_payment,
+        spec_template="/payments/find/{merchant_uid}/{payment_status}",
+    ),
 )
 
 

@@ -7,7 +7,7 @@ the emulator's own keys (``notice_url``, ``card_quota``, ``seq``), which ``annot
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from local.portone_emulator.fields import PortOneError, free_text, given, integer, missing, number, text
 from local.portone_emulator.payments import (
@@ -33,9 +33,14 @@ NOT_FOUND = "merchant_uid로 조회되는 예약결제건이 존재하지 않습
 # README §4.5: PUT answers 400 for a schedule already executed or revoked; the spec's words again [inf].
 NOT_PENDING = "이미 실행 혹은 취소된 결제예약입니다."
 BAD_SEARCH = "검색 파라메터가 유효하지 않습니다. ({})"  # README §4.4: 400; the text is the spec's [inf]
+# retry and reschedule (README §4.5) take only a run that failed or a revoked schedule; their 400 and 404
+# texts are unknown, these are the spec's own descriptions of those answers [inf].
+NOT_RETRYABLE = "아직 실행되지 않았거나 이미 승인된 결제예약입니다."
+NO_BILLING_KEY = "결제예약에 사용된 빌링키가 존재하지 않습니다."
 
 STATUSES = ("scheduled", "executed", "revoked")
 PAGE_SIZE = 20  # [inf]: the spec gives no size here; its merchant-wide list and §3.6 page by 20
+LIMIT_MAX = 1000  # the merchant-wide list's ``limit``: at most 1000, 20 by default (spec)
 # README §4.4: at most 3 months per query. How PortOne counts them is unknown [inf]; 92 days is the longest
 # 3 calendar months, so only windows longer than any reading are refused (the shortest is 89 days).
 WINDOW = 92 * 24 * 3600
@@ -156,10 +161,41 @@ def merchant_uids(value: Any) -> list[str] | None:
     return [str(v) for v in values if isinstance(v, str | int) and not isinstance(v, bool)]
 
 
-def read_list_query(query: Mapping[str, Any]) -> tuple[int, int, int, str | None]:
-    """``from``, ``to``, ``page`` and ``schedule-status`` of the list (README §4.4); 400 when invalid."""
+class RangeQuery(NamedTuple):
+    """A schedule list query: ``start <= schedule_at < end``, one status or all, one page of ``size``."""
+
+    start: int
+    end: int
+    page: int
+    status: str | None
+    size: int = PAGE_SIZE
+    oldest_first: bool = False
+
+
+def read_list_query(query: Mapping[str, Any]) -> RangeQuery:
+    """``from``, ``to``, ``page``, ``schedule-status`` of a customer's list (README §4.4); 400 if invalid."""
+    start, end = _window(query, "from", "to")
+    return RangeQuery(start, end, _page(query), _status(query, "schedule-status"))
+
+
+def read_range_query(query: Mapping[str, Any]) -> RangeQuery:
+    """The merchant-wide list's ``schedule_from``, ``schedule_to``, ``schedule_status``, ``page``, ``limit``
+    and ``sorting`` (spec, README §4.4); 400 when invalid, as the customer's list."""
+    start, end = _window(query, "schedule_from", "schedule_to")
+    size = integer(query["limit"]) if given(query, "limit") else PAGE_SIZE
+    if size is None or not 1 <= size <= LIMIT_MAX:
+        raise PortOneError(400, 1, BAD_SEARCH.format("limit"))
+    # The spec documents one value, "scheduled" (oldest first); anything else is refused [inf].
+    sorting = query.get("sorting") or None
+    if sorting not in (None, "scheduled"):
+        raise PortOneError(400, 1, BAD_SEARCH.format("sorting"))
+    status = _status(query, "schedule_status")
+    return RangeQuery(start, end, _page(query), status, size, oldest_first=sorting == "scheduled")
+
+
+def _window(query: Mapping[str, Any], from_name: str, to_name: str) -> tuple[int, int]:
     bounds = []
-    for name in ("from", "to"):
+    for name in (from_name, to_name):
         if not given(query, name):
             raise missing(name, 400)
         value = integer(query[name])
@@ -168,25 +204,80 @@ def read_list_query(query: Mapping[str, Any]) -> tuple[int, int, int, str | None
         bounds.append(value)
     start, end = bounds
     if end < start:
-        raise PortOneError(400, 1, BAD_SEARCH.format("to < from"))
+        raise PortOneError(400, 1, BAD_SEARCH.format(f"{to_name} < {from_name}"))
     if end - start > WINDOW:
         raise PortOneError(400, 1, BAD_SEARCH.format("최대 3개월"))
+    return start, end
+
+
+def _page(query: Mapping[str, Any]) -> int:
     page = integer(query["page"]) if given(query, "page") else 1
     if page is None or page < 1:
         raise PortOneError(400, 1, BAD_SEARCH.format("page"))
-    status = query.get("schedule-status") or None
+    return page
+
+
+def _status(query: Mapping[str, Any], name: str) -> str | None:
+    status = query.get(name) or None
     if status is not None and status not in STATUSES:
-        raise PortOneError(400, 1, BAD_SEARCH.format("schedule-status"))
-    return start, end, page, status
+        raise PortOneError(400, 1, BAD_SEARCH.format(name))
+    return status
 
 
-def page_of(schedules: Iterable[Mapping[str, Any]], page: int) -> dict[str, Any]:
-    """Newest ``schedule_at`` first (README §4.4), as the paged object the SDKs read, not the spec's array."""
-    ordered = sorted(schedules, key=lambda s: (s["schedule_at"], s["seq"]), reverse=True)
-    first = (page - 1) * PAGE_SIZE
+def matches(schedule: Mapping[str, Any], query: RangeQuery) -> bool:
+    return query.start <= schedule["schedule_at"] < query.end and query.status in (
+        None,
+        schedule["schedule_status"],
+    )
+
+
+def page_of(
+    schedules: Iterable[Mapping[str, Any]], query: RangeQuery, *, as_array: bool = False
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """Newest ``schedule_at`` first (README §4.4) unless asked otherwise, as the paged object the SDKs read;
+    ``as_array``: the page's annotations alone, the spec's bare array (a named switch)."""
+    ordered = sorted(schedules, key=lambda s: (s["schedule_at"], s["seq"]), reverse=not query.oldest_first)
+    first = (query.page - 1) * query.size
+    listed = [annotation(s) for s in ordered[first : first + query.size]]
+    if as_array:
+        return listed
     return {
         "total": len(ordered),
-        "previous": page - 1,  # 0: no previous page (README §4.4)
-        "next": page + 1 if first + PAGE_SIZE < len(ordered) else 0,
-        "list": [annotation(s) for s in ordered[first : first + PAGE_SIZE]],
+        "previous": query.page - 1,  # 0: no previous page (README §4.4)
+        "next": query.page + 1 if first + query.size < len(ordered) else 0,
+        "list": listed,
     }
+
+
+def retryable(schedule: Mapping[str, Any]) -> bool:
+    """retry and reschedule take a run that failed or a revoked schedule (spec, README §4.5)."""
+    status = schedule["schedule_status"]
+    return bool(status == "revoked" or (status == "executed" and schedule["payment_status"] == "failed"))
+
+
+def executed(schedule: dict[str, Any], payment: Mapping[str, Any], now: int) -> None:
+    """Record a run (scheduled, or retried) and its payment on the schedule."""
+    schedule.update(
+        imp_uid=payment["imp_uid"],
+        pg_provider=payment["pg_provider"],
+        pg_id=payment["pg_id"],
+        executed_at=now,
+        schedule_status="executed",
+        payment_status=payment["status"],
+        fail_reason=payment["fail_reason"],
+    )
+
+
+def pending_again(schedule: dict[str, Any], schedule_at: int) -> None:
+    """A rescheduled one looks like a new schedule again: nothing run or revoked, no payment yet [inf]."""
+    schedule.update(
+        schedule_at=schedule_at,
+        imp_uid=None,
+        pg_provider=None,
+        pg_id=None,
+        executed_at=0,
+        revoked_at=0,
+        schedule_status="scheduled",
+        payment_status=None,
+        fail_reason=None,
+    )

@@ -20,7 +20,7 @@ from typing import Any
 from local.portone_emulator import cards, payments, schedules
 from local.portone_emulator.clock import KST
 from local.portone_emulator.fields import PortOneError as PortOneError
-from local.portone_emulator.fields import free_text, given, missing, number
+from local.portone_emulator.fields import free_text, given, integer, missing, number
 from local.portone_emulator.fields import text as _text
 
 TOKEN_TTL = 30 * 60  # README §2.1
@@ -46,6 +46,7 @@ NO_CUSTOMERS = "등록된 고객정보가 없습니다."  # README §1.3; its us
 CUSTOMER_UID_TOO_LONG = "customer_uid는 {}자 이하여야 합니다."
 UNKNOWN_CHANNEL_KEY = "채널 정보를 찾을 수 없습니다. channel_key를 확인해 주세요."
 CARD_FIELDS = ("card_number", "expiry", "birth", "pwd_2digit", "cvc")
+ONETIME_CARD = "onetime"  # the uid a onetime card without customer_uid is checked under, never kept
 
 _EXPIRY = re.compile(r"^(\d{4})-(\d{2})$")
 _CARD_SEPARATORS = re.compile(r"[\s.\-]")
@@ -99,6 +100,11 @@ class PortOneState:
         # The 2026 schema requires `channel_key` to issue a key (README §3.1); before it, `pg` (or nothing:
         # the merchant's default PG) chose the channel. Accepting a key request without one is that leniency.
         self.legacy_pg = False
+        # The payment lists (/payments/find..., a key's payments) leave sandbox payments out too: whether
+        # PortOne's do is not documented (README §8 item 8), so the strict reading. True shows them.
+        self.list_sandbox_payments = False
+        # The schedule lists answer the paged object (README §4.4); True answers the spec's bare array.
+        self.schedule_lists_as_array = False
 
     def now(self) -> int:
         return int(self._clock())
@@ -158,7 +164,7 @@ class PortOneState:
         self, customer_uid: str, fields: Mapping[str, Any], *, channel_required: bool = True
     ) -> dict[str, Any]:
         """A key for `customer_uid`. `channel_key` is required on POST /subscribe/customers/{uid}, optional
-        on a schedule that brings card fields (the schema of each)."""
+        on a schedule that brings card fields, and not a parameter of onetime (the schema of each)."""
         if len(customer_uid) > CUSTOMER_UID_MAX:
             # What PortOne does with an over-long uid is not documented (README §6.3); a business error here.
             raise PortOneError(200, 1, CUSTOMER_UID_TOO_LONG.format(CUSTOMER_UID_MAX))
@@ -281,6 +287,80 @@ class PortOneState:
                 raise PortOneError(404, 1, payments.PAYMENT_NOT_FOUND)
             return dict(payment)
 
+    def pay_onetime(self, fields: Mapping[str, Any], user_agent: str | None = None) -> dict[str, Any]:
+        """README §5.2: pay with card fields now; with ``customer_uid`` the card is kept as its key too.
+
+        The card is checked exactly as issuing a key checks it, and rejected with the same answers (code -1
+        or 1, HTTP 200; whether onetime words them alike is [inf], §5.3). A decline is a failed payment.
+        With ``customer_uid`` the key is issued first, ``buyer_*`` becoming its ``customer_*`` (spec), and
+        stays when the payment is declined [inf], as issuing only checks the card exists (§3.1).
+        """
+        order = _payment_order(fields)
+        customer_uid = _text(fields, "customer_uid")
+        with self._lock:
+            if self._merchant_uid_taken(order["merchant_uid"]):
+                raise PortOneError(200, 1, payments.ALREADY_ORDERED)  # README §5.2
+            if customer_uid is None:
+                card, decline = self._card_only(fields)
+                payment = payments.payment(
+                    imp_uid=payments.new_imp_uid(self._payments),
+                    order=order,
+                    customer_uid=None,
+                    customer=card,
+                    decline=decline,
+                    usage=None,
+                    user_agent=user_agent,
+                    now=self.now(),
+                    sandbox=card["sandbox"],
+                )
+                self._payments[payment["imp_uid"]] = payment
+                return dict(payment)
+            as_customer = {customer: fields.get(buyer) for buyer, customer in payments.BUYER_DEFAULTS.items()}
+            # onetime takes `pg`, not `channel_key` (its schema): the card is issued on the default channel
+            self.issue_billing_key(customer_uid, {**fields, **as_customer}, channel_required=False)
+            return dict(self._charge(customer_uid, order, "issue", user_agent))
+
+    def _card_only(self, fields: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The card as a key would record it and the decline of its payments, checked by the rules of issuing
+        a key (on a scratch state, so nothing is kept)."""
+        scratch = PortOneState({}, self._clock)
+        scratch.test_channel = self.test_channel
+        card = scratch.issue_billing_key(ONETIME_CARD, fields, channel_required=False)
+        return card, scratch._declines.get(ONETIME_CARD)
+
+    def customer_payments(self, customer_uid: str, query: Mapping[str, Any]) -> dict[str, Any]:
+        """The payments made with a key (spec), paged by 20; an unknown or deleted key is 404 (§3.4)."""
+        page = integer(query["page"]) if given(query, "page") else 1
+        if page is None or page < 1:
+            # The spec lists no 400 here; the schedule lists' answer for a bad search parameter [inf].
+            raise PortOneError(400, 1, schedules.BAD_SEARCH.format("page"))
+        with self._lock:
+            if customer_uid not in self._customers:
+                raise self._not_found(customer_uid)
+            found = [
+                p for p in self._payments.values() if p["customer_uid"] == customer_uid and self._listed(p)
+            ]
+            return payments.page_of(found, page)
+
+    def find_payment(self, merchant_uid: str, status: str | None, sorting: str | None) -> dict[str, Any]:
+        """Spec ``/payments/find/{merchant_uid}[/{payment_status}]``: the first by ``sorting`` (newest started
+        by default) of the payments with this merchant_uid (a retried schedule has several), in ``status``.
+
+        404 when none; a status outside the spec's four finds none, as the spec lists no 400 here [inf].
+        """
+        with self._lock:
+            found = [
+                p
+                for p in self._payments.values()
+                if p["merchant_uid"] == merchant_uid and status in (None, p["status"]) and self._listed(p)
+            ]
+            if not found:
+                raise PortOneError(404, 1, payments.PAYMENT_NOT_FOUND)  # the text of §1.4 [inf]
+            return dict(payments.sorted_payments(found, sorting or "-started")[0])
+
+    def _listed(self, payment: Mapping[str, Any]) -> bool:
+        return not payment["sandbox"] or self.list_sandbox_payments
+
     def _charge(
         self, customer_uid: str, order: Mapping[str, Any], usage: str, user_agent: str | None
     ) -> dict[str, Any]:
@@ -378,18 +458,52 @@ class PortOneState:
             record["schedule_at"] = schedule_at
             return schedules.annotation(record)
 
-    def list_schedules(self, customer_uid: str, query: Mapping[str, Any]) -> dict[str, Any]:
+    def list_schedules(
+        self, customer_uid: str, query: Mapping[str, Any]
+    ) -> dict[str, Any] | list[dict[str, Any]]:
         """README §4.4: ``from <= schedule_at < to``, optionally one status; an unknown customer has none."""
-        start, end, page, status = schedules.read_list_query(query)
+        wanted = schedules.read_list_query(query)
         with self._lock:
             found = [
                 s
                 for s in self._schedules.values()
-                if s["customer_uid"] == customer_uid
-                and start <= s["schedule_at"] < end
-                and status in (None, s["schedule_status"])
+                if s["customer_uid"] == customer_uid and schedules.matches(s, wanted)
             ]
-            return schedules.page_of(found, page)
+            return schedules.page_of(found, wanted, as_array=self.schedule_lists_as_array)
+
+    def list_all_schedules(self, query: Mapping[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
+        """The merchant-wide list (spec ``GET /subscribe/payments/schedule``): every customer's schedules."""
+        wanted = schedules.read_range_query(query)
+        with self._lock:
+            found = [s for s in self._schedules.values() if schedules.matches(s, wanted)]
+            return schedules.page_of(found, wanted, as_array=self.schedule_lists_as_array)
+
+    def retry_schedule(self, merchant_uid: str) -> dict[str, Any]:
+        """Spec: pay a failed run or a revoked schedule now, as its run would; the payment, paid or failed.
+
+        400 for one pending or paid, 404 for an unknown schedule or a deleted key (spec). The schedule
+        records the new run. No webhook is sent: the spec says nothing of one for a retry [inf].
+        """
+        with self._lock:
+            record = self._schedule(merchant_uid)
+            if not schedules.retryable(record):
+                raise PortOneError(400, 1, schedules.NOT_RETRYABLE)
+            if record["customer_uid"] not in self._customers:
+                raise PortOneError(404, 1, schedules.NO_BILLING_KEY)
+            payment = self._charge(record["customer_uid"], record, "payment.scheduled", None)
+            schedules.executed(record, payment, self.now())
+            return dict(payment)
+
+    def reschedule(self, merchant_uid: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Spec: schedule a failed run or a revoked schedule again at ``schedule_at``; 400 for one pending or
+        paid, a missing or past time; 404 when unknown. A deleted key is not checked: the run fails (§3.3)."""
+        with self._lock:
+            record = self._schedule(merchant_uid)
+            schedule_at = schedules.read_schedule_at(fields, self.now(), status=400)
+            if not schedules.retryable(record):
+                raise PortOneError(400, 1, schedules.NOT_RETRYABLE)
+            schedules.pending_again(record, schedule_at)
+            return schedules.annotation(record)
 
     def run_due(self) -> list[tuple[dict[str, Any], str | None, dict[str, Any]]]:
         """Run every pending schedule whose time has come, oldest first, like ``again`` (README §4.6).
@@ -406,15 +520,7 @@ class PortOneState:
             ran = []
             for record in (s for s in due if s["schedule_at"] <= now):
                 payment = self._charge(record["customer_uid"], record, "payment.scheduled", None)
-                record.update(
-                    imp_uid=payment["imp_uid"],
-                    pg_provider=payment["pg_provider"],
-                    pg_id=payment["pg_id"],
-                    executed_at=now,
-                    schedule_status="executed",
-                    payment_status=payment["status"],
-                    fail_reason=payment["fail_reason"],
-                )
+                schedules.executed(record, payment, now)
                 ran.append(
                     (schedules.annotation(record), record["notice_url"], payments.notice_body(payment))
                 )

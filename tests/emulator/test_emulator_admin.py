@@ -41,7 +41,7 @@ def test_calls_are_counted_by_route_template(wire: PortOneWire, emulator: PortOn
 
 
 def test_unknown_route_is_404_and_counted_as_unknown(wire: PortOneWire, emulator: PortOneEmulator) -> None:
-    response = wire.call("GET", "/payments/find/order_1", token="x")
+    response = wire.call("GET", "/certifications/imp_1", token="x")
 
     assert response.status_code == 404
     assert response.json()["response"] is None

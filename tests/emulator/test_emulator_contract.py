@@ -50,7 +50,19 @@ def _ok(response: Any) -> dict[str, Any]:
 
 def test_every_route_is_an_operation_of_the_spec() -> None:
     for route in ROUTES:
-        assert contract.operation(route.method, route.template)["responses"]
+        assert contract.operation(route.method, route.contract_template)["responses"]
+
+
+def test_only_the_bare_find_stands_for_another_spec_path() -> None:
+    # /payments/find/{merchant_uid}: the spec's payment_status, "not required", left out (docs §5.5).
+    folded = {(r.template, r.spec_template) for r in ROUTES if r.spec_template}
+    assert folded == {("/payments/find/{merchant_uid}", "/payments/find/{merchant_uid}/{payment_status}")}
+    param = next(
+        p
+        for p in contract.operation("GET", "/payments/find/{merchant_uid}/{payment_status}")["parameters"]
+        if p["name"] == "payment_status"
+    )
+    assert (param["in"], param["required"]) == ("path", False)
 
 
 def test_a_whole_session_of_answers_keeps_the_contract(clock: FakeClock) -> None:
@@ -369,6 +381,18 @@ def test_schedule_lists_are_paged_objects_not_the_spec_arrays(template: str) -> 
     assert contract.response_violations("GET", template, 200, _ok([schedule])) == [
         f"response GET {template} 200: $.response must be object or null"
     ]
+
+
+@pytest.mark.parametrize("template", [LISTING, "/subscribe/payments/schedule"])
+def test_with_spec_arrays_the_schedule_lists_are_the_spec_arrays(template: str) -> None:
+    # The emulator's named switch schedule_lists_as_array (README §4.4).
+    schedule = {"customer_uid": "cu_1", "merchant_uid": "sub_1", "schedule_status": "scheduled"}
+
+    assert contract.response_violations("GET", template, 200, _ok([schedule]), spec_arrays=True) == []
+    assert contract.response_violations("GET", template, 200, _paged(schedule), spec_arrays=True) == [
+        f"response GET {template} 200: $.response must be array or null"
+    ]
+    assert contract.response_violations("GET", template, 200, _paged(schedule)) == []
 
 
 @pytest.mark.parametrize(
