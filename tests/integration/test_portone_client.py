@@ -13,6 +13,7 @@ from billing.deadline import Deadline
 from billing.portone.client import PortOneClient
 from billing.portone.errors import (
     PortOneAuthFailed,
+    PortOneBusinessError,
     PortOneCardRejected,
     PortOneNotFound,
     PortOneOutcomeUnknown,
@@ -237,18 +238,41 @@ def test_periods_are_scheduled_on_an_issued_key(client: PortOneClient, emulator,
     assert emulator.contract_violations == []
 
 
-def test_every_page_of_a_customers_schedules_is_read(client: PortOneClient, clock) -> None:
+@pytest.mark.parametrize("as_array", [False, True], ids=["paged-object", "schema-array"])
+def test_every_page_of_a_customers_schedules_is_read(
+    client: PortOneClient, emulator: PortOneEmulator, clock, as_array: bool
+) -> None:
+    # The paged object PortOne's SDKs read, or the bare array the schema says (docs/portone-v1.md §4.4)
+    emulator.schedule_lists_as_array = as_array
     client.schedule(with_key(client), entries(25, clock.now), deadline=Deadline.after(5))
     found = client.list_schedules(
         "cu_s", start=int(clock.now), end=int(clock.now) + 86400 * 30, deadline=Deadline.after(5)
     )
     assert sorted(s.merchant_uid for s in found) == sorted(f"m_{n}" for n in range(25))
+    assert emulator.contract_violations == []
 
 
-def test_nothing_left_to_revoke_is_an_empty_list(client: PortOneClient, clock) -> None:
+def test_nothing_left_to_revoke_is_an_empty_list(client: PortOneClient, emulator, clock) -> None:
     client.schedule(with_key(client), entries(2, clock.now), deadline=Deadline.after(5))
     assert len(client.unschedule("cu_s", None, deadline=Deadline.after(5))) == 2
     assert client.unschedule("cu_s", None, deadline=Deadline.after(5)) == []
+    assert client.unschedule("cu_s", ["m_0"], deadline=Deadline.after(5)) == []
+    # decided by what PortOne holds, looked up after its code 1, not by the code's message
+    assert emulator.count("GET", "/subscribe/payments/schedule/customers/{customer_uid}") == 1
+    assert emulator.count("GET", "/subscribe/payments/schedule/{merchant_uid}") == 1
+
+
+def test_a_code_1_that_leaves_a_payment_scheduled_is_a_refusal(
+    client: PortOneClient, emulator, clock
+) -> None:
+    # Given a payment scheduled on another key: revoking it under this key is refused with code 1
+    client.schedule(with_key(client), entries(1, clock.now), deadline=Deadline.after(5))
+    client.issue_billing_key("cu_other", card(), extra=CHANNEL, deadline=Deadline.after(5))
+
+    with pytest.raises(PortOneBusinessError):
+        client.unschedule("cu_other", ["m_0"], deadline=Deadline.after(5))
+
+    assert emulator.schedules["m_0"]["schedule_status"] == "scheduled"
 
 
 @pytest.mark.parametrize("status", [404, 200])

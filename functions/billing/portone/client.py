@@ -53,6 +53,8 @@ _MIN_ATTEMPT_SECONDS = 0.5  # below this an attempt cannot finish: fail before s
 _RETRY_PAUSE = (0.05, 0.2)  # seconds, jittered, between the two attempts of a safe request
 _CODE_CARD_REJECTED = -1
 _CODE_BUSINESS = 1
+_DAY = 86_400
+_LOOKAHEAD = 89 * _DAY  # a schedule list spans at most 3 months (§4.4): what is pending is due sooner here
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -182,8 +184,12 @@ class PortOneClient:
     def list_schedules(
         self, customer_uid: str, *, start: int, end: int, deadline: Deadline
     ) -> list[ScheduleResult]:
-        """The customer's schedules due in [start, end) (UNIX s, at most 3 months apart, §4.4), every page."""
-        found: list[ScheduleResult] = []
+        """The customer's schedules due in [start, end) (UNIX s, at most 3 months apart, §4.4), every page.
+
+        PortOne's SDKs read a paged object and the schema says a bare array (§4.4, §9): both are read. A bare
+        array says nothing of further pages, so the next is asked for until one is empty or brings nothing
+        new (a server that ignores `page` answers the same list again)."""
+        found: dict[str, ScheduleResult] = {}
         page = 1
         while page:
             response = self._call(
@@ -194,18 +200,27 @@ class PortOneClient:
                 deadline=deadline,
                 state_changing=False,
             )
-            listing = _parse(SchedulePage, response, state_changing=False)
-            found += listing.list
-            page = listing.next if listing.next > page else 0
-        return found
+            if isinstance(response, list):
+                schedules = _parse(ScheduleList, response, state_changing=False).root
+                new = {s.merchant_uid: s for s in schedules if s.merchant_uid not in found}
+                page = page + 1 if new else 0
+            else:
+                listing = _parse(SchedulePage, response, state_changing=False)
+                new = {s.merchant_uid: s for s in listing.list}
+                page = listing.next if listing.next > page else 0
+            found |= new
+        return list(found.values())
 
     def unschedule(
         self, customer_uid: str, merchant_uids: list[str] | None, *, deadline: Deadline
     ) -> list[ScheduleResult]:
         """`POST /subscribe/payments/unschedule`: revoke the given pending payments, or all of them (None).
 
-        Nothing left to revoke is not an error (code 1, §4.2): the answer is an empty list. Revoking twice
-        changes nothing, so it is retried like a read.
+        Nothing left to revoke is not an error: the answer is an empty list. PortOne says so with code 1
+        (§4.2), which it also answers to other refusals, so what it holds decides, never its message: each
+        named merchant_uid revoked, executed or unknown to it (`GET .../schedule/{merchant_uid}`), or, for
+        all of them, none of the customer's scheduled in the 90 days ahead. Otherwise the refusal stands.
+        Revoking twice changes nothing, so it is retried like a read.
         """
         body: dict[str, Any] = {"customer_uid": customer_uid}
         if merchant_uids is not None:
@@ -220,10 +235,33 @@ class PortOneClient:
                 state_changing=False,
             )
         except PortOneBusinessError as exc:
-            if exc.code == _CODE_BUSINESS and exc.http_status == 200:
-                return []
-            raise
+            if exc.code != _CODE_BUSINESS or exc.http_status != 200:
+                raise
+            if self._still_scheduled(customer_uid, merchant_uids, deadline):
+                raise
+            return []
         return _parse(ScheduleList, response, state_changing=False).root
+
+    def _still_scheduled(
+        self, customer_uid: str, merchant_uids: list[str] | None, deadline: Deadline
+    ) -> bool:
+        """Whether PortOne still holds a pending schedule among `merchant_uids` (None: the customer's)."""
+        if merchant_uids is None:
+            now = int(time.time())
+            try:
+                pending = self.list_schedules(
+                    customer_uid, start=now - _DAY, end=now + _LOOKAHEAD, deadline=deadline
+                )
+            except (PortOneNotFound, PortOneBusinessError):
+                return False  # no such key (404, or code 1 where PortOne answers 200): nothing is scheduled
+            return any(s.schedule_status == "scheduled" for s in pending)
+        for merchant_uid in merchant_uids:
+            try:
+                if self.get_schedule(merchant_uid, deadline=deadline).schedule_status == "scheduled":
+                    return True
+            except PortOneNotFound:
+                continue
+        return False
 
     def get_payment(self, imp_uid: str, *, deadline: Deadline) -> Payment:
         """`GET /payments/{imp_uid}` (§5.4); PortOneNotFound for an unknown imp_uid.
