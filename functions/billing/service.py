@@ -304,8 +304,9 @@ def wire_card(card: CardFields) -> BillingKeyCard:
 
 
 def holds_card(customer: Customer, card_number: SecretStr) -> bool:
-    """Whether PortOne's key is for this card, as far as its masked number tells: the last four digits."""
-    return cards.last4(customer.card_number) == card_number.get_secret_value()[-4:]
+    """Whether PortOne's key is for this card, as far as its masked number tells (every digit it shows, in
+    its place). A mask that shows too little to tell is not evidence: the outcome stays pending."""
+    return cards.shows(customer.card_number, card_number.get_secret_value()) is True
 
 
 def card_summary(customer: Customer) -> CardSummary:
