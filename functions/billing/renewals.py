@@ -72,6 +72,9 @@ class Renewals:
     # A price increase nobody consented to in time: "keep" the recorded price, or "end" with the paid period.
     without_consent: str
     records: RecordsStore  # the law's records: payments, and the contracts' consents (records.py)
+    # What PortOne authorises, and cancels at once, with a subscription's first registration: proof that the
+    # card can pay, not only that it exists (0: no check; a server setting, never the client's, D10).
+    checking_amount: int
     key_deleted: Callable[[str], None]  # a key is deleted at PortOne: what names it starts to expire
 
     # --- registering periods --------------------------------------------------------------------------------
@@ -109,15 +112,15 @@ class Renewals:
             subscription = decided
             missing = [self.period(subscription, plan, p.index, now) for p in missing]
         uid = subscription.customer_uid
+        first = subscription.scheduled_through == -1  # its first periods: the subscription starts
         with portone_errors_as_api_errors(uid):
             confirmed = (
                 look_up_first and self._already_scheduled(uid, missing[0].merchant_uid, deadline)
-            ) or self._schedule_at_portone(uid, plan, missing, deadline)
+            ) or self._schedule_at_portone(uid, plan, missing, deadline, checking=first)
         if not confirmed:
             return None
         # The reconciler looks next when the open period's outcome should be known (one period ahead, so
         # what is registered is the open period).
-        first = subscription.scheduled_through == -1  # its first periods: the subscription starts
         next_look = missing[0].schedule_at + SETTLE_DELAY
         if self.store.mark_scheduled(subscription, missing, next_look, starts=plan.id if first else None):
             return [p.merchant_uid for p in missing]
@@ -650,12 +653,20 @@ class Renewals:
     # --- PortOne --------------------------------------------------------------------------------------------
 
     def _schedule_at_portone(
-        self, customer_uid: str, plan: Plan, periods: list[Period], deadline: Deadline
+        self,
+        customer_uid: str,
+        plan: Plan,
+        periods: list[Period],
+        deadline: Deadline,
+        *,
+        checking: bool = False,
     ) -> bool:
-        """Hand the periods to PortOne. True once PortOne has them; False if that could not be confirmed."""
+        """Hand the periods to PortOne (`checking`: with the card check of a first registration). True once
+        PortOne has them; False if that could not be confirmed."""
         entries = [self._entry(period, plan.name) for period in periods]
+        amount = self.checking_amount if checking else 0
         try:
-            self.portone.schedule(customer_uid, entries, deadline=deadline)
+            self.portone.schedule(customer_uid, entries, deadline=deadline, checking_amount=amount)
             return True
         except PortOneOutcomeUnknown:
             pass  # the request may have arrived: look it up below, never send it again blindly (D6)

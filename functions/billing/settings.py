@@ -28,6 +28,9 @@ class Settings(BaseModel):
     # PortOne's `pg` (e.g. "nice.nictest04m") and `channel_key` for new keys; empty: PortOne's default.
     portone_pg: Annotated[str, Field(max_length=80)] = ""
     portone_channel_key: Annotated[str, Field(max_length=55)] = ""
+    # 원 PortOne authorises, and cancels at once, when a subscription's first periods are registered: a card
+    # that cannot pay is refused at sign-up (0: no check). A server setting, never the client's (D10).
+    portone_checking_amount: Annotated[int, Field(ge=0, le=100_000)] = 0
     # The kind of PortOne channel this stack's keys come from: "test" (staging, go-live rehearsal) or "live".
     # A live stack ignores test-channel (sandbox) payments in notices and guards against test-channel keys.
     portone_channel: Literal["test", "live"] = "live"

@@ -21,6 +21,7 @@ from billing.deadline import Deadline
 from billing.errors import (
     ApiError,
     BillingKeyReplaced,
+    CardRejected,
     CustomerNotFound,
     FieldError,
     InvalidRequest,
@@ -158,7 +159,7 @@ class SubscriptionService:
             self.billing.access.confirm_owner(customer_uid, self.billing.owner_id(caller, request_identity))
             record = self.billing.records.record_consent(customer_uid, consent, caller.key)
             try:
-                subscription, _ = self._start(customer_uid, plan, start, now)
+                subscription, started = self._start(customer_uid, plan, start, now)
             except ApiError:
                 self.billing.records.close(customer_uid, record)  # the contract never began
                 raise
@@ -183,7 +184,16 @@ class SubscriptionService:
             if customer is None:
                 return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
             summary = card_summary(customer)
-        registered = self.renewals.register(subscription, plan, now, deadline)
+        try:
+            registered = self.renewals.register(subscription, plan, now, deadline)
+        except CardRejected:
+            # The card check (checking_amount) refused the card: the sign-up never started, and a key this
+            # request issued for it goes too (it cannot pay). A key the caller already had stays.
+            if started:
+                self.store.cancel(subscription, follow_up_at=None)
+            if started and order.card is not None:
+                self._drop_key(customer_uid, deadline)
+            raise
         if registered is None:
             return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
         return self._scheduled(subscription, plan, now, summary)
@@ -735,6 +745,7 @@ def get_subscription_service() -> SubscriptionService:
         without_consent=settings.price_increase_without_consent,
         records=billing.records,
         key_deleted=billing.key_deleted,
+        checking_amount=settings.portone_checking_amount,
     )
     lookups = LookupBudget(
         settings.table_name, settings.notice_lookups_per_minute, client=aws_clients().dynamodb

@@ -45,6 +45,7 @@ CUSTOMER_NOT_FOUND = "요청하신 customer_uid({})로 등록된 정보를 찾�
 NO_CUSTOMERS = "등록된 고객정보가 없습니다."  # README §1.3; its use for multi-GET is [inf]
 CUSTOMER_UID_TOO_LONG = "customer_uid는 {}자 이하여야 합니다."
 UNKNOWN_CHANNEL_KEY = "채널 정보를 찾을 수 없습니다. channel_key를 확인해 주세요."
+CHECK_NAME = "카드정상결제여부 체크"  # the checking payment's name and cancel reason [inf]
 CARD_FIELDS = ("card_number", "expiry", "birth", "pwd_2digit", "cvc")
 ONETIME_CARD = "onetime"  # the uid a onetime card without customer_uid is checked under, never kept
 
@@ -382,6 +383,18 @@ class PortOneState:
         self._payments[payment["imp_uid"]] = payment
         return payment
 
+    def _check_card(self, customer_uid: str, amount: int) -> None:
+        """`checking_amount` (README §4.1, spec): a payment of `amount` on the key, cancelled right after
+        ("자동으로 취소"). A card that declines payments fails the schedule; PortOne's answer to that is not
+        documented: code -1 with the PG's reason here, as a declined card's key is refused [inf]."""
+        order = {"merchant_uid": f"checking_{secrets.token_hex(8)}", "amount": amount, "name": CHECK_NAME}
+        payment = self._charge(customer_uid, order, "payment", None)
+        if payment["status"] != "paid":
+            raise PortOneError(200, -1, payment["fail_reason"] or "")
+        payment.update(
+            status="cancelled", cancel_amount=amount, cancelled_at=self.now(), cancel_reason=CHECK_NAME
+        )
+
     def _merchant_uid_taken(self, merchant_uid: str) -> bool:
         """Used by any schedule (pending, run or revoked) or payment (paid or failed) of any customer."""
         return merchant_uid in self._schedules or any(
@@ -410,6 +423,9 @@ class PortOneState:
                 self.issue_billing_key(customer_uid, fields, channel_required=False)
             # Card fields sent for a uid that has a key are ignored (README §4.1).
             customer = self._customers[customer_uid]
+            checking = number(fields.get("checking_amount"))
+            if isinstance(checking, int) and checking > 0:
+                self._check_card(customer_uid, checking)
             created = [
                 schedules.record(
                     order,

@@ -134,6 +134,33 @@ def test_card_fields_are_ignored_for_a_customer_with_a_key(
     assert "sub_1" in emulator.schedules
 
 
+def test_checking_amount_pays_and_cancels_at_once(
+    wire: PortOneWire, emulator: PortOneEmulator, now: int
+) -> None:
+    ok(wire.issue("cu_1"))
+
+    ok(wire.schedule("cu_1", order("sub_1", now + DAY), checking_amount=1000))
+
+    [check] = emulator.payments.values()
+    assert (check["amount"], check["status"], check["cancel_amount"]) == (1000, "cancelled", 1000)
+    assert emulator.schedules["sub_1"]["schedule_status"] == "scheduled"
+
+
+def test_checking_amount_refuses_a_card_that_cannot_pay(
+    wire: PortOneWire, emulator: PortOneEmulator, now: int
+) -> None:
+    # A key that exists but whose payments are declined: without the check it would fail at its first run
+    ok(wire.issue("cu_1"))
+    emulator.card_declines("cu_1", "잔액부족 또는 한도초과")
+
+    rejected(
+        wire.schedule("cu_1", order("sub_1", now + DAY), checking_amount=1000), -1, "잔액부족 또는 한도초과"
+    )
+
+    assert emulator.schedules == {}
+    ok(wire.schedule("cu_1", order("sub_2", now + DAY)))  # 0 or none: no check
+
+
 def test_unknown_customer_without_card_fields(wire: PortOneWire, emulator: PortOneEmulator, now: int) -> None:
     rejected(wire.schedule("nobody", order("sub_1", now + DAY)), 1, "등록된 고객정보가 없습니다.")
 

@@ -417,6 +417,37 @@ def test_a_pending_sign_up_stays_pending_while_portone_cannot_tell(invoke, stack
     assert (stack.emulator.count(*ISSUE), stack.emulator.count(*SCHEDULE)) == (1, 0)
 
 
+def test_with_a_card_check_a_card_that_cannot_pay_is_refused_at_sign_up(
+    invoke, stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the merchant checks cards with 1,000원 (authorised and cancelled at once by PortOne)
+    monkeypatch.setenv("PORTONE_CHECKING_AMOUNT", "1000")
+
+    # When a card PortOne issues a key for, but whose payments are declined, signs up
+    declined = schedule(invoke, **{**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS})
+
+    # Then the sign-up is refused now, not at its first renewal: no schedule, no key left, nothing live
+    assert (declined.status, declined.body["code"], declined.body["decline"]) == (
+        402,
+        "CARD_REJECTED",
+        "other",
+    )
+    assert stack.emulator.schedules == {}
+    assert "sub_alice" not in stack.emulator.customers
+    assert call(invoke, "GET", "/subscriptions").body["billing_keys"] == []
+    # and a card that can pay is checked, the check cancelled, and subscribed
+    assert schedule(invoke, uid="sub_bob", **CARD).status == 200
+    checks = [p for p in stack.emulator.payments.values() if p["customer_uid"] == "sub_bob"]
+    assert [(p["amount"], p["status"]) for p in checks] == [(1000, "cancelled")]
+    assert stack.emulator.contract_violations == []
+
+
+def test_without_a_card_check_nothing_is_authorised_at_sign_up(invoke, stack: EmbeddedStack) -> None:
+    assert schedule(invoke, **CARD).status == 200  # the default: PORTONE_CHECKING_AMOUNT=0
+
+    assert stack.emulator.payments == {}
+
+
 # --- prices: each period at the price it was scheduled with (the subscription's own) ------------------------
 
 

@@ -533,6 +533,7 @@ def test_environment_names_the_secret_and_portone_settings(function: dict[str, A
     assert env["PORTONE_BASE_URL"] == {"Ref": "PortOneBaseUrl"}
     assert env["PORTONE_PG"] == {"Ref": "PortOnePg"}
     assert env["PORTONE_CHANNEL_KEY"] == {"Ref": "PortOneChannelKey"}
+    assert env["PORTONE_CHECKING_AMOUNT"] == {"Ref": "PortOneCheckingAmount"}
     assert env["NOTICE_URL"] == {"Fn::Sub": "${BillingApi.ApiEndpoint}" + WEBHOOK_PATH}
 
 

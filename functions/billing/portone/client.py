@@ -159,14 +159,23 @@ class PortOneClient:
         )
 
     def schedule(
-        self, customer_uid: str, schedules: list[dict[str, Any]], *, deadline: Deadline
+        self,
+        customer_uid: str,
+        schedules: list[dict[str, Any]],
+        *,
+        deadline: Deadline,
+        checking_amount: int = 0,
     ) -> list[ScheduleResult]:
-        """`POST /subscribe/payments/schedule` on the customer's billing key (§4.1).
+        """`POST /subscribe/payments/schedule` on the customer's billing key (§4.1). `checking_amount`:
+        PortOne first authorises that much on the card and cancels it at once, so a card that cannot pay is
+        refused now, not at its first renewal (0: no check).
 
         Never with card fields: PortOne would issue the key in the same call, but its answer does not say on
         which channel (`sandbox`), and card fields for a uid that has a key are silently ignored.
         """
         body: dict[str, Any] = {"customer_uid": customer_uid, "schedules": schedules}
+        if checking_amount:
+            body["checking_amount"] = checking_amount
         response = self._call(
             "POST", "/subscribe/payments/schedule", {}, json=body, deadline=deadline, state_changing=True
         )
