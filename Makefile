@@ -8,6 +8,9 @@ STAMP  := $(VENV)/.installed
 SAM_VENV  := .venv-sam
 SAM       := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
+# PortOne's official V1 Python client for tests/conformance; it pins requests==2.26.0, which clashes with ours.
+IAMPORT_VENV  := .venv-iamport
+IAMPORT_STAMP := $(IAMPORT_VENV)/.installed
 # The browser tests' Node packages (package.json: axe-core), installed exactly as package-lock.json pins them.
 NODE_STAMP := node_modules/.installed
 EVENT  ?= events/issue_billing.json
@@ -34,10 +37,16 @@ $(SAM_STAMP): requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	touch $@
 
-venv: $(STAMP) $(SAM_STAMP) ## Build .venv (function and tests) and .venv-sam (the SAM CLI)
+$(IAMPORT_STAMP): requirements-iamport.txt
+	$(PYTHON) -m venv $(IAMPORT_VENV)
+	$(IAMPORT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(IAMPORT_VENV)/bin/python -m pip install --quiet -r requirements-iamport.txt
+	touch $@
 
-test: lint browser $(SAM_STAMP) ## Run every test (lint and types first)
-	SAM_CLI=$(SAM) $(BIN)/python -m pytest -n 2 --dist loadgroup
+venv: $(STAMP) $(SAM_STAMP) $(IAMPORT_STAMP) ## Build .venv (function and tests), .venv-sam (the SAM CLI), .venv-iamport
+
+test: lint browser $(SAM_STAMP) $(IAMPORT_STAMP) ## Run every test (lint and types first)
+	SAM_CLI=$(SAM) IAMPORT_PYTHON=$(IAMPORT_VENV)/bin/python $(BIN)/python -m pytest -n 2 --dist loadgroup
 
 unit: $(STAMP) ## Run only the fast unit tests
 	$(BIN)/python -m pytest tests/unit
@@ -98,4 +107,4 @@ deploy: build $(STAMP) ## Build, then `sam deploy` (--guided until samconfig.tom
 	fi
 
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(IAMPORT_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
