@@ -51,7 +51,7 @@ def stack(portone_clock: ShiftedClock) -> Iterator[EmbeddedStack]:
 @pytest.fixture(autouse=True)
 def function_environment(
     stack: EmbeddedStack, portone_clock: ShiftedClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[None]:
     for name, value in {**ENVIRONMENT, **stack.environment(), **GENEROUS_LIMITS}.items():
         monkeypatch.setenv(name, value)
     portone_clock.reset()
@@ -59,6 +59,9 @@ def function_environment(
     stack.emulator.clear_faults()
     stack.dynamodb_conflicts.set()
     empty_tables(stack)
+    yield
+    # What the product sent PortOne, and what the emulator answered, kept PortOne's published schema
+    assert stack.emulator.take_contract_violations() == []
 
 
 @pytest.fixture
