@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta, timezone
 # Korea has no daylight saving time, so a fixed offset is exact and needs no tz database.
 KST = timezone(timedelta(hours=9), "KST")
 
-_DIGITS_TO_TELL = 4  # fewer shown digits than this say nothing of which card a key holds
 
 CARD_SEPARATORS = re.compile(r"[ -]")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
@@ -107,23 +106,15 @@ def last4(masked_or_plain: str | None) -> str | None:
 
 
 def shows(masked: str | None, number: str) -> bool | None:
-    """Whether the masked card number PortOne returns can be `number`: every digit it shows, in its place.
-    PGs mask differently (`52728927****2305`, `5272-****-****-2305`, first six only, ...), so no one part is
-    relied on. None when it shows fewer than four digits (or cannot be placed): it cannot tell."""
+    """Whether the masked card number PortOne returns can be `number`: its last four digits, and every other
+    digit it shows, in its place. PGs mask differently (`52728927****2305`, `5272-****-****-2305`, ...).
+    None when the last four are not shown: leading digits name the issuer's range, not the card."""
     shown = re.sub(r"[\s.-]", "", masked or "")
-    if len(shown) == len(number):
-        places = [(i, c) for i, c in enumerate(shown) if c.isdigit()]
-        if len(places) < _DIGITS_TO_TELL:
-            return None
-        return all(number[i] == c for i, c in places)
-    # Another length than the number's: only the digits at either end can be placed
-    tail = re.search(r"\d+$", shown)
-    head = re.match(r"\d+", shown)
-    if tail and len(tail[0]) >= _DIGITS_TO_TELL:
-        return number.endswith(tail[0])
-    if head and len(head[0]) >= _DIGITS_TO_TELL:
-        return number.startswith(head[0])
-    return None
+    if not re.search(r"\d{4}$", shown):
+        return None
+    if len(shown) != len(number):  # another length than the number's: only the end can be placed
+        return number.endswith(shown[-4:])
+    return all(number[i] == c for i, c in enumerate(shown) if c.isdigit())
 
 
 def today_in_korea(now: datetime | None = None) -> date:

@@ -95,11 +95,13 @@ class Renewals:
         deadline: Deadline,
         *,
         look_up_first: bool = False,
+        check_card: bool = False,
     ) -> list[str] | None:
         """Hand PortOne the upcoming periods it does not have yet, and record them. The merchant_uids this
         call registered (or found registered); None when PortOne's answer was lost and a lookup could not
         confirm it: the subscription stays the reconciler's work. `look_up_first`: a registration that may
-        have arrived before is looked up before anything is sent again (D6)."""
+        have arrived before is looked up before anything is sent again (D6). `check_card`: with the card
+        check (`checking_amount`), which only the sign-up's own request sends."""
         missing = [
             p for p in self.upcoming(subscription, plan, now) if p.index > subscription.scheduled_through
         ]
@@ -112,15 +114,15 @@ class Renewals:
             subscription = decided
             missing = [self.period(subscription, plan, p.index, now) for p in missing]
         uid = subscription.customer_uid
-        first = subscription.scheduled_through == -1  # its first periods: the subscription starts
         with portone_errors_as_api_errors(uid):
             confirmed = (
                 look_up_first and self._already_scheduled(uid, missing[0].merchant_uid, deadline)
-            ) or self._schedule_at_portone(uid, plan, missing, deadline, checking=first)
+            ) or self._schedule_at_portone(uid, plan, missing, deadline, checking=check_card)
         if not confirmed:
             return None
         # The reconciler looks next when the open period's outcome should be known (one period ahead, so
         # what is registered is the open period).
+        first = subscription.scheduled_through == -1  # its first periods: the subscription starts
         next_look = missing[0].schedule_at + SETTLE_DELAY
         if self.store.mark_scheduled(subscription, missing, next_look, starts=plan.id if first else None):
             return [p.merchant_uid for p in missing]

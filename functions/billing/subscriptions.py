@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from billing.access import Admission
 from billing.aws import aws_clients
 from billing.cards import KST
 from billing.deadline import Deadline
@@ -27,6 +28,7 @@ from billing.errors import (
     InvalidRequest,
     PeriodAlreadyCharged,
     PriceChangeNotOpen,
+    ProviderRejected,
     ProviderUnavailable,
     RequestInProgress,
     ScheduleNotFound,
@@ -163,6 +165,9 @@ class SubscriptionService:
             except ApiError:
                 self.billing.records.close(customer_uid, record)  # the contract never began
                 raise
+            registered = self._register_sign_up(
+                subscription, plan, now, deadline, started=started, consent_record=record
+            )
             summary = None
         else:
             with self.billing.admitted(
@@ -181,22 +186,47 @@ class SubscriptionService:
                     if started:  # nothing of this subscription reached PortOne: dropped, nothing to follow
                         self.store.cancel(subscription, follow_up_at=None)
                     raise
-            if customer is None:
-                return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
+                if customer is None:
+                    return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
+                # Inside the admission: a card the check refuses counts as a declined card (D9)
+                registered = self._register_sign_up(
+                    subscription, plan, now, deadline, started=started, admission=admission
+                )
             summary = card_summary(customer)
-        try:
-            registered = self.renewals.register(subscription, plan, now, deadline)
-        except CardRejected:
-            # The card check (checking_amount) refused the card: the sign-up never started, and a key this
-            # request issued for it goes too (it cannot pay). A key the caller already had stays.
-            if started:
-                self.store.cancel(subscription, follow_up_at=None)
-            if started and order.card is not None:
-                self._drop_key(customer_uid, deadline)
-            raise
         if registered is None:
             return SchedulePending(customer_uid=customer_uid, plan_id=plan.id)
         return self._scheduled(subscription, plan, now, summary)
+
+    def _register_sign_up(
+        self,
+        subscription: Subscription,
+        plan: Plan,
+        now: datetime,
+        deadline: Deadline,
+        *,
+        started: bool,
+        admission: Admission | None = None,
+        consent_record: str | None = None,
+    ) -> list[str] | None:
+        """The sign-up's first periods to PortOne; the request that started the subscription sends the card
+        check (checking_amount), once: never a retry, nor the reconciler. A card the check refuses ends the
+        sign-up before it began: the subscription is dropped and its consent closed, the card counted as a
+        declined card (`admission`: the sign-up brought it), and a key this request claimed a new uid for is
+        deleted (it cannot pay); a key the uid had before stays."""
+        check = started and self.renewals.checking_amount > 0
+        try:
+            return self.renewals.register(subscription, plan, now, deadline, check_card=check)
+        except (CardRejected, ProviderRejected):
+            if not check:
+                raise
+            self.store.cancel(subscription, follow_up_at=None)
+            if consent_record is not None:
+                self.billing.records.close(subscription.customer_uid, consent_record)
+            if admission is not None:
+                admission.outcome = "declined"  # the admission then closes its consent record
+                if admission.new_claim:
+                    self._drop_key(subscription.customer_uid, deadline)
+            raise
 
     def confirm_schedule(
         self, customer_uid: str, order: ScheduleOrder, deadline: Deadline

@@ -144,10 +144,12 @@ def dev_stack(dev_env_file: Path) -> Iterator[DevStack]:
 
 
 @pytest.fixture
-def stack(dev_stack: DevStack) -> DevStack:
-    """The shared stack with an empty emulator."""
+def stack(dev_stack: DevStack) -> Iterator[DevStack]:
+    """The shared stack with an empty emulator; what the test made the product send PortOne, and what the
+    emulator answered, must keep PortOne's published schema."""
     dev_stack.reset_emulator()
-    return dev_stack
+    yield dev_stack
+    assert dev_stack.emulator_stats()["contract_violations"] == []
 
 
 @pytest.fixture(scope="session")

@@ -69,11 +69,14 @@ def billing_keys(stack: DevStack) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def fresh_account(account_stack: DevStack) -> None:
-    """Each test starts from a dev user with nothing: whatever earlier tests registered is erased."""
+def fresh_account(account_stack: DevStack) -> Iterator[None]:
+    """Each test starts from a dev user with nothing: whatever earlier tests registered is erased. Each ends
+    with what the product sent PortOne, and what the emulator answered, within PortOne's schema."""
     for uid in billing_keys(account_stack):
         erased = api(account_stack, "POST", f"/subscriptions/{uid}/erasure")
         assert erased.status_code == 200, erased.text
+    yield
+    assert account_stack.emulator_stats()["contract_violations"] == []
 
 
 def open_account(page: Page, stack: DevStack) -> None:

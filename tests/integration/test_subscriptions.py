@@ -435,11 +435,33 @@ def test_with_a_card_check_a_card_that_cannot_pay_is_refused_at_sign_up(
     assert stack.emulator.schedules == {}
     assert "sub_alice" not in stack.emulator.customers
     assert call(invoke, "GET", "/subscriptions").body["billing_keys"] == []
+    # and it counts as a declined card for the card-testing limits (the check is an authorisation)
+    counters = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
+    [caller] = [c for c in counters if c["pk"]["S"].startswith("limits#caller#sub:alice#")]
+    assert caller["failures"]["N"] == "1"
     # and a card that can pay is checked, the check cancelled, and subscribed
     assert schedule(invoke, uid="sub_bob", **CARD).status == 200
     checks = [p for p in stack.emulator.payments.values() if p["customer_uid"] == "sub_bob"]
     assert [(p["amount"], p["status"]) for p in checks] == [(1000, "cancelled")]
     assert stack.emulator.contract_violations == []
+
+
+def test_the_card_check_is_sent_once_by_the_sign_up_never_by_the_reconciler(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a card check, and a sign-up whose schedule never reached PortOne (answered pending)
+    monkeypatch.setenv("PORTONE_CHECKING_AMOUNT", "1000")
+    stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", after_effect=False)
+    assert schedule(invoke, **{**CARD, "card_number": magic.CARD_INSUFFICIENT_FUNDS}).status == 202
+
+    # When the reconciler registers the periods (three runs, minutes apart)
+    for _ in range(3):
+        portone_clock.advance(6 * 60)
+        reconcile()
+
+    # Then it registered them once, and never authorised the card: the check is the sign-up's alone
+    assert stack.emulator.count(*SCHEDULE) == 2
+    assert stack.emulator.payments == {}
 
 
 def test_without_a_card_check_nothing_is_authorised_at_sign_up(invoke, stack: EmbeddedStack) -> None:

@@ -54,7 +54,9 @@ _RETRY_PAUSE = (0.05, 0.2)  # seconds, jittered, between the two attempts of a s
 _CODE_CARD_REJECTED = -1
 _CODE_BUSINESS = 1
 _DAY = 86_400
-_LOOKAHEAD = 89 * _DAY  # a schedule list spans at most 3 months (§4.4): what is pending is due sooner here
+_LIST_SPAN = 89 * _DAY  # a schedule list spans at most 3 months (§4.4): 89 days fit under every reading
+# How far ahead a pending payment may be: a yearly period after a first charge up to 90 days out (plans.py)
+_LOOKAHEAD = 6 * _LIST_SPAN
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -228,7 +230,8 @@ class PortOneClient:
         Nothing left to revoke is not an error: the answer is an empty list. PortOne says so with code 1
         (§4.2), which it also answers to other refusals, so what it holds decides, never its message: each
         named merchant_uid revoked, executed or unknown to it (`GET .../schedule/{merchant_uid}`), or, for
-        all of them, none of the customer's scheduled in the 90 days ahead. Otherwise the refusal stands.
+        all of them, none of the customer's scheduled from a day ago on, as far as a yearly period reaches.
+        Otherwise, or when the follow-up itself fails, the refusal stands.
         Revoking twice changes nothing, so it is retried like a read.
         """
         body: dict[str, Any] = {"customer_uid": customer_uid}
@@ -256,14 +259,17 @@ class PortOneClient:
     ) -> bool:
         """Whether PortOne still holds a pending schedule among `merchant_uids` (None: the customer's)."""
         if merchant_uids is None:
-            now = int(time.time())
-            try:
-                pending = self.list_schedules(
-                    customer_uid, start=now - _DAY, end=now + _LOOKAHEAD, deadline=deadline
-                )
-            except (PortOneNotFound, PortOneBusinessError):
-                return False  # no such key (404, or code 1 where PortOne answers 200): nothing is scheduled
-            return any(s.schedule_status == "scheduled" for s in pending)
+            start = int(self.portone_time()) - _DAY
+            for window in range(start, start + _LOOKAHEAD, _LIST_SPAN):
+                try:
+                    found = self.list_schedules(
+                        customer_uid, start=window, end=window + _LIST_SPAN, deadline=deadline
+                    )
+                except PortOneNotFound:
+                    return False  # no such key: nothing of it is scheduled
+                if any(s.schedule_status == "scheduled" for s in found):
+                    return True
+            return False
         for merchant_uid in merchant_uids:
             try:
                 if self.get_schedule(merchant_uid, deadline=deadline).schedule_status == "scheduled":
