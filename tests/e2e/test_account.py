@@ -24,6 +24,7 @@ from tests.integration.support import consents
 pytestmark = pytest.mark.xdist_group("e2e")
 
 DEV_SUBJECT = "dev-user"  # whom the pages' dev sign-in is for (app.js, account.js)
+CARD_CHANGE_MS = 30_000  # the page waits up to 35 s for the API (REQUEST_TIMEOUT_MS in account.js)
 PLAN = {"id": "basic_monthly", "name": "베이직 월간 이용권", "amount": 9900, "cycle": "매월"}
 CARD = {"card_number": "9540490000000001", "expiry": "2030-12", "birth": "880101", "pwd_2digit": "12"}
 
@@ -229,7 +230,8 @@ def test_the_card_is_changed_with_the_cards_consents(page: Page, account_stack: 
     screenshot(page, "account-card-change")
     page.get_by_role("button", name="동의하고 카드 변경").click()
     # Then the new card is shown, and the subscription is known under its new uid from now on
-    expect(page.get_by_role("status")).to_contain_text("결제 카드가 변경되었습니다.")
+    # A card change is several PortOne calls (issue, revoke, confirm, register): on a loaded machine, seconds
+    expect(page.get_by_role("status")).to_contain_text("결제 카드가 변경되었습니다.", timeout=CARD_CHANGE_MS)
     expect(detail(page, "결제 카드")).to_contain_text("**** 0004")
     expect(page.locator("#card-change")).to_be_hidden()
     [new_uid] = billing_keys(account_stack)
@@ -299,7 +301,7 @@ def test_a_card_change_portone_could_not_confirm_changed_nothing_and_is_offered_
     screenshot(page, "account-card-change-unconfirmed")
     # And trying again is a new request (its own key), which the stack answers
     page.get_by_role("button", name="동의하고 카드 변경").click()
-    expect(result).to_contain_text("결제 카드가 변경되었습니다.")
+    expect(result).to_contain_text("결제 카드가 변경되었습니다.", timeout=CARD_CHANGE_MS)
     assert len(sent) == 2
     assert sent[0] != sent[1]
 
