@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         "(docs/portone-v1.md §4.4)",
     )
     parser.add_argument(
+        "--again-without-name",
+        action="store_true",
+        help="leniency: POST /subscribe/payments/again pays without the name the schema requires "
+        "(docs/portone-v1.md §5.1)",
+    )
+    parser.add_argument(
         "--fake-clock",
         action="store_true",
         help="start a FakeClock at the current time, movable with POST /__emulator__/clock",
@@ -84,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         test_channel=not args.live_channel,
         show_sandbox_payments=args.show_sandbox_payments,
         legacy_pg=args.legacy_pg,
+        again_without_name=args.again_without_name,
         list_sandbox_payments=args.list_sandbox_payments,
         schedule_lists_as_array=args.schedule_lists_as_array,
     )

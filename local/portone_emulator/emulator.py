@@ -82,6 +82,8 @@ class PortOneEmulator:
     A billing key is issued only with the ``channel_key`` of one of the merchant's channels
     (``channel_keys``, by default ``DEFAULT_CHANNEL_KEY``), which the 2026 schema requires (README §3.1); the
     switch ``legacy_pg=True`` is the leniency of older PortOne: no ``channel_key``, ``pg`` or the default PG.
+    ``again`` needs the ``name`` the schema requires; ``again_without_name=True`` serves older clients that
+    leave it out. ``unknown_customer_status`` (404 by the schema; 200 as the live API was seen) is one too.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class PortOneEmulator:
         show_sandbox_payments: bool = False,
         channel_keys: Collection[str] = (DEFAULT_CHANNEL_KEY,),
         legacy_pg: bool = False,
+        again_without_name: bool = False,
         list_sandbox_payments: bool = False,
         schedule_lists_as_array: bool = False,
     ) -> None:
@@ -104,10 +107,12 @@ class PortOneEmulator:
         self.check_contract = check_contract
         self.notice_url = notice_url
         self._state = PortOneState(keys, clock, unknown_customer_status, channel_keys)
-        self._switches = {
+        self._switches: dict[str, Any] = {
             "test_channel": test_channel,
             "show_sandbox_payments": show_sandbox_payments,
             "legacy_pg": legacy_pg,
+            "again_without_name": again_without_name,
+            "unknown_customer_status": unknown_customer_status,
             "list_sandbox_payments": list_sandbox_payments,
             "schedule_lists_as_array": schedule_lists_as_array,
         }
@@ -219,6 +224,16 @@ class PortOneEmulator:
         self._state.legacy_pg = bool(legacy)
 
     @property
+    def again_without_name(self) -> bool:
+        """Leniency: `again` pays without the `name` the schema requires, as older clients send it
+        (README §5.1)."""
+        return self._state.again_without_name
+
+    @again_without_name.setter
+    def again_without_name(self, lenient: bool) -> None:
+        self._state.again_without_name = bool(lenient)
+
+    @property
     def list_sandbox_payments(self) -> bool:
         """Leniency: the payment lists (``/payments/find...``, a key's payments) show sandbox payments."""
         return self._state.list_sandbox_payments
@@ -240,6 +255,8 @@ class PortOneEmulator:
         self.test_channel = self._switches["test_channel"]
         self.show_sandbox_payments = self._switches["show_sandbox_payments"]
         self.legacy_pg = self._switches["legacy_pg"]
+        self.again_without_name = self._switches["again_without_name"]
+        self.unknown_customer_status = self._switches["unknown_customer_status"]
         self.list_sandbox_payments = self._switches["list_sandbox_payments"]
         self.schedule_lists_as_array = self._switches["schedule_lists_as_array"]
 

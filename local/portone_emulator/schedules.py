@@ -41,9 +41,9 @@ NO_BILLING_KEY = "결제예약에 사용된 빌링키가 존재하지 않습니�
 STATUSES = ("scheduled", "executed", "revoked")
 PAGE_SIZE = 20  # [inf]: the spec gives no size here; its merchant-wide list and §3.6 page by 20
 LIMIT_MAX = 1000  # the merchant-wide list's ``limit``: at most 1000, 20 by default (spec)
-# README §4.4: at most 3 months per query. How PortOne counts them is unknown [inf]; 92 days is the longest
-# 3 calendar months, so only windows longer than any reading are refused (the shortest is 89 days).
-WINDOW = 92 * 24 * 3600
+# README §4.4: at most 3 months per query. How PortOne counts them is unknown [inf]: the strictest reading,
+# the shortest 3 calendar months (89 days, February to May), is what a client can rely on everywhere.
+WINDOW = 89 * 24 * 3600
 
 ANNOTATION_FIELDS = (
     "customer_uid",

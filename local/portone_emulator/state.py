@@ -101,6 +101,9 @@ class PortOneState:
         # The 2026 schema requires `channel_key` to issue a key (README §3.1); before it, `pg` (or nothing:
         # the merchant's default PG) chose the channel. Accepting a key request without one is that leniency.
         self.legacy_pg = False
+        # The schema requires `name` on `again` (README §5.1); older clients leave it out, and serving them is
+        # that leniency (a schedule's missing `name` is the documented exception, README §4.1, §8 item 8).
+        self.again_without_name = False
         # The payment lists (/payments/find..., a key's payments) leave sandbox payments out too: whether
         # PortOne's do is not documented (README §8 item 8), so the strict reading. True shows them.
         self.list_sandbox_payments = False
@@ -271,6 +274,8 @@ class PortOneState:
         customer_uid = _text(fields, "customer_uid")
         if customer_uid is None:
             raise missing("customer_uid")
+        if _text(fields, "name") is None and not self.again_without_name:
+            raise missing("name")  # required by the schema (README §5.1); code 1 and HTTP 200 are [inf]
         order = _payment_order(fields)
         with self._lock:
             if customer_uid not in self._customers:
@@ -558,7 +563,7 @@ class PortOneState:
 
 
 def _payment_order(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """again's order fields (README §5.1): merchant_uid and amount required; a missing name is accepted."""
+    """The order fields of again and onetime (README §5.1, §5.2): merchant_uid and amount required."""
     merchant_uid = _text(fields, "merchant_uid")
     if merchant_uid is None:
         raise missing("merchant_uid")

@@ -239,15 +239,17 @@ def test_the_library_required_fields_are_not_the_schemas(
         CUSTOMER_UID_IN_BODY,
     ]
 
-    # pay_again with only what the library requires: the schema requires `name` too (§5.1). The emulator,
-    # like PortOne, pays anyway, and its contract check names the missing field.
+    # pay_again with only what the library requires: the schema requires `name` too (§5.1), and the schema
+    # wins: refused by default. Older PortOne paid such requests (the leniency `again_without_name`).
     _issue(client, TEST_CARD_OK)
+    with pytest.raises(LibraryRaised) as no_name:
+        client.pay_again(customer_uid=CUSTOMER_UID, merchant_uid="again_conformance_1", amount=8900)
+    assert no_name.value.detail == '["name"] 파라메터는 필수입니다.'
+    emulator.again_without_name = True
     paid = client.pay_again(customer_uid=CUSTOMER_UID, merchant_uid="again_conformance_1", amount=8900)
     assert paid["status"] == "paid"
-    assert emulator.take_contract_violations() == [
-        CUSTOMER_UID_IN_BODY,
-        "request POST /subscribe/payments/again: formData parameter 'name' is required",
-    ]
+    missing_name = "request POST /subscribe/payments/again: formData parameter 'name' is required"
+    assert emulator.take_contract_violations() == [CUSTOMER_UID_IN_BODY, missing_name, missing_name]
 
     # pay_unschedule without customer_uid, which the schema makes optional (§4.2): the library refuses it
     # with its own KeyError and nothing is sent.

@@ -340,3 +340,16 @@ def test_customers_view_is_read_only_and_holds_no_card_number(
         customers["cu_1"]["card_number"] = TEST_CARD_OK  # type: ignore[index]
     assert TEST_CARD_OK not in repr(customers)
     assert customers["cu_1"]["card_number"] == "95404900****0001"
+
+
+def test_a_reset_puts_every_switch_back_as_constructed(emulator: PortOneEmulator) -> None:
+    emulator.unknown_customer_status = 200
+    emulator.legacy_pg = emulator.again_without_name = True
+
+    emulator.reset()
+
+    assert (emulator.unknown_customer_status, emulator.legacy_pg, emulator.again_without_name) == (
+        404,
+        False,
+        False,
+    )

@@ -198,14 +198,22 @@ def test_invalid_again_requests(
     assert emulator.take_contract_violations() == expected
 
 
-def test_a_missing_name_is_accepted_but_off_contract(wire: PortOneWire, emulator: PortOneEmulator) -> None:
+def test_a_missing_name_is_refused_as_the_schema_requires_unless_the_switch_serves_older_clients(
+    wire: PortOneWire, emulator: PortOneEmulator
+) -> None:
     ok(wire.issue("cu_1"))
     body = {"customer_uid": "cu_1", "merchant_uid": "order_1", "amount": 100}
 
+    rejected(wire.call("POST", "/subscribe/payments/again", json=body), 1, '["name"] 파라메터는 필수입니다.')
+    assert emulator.payments == {}
+
+    emulator.again_without_name = True
     assert ok(wire.call("POST", "/subscribe/payments/again", json=body))["name"] is None
-    assert emulator.take_contract_violations() == [
-        "request POST /subscribe/payments/again: formData parameter 'name' is required"
-    ]
+    # served under the switch, still off the contract (the schema wins)
+    assert (
+        emulator.take_contract_violations()
+        == ["request POST /subscribe/payments/again: formData parameter 'name' is required"] * 2
+    )
 
 
 def test_again_as_a_form(wire: PortOneWire) -> None:
@@ -347,7 +355,7 @@ def test_charge_again_from_python(wire: PortOneWire, emulator: PortOneEmulator) 
     ok(wire.issue("cu_broke", CARD_PAYMENT_SUSPENDED))
 
     paid = emulator.charge_again("cu_1", "order_1", 9900, name="direct")
-    failed = emulator.charge_again("cu_broke", "order_2", 9900)
+    failed = emulator.charge_again("cu_broke", "order_2", 9900, name="direct")
 
     assert (paid["status"], paid["amount"], paid["name"], paid["customer_uid_usage"]) == (
         "paid",
@@ -359,7 +367,7 @@ def test_charge_again_from_python(wire: PortOneWire, emulator: PortOneEmulator) 
     assert ok(wire.payment(paid["imp_uid"])) == paid
     assert emulator.count(*AGAIN) == 0
     with pytest.raises(PortOneError, match="이미 주문이 이루어진 건입니다") as reused:
-        emulator.charge_again("cu_1", "order_1", 9900)
+        emulator.charge_again("cu_1", "order_1", 9900, name="direct")
     assert (reused.value.status, reused.value.code) == (200, 1)
     with pytest.raises(PortOneError, match="등록되지 않은 구매자입니다"):
-        emulator.charge_again("nobody", "order_3", 9900)
+        emulator.charge_again("nobody", "order_3", 9900, name="direct")
