@@ -86,6 +86,16 @@ def open_account(page: Page, stack: DevStack) -> None:
     expect(page.locator("#account-status")).not_to_have_text("구독 정보를 불러오는 중…")
 
 
+def fill_new_card(page: Page, number: str, pin: str) -> None:
+    """The open card-change form: another card (expiry 12/30, birth 880101) and the card's consents."""
+    page.get_by_label("카드 번호", exact=True).fill(number)
+    page.get_by_label("유효기간", exact=True).fill("12/30")
+    page.get_by_label("생년월일 / 사업자등록번호", exact=True).fill("880101")
+    page.get_by_label("카드 비밀번호 앞 두 자리", exact=True).fill(pin)
+    for item in consents("card")["items"]:
+        page.locator(f"#consent-{item}").check()
+
+
 def detail(page: Page, term: str) -> Any:
     """What the summary says against `term` (요금제, 결제 카드, ...)."""
     return page.locator("#summary > div").filter(has=page.get_by_text(term, exact=True)).locator("dd")
@@ -218,12 +228,7 @@ def test_the_card_is_changed_with_the_cards_consents(page: Page, account_stack: 
     toggle.click()
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(page.get_by_label("카드 번호", exact=True)).to_be_focused()
-    page.get_by_label("카드 번호", exact=True).fill("5272 8900 0000 0004")
-    page.get_by_label("유효기간", exact=True).fill("12/30")
-    page.get_by_label("생년월일 / 사업자등록번호", exact=True).fill("880101")
-    page.get_by_label("카드 비밀번호 앞 두 자리", exact=True).fill("12")
-    for item in consents("card")["items"]:
-        page.locator(f"#consent-{item}").check()
+    fill_new_card(page, "5272 8900 0000 0004", "12")
     # Plan-only consents are not asked again
     expect(page.locator("#consent-recurring_payment")).to_have_count(0)
     page.get_by_role("button", name="전자금융거래 이용약관 동의 보기").click()
@@ -245,12 +250,7 @@ def test_a_new_card_whose_details_do_not_match_is_explained_and_nothing_changes(
     subscribe(account_stack)
     open_account(page, account_stack)
     page.get_by_role("button", name="결제 카드 변경").click()
-    page.get_by_label("카드 번호", exact=True).fill("9540 4900 0011 3002")  # the emulator's wrong PIN digits
-    page.get_by_label("유효기간", exact=True).fill("12/30")
-    page.get_by_label("생년월일 / 사업자등록번호", exact=True).fill("880101")
-    page.get_by_label("카드 비밀번호 앞 두 자리", exact=True).fill("99")
-    for item in consents("card")["items"]:
-        page.locator(f"#consent-{item}").check()
+    fill_new_card(page, "9540 4900 0011 3002", "99")  # the emulator's wrong PIN digits
     page.get_by_role("button", name="동의하고 카드 변경").click()
     # Then the customer learns what to check, that one more mismatch stops the card here, and that the
     # subscription's card did not change
@@ -285,12 +285,7 @@ def test_a_card_change_portone_could_not_confirm_changed_nothing_and_is_offered_
 
     page.route(f"{account_stack.api_url}/subscriptions/*/card", change)
     page.get_by_role("button", name="결제 카드 변경").click()
-    page.get_by_label("카드 번호", exact=True).fill("5272 8900 0000 0004")
-    page.get_by_label("유효기간", exact=True).fill("12/30")
-    page.get_by_label("생년월일 / 사업자등록번호", exact=True).fill("880101")
-    page.get_by_label("카드 비밀번호 앞 두 자리", exact=True).fill("12")
-    for item in consents("card")["items"]:
-        page.locator(f"#consent-{item}").check()
+    fill_new_card(page, "5272 8900 0000 0004", "12")
     page.get_by_role("button", name="동의하고 카드 변경").click()
     # Then the page says nothing changed (the card stays in the form), and the old card is still shown
     result = page.locator("#result")
