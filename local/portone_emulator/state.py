@@ -308,18 +308,7 @@ class PortOneState:
                 raise PortOneError(200, 1, payments.ALREADY_ORDERED)  # README §5.2
             if customer_uid is None:
                 card, decline = self._card_only(fields)
-                payment = payments.payment(
-                    imp_uid=payments.new_imp_uid(self._payments),
-                    order=order,
-                    customer_uid=None,
-                    customer=card,
-                    decline=decline,
-                    usage=None,
-                    user_agent=user_agent,
-                    now=self.now(),
-                    sandbox=card["sandbox"],
-                )
-                self._payments[payment["imp_uid"]] = payment
+                payment = self._record_payment(order, None, card, decline, None, user_agent, card["sandbox"])
                 return dict(payment)
             as_customer = {customer: fields.get(buyer) for buyer, customer in payments.BUYER_DEFAULTS.items()}
             # onetime takes `pg`, not `channel_key` (its schema): the card is issued on the default channel
@@ -374,6 +363,20 @@ class PortOneState:
         # A schedule whose key was deleted runs like `again` with an unknown customer (README §3.3, §4.6):
         # it fails with again's text for that case [inf].
         decline = self._declines.get(customer_uid) if customer else payments.UNKNOWN_BUYER
+        sandbox = customer["sandbox"] if customer else self.test_channel
+        return self._record_payment(order, customer_uid, customer, decline, usage, user_agent, sandbox)
+
+    def _record_payment(
+        self,
+        order: Mapping[str, Any],
+        customer_uid: str | None,
+        customer: Mapping[str, Any] | None,
+        decline: str | None,
+        usage: str | None,
+        user_agent: str | None,
+        sandbox: bool,
+    ) -> dict[str, Any]:
+        """A payment of `order` (see payments.payment), kept under a new imp_uid."""
         payment = payments.payment(
             imp_uid=payments.new_imp_uid(self._payments),
             order=order,
@@ -383,7 +386,7 @@ class PortOneState:
             usage=usage,
             user_agent=user_agent,
             now=self.now(),
-            sandbox=customer["sandbox"] if customer else self.test_channel,
+            sandbox=sandbox,
         )
         self._payments[payment["imp_uid"]] = payment
         return payment
