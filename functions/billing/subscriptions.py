@@ -309,9 +309,13 @@ class SubscriptionService:
         self._confirm_reader(customer_uid, caller)
         subscription = self.store.for_customer(customer_uid)
         plan = self.catalog.find(subscription.plan_id) if subscription else None
-        # A window of three months that ends just after the furthest period kept scheduled.
+        # A window of three months that ends just after the furthest period kept scheduled: the periods ahead
+        # counted from now, or the subscription's own furthest registered period if later (months counted
+        # from its anchor can end after those counted from today, as Dec 1 + 1 month after Nov 30 + 1 month).
         now = datetime.now(UTC)
         ahead = plan.due_at(now, plan.periods_ahead) - now if plan else timedelta()
+        if plan and subscription and subscription.scheduled_through >= 0:
+            ahead = max(ahead, plan.due_at(subscription.anchor, subscription.scheduled_through) - now)
         end = now + min(ahead + timedelta(days=1), _LISTING_WINDOW)
         with portone_errors_as_api_errors(customer_uid):
             try:
