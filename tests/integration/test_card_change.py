@@ -235,8 +235,9 @@ def test_subscriptions_from_before_ids_keep_renewing_under_their_merchant_uids(
     assert second.startswith(first[:21])
     assert second != first
 
-    # And when that one's notice is lost, the reconciler settles it and the chain goes on
-    portone_clock.advance(31 * 24 * 3600)
+    # And when that one's notice is lost, the reconciler settles it and the chain goes on: a month on (31
+    # days, December's length) and past the reconciler's look, 10 minutes after the period's time
+    portone_clock.advance(31 * 24 * 3600 + 11 * 60)
     stack.emulator.run_due_schedules()
     inbox.take()
     reconcile()
