@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         "(docs/portone-v1.md §5.1)",
     )
     parser.add_argument(
+        "--truncate-long-fields",
+        action="store_true",
+        help="leniency: text longer than the schema's maxLength is cut to it, not refused; customer_uid and "
+        "merchant_uid are refused all the same (docs/portone-v1.md §6.3, §8 item 9)",
+    )
+    parser.add_argument(
         "--fake-clock",
         action="store_true",
         help="start a FakeClock at the current time, movable with POST /__emulator__/clock",
@@ -93,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         again_without_name=args.again_without_name,
         list_sandbox_payments=args.list_sandbox_payments,
         schedule_lists_as_array=args.schedule_lists_as_array,
+        truncate_long_fields=args.truncate_long_fields,
     )
     url = emulator.start(args.host, args.port)
     print(f"PortOne V1 emulator listening on {url}", flush=True)

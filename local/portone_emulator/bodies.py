@@ -24,8 +24,14 @@ def is_json(content_type: str) -> bool:
     return "json" in content_type.lower()
 
 
+def is_readable(content_type: str) -> bool:
+    """JSON or a form, the two bodies the schema lists; a server reads no other (no type at all neither)."""
+    return is_json(content_type) or "x-www-form-urlencoded" in content_type.lower()
+
+
 def parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
+    """The body's fields; none from a body ``is_readable`` refuses, as a web framework's parsers skip it."""
+    if not raw.strip() or not is_readable(content_type):
         return {}
     try:
         text = raw.decode("utf-8")

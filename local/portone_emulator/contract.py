@@ -1,6 +1,7 @@
 """Contract checks against PortOne's own V1 schema (``v1.openapi.json`` beside this module, Swagger 2.0).
 
-``request_violations`` checks what a client sent against an operation's parameters; ``response_violations``
+``request_violations`` checks what a client sent against an operation's parameters (the emulator refuses a
+request whose values break the schema's rules, its ``Violation.malformed``); ``response_violations``
 checks a body against the operation's schema for that status. Both return readable strings naming the
 operation, the field and the rule broken, never a value (requests carry card data).
 
@@ -26,6 +27,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +103,35 @@ def operation(method: str, template: str) -> dict[str, Any]:
     return op
 
 
+def answers(method: str, template: str, status: int) -> bool:
+    """Whether the operation answers ``status``: its schema lists it or ``UNLISTED_STATUSES`` names it."""
+    listed = str(status) in operation(method, template).get("responses", {})
+    return listed or (method, template, status) in UNLISTED_STATUSES
+
+
 # --- requests ---
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One rule a request breaks. ``text`` names the operation, the field and the rule, never a value.
+    ``place`` and ``field`` say where the field is and its name in the schema; ``rule`` is what it broke:
+    ``required``, ``unknown`` (not in the spec), or a malformed value: ``type``, ``maxLength`` (``limit``
+    long) or ``enum``."""
+
+    text: str
+    place: str
+    field: str
+    rule: str
+    limit: int | None = None
+
+    @property
+    def malformed(self) -> bool:
+        """A value was given and the schema's rules refuse it (as opposed to a field missing or unknown)."""
+        return self.rule in ("type", "maxLength", "enum")
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def request_violations(
@@ -113,7 +143,7 @@ def request_violations(
     body: Mapping[str, Any],
     form: bool,
     allowed: frozenset[tuple[str, str, str, str]] = frozenset(),
-) -> list[str]:
+) -> list[Violation]:
     """Check a request: ``query`` as flat pairs, ``body`` as parsed (``form``: from a form, so all text);
     ``allowed``: rules a switched-on leniency lets the client break, as ``REQUEST_EXCEPTIONS`` names them."""
     where = f"request {method} {template}"
@@ -122,7 +152,7 @@ def request_violations(
         grouped.setdefault(key, []).append(text)
     given: dict[str, Mapping[str, Any]] = {"path": path_params, "query": grouped, "formData": body}
     documented: dict[str, set[str]] = {place: set() for place in given}
-    violations: list[str] = []
+    violations: list[Violation] = []
     for param in operation(method, template).get("parameters", []):
         name, place = param["name"], param["in"]
         documented.setdefault(place, set()).add(name)
@@ -131,70 +161,85 @@ def request_violations(
         if value is None:
             rule = (method, template, name, "required")
             if param.get("required") and rule not in REQUEST_EXCEPTIONS and rule not in allowed:
-                violations.append(f"{label} is required")
+                violations.append(Violation(f"{label} is required", place, name, "required"))
             continue
         if place == "query" and param.get("type") != "array":
             if len(value) > 1:
-                violations.append(f"{label} is repeated")
+                violations.append(Violation(f"{label} is repeated", place, name, "type"))
             value = value[0]
         as_text = form or place != "formData"
         if isinstance(value, str) and (method, template, name, "single value") in REQUEST_EXCEPTIONS:
             continue
         problem = _parameter_problem(param, value, as_text=as_text)
         if problem:
-            violations.append(f"{label} {problem}")
+            violations.append(Violation(f"{label} {problem.text}", place, name, problem.rule, problem.limit))
         elif isinstance(value, list) and "$ref" in param.get("items", {}):
             violations += _item_violations(
                 method, template, f"{where}: {place} parameter", param, value, as_text
             )
     for place, values in given.items():
         violations += [
-            f"{where}: {place} parameter '{name}' is not in the spec"
+            Violation(f"{where}: {place} parameter '{name}' is not in the spec", place, name, "unknown")
             for name in sorted(set(values) - documented[place])
         ]
     return violations
 
 
-def _parameter_problem(param: Mapping[str, Any], value: Any, *, as_text: bool) -> str | None:
+@dataclass(frozen=True)
+class _Problem:
+    text: str
+    rule: str
+    limit: int | None = None
+
+
+def _parameter_problem(param: Mapping[str, Any], value: Any, *, as_text: bool) -> _Problem | None:
     kind = param.get("type")
     if kind == "array":
         item_kind = param.get("items", {}).get("type")
         if not isinstance(value, list):
-            return "must be an array"
+            return _Problem("must be an array", "type")
         if not all(_has_type(item_kind, item, as_text) for item in value):
-            return f"must hold {item_kind} items"
+            return _Problem(f"must hold {item_kind} items", "type")
         return None
     if not _has_type(kind, value, as_text):
-        return f"must be {kind}" + (" text" if as_text else "")
+        return _Problem(f"must be {kind}" + (" text" if as_text else ""), "type")
     if "maxLength" in param and isinstance(value, str) and len(value) > int(param["maxLength"]):
-        return f"is longer than {int(param['maxLength'])}"
+        limit = int(param["maxLength"])
+        return _Problem(f"is longer than {limit}", "maxLength", limit)
     if "enum" in param and value not in param["enum"]:
-        return "is not one of the spec's values"
+        return _Problem("is not one of the spec's values", "enum")
     return None
 
 
 def _item_violations(
     method: str, template: str, label: str, param: Mapping[str, Any], items: list[Any], as_text: bool
-) -> list[str]:
+) -> list[Violation]:
     """Each object of an array parameter against the item definition (``schedules[]``: ScheduleAnnotation)."""
-    name = param["name"]
+    name, place = param["name"], param["in"]
     members, required = _members(param["items"], ())
     violations = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
-            violations.append(f"{label} '{name}[{index}]' must be an object")
+            violations.append(Violation(f"{label} '{name}[{index}]' must be an object", place, name, "type"))
             continue
         for field in sorted(required - set(k for k, v in item.items() if v is not None)):
             if (method, template, f"{name}[].{field}", "required") not in REQUEST_EXCEPTIONS:
-                violations.append(f"{label} '{name}[{index}].{field}' is required")
+                violations.append(
+                    Violation(f"{label} '{name}[{index}].{field}' is required", place, field, "required")
+                )
         for field, value in item.items():
             if field not in members:
-                violations.append(f"{label} '{name}[{index}].{field}' is not in the spec")
+                violations.append(
+                    Violation(
+                        f"{label} '{name}[{index}].{field}' is not in the spec", place, field, "unknown"
+                    )
+                )
             elif value is not None:
                 schema = _deref(*members[field])[0]
                 problem = _parameter_problem(schema, value, as_text=as_text)
                 if problem:
-                    violations.append(f"{label} '{name}[{index}].{field}' {problem}")
+                    text = f"{label} '{name}[{index}].{field}' {problem.text}"
+                    violations.append(Violation(text, place, field, problem.rule, problem.limit))
     return violations
 
 
@@ -237,7 +282,7 @@ def response_violations(
     violations = [f"{where}: {problem}" for problem in _envelope_problems(body)]
     entry = operation(method, template)["responses"].get(str(status))
     if entry is None:
-        if (method, template, status) not in UNLISTED_STATUSES:
+        if not answers(method, template, status):
             violations.append(f"{where}: status {status} is not documented for this operation")
         return violations
     if "schema" in entry:

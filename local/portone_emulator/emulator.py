@@ -11,9 +11,16 @@ from types import MappingProxyType, TracebackType
 from typing import Any, NamedTuple, Self
 
 from local.portone_emulator import admin, contract
-from local.portone_emulator.bodies import BodyError, is_json, parse_body, parse_query, query_pairs
+from local.portone_emulator.bodies import (
+    BodyError,
+    is_json,
+    is_readable,
+    parse_body,
+    parse_query,
+    query_pairs,
+)
 from local.portone_emulator.faults import Fault, FaultBook
-from local.portone_emulator.fields import PortOneError
+from local.portone_emulator.fields import PortOneError, bad_search, invalid, too_long
 from local.portone_emulator.notices import Notice, deliver
 from local.portone_emulator.routes import ApiRequest, Reply, Route, error_reply, find_route
 from local.portone_emulator.server import (
@@ -84,6 +91,14 @@ class PortOneEmulator:
     switch ``legacy_pg=True`` is the leniency of older PortOne: no ``channel_key``, ``pg`` or the default PG.
     ``again`` needs the ``name`` the schema requires; ``again_without_name=True`` serves older clients that
     leave it out. ``unknown_customer_status`` (404 by the schema; 200 as the live API was seen) is one too.
+
+    A value the schema's rules refuse (longer than its ``maxLength``, not of its type, not one of its
+    ``enum``) is refused with code 1 before anything happens: HTTP 400 where the operation answers 400 (the
+    schema's, or ``contract.UNLISTED_STATUSES``), else 200 as PortOne's business errors (README §1.3); the
+    wording is [inf]. What PortOne does with an over-long value is not documented (README §6.3);
+    ``truncate_long_fields=True`` cuts text fields to their length instead, as some PGs do, and still
+    refuses an over-long ``customer_uid`` or ``merchant_uid``.
+    A body is read as JSON or as a form only when its ``Content-Type`` says so: the two the schema lists.
     """
 
     def __init__(
@@ -101,6 +116,7 @@ class PortOneEmulator:
         again_without_name: bool = False,
         list_sandbox_payments: bool = False,
         schedule_lists_as_array: bool = False,
+        truncate_long_fields: bool = False,
     ) -> None:
         keys = dict(api_keys if api_keys is not None else DEFAULT_API_KEYS)
         self.clock = clock
@@ -115,6 +131,7 @@ class PortOneEmulator:
             "unknown_customer_status": unknown_customer_status,
             "list_sandbox_payments": list_sandbox_payments,
             "schedule_lists_as_array": schedule_lists_as_array,
+            "truncate_long_fields": truncate_long_fields,
         }
         self._restore_switches()
         self._faults = FaultBook()
@@ -251,6 +268,16 @@ class PortOneEmulator:
     def schedule_lists_as_array(self, as_array: bool) -> None:
         self._state.schedule_lists_as_array = bool(as_array)
 
+    @property
+    def truncate_long_fields(self) -> bool:
+        """Leniency: text longer than the schema's ``maxLength`` is cut to it, not refused (README §6.3);
+        ``customer_uid`` and ``merchant_uid`` are refused all the same."""
+        return self._state.truncate_long_fields
+
+    @truncate_long_fields.setter
+    def truncate_long_fields(self, truncate: bool) -> None:
+        self._state.truncate_long_fields = bool(truncate)
+
     def _restore_switches(self) -> None:
         self.test_channel = self._switches["test_channel"]
         self.show_sandbox_payments = self._switches["show_sandbox_payments"]
@@ -259,6 +286,7 @@ class PortOneEmulator:
         self.unknown_customer_status = self._switches["unknown_customer_status"]
         self.list_sandbox_payments = self._switches["list_sandbox_payments"]
         self.schedule_lists_as_array = self._switches["schedule_lists_as_array"]
+        self.truncate_long_fields = self._switches["truncate_long_fields"]
 
     def card_declines(self, customer_uid: str, fail_reason: str | None) -> None:
         """From now on every payment with the customer's key is declined with `fail_reason`, or (None)
@@ -435,23 +463,29 @@ class PortOneEmulator:
                 self._add_violations([f"request {request.method} {route.template}: {exc}"])
             reply = Reply(400, _failure(1, str(exc)))
             return lambda: reply
+        violations = contract.request_violations(
+            request.method,
+            route.contract_template,
+            path_params=path_params,
+            query=query_pairs(request.query),
+            body=body,
+            form=not is_json(content_type),
+            allowed=contract.LEGACY_PG if self.legacy_pg else frozenset(),
+        )
         if self.check_contract:
-            self._add_violations(
-                contract.request_violations(
-                    request.method,
-                    route.contract_template,
-                    path_params=path_params,
-                    query=query_pairs(request.query),
-                    body=body,
-                    form=not is_json(content_type),
-                    allowed=contract.LEGACY_PG if self.legacy_pg else frozenset(),
+            self._add_violations([str(v) for v in violations])
+            if request.body.strip() and not is_readable(content_type):
+                self._add_violations(
+                    [f"request {request.method} {route.template}: body is neither JSON nor a form"]
                 )
-            )
+        refused = self._refused(route, violations)
 
         def apply() -> Reply:
             try:
                 if route.needs_token:
                     self._state.authenticate(token_from_headers(request.headers))
+                if refused is not None:
+                    raise refused
                 reply = route.handler(self._state, ApiRequest(path_params, query, body, request.headers))
             except PortOneError as error:
                 reply = error_reply(error)
@@ -468,6 +502,20 @@ class PortOneEmulator:
             return reply
 
         return apply
+
+    def _refused(self, route: Route, violations: list[contract.Violation]) -> PortOneError | None:
+        """The answer to the first value the schema refuses, if any (see the class docstring)."""
+        for violation in violations:
+            if violation.rule == "maxLength" and self.truncate_long_fields:
+                continue
+            if violation.malformed:
+                status = 400 if contract.answers(route.method, route.contract_template, 400) else 200
+                if violation.place == "query" and status == 400:
+                    return bad_search(violation.field)  # the lists' answer to a bad search parameter
+                if violation.limit is not None:
+                    return too_long(violation.field, violation.limit, status)
+                return invalid(violation.field, status)
+        return None
 
     def _record(self, request: RawRequest, template: str, response: RawResponse) -> RawResponse:
         self._record_call(Call(request.method, template, response.status))

@@ -17,6 +17,13 @@ _INTEGER = re.compile(r"^[-+]?\d+$")
 # README §3.1 quotes this missing-parameter message; its code and status are [inf]: PortOne rejects the call
 # before asking the PG, a code-1 business error, and those come with HTTP 200 (§1.3, §1.4).
 MISSING_PARAMETER = '["{}"] 파라메터는 필수입니다.'
+# A value the schema's rules refuse (too long, wrong type, not one of its values). PortOne's wording is not
+# documented (README §6.3, §9) [inf]; its code and status are as the missing parameter's, or the operation's
+# documented 400.
+TOO_LONG = "{}는 {}자 이하여야 합니다."
+INVALID_VALUE = "{} 파라메터의 값이 올바르지 않습니다."
+# README §4.4: the lists' 400 for a bad search parameter; the text is the spec's [inf].
+BAD_SEARCH = "검색 파라메터가 유효하지 않습니다. ({})"
 
 
 class PortOneError(Exception):
@@ -31,6 +38,18 @@ class PortOneError(Exception):
 
 def missing(name: str, status: int = 200) -> PortOneError:
     return PortOneError(status, 1, MISSING_PARAMETER.format(name))
+
+
+def too_long(name: str, limit: int, status: int = 200) -> PortOneError:
+    return PortOneError(status, 1, TOO_LONG.format(name, limit))
+
+
+def invalid(name: str, status: int = 200) -> PortOneError:
+    return PortOneError(status, 1, INVALID_VALUE.format(name))
+
+
+def bad_search(what: str) -> PortOneError:
+    return PortOneError(400, 1, BAD_SEARCH.format(what))
 
 
 def text(fields: Mapping[str, Any], name: str, limit: int | None = None) -> str | None:

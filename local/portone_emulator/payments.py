@@ -17,7 +17,6 @@ UNKNOWN_BUYER = "등록되지 않은 구매자입니다."  # README §5.1, again
 # README §5.2 records this text for a reused merchant_uid on onetime; its use for again is [inf] (§9).
 ALREADY_ORDERED = "이미 주문이 이루어진 건입니다"
 INVALID_AMOUNT = "결제금액이 올바르지 않습니다."  # [inf]: no source records PortOne's text
-MERCHANT_UID_TOO_LONG = "merchant_uid는 {}자 이하여야 합니다."  # as the emulator's customer_uid rule [inf]
 PAYMENT_NOT_FOUND = "존재하지 않는 결제정보입니다."  # README §1.4 (S14), with 404
 
 MERCHANT_UID_MAX = 40  # README §6.3
@@ -26,7 +25,7 @@ PAGE_SIZE = 20  # a billing key's payments: "최대 20개" a page (spec PagedPay
 # change the emulator knows of [inf].
 SORTINGS = ("-started", "started", "-paid", "paid", "-updated", "updated")
 NAME_MAX = 40
-# README §6.3. Longer values are truncated, so answers stay within the schema (as for customer_* in state.py).
+# README §6.3. Longer values are refused, or cut here on `truncate_long_fields` (as customer_* in state.py).
 BUYER_FIELD_LIMITS = {
     "buyer_name": 16,
     "buyer_email": 64,
@@ -151,8 +150,7 @@ def sorted_payments(
     payments: Iterable[Mapping[str, Any]], sorting: str = "-started"
 ) -> list[Mapping[str, Any]]:
     """``payments`` (oldest made first) in ``sorting`` order; of equal times the later made leads when
-    newest first. An unknown ``sorting`` is the default, ``-started`` [inf: the spec lists no 400 for it]."""
-    sorting = sorting if sorting in SORTINGS else "-started"
+    newest first. ``sorting`` is one of ``SORTINGS``: the emulator refuses any other (its schema enum)."""
     name = sorting.removeprefix("-")
     newest_first = sorting.startswith("-")
     made = list(payments)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from local.portone_emulator.fields import PortOneError
+from local.portone_emulator.fields import PortOneError, missing
 from local.portone_emulator.state import PortOneState
 
 
@@ -91,9 +91,11 @@ def delete_customer(state: PortOneState, request: ApiRequest) -> Reply:
 
 
 def get_customers(state: PortOneState, request: ApiRequest) -> Reply:
-    # ``customer_uid[]=a&customer_uid[]=b`` parses to a list (README §3.5); ``customer_uid=a`` counts too.
-    uids = request.query.get("customer_uid", [])
-    uids = [uids] if isinstance(uids, str) else uids
+    # ``customer_uid[]=a&customer_uid[]=b`` parses to a list (README §3.5), the schema's only form: a bare
+    # ``customer_uid=a`` is not the parameter, so it is missing.
+    uids = request.query.get("customer_uid")
+    if not isinstance(uids, list) or not uids:
+        raise missing("customer_uid[]")
     status, found = state.get_customers([u for u in uids if isinstance(u, str)])
     return envelope(found, status)
 

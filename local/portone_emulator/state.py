@@ -20,15 +20,15 @@ from typing import Any
 from local.portone_emulator import cards, payments, schedules
 from local.portone_emulator.clock import KST
 from local.portone_emulator.fields import PortOneError as PortOneError
-from local.portone_emulator.fields import free_text, given, integer, missing, number
+from local.portone_emulator.fields import free_text, given, missing, number, too_long
 from local.portone_emulator.fields import text as _text
 
 TOKEN_TTL = 30 * 60  # README §2.1
 EXTENSION_WINDOW = 60  # a getToken in the last minute ...
 EXTENSION = 5 * 60  # ... extends the live token by five minutes
 CUSTOMER_UID_MAX = 80  # README §3.1, §6.3
-# README §6.3. Whether PortOne rejects or truncates longer values is not documented; the emulator truncates,
-# so its answers stay within the schema, and the contract checker reports the request.
+# README §6.3. Whether PortOne rejects or truncates longer values is not documented: the emulator refuses them
+# (its schema check), and on the `truncate_long_fields` switch cuts them here, so answers stay in the schema.
 CUSTOMER_FIELD_LIMITS = {
     "customer_name": 20,
     "customer_tel": 20,
@@ -43,7 +43,6 @@ MISSING_KEYS = "imp_key, imp_secret 파라메터가 누락되었습니다."  # R
 UNAUTHORIZED = "인증 Token이 전달되지 않았거나 유효하지 않습니다."
 CUSTOMER_NOT_FOUND = "요청하신 customer_uid({})로 등록된 정보를 찾을 수 없습니다."  # README §3.4
 NO_CUSTOMERS = "등록된 고객정보가 없습니다."  # README §1.3; its use for multi-GET is [inf]
-CUSTOMER_UID_TOO_LONG = "customer_uid는 {}자 이하여야 합니다."
 UNKNOWN_CHANNEL_KEY = "채널 정보를 찾을 수 없습니다. channel_key를 확인해 주세요."
 CHECK_NAME = "카드정상결제여부 체크"  # the checking payment's name and cancel reason [inf]
 CARD_FIELDS = ("card_number", "expiry", "birth", "pwd_2digit", "cvc")
@@ -109,6 +108,9 @@ class PortOneState:
         self.list_sandbox_payments = False
         # The schedule lists answer the paged object (README §4.4); True answers the spec's bare array.
         self.schedule_lists_as_array = False
+        # README §6.3: whether PortOne refuses or cuts an over-long value is not documented; the emulator
+        # refuses it (the schema's maxLength) before a handler runs, and True cuts text fields instead.
+        self.truncate_long_fields = False
 
     def now(self) -> int:
         return int(self._clock())
@@ -170,8 +172,8 @@ class PortOneState:
         """A key for `customer_uid`. `channel_key` is required on POST /subscribe/customers/{uid}, optional
         on a schedule that brings card fields, and not a parameter of onetime (the schema of each)."""
         if len(customer_uid) > CUSTOMER_UID_MAX:
-            # What PortOne does with an over-long uid is not documented (README §6.3); a business error here.
-            raise PortOneError(200, 1, CUSTOMER_UID_TOO_LONG.format(CUSTOMER_UID_MAX))
+            # Refused even where `truncate_long_fields` cuts other text: a cut uid names another customer.
+            raise too_long("customer_uid", CUSTOMER_UID_MAX)
         channel_key = _text(fields, "channel_key")
         if channel_key is None and channel_required and not self.legacy_pg:
             # Required by the current schema (README §3.1, §9). How PortOne words its answer to a missing
@@ -325,10 +327,8 @@ class PortOneState:
 
     def customer_payments(self, customer_uid: str, query: Mapping[str, Any]) -> dict[str, Any]:
         """The payments made with a key (spec), paged by 20; an unknown or deleted key is 404 (§3.4)."""
-        page = integer(query["page"]) if given(query, "page") else 1
-        if page is None or page < 1:
-            # The spec lists no 400 here; the schedule lists' answer for a bad search parameter [inf].
-            raise PortOneError(400, 1, schedules.BAD_SEARCH.format("page"))
+        # The spec lists no 400 here; the schedule lists' answer for a bad search parameter [inf].
+        page = schedules.read_page(query)
         with self._lock:
             if customer_uid not in self._customers:
                 raise self._not_found(customer_uid)
@@ -417,7 +417,7 @@ class PortOneState:
         if customer_uid is None:
             raise missing("customer_uid")
         if len(customer_uid) > CUSTOMER_UID_MAX:
-            raise PortOneError(200, 1, CUSTOMER_UID_TOO_LONG.format(CUSTOMER_UID_MAX))
+            raise too_long("customer_uid", CUSTOMER_UID_MAX)
         with self._lock:
             has_key = customer_uid in self._customers
             if not has_key and not any(given(fields, name) for name in CARD_FIELDS):
@@ -571,7 +571,7 @@ def _payment_order(fields: Mapping[str, Any]) -> dict[str, Any]:
     if merchant_uid is None:
         raise missing("merchant_uid")
     if len(merchant_uid) > payments.MERCHANT_UID_MAX:
-        raise PortOneError(200, 1, payments.MERCHANT_UID_TOO_LONG.format(payments.MERCHANT_UID_MAX))
+        raise too_long("merchant_uid", payments.MERCHANT_UID_MAX)
     if not given(fields, "amount"):
         raise missing("amount")
     amount = number(fields["amount"])

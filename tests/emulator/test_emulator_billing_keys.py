@@ -165,6 +165,19 @@ def test_multi_get_200_207_404(wire: PortOneWire) -> None:
     _rejected(multi("nobody", "nobody_2"), 1, "등록된 고객정보가 없습니다.", status=404)
 
 
+def test_multi_get_takes_only_the_array_parameter(wire: PortOneWire, emulator: PortOneEmulator) -> None:
+    _ok(wire.issue("cu_a"))
+
+    bare = wire.call("GET", "/subscribe/customers", params={"customer_uid": "cu_a"})
+
+    # The schema's parameter is `customer_uid[]`; a bare `customer_uid` is another name, so it is missing.
+    _rejected(bare, 1, '["customer_uid[]"] 파라메터는 필수입니다.')
+    assert emulator.take_contract_violations() == [
+        "request GET /subscribe/customers: query parameter 'customer_uid[]' is required",
+        "request GET /subscribe/customers: query parameter 'customer_uid' is not in the spec",
+    ]
+
+
 def test_customer_uid_is_url_decoded(wire: PortOneWire, emulator: PortOneEmulator) -> None:
     uid = "고객 1/카드#2"
 
@@ -342,14 +355,23 @@ def test_customers_view_is_read_only_and_holds_no_card_number(
     assert customers["cu_1"]["card_number"] == "95404900****0001"
 
 
+LENIENCIES = (
+    "show_sandbox_payments",
+    "legacy_pg",
+    "again_without_name",
+    "list_sandbox_payments",
+    "schedule_lists_as_array",
+    "truncate_long_fields",
+)
+
+
 def test_a_reset_puts_every_switch_back_as_constructed(emulator: PortOneEmulator) -> None:
     emulator.unknown_customer_status = 200
-    emulator.legacy_pg = emulator.again_without_name = True
+    emulator.test_channel = False
+    for leniency in LENIENCIES:
+        setattr(emulator, leniency, True)
 
     emulator.reset()
 
-    assert (emulator.unknown_customer_status, emulator.legacy_pg, emulator.again_without_name) == (
-        404,
-        False,
-        False,
-    )
+    assert (emulator.unknown_customer_status, emulator.test_channel) == (404, True)
+    assert [name for name in LENIENCIES if getattr(emulator, name)] == []

@@ -18,6 +18,8 @@ from local.portone_emulator.routes import ROUTES
 from tests.emulator.portone_wire import IMP_KEY, IMP_SECRET, TIMEOUT, PortOneWire, order
 
 ISSUE = "/subscribe/customers/{customer_uid}"
+FIND = "/payments/find/{merchant_uid}/{payment_status}"
+CUSTOMER_PAYMENTS = "/subscribe/customers/{customer_uid}/payments"
 
 
 def _customer(**changes: Any) -> dict[str, Any]:
@@ -171,7 +173,7 @@ def _request(
     form: bool = False,
     allowed: frozenset[tuple[str, str, str, str]] = frozenset(),
 ) -> list[str]:
-    return contract.request_violations(
+    found = contract.request_violations(
         method,
         template,
         path_params={"customer_uid": "cu_1"} if path is None else path,
@@ -180,6 +182,7 @@ def _request(
         form=form,
         allowed=allowed,
     )
+    return [str(v) for v in found]
 
 
 def test_a_good_request_passes_and_channel_key_is_required_unless_the_legacy_switch_allows() -> None:
@@ -248,26 +251,74 @@ def test_form_values_are_text() -> None:
     ]
 
 
-def test_the_emulator_records_what_the_client_got_wrong(clock: FakeClock) -> None:
+def _refusal(message: str, status: int = 200) -> tuple[int, dict[str, Any]]:
+    return status, {"code": 1, "message": message, "response": None}
+
+
+def test_the_emulator_refuses_and_records_what_the_client_got_wrong(clock: FakeClock) -> None:
     with PortOneEmulator({IMP_KEY: IMP_SECRET}, clock=clock) as emulator, requests.Session() as session:
         wire = PortOneWire(emulator.url, session)
 
-        response = wire.issue("cu_1", TEST_CARD_OK, customer_name="가" * 21, birth=900101)
+        long_name = wire.issue("cu_1", customer_name="가" * 21)
+        number_birth = wire.issue("cu_1", birth=900101)
         broken = wire.call(
             "POST",
-            "/subscribe/customers/cu_2",
+            "/subscribe/customers/cu_1",
             data=b"{not json",
             headers={"Content-Type": "application/json"},
         )
+        # No Content-Type: a server reads the body as neither JSON nor a form, so nothing was sent.
+        untyped = wire.call("POST", "/subscribe/customers/cu_1", data=b'{"card_number": "4"}')
+        bad_sorting = wire.call("GET", "/payments/find/order_1", params={"sorting": "newest"})
+        bad_page = wire.call("GET", "/subscribe/customers/cu_1/payments", params={"page": "two"})
 
-        assert response.status_code == 200  # recorded, not rejected
-        assert response.json()["response"]["customer_name"] == "가" * 20  # kept within the schema
+        assert (long_name.status_code, long_name.json()) == _refusal("customer_name는 20자 이하여야 합니다.")
+        assert (number_birth.status_code, number_birth.json()) == _refusal(
+            "birth 파라메터의 값이 올바르지 않습니다."
+        )
         assert broken.status_code == 400
+        assert (untyped.status_code, untyped.json()) == _refusal('["channel_key"] 파라메터는 필수입니다.')
+        assert (bad_sorting.status_code, bad_sorting.json()) == _refusal(
+            "sorting 파라메터의 값이 올바르지 않습니다."
+        )
+        # The lists answer a bad search parameter with their 400 (docs §5.5).
+        assert (bad_page.status_code, bad_page.json()) == _refusal(
+            "검색 파라메터가 유효하지 않습니다. (page)", 400
+        )
+        assert emulator.customers == {}
         assert emulator.contract_violations == [
-            f"request POST {ISSUE}: formData parameter 'birth' must be string",
             f"request POST {ISSUE}: formData parameter 'customer_name' is longer than 20",
+            f"request POST {ISSUE}: formData parameter 'birth' must be string",
             f"request POST {ISSUE}: body is not valid JSON",
+            f"request POST {ISSUE}: formData parameter 'channel_key' is required",
+            f"request POST {ISSUE}: formData parameter 'card_number' is required",
+            f"request POST {ISSUE}: formData parameter 'expiry' is required",
+            f"request POST {ISSUE}: body is neither JSON nor a form",
+            f"request GET {FIND}: query parameter 'sorting' is not one of the spec's values",
+            f"request GET {CUSTOMER_PAYMENTS}: query parameter 'page' must be integer text",
         ]
+
+
+def test_truncate_long_fields_cuts_text_to_the_schema_but_never_an_identifier(clock: FakeClock) -> None:
+    with (
+        PortOneEmulator({IMP_KEY: IMP_SECRET}, clock=clock, truncate_long_fields=True) as emulator,
+        requests.Session() as session,
+    ):
+        wire = PortOneWire(emulator.url, session)
+
+        issued = wire.issue("cu_1", customer_name="가" * 21)
+        paid = wire.again("cu_1", "order_1", name="n" * 41, buyer_name="b" * 17)
+        long_uid = wire.issue("u" * 81)
+        long_order = wire.again("cu_1", "m" * 41)
+
+        assert issued.json()["response"]["customer_name"] == "가" * 20
+        assert (paid.json()["response"]["name"], paid.json()["response"]["buyer_name"]) == (
+            "n" * 40,
+            "b" * 16,
+        )
+        assert long_uid.json() == _refusal("customer_uid는 80자 이하여야 합니다.")[1]
+        assert long_order.json() == _refusal("merchant_uid는 40자 이하여야 합니다.")[1]
+        assert len(emulator.take_contract_violations()) == 5  # recorded all the same
 
 
 def test_contract_checking_can_be_turned_off(clock: FakeClock) -> None:
@@ -414,7 +465,7 @@ def test_bad_schedule_pages_are_caught(body: dict[str, Any], violation: str) -> 
 
 def _schedule_request(schedules: Any, form: bool = False) -> list[str]:
     return [
-        v.split(": ", 1)[1]
+        str(v).split(": ", 1)[1]
         for v in contract.request_violations(
             "POST",
             "/subscribe/payments/schedule",
@@ -458,4 +509,4 @@ def test_unschedule_takes_one_merchant_uid_or_an_array(merchant_uid: Any, violat
         form=False,
     )
 
-    assert [v.split(": ", 1)[1] for v in found] == violations
+    assert [str(v).split(": ", 1)[1] for v in found] == violations

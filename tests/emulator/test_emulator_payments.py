@@ -164,7 +164,7 @@ def test_a_merchant_uid_pays_once(
         ({"merchant_uid": None}, '["merchant_uid"] 파라메터는 필수입니다.', "'merchant_uid' is required"),
         ({"amount": None}, '["amount"] 파라메터는 필수입니다.', "'amount' is required"),
         ({"amount": -100}, "결제금액이 올바르지 않습니다.", None),
-        ({"amount": "lots"}, "결제금액이 올바르지 않습니다.", "'amount' must be number"),
+        ({"amount": "lots"}, "amount 파라메터의 값이 올바르지 않습니다.", "'amount' must be number"),
         ({"customer_uid": None}, '["customer_uid"] 파라메터는 필수입니다.', "'customer_uid' is required"),
         (
             {"merchant_uid": "m" * 41},

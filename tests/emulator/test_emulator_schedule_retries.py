@@ -170,7 +170,7 @@ def test_reschedule_refuses_a_pending_or_paid_schedule(
     [
         ({}, '["schedule_at"] 파라메터는 필수입니다.', "formData parameter 'schedule_at' is required"),
         ({"schedule_at": -1}, "예약시각이 현재 시각보다 과거입니다.", None),
-        ({"schedule_at": "tomorrow"}, "schedule_at은 UNIX timestamp(초)여야 합니다.", "must be integer"),
+        ({"schedule_at": "tomorrow"}, "schedule_at 파라메터의 값이 올바르지 않습니다.", "must be integer"),
     ],
     ids=["missing", "past", "not-a-time"],
 )

@@ -224,7 +224,7 @@ def test_schedule_at_in_the_past_is_refused_and_now_is_fine(
         ([], '["schedules"] 파라메터는 필수입니다.', None),
         (
             "sub_1",
-            "schedules는 결제예약 정보의 배열이어야 합니다.",
+            "schedules 파라메터의 값이 올바르지 않습니다.",
             "formData parameter 'schedules' must be an array",
         ),
         (
@@ -244,7 +244,7 @@ def test_schedule_at_in_the_past_is_refused_and_now_is_fine(
         ),
         (
             [{"merchant_uid": "sub_1", "schedule_at": "tomorrow", "amount": 1}],
-            "schedule_at은 UNIX timestamp(초)여야 합니다.",
+            "schedule_at 파라메터의 값이 올바르지 않습니다.",
             "formData parameter 'schedules[0].schedule_at' must be integer",
         ),
         (

@@ -92,7 +92,6 @@ def test_each_key_has_its_own_token(clock: FakeClock) -> None:
     [
         {"imp_key": IMP_KEY, "imp_secret": "wrong"},
         {"imp_key": "unknown", "imp_secret": IMP_SECRET},
-        {"imp_key": IMP_KEY, "imp_secret": 123},
     ],
 )
 def test_bad_key_or_secret_is_401(
@@ -102,7 +101,20 @@ def test_bad_key_or_secret_is_401(
 
     assert response.status_code == 401
     assert response.json() == AUTH_FAILED
-    emulator.take_contract_violations()  # a number as secret is off-contract too
+
+
+def test_a_secret_that_is_not_text_is_refused_as_a_missing_one_is(
+    wire: PortOneWire, emulator: PortOneEmulator
+) -> None:
+    response = wire.get_token(imp_key=IMP_KEY, imp_secret=123)
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {"code": 1, "message": "imp_secret 파라메터의 값이 올바르지 않습니다.", "response": None},
+    )
+    assert emulator.take_contract_violations() == [
+        "request POST /users/getToken: formData parameter 'imp_secret' must be string"
+    ]
 
 
 @pytest.mark.parametrize(
