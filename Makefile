@@ -89,8 +89,8 @@ build: $(SAM_STAMP) ## Build what `sam deploy` ships, no Docker (ARCH=arm64|x86_
 	    --parameter-overrides Architecture=$(ARCH)
 	$(PYTHON) -m benchmarks.artifacts $(BUILD_DIR)
 
-bench: build $(STAMP) ## Cold start, warm path, size, memory vs their targets -> benchmarks/results.json
-	$(BIN)/python -m benchmarks.run --build-dir $(BUILD_DIR)
+bench: build $(STAMP) ## Cold start, warm path, size, memory vs targets (RECORD=1: the README's reference run)
+	$(BIN)/python -m benchmarks.run --build-dir $(BUILD_DIR) $(if $(RECORD),--record)
 
 # The first deploy is guided (stack name, parameters) and saves the answers in samconfig.toml; once it
 # names a stack, later deploys reuse them and only ask to confirm the change set.

@@ -1,11 +1,14 @@
 """`make bench`: the function's cold start, warm path, size and memory against their targets, in one run.
 
-    python -m benchmarks.run [--requests 1000] [--cold-samples 15] [--build-dir .aws-sam/build]
+    python -m benchmarks.run [--requests 1000] [--cold-samples 15] [--build-dir .aws-sam/build] [--record]
 
-Prints a table (metric, figure, target, pass/miss) with a note for every miss, and writes it with the raw
-figures and the machine it ran on to benchmarks/results.json. Needs `make build` first (the layer's size is
-measured on what `sam deploy` ships) and a Python 3.13 (the runtime's version) for the processes that play
-the Lambda container.
+Prints a table (metric, figure, target, pass/miss) with the measured figures behind every miss, and writes
+it with the raw figures, the machine and the commit to test-artifacts/benchmark.json (untracked), or with
+--record to benchmarks/results.json, the reference run the README shows. Every count is the servers' (moto's
+request recorder, the emulator); the run fails if the function's own count of its calls differs.
+
+Needs `make build` first (the layer's size is measured on what `sam deploy` ships) and a Python 3.13 (the
+runtime's version) for the processes that play the Lambda container.
 
 Method
 - The containers are child processes (benchmarks/child.py) under Python 3.13 with PYTHONPATH set to the built
@@ -45,7 +48,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,7 +59,9 @@ from local.moto_recorder import MotoRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
+# The reference run the README's Performance section shows (--record); other runs go to LATEST, untracked.
 RESULTS = BENCH / "results.json"
+LATEST = ROOT / "test-artifacts" / "benchmark.json"
 BILLING_HANDLER = "billing.app.lambda_handler"
 # Far above anything a benchmark run reaches: the limits are tested elsewhere, here they must never answer.
 BENCH_LIMITS = {
@@ -273,16 +278,19 @@ class Bench:
         return info
 
     def warm(self, container: Container, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """Serve events[0], then the others in batches, counting PortOne and AWS calls around those only.
+        """Serve events[0], then the others in batches, counting PortOne and AWS calls at the servers: for
+        the first request apart (the container's cold one), then for the measured ones.
 
         Between batches the table is emptied (with the recorder paused): moto copies the whole table for
         every item of a transaction, so a table that grows by two items a request would make moto, not the
         function, slower and slower, until the function's 3-second DynamoDB timeout fires.
         """
         calls_at_launch = len(self.stack.emulator.calls)
+        self.recorder.start()
         with self._child(container, events, "warm") as (process, info):
             ready, go = info["dir"] / "ready", info["dir"] / "go"
             calls_before = 0
+            first_aws = collections.Counter[str]()
             for start in range(1, len(events), WARM_BATCH):
                 deadline = time.monotonic() + 600
                 while not Path(f"{ready}-{start}").exists():
@@ -292,6 +300,8 @@ class Bench:
                         )
                     time.sleep(0.005)
                 if start == 1:
+                    self.recorder.pause()
+                    first_aws = self.recorder.calls()
                     empty_table(self.stack, self.environment["TABLE_NAME"])
                     calls_before = len(self.stack.emulator.calls)
                     self.recorder.start()
@@ -312,7 +322,7 @@ class Bench:
             )
         result: dict[str, Any] = info["result"]
         result["server_counts"] = {"portone": dict(portone), "aws": dict(aws), "write_units": write_units}
-        result["first_server_counts"] = {"portone": dict(first_portone)}
+        result["first_server_counts"] = {"portone": dict(first_portone), "aws": dict(first_aws)}
         return result
 
 
@@ -345,7 +355,26 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
+class CountsDisagree(RuntimeError):
+    """The function's own count of its upstream calls differs from the servers' count of them."""
+
+
+def disagreements(function: Mapping[str, int], servers: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """Each operation ("aws:DynamoDB_20120810.PutItem", "portone:POST /users/getToken") whose count by the
+    function's own instrumentation differs from the servers' (moto's request recorder, the emulator)."""
+    server = {
+        f"{service}:{op}": count for service in ("aws", "portone") for op, count in servers[service].items()
+    }
+    return [
+        f"{op}: {function.get(op, 0)} by the function, {server.get(op, 0)} by the server"
+        for op in sorted(set(function) | set(server))
+        if function.get(op, 0) != server.get(op, 0)
+    ]
+
+
 def summarize_warm(result: dict[str, Any]) -> dict[str, Any]:
+    """The warm run's figures. Counts come from the servers; the function's own per-request split (for the
+    maximum and the timings) is used only when its totals equal theirs, else ``CountsDisagree``."""
     measured = result["requests"]
     n = len(measured)
     per_request_ops = collections.Counter[str]()
@@ -353,6 +382,13 @@ def summarize_warm(result: dict[str, Any]) -> dict[str, Any]:
     for r in measured:
         per_request_ops.update(r["operations"])
         dynamodb_trips.append(sum(c for op, c in r["operations"].items() if op.startswith("aws:DynamoDB")))
+    server = result["server_counts"]
+    mismatch = disagreements(per_request_ops, server)
+    if mismatch:
+        raise CountsDisagree("; ".join(mismatch))
+    dynamodb = {
+        op.split(".", 1)[1]: count for op, count in server["aws"].items() if op.startswith("DynamoDB")
+    }
     overhead = [r["overhead_ms"] for r in measured]
     cpu = [r["cpu_ms"] for r in measured]
     handler = [r["handler_ms"] for r in measured]
@@ -360,7 +396,7 @@ def summarize_warm(result: dict[str, Any]) -> dict[str, Any]:
     for r in measured:
         connections.update(r["connections"])
     upstream = [r["upstream_ms"] for r in measured]
-    server = result["server_counts"]
+    first = result["first_server_counts"]
     return {
         "requests": n,
         "statuses": dict(collections.Counter(str(r["status"]) for r in measured)),
@@ -378,21 +414,18 @@ def summarize_warm(result: dict[str, Any]) -> dict[str, Any]:
         "upstream_ms": {"p50": percentile(upstream, 50), "p99": percentile(upstream, 99)},
         "portone_calls_per_request": sum(server["portone"].values()) / n,
         "portone_calls": server["portone"],
-        "first_request_portone_calls": result["first_server_counts"]["portone"],
+        "first_request_portone_calls": first["portone"],
+        "first_request_secrets_reads": first["aws"].get("secretsmanager.GetSecretValue", 0),
         "aws_calls_per_request": sum(server["aws"].values()) / n,
         "aws_calls": server["aws"],
         "secrets_reads_per_request": server["aws"].get("secretsmanager.GetSecretValue", 0) / n,
         "dynamodb_write_units_per_request": server["write_units"] / n,
         "dynamodb_round_trips_per_request": {
-            "mean": statistics.fmean(dynamodb_trips),
-            "max": max(dynamodb_trips),
-            "by_operation": {
-                op.split(".", 1)[1]: count / n
-                for op, count in sorted(per_request_ops.items())
-                if op.startswith("aws:DynamoDB")
-            },
+            "mean": sum(dynamodb.values()) / n,  # moto's recorder
+            "max": max(dynamodb_trips),  # the function's split, whose totals are moto's
+            "by_operation": {op: count / n for op, count in sorted(dynamodb.items())},
         },
-        # The child's own count of what it sent; must equal the servers' counts.
+        # The function's own count of what it sent, equal to the servers' counts (checked above).
         "client_counts": dict(per_request_ops),
         # New connections per request by service. moto's server (werkzeug) closes each connection after
         # one answer, so the AWS figure is an artefact of the local stack; botocore keeps them open on AWS.
@@ -437,12 +470,10 @@ def machine() -> dict[str, Any]:
     if Path("/proc/meminfo").exists():
         kib = int(Path("/proc/meminfo").read_text().split()[1])
         memory = f"{kib / 1024 / 1024:.0f} GiB"
-    commit = subprocess.run(  # noqa: S603
-        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    commit, changed = (
+        _git("rev-parse", "--short", "HEAD"),
+        _git("status", "--porcelain", "--untracked-files=no"),
+    )
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "os": platform.platform(),
@@ -451,7 +482,18 @@ def machine() -> dict[str, Any]:
         "memory": memory,
         "arch": platform.machine(),
         "commit": commit,
+        # Whether the tree held changes the commit does not: then the figures are not the commit's.
+        "clean": not changed,
     }
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(  # noqa: S603
+        ["git", "-C", str(ROOT), *args],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
 
 
 # --- the run ------------------------------------------------------------------------------------------------
@@ -464,12 +506,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--cold-samples", type=int, default=15)
     parser.add_argument("--build-dir", type=Path, default=ROOT / ".aws-sam" / "build")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help=f"record this run as the reference run ({RESULTS.relative_to(ROOT)}); needs a clean tree",
+    )
     parser.add_argument(
         "--profile", type=Path, help="also write cProfile statistics of the billing warm path here (slower)"
     )
     args = parser.parse_args(argv)
 
+    out = RESULTS if args.record else LATEST
+    if args.record and not machine()["clean"]:
+        print("--record measures a commit: commit or stash the changes first", file=sys.stderr)
+        return 2
     load_before = os.getloadavg()[0]
     shipped_layer = args.build_dir / "DepsLayer"
     built_function = args.build_dir / "BillingFunction"
@@ -530,7 +580,14 @@ def main(argv: list[str] | None = None) -> int:
         with embedded_stack(definition, environment) as stack:
             bench = Bench(stack, environment, workdir, child)
             bench.profile_to = args.profile.resolve() if args.profile else None
-            results = measure_everything(bench, variants, guide, args)
+            try:
+                results = measure_everything(bench, variants, guide, args)
+            except CountsDisagree as error:
+                print(
+                    f"FAIL: the function's and the servers' counts of its calls disagree: {error}",
+                    file=sys.stderr,
+                )
+                return 1
     finally:
         make_writable(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -551,8 +608,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = evaluate(results)
     results["table"] = [{**asdict(r), "result": r.result} for r in rows]
     print_report(results, rows)
-    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nWritten to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nWritten to {out.relative_to(ROOT)}")
     return 0
 
 
@@ -625,15 +683,13 @@ def evaluate(r: dict[str, Any]) -> list[Row]:
             f"{token_calls_warm} in the {n:,})",
             "1.00 + 1 getToken per container per token lifetime",
             warm["portone_calls_per_request"] == 1.0 and token_calls_warm == 0 and token_calls_first == 1,
-            ""
-            if token_calls_warm == 0
-            else "a getToken during the warm requests: the token cache did not hold",
         )
     )
     rows.append(
         Row(
             "Secrets Manager reads per warm request",
-            f"{warm['secrets_reads_per_request']:.2f} (2 in the first request: PortOne keys, HMAC key)",
+            f"{warm['secrets_reads_per_request']:.2f} "
+            f"({warm['first_request_secrets_reads']} in the first request)",
             "0",
             warm["secrets_reads_per_request"] == 0,
         )
@@ -642,7 +698,7 @@ def evaluate(r: dict[str, Any]) -> list[Row]:
     by_op = ", ".join(f"{op} {count:.2f}" for op, count in trips["by_operation"].items())
     rows.append(
         Row(
-            "DynamoDB round trips per request",
+            "DynamoDB round trips per request (moto's recorder)",
             f"{trips['mean']:.2f}, max {trips['max']} ({by_op})",
             f"<= {MAX_DYNAMODB_ROUND_TRIPS}",
             trips["max"] <= MAX_DYNAMODB_ROUND_TRIPS,
@@ -770,64 +826,42 @@ def _profile_text(r: dict[str, Any], top: int = 5) -> str:
 
 
 def cold_note(r: dict[str, Any]) -> str:
-    cold = r["cold_start"]["billing"]
-    baseline = r["cold_start"]["baseline"]
+    cold, baseline = r["cold_start"]["billing"], r["cold_start"]["baseline"]
     return (
-        f"The billing handler imports and sets up far more than a bare resolver: its import takes "
-        f"{cold['import_median_ms']:.0f} ms against the baseline's {baseline['import_median_ms']:.0f} ms, "
-        f"and "
-        f"its first request {cold['first_request_overhead_median_ms']:.0f} ms (boto3 clients, secrets, "
-        f"pydantic validation) against {baseline['first_request_overhead_median_ms']:.0f} ms. Import time by "
-        f"package (-X importtime, self time): {_profile_text(r)}. boto3 alone pulls in s3transfer and "
-        f"botocore. What it would take: drop boto3 for botocore clients (Powertools' idempotency and "
-        f"parameters utilities import boto3, so both would be replaced by small botocore-based stores), "
-        f"build the pydantic models lazily or with fewer validators, and keep the rest; even then the "
-        f"botocore clients' service models cost tens of ms, so 1.2 x a bare resolver is out of reach for a "
-        f"handler that talks to AWS. Provisioned concurrency or Lambda SnapStart (Python 3.12+, where "
-        f"offered) "
-        f"take the cold start off the request path instead."
+        f"import {cold['import_median_ms']:.0f} ms against the baseline's "
+        f"{baseline['import_median_ms']:.0f} ms, first request "
+        f"{cold['first_request_overhead_median_ms']:.0f} ms against "
+        f"{baseline['first_request_overhead_median_ms']:.0f} ms; import self time by package: "
+        f"{_profile_text(r)}"
     )
 
 
 def bytecode_note(r: dict[str, Any]) -> str:
-    cold = r["cold_start"]
-    built, without = cold["billing"], cold["layer_without_bytecode"]
+    built, without = r["cold_start"]["billing"], r["cold_start"]["layer_without_bytecode"]
     return (
-        f"Bytecode removes compile time, and the import is where that goes: "
-        f"{without['import_median_ms']:.0f} ms without the layer's bytecode, {built['import_median_ms']:.0f} "
-        f"ms with it ({without['import_median_ms'] / built['import_median_ms']:.1f} x). Even with bytecode "
-        f"the layer's packages are {r['import_layer_share']:.0%} of the import's time (-X importtime); the "
-        f"standard library, boto3 and botocore (the runtime's, compiled in both variants) and the "
-        f"function's module bodies are the rest. The first request "
-        f"({built['first_request_overhead_median_ms']:.0f} ms: the two boto3 clients of one shared session, "
-        f"reading the secrets, the first validations) compiles nothing, so it is the same in both and "
-        f"dilutes the ratio. What it would take: a smaller import (see the cold-start note), since the part "
-        f"bytecode can speed up is only the layer's share of it."
+        f"import {without['import_median_ms']:.0f} ms without the layer's bytecode, "
+        f"{built['import_median_ms']:.0f} ms with it; the layer's packages are {r['import_layer_share']:.0%} "
+        f"of the import's self time; first request {without['first_request_overhead_median_ms']:.0f} ms "
+        f"without, {built['first_request_overhead_median_ms']:.0f} ms with"
     )
 
 
 def overhead_note(r: dict[str, Any]) -> str:
-    split = r["warm"]["overhead_split_p50_ms"]
-    guide = r["guide"]["overhead_ms"]["p50"]
+    split, load = r["warm"]["overhead_split_p50_ms"], r["machine"]["load_average_1min"]
     return (
-        f"Medians of its parts: botocore {split['botocore']:.1f} ms for the DynamoDB calls (validate, "
-        f"serialise, SigV4-sign, parse), requests {split['requests']:.1f} ms for the PortOne POST, "
-        f"everything else "
-        f"{split['rest']:.1f} ms (Powertools resolver and idempotency, pydantic, HMACs, JSON logs and "
-        f"metrics). The guide-style handler, one boto3 call and no DynamoDB, needs {guide:.1f} ms. This "
-        f"machine is slow and shared (see the CPU figure and the load average). What it would take: less "
-        f"botocore work per call (clients with parameter_validation=False; DynamoDB calls are most of the "
-        f"overhead) and a faster CPU. On Lambda at 512 MB (about 0.3 vCPU) the same CPU work takes about "
-        f"three times as long, so MemorySize is the other lever."
+        f"medians: botocore {split['botocore']:.1f} ms, requests {split['requests']:.1f} ms, the rest "
+        f"{split['rest']:.1f} ms; the guide-style handler {r['guide']['overhead_ms']['p50']:.1f} ms; load "
+        f"average {load['before']} before the run, {load['after']} after"
     )
 
 
 def print_report(r: dict[str, Any], rows: list[Row]) -> None:
     m = r["machine"]
+    commit = m["commit"] + ("" if m["clean"] else " with uncommitted changes")
     print()
     print(
         f"Machine: {m['cpu']}, {m['cpus']} vCPU, {m['memory']}, {m['os']}; Python {r['warm']['python']} "
-        f"({m['python313']}), layer built for {m['layer_arch_measured']}; commit {m['commit']}; {m['date']}; "
+        f"({m['python313']}), layer built for {m['layer_arch_measured']}; commit {commit}; {m['date']}; "
         f"load average {m['load_average_1min']['before']} before, {m['load_average_1min']['after']} after"
     )
     cells = [("metric", "figure", "target"), *((row.metric, row.figure, row.target) for row in rows)]
