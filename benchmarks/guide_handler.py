@@ -33,6 +33,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "expiry": body["expiry"],
             "birth": body["birth"],
             "pwd_2digit": body["pwd_2digit"],
+            "channel_key": os.environ["PORTONE_CHANNEL_KEY"],  # required by the 2026 schema
         },
     ).json()
     if answer["code"] != 0:
