@@ -85,7 +85,9 @@ PAGED_RESPONSES: dict[tuple[str, str, int], str] = {
 }
 
 _ENVELOPE_KEYS = {"code", "message", "response"}
-_INTEGER_TEXT = re.compile(r"^[-+]?\d+$")
+# ASCII digits only, the whole text: int() and float() would also take "٨٩", "8_900", " 89" and "89\n".
+_INTEGER_TEXT = re.compile(r"\A[-+]?[0-9]+\Z")
+_NUMBER_TEXT = re.compile(r"\A[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\Z")
 _KEPT_KEYWORDS = ("type", "enum", "maxLength", "minLength", "maximum", "minimum", "pattern")
 
 
@@ -145,7 +147,9 @@ def request_violations(
     allowed: frozenset[tuple[str, str, str, str]] = frozenset(),
 ) -> list[Violation]:
     """Check a request: ``query`` as flat pairs, ``body`` as parsed (``form``: from a form, so all text);
-    ``allowed``: rules a switched-on leniency lets the client break, as ``REQUEST_EXCEPTIONS`` names them."""
+    ``allowed``: rules a switched-on leniency lets the client break, as ``REQUEST_EXCEPTIONS`` names them.
+    An empty value counts as not given, as PortOne's readers take it (``fields.text``) [inf]: a form has no
+    null."""
     where = f"request {method} {template}"
     grouped: dict[str, list[str]] = {}
     for key, text in query:
@@ -158,15 +162,15 @@ def request_violations(
         documented.setdefault(place, set()).add(name)
         label = f"{where}: {place} parameter '{name}'"
         value = given.get(place, {}).get(name)
-        if value is None:
+        if place == "query" and value is not None and param.get("type") != "array":
+            if len(value) > 1:
+                violations.append(Violation(f"{label} is repeated", place, name, "type"))
+            value = value[0]
+        if value is None or value == "":
             rule = (method, template, name, "required")
             if param.get("required") and rule not in REQUEST_EXCEPTIONS and rule not in allowed:
                 violations.append(Violation(f"{label} is required", place, name, "required"))
             continue
-        if place == "query" and param.get("type") != "array":
-            if len(value) > 1:
-                violations.append(Violation(f"{label} is repeated", place, name, "type"))
-            value = value[0]
         as_text = form or place != "formData"
         if isinstance(value, str) and (method, template, name, "single value") in REQUEST_EXCEPTIONS:
             continue
@@ -178,10 +182,16 @@ def request_violations(
                 method, template, f"{where}: {place} parameter", param, value, as_text
             )
     for place, values in given.items():
-        violations += [
-            Violation(f"{where}: {place} parameter '{name}' is not in the spec", place, name, "unknown")
-            for name in sorted(set(values) - documented[place])
-        ]
+        for name in sorted(set(values) - documented[place]):
+            base = name.split("[", 1)[0]
+            if place == "query" and base != name and base in documented["query"]:
+                # `page[]=2`, `from[x]=1`: a documented single value sent in bracket notation, which nests
+                # into an array or object where the schema wants one value.
+                label = f"{where}: query parameter '{base}'"
+                violations.append(Violation(f"{label} must be a single value", place, base, "type"))
+            else:
+                label = f"{where}: {place} parameter '{name}'"
+                violations.append(Violation(f"{label} is not in the spec", place, name, "unknown"))
     return violations
 
 
@@ -222,7 +232,7 @@ def _item_violations(
         if not isinstance(item, dict):
             violations.append(Violation(f"{label} '{name}[{index}]' must be an object", place, name, "type"))
             continue
-        for field in sorted(required - set(k for k, v in item.items() if v is not None)):
+        for field in sorted(required - set(k for k, v in item.items() if v not in (None, ""))):
             if (method, template, f"{name}[].{field}", "required") not in REQUEST_EXCEPTIONS:
                 violations.append(
                     Violation(f"{label} '{name}[{index}].{field}' is required", place, field, "required")
@@ -234,7 +244,7 @@ def _item_violations(
                         f"{label} '{name}[{index}].{field}' is not in the spec", place, field, "unknown"
                     )
                 )
-            elif value is not None:
+            elif value not in (None, ""):
                 schema = _deref(*members[field])[0]
                 problem = _parameter_problem(schema, value, as_text=as_text)
                 if problem:
@@ -255,10 +265,7 @@ def _has_type(kind: str | None, value: Any, as_text: bool) -> bool:
         if kind == "integer":
             return bool(_INTEGER_TEXT.match(value))
         if kind == "number":
-            try:
-                return math.isfinite(float(value))
-            except ValueError:
-                return False
+            return bool(_NUMBER_TEXT.match(value))
         if kind == "boolean":
             return value in ("true", "false")
         return kind == "string"
@@ -267,7 +274,7 @@ def _has_type(kind: str | None, value: Any, as_text: bool) -> bool:
     return {
         "string": isinstance(value, str),
         "integer": isinstance(value, int),
-        "number": isinstance(value, int | float),
+        "number": isinstance(value, int | float) and math.isfinite(value),  # json.loads reads NaN
     }.get(kind, False)
 
 

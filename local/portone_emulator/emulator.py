@@ -463,11 +463,12 @@ class PortOneEmulator:
                 self._add_violations([f"request {request.method} {route.template}: {exc}"])
             reply = Reply(400, _failure(1, str(exc)))
             return lambda: reply
+        pairs = query_pairs(request.query)
         violations = contract.request_violations(
             request.method,
             route.contract_template,
             path_params=path_params,
-            query=query_pairs(request.query),
+            query=pairs,
             body=body,
             form=not is_json(content_type),
             allowed=contract.LEGACY_PG if self.legacy_pg else frozenset(),
@@ -486,7 +487,8 @@ class PortOneEmulator:
                     self._state.authenticate(token_from_headers(request.headers))
                 if refused is not None:
                     raise refused
-                reply = route.handler(self._state, ApiRequest(path_params, query, body, request.headers))
+                request_fields = ApiRequest(path_params, query, body, request.headers, tuple(pairs))
+                reply = route.handler(self._state, request_fields)
             except PortOneError as error:
                 reply = error_reply(error)
             if self.check_contract:

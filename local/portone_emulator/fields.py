@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_INTEGER = re.compile(r"^[-+]?\d+$")
+_INTEGER = re.compile(r"\A[-+]?[0-9]+\Z")
 
 # README §3.1 quotes this missing-parameter message; its code and status are [inf]: PortOne rejects the call
 # before asking the PG, a code-1 business error, and those come with HTTP 200 (§1.3, §1.4).

@@ -22,6 +22,7 @@ class ApiRequest:
     query: Mapping[str, Any]
     body: Mapping[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    query_pairs: tuple[tuple[str, str], ...] = ()  # the query as sent, before bracket names nest
 
 
 @dataclass(frozen=True)
@@ -91,12 +92,12 @@ def delete_customer(state: PortOneState, request: ApiRequest) -> Reply:
 
 
 def get_customers(state: PortOneState, request: ApiRequest) -> Reply:
-    # ``customer_uid[]=a&customer_uid[]=b`` parses to a list (README §3.5), the schema's only form: a bare
-    # ``customer_uid=a`` is not the parameter, so it is missing.
-    uids = request.query.get("customer_uid")
-    if not isinstance(uids, list) or not uids:
+    # ``customer_uid[]=a&customer_uid[]=b`` (README §3.5), the schema's only form: ``customer_uid=a`` or
+    # ``customer_uid[0]=a`` is another parameter, so this one is missing.
+    uids = [value for name, value in request.query_pairs if name == "customer_uid[]" and value]
+    if not uids:
         raise missing("customer_uid[]")
-    status, found = state.get_customers([u for u in uids if isinstance(u, str)])
+    status, found = state.get_customers(uids)
     return envelope(found, status)
 
 

@@ -141,7 +141,7 @@ class PortOneState:
         if not imp_key or not imp_secret:
             # The code of this answer is not recorded; -1 like the auth failure [inf].
             raise PortOneError(400, -1, MISSING_KEYS)
-        if not isinstance(imp_key, str) or self._api_keys.get(imp_key) != imp_secret:
+        if self._api_keys.get(imp_key) != imp_secret:
             raise PortOneError(401, -1, AUTH_FAILED)
         with self._lock:
             now = self.now()
@@ -276,6 +276,8 @@ class PortOneState:
         customer_uid = _text(fields, "customer_uid")
         if customer_uid is None:
             raise missing("customer_uid")
+        if len(customer_uid) > CUSTOMER_UID_MAX:
+            raise too_long("customer_uid", CUSTOMER_UID_MAX)  # never cut, as on issue (truncate_long_fields)
         if _text(fields, "name") is None and not self.again_without_name:
             raise missing("name")  # required by the schema (README §5.1); code 1 and HTTP 200 are [inf]
         order = _payment_order(fields)

@@ -169,12 +169,17 @@ def test_multi_get_takes_only_the_array_parameter(wire: PortOneWire, emulator: P
     _ok(wire.issue("cu_a"))
 
     bare = wire.call("GET", "/subscribe/customers", params={"customer_uid": "cu_a"})
+    indexed = wire.call("GET", "/subscribe/customers", params={"customer_uid[0]": "cu_a"})
 
-    # The schema's parameter is `customer_uid[]`; a bare `customer_uid` is another name, so it is missing.
+    # The schema's parameter is `customer_uid[]`; `customer_uid` and `customer_uid[0]` (PHP's
+    # http_build_query) are other names, so it is missing.
     _rejected(bare, 1, '["customer_uid[]"] 파라메터는 필수입니다.')
+    _rejected(indexed, 1, '["customer_uid[]"] 파라메터는 필수입니다.')
     assert emulator.take_contract_violations() == [
         "request GET /subscribe/customers: query parameter 'customer_uid[]' is required",
         "request GET /subscribe/customers: query parameter 'customer_uid' is not in the spec",
+        "request GET /subscribe/customers: query parameter 'customer_uid[]' is required",
+        "request GET /subscribe/customers: query parameter 'customer_uid[0]' is not in the spec",
     ]
 
 

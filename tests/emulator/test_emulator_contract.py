@@ -308,7 +308,11 @@ def test_truncate_long_fields_cuts_text_to_the_schema_but_never_an_identifier(cl
 
         issued = wire.issue("cu_1", customer_name="가" * 21)
         paid = wire.again("cu_1", "order_1", name="n" * 41, buyer_name="b" * 17)
-        long_uid = wire.issue("u" * 81)
+        long_uids = [
+            wire.issue("u" * 81),
+            wire.again("u" * 81, "order_2"),
+            wire.schedule("u" * 81, order("sub_1", int(clock.now) + 60)),
+        ]
         long_order = wire.again("cu_1", "m" * 41)
 
         assert issued.json()["response"]["customer_name"] == "가" * 20
@@ -316,9 +320,89 @@ def test_truncate_long_fields_cuts_text_to_the_schema_but_never_an_identifier(cl
             "n" * 40,
             "b" * 16,
         )
-        assert long_uid.json() == _refusal("customer_uid는 80자 이하여야 합니다.")[1]
+        too_long_uid = _refusal("customer_uid는 80자 이하여야 합니다.")
+        assert [(r.status_code, r.json()) for r in long_uids] == [too_long_uid] * 3
         assert long_order.json() == _refusal("merchant_uid는 40자 이하여야 합니다.")[1]
-        assert len(emulator.take_contract_violations()) == 5  # recorded all the same
+        assert len(emulator.take_contract_violations()) == 7  # recorded all the same
+
+
+def test_a_refusal_of_a_value_comes_after_the_token_check(
+    wire: PortOneWire, emulator: PortOneEmulator
+) -> None:
+    response = wire.call(
+        "POST", "/subscribe/customers/cu_1", token="not-a-token", json={"birth": 900101, "channel_key": "k"}
+    )
+
+    assert response.status_code == 401
+    assert (
+        f"request POST {ISSUE}: formData parameter 'birth' must be string"
+        in emulator.take_contract_violations()
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "name"),
+    [
+        ("/subscribe/payments/schedule/customers/cu_1", "from[]=1&to=100", "from"),
+        ("/subscribe/payments/schedule", "schedule_from=1&schedule_to=100&limit[]=5", "limit"),
+        ("/subscribe/customers/cu_1/payments", "page[x]=2", "page"),
+    ],
+    ids=["customer-schedules", "merchant-schedules", "key-payments"],
+)
+def test_a_single_search_value_sent_in_brackets_is_a_bad_search(
+    wire: PortOneWire, emulator: PortOneEmulator, path: str, params: str, name: str
+) -> None:
+    wire.issue("cu_1")
+
+    response = wire.call("GET", f"{path}?{params}")
+
+    assert (response.status_code, response.json()) == _refusal(
+        f"검색 파라메터가 유효하지 않습니다. ({name})", 400
+    )
+    # (`from[]` also leaves the required `from` missing)
+    assert f"query parameter '{name}' must be a single value" in [
+        v.rsplit(": ", 1)[1] for v in emulator.take_contract_violations()
+    ]
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["8_900", " 8900 ", "\u0668\u0669\u0660\u0660", "8900\n", "NaN"],
+    ids=["underscore", "spaces", "arabic-indic-digits", "newline", "nan"],
+)
+def test_a_form_number_is_ascii_digits_and_nothing_else(
+    wire: PortOneWire, emulator: PortOneEmulator, amount: str
+) -> None:
+    wire.issue("cu_1")
+    form = {"customer_uid": "cu_1", "merchant_uid": "order_1", "amount": amount, "name": "월간 이용권"}
+
+    response = wire.call("POST", "/subscribe/payments/again", data=form)
+
+    assert (response.status_code, response.json()) == _refusal("amount 파라메터의 값이 올바르지 않습니다.")
+    assert emulator.payments == {}
+    emulator.take_contract_violations()
+
+
+def test_an_empty_form_value_is_not_given(wire: PortOneWire, emulator: PortOneEmulator) -> None:
+    wire.issue("cu_1")
+    form = {
+        "customer_uid": "cu_1",
+        "merchant_uid": "order_1",
+        "amount": "8900",
+        "name": "월",
+        "card_quota": "",
+    }
+
+    paid = wire.call("POST", "/subscribe/payments/again", data=form)
+    no_amount = wire.call(
+        "POST", "/subscribe/payments/again", data={**form, "merchant_uid": "o2", "amount": ""}
+    )
+
+    assert paid.json()["response"]["card_quota"] == 0
+    assert no_amount.json() == _refusal('["amount"] 파라메터는 필수입니다.')[1]
+    assert emulator.take_contract_violations() == [
+        "request POST /subscribe/payments/again: formData parameter 'amount' is required"
+    ]
 
 
 def test_contract_checking_can_be_turned_off(clock: FakeClock) -> None:

@@ -122,7 +122,7 @@ def test_a_secret_that_is_not_text_is_refused_as_a_missing_one_is(
     [
         ({"imp_key": IMP_KEY}, ["imp_secret"]),
         ({"imp_secret": IMP_SECRET}, ["imp_key"]),
-        ({"imp_key": "", "imp_secret": IMP_SECRET}, []),
+        ({"imp_key": "", "imp_secret": IMP_SECRET}, ["imp_key"]),  # empty is not given
     ],
 )
 def test_missing_key_or_secret_is_400(
