@@ -9,7 +9,14 @@ import pytest
 
 from local.portone_emulator.cards import TEST_CARD_CHECK
 from local.stack import EmbeddedStack
-from tests.integration.support import TEST_ISSUER, http_event, load_event, sample_body, with_caller
+from tests.integration.support import (
+    TEST_ISSUER,
+    ShiftedClock,
+    http_event,
+    load_event,
+    sample_body,
+    with_caller,
+)
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 LOOKUP = ("GET", "/subscribe/customers/{customer_uid}")
@@ -26,6 +33,25 @@ def test_a_post_that_arrived_unanswered_is_confirmed_by_a_lookup(
 
     # Then the lookup finds our key: a success, and the card went to PortOne exactly once
     assert response.status == 200
+    assert response.body["card"]["last4"] == "0001"
+    assert stack.emulator.count(*ISSUE) == 1
+    assert stack.emulator.count(*LOOKUP) == 1
+
+
+def test_a_cold_containers_first_lost_answer_is_confirmed_on_portones_clock(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock
+) -> None:
+    # Given PortOne's clock a minute behind ours, and a cold container (as every test starts) holding no
+    # token yet, so not knowing that clock
+    portone_clock.advance(-60)
+    stack.emulator.add_fault("reset", "POST /subscribe/customers", after_effect=True)
+
+    # When its first request issues the key but the answer is lost
+    response = invoke(http_event(sample_body()))
+
+    # Then the key's `updated` (PortOne's clock) is compared with the request's time on PortOne's clock,
+    # learnt from the token it fetched first, not with ours: the lookup confirms the key
+    assert (response.status, response.body["status"]) == (200, "success")
     assert response.body["card"]["last4"] == "0001"
     assert stack.emulator.count(*ISSUE) == 1
     assert stack.emulator.count(*LOOKUP) == 1
