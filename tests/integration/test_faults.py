@@ -14,6 +14,7 @@ from tests.integration.support import (
     ShiftedClock,
     http_event,
     load_event,
+    new_container,
     sample_body,
     with_caller,
 )
@@ -104,6 +105,26 @@ def test_an_earlier_key_for_the_uid_does_not_pass_for_ours(invoke, stack: Embedd
     response = invoke(with_caller(http_event(sample_body()), "user-1"))
 
     assert response.status == 202  # the lookup shows the old card, not ours: not confirmed
+
+
+def test_the_same_card_registered_before_does_not_pass_for_a_lost_new_registration(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, monkeypatch
+) -> None:
+    # Given a signed-in customer who registered this very card on the uid a minute ago (on PortOne's clock;
+    # the next request lands on a new container, which learns that clock from its token)
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+    assert invoke(with_caller(http_event(sample_body()), "user-1")).status == 200
+    portone_clock.advance(60)
+    new_container()
+    stack.emulator.add_fault("reset", "POST /subscribe/customers", after_effect=False)
+
+    # When they register it again and the request is lost before PortOne acts on it
+    response = invoke(with_caller(http_event(sample_body()), "user-1"))
+
+    # Then the key PortOne shows holds the card but was updated before this request: not ours, pending
+    assert (response.status, response.body["status"]) == (202, "pending")
+    assert stack.emulator.count(*ISSUE) == 2
+    assert stack.emulator.count(*LOOKUP) == 1
 
 
 def test_a_post_slower_than_the_invocation_is_pending(invoke, stack: EmbeddedStack) -> None:
