@@ -23,9 +23,11 @@ from tests.integration.support import (
     call,
     load_event,
     new_container,
+    pending_schedules,
     portone_token,
     reconcile,
     schedule,
+    subscription_item,
     subscription_status,
     with_caller,
 )
@@ -402,6 +404,38 @@ def test_a_pending_sign_up_whose_schedule_arrived_is_confirmed_without_registeri
 
     assert (again.status, again.body["status"]) == (200, "success")
     assert stack.emulator.count(*SCHEDULE) == 1
+
+
+def test_a_pending_sign_up_whose_payment_portone_holds_revoked_is_not_confirmed(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given PortOne took the schedule, its answer and the lookup's were lost, and then the payment was
+    # revoked at PortOne (in its console, outside this service)
+    stack.emulator.add_fault("reset", "POST /subscribe/payments/schedule", after_effect=True)
+    stack.emulator.add_fault("http_503", "GET /subscribe/payments/schedule/", times=2)
+    body = {"customer_uid": "sub_alice", "plan_id": "basic_monthly", **CARD}
+    assert call(invoke, "POST", "/subscriptions/schedule", body, key="revoked-key").status == 202
+    [merchant_uid] = stack.emulator.schedules
+    revoked = requests.post(
+        f"{stack.emulator.url}/subscribe/payments/unschedule",
+        json={"customer_uid": "sub_alice", "merchant_uid": [merchant_uid]},
+        headers={"Authorization": f"Bearer {portone_token(stack)}"},
+        timeout=5,
+    )
+    assert revoked.json()["code"] == 0
+
+    # When the page sends the same request again
+    again = call(invoke, "POST", "/subscriptions/schedule", body, key="revoked-key")
+
+    # Then a revoked payment is not a scheduled one, neither at the lookup nor after PortOne refuses the
+    # merchant_uid again (it never takes one twice): the sign-up stays pending, nothing will be charged
+    assert (again.status, again.body["status"]) == (202, "pending")
+    assert stack.emulator.count(*SCHEDULE) == 2
+    assert stack.emulator.schedules[merchant_uid]["schedule_status"] == "revoked"
+    assert pending_schedules(stack) == []
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    assert (state["status"], state["scheduled_through"]) == ("active", "-1")  # the reconciler's work still
 
 
 def test_a_pending_sign_up_stays_pending_while_portone_cannot_tell(invoke, stack: EmbeddedStack) -> None:
