@@ -232,6 +232,36 @@ def test_cancelling_after_portone_ran_the_next_period_says_it_was_charged(
     )
 
 
+def cancelled_before_the_notice(
+    invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox
+) -> dict[str, Any]:
+    """alice's first period just ran at PortOne, and she cancelled before its notice (returned, not yet
+    delivered) arrived; PortOne failed the cancellation's revocation, so the subscription is stopped but
+    the cancellation settled nothing: the reconciler's to finish."""
+    schedule(invoke, **CARD)
+    clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [notice] = inbox.take()
+    stack.emulator.add_fault("http_503", "POST /subscribe/payments/unschedule", times=None)
+    assert call(invoke, "DELETE", "/subscriptions/sub_alice").status == 503
+    stack.emulator.clear_faults()
+    return notice
+
+
+def test_a_notice_arriving_after_the_subscription_was_cancelled_schedules_nothing(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    notice = cancelled_before_the_notice(invoke, stack, portone_clock, inbox)
+
+    answer = invoke(notice)
+
+    # The paid period is settled, and nothing after it goes to PortOne
+    assert answer.body == {"status": "processed", "scheduled": []}
+    assert stack.emulator.count(*SCHEDULE) == 1
+    assert pending_schedules(stack) == []
+    assert subscription_status(stack, "sub_alice") == "cancelled"
+
+
 def test_cancel_takes_immediately_as_true_or_false_only(invoke, stack: EmbeddedStack) -> None:
     response = call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "yes"})
     assert (response.status, response.body["errors"]) == (
