@@ -262,6 +262,28 @@ def test_a_notice_arriving_after_the_subscription_was_cancelled_schedules_nothin
     assert subscription_status(stack, "sub_alice") == "cancelled"
 
 
+def test_a_cancellation_cut_short_is_finished_by_the_reconciler_though_a_notice_came_first(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    # Given a cancellation PortOne failed, and the notice of the period paid before it arriving next
+    notice = cancelled_before_the_notice(invoke, stack, portone_clock, inbox)
+    assert invoke(notice).body["status"] == "processed"
+
+    # When the reconciler runs
+    reconcile()
+
+    # Then it finishes the cancellation: the subscription ends with the paid month, its key deleted then
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    plan = load_catalog().find("basic_monthly")
+    assert plan is not None
+    paid_until = plan.due_at(datetime.fromtimestamp(int(state["anchor"]), UTC), 1)
+    assert (state["status"], state.get("ends_at")) == ("cancelled", str(int(paid_until.timestamp())))
+    view = call(invoke, "GET", "/subscriptions/sub_alice")
+    assert datetime.fromisoformat(view.body["ends_at"]) == paid_until
+    assert "sub_alice" in stack.emulator.customers  # the paid month still runs
+
+
 def test_cancel_takes_immediately_as_true_or_false_only(invoke, stack: EmbeddedStack) -> None:
     response = call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "yes"})
     assert (response.status, response.body["errors"]) == (
