@@ -178,8 +178,11 @@ class Renewals:
                 subscription, plan, period.settled(status, imp_uid), fail_reason, now, deadline
             )
         continues = status in ("paid", "revoked") and renewing
-        # An ended subscription keeps only the work it has (deleting its key when it ends).
+        # An ended subscription keeps only the work it has (deleting its key when it ends); a cancellation
+        # that could not finish at PortOne stays the reconciler's to finish.
         next_work = now + REGISTRATION_DELAY if continues else subscription.ends_at
+        if subscription.status == "cancelled" and not subscription.announced and next_work is None:
+            next_work = now
         change = subscription.price_change
         self.store.settle(
             period.settled(status, imp_uid),

@@ -149,10 +149,11 @@ class BillingService:
         resent (D6); a test-channel key on a live stack meets the go-live guard. None: PortOne may have
         issued it, but a lookup could not confirm it."""
         uid = admission.attempt.customer_uid
-        sent_at = self.portone.portone_time()
         admission.outcome = "unknown"
         try:
             with portone_errors_as_api_errors(uid):
+                # On PortOne's clock, which a cold container learns from the token it fetches here
+                sent_at = self.portone.portone_time(deadline=deadline)
                 issued = self._issue(uid, wire_card(card), customer, sent_at, deadline)
         except CardRejected as rejected:
             admission.outcome = "declined"

@@ -4,6 +4,7 @@ period has at most one live attempt at PortOne at any time."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -53,6 +54,27 @@ def test_a_declined_renewal_is_retried_and_a_paid_retry_makes_it_active_again(
     [next_period] = paid.body["scheduled"]
     assert pending_schedules(stack) == [next_period]
     assert next_period.endswith("A0C0")
+
+
+def test_a_declined_payment_whose_notice_says_paid_is_past_due_as_portone_says(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a subscriber whose card declines its first payment
+    first = schedule(invoke, **DECLINING).body["schedules"][0]["merchant_uid"]
+    portone_clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [event] = inbox.take()
+    notice = json.loads(event["body"])
+    assert notice["status"] == "failed"
+
+    # When its notice arrives saying "paid" instead (V1 notices are unsigned: anyone can send one)
+    event["body"] = json.dumps({**notice, "status": "paid"})
+    answer = invoke(event)
+
+    # Then the payment PortOne returns decides: declined, so the retry is scheduled, not the next period
+    assert answer.body == {"status": "processed", "scheduled": [retry_of(first, 1)]}
+    assert pending_schedules(stack) == [retry_of(first, 1)]
+    assert status(invoke) == "past_due"
 
 
 def test_the_last_retry_failing_suspends_and_a_month_later_cancels(

@@ -9,7 +9,15 @@ import pytest
 
 from local.portone_emulator.cards import TEST_CARD_CHECK
 from local.stack import EmbeddedStack
-from tests.integration.support import TEST_ISSUER, http_event, load_event, sample_body, with_caller
+from tests.integration.support import (
+    TEST_ISSUER,
+    ShiftedClock,
+    http_event,
+    load_event,
+    new_container,
+    sample_body,
+    with_caller,
+)
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 LOOKUP = ("GET", "/subscribe/customers/{customer_uid}")
@@ -26,6 +34,25 @@ def test_a_post_that_arrived_unanswered_is_confirmed_by_a_lookup(
 
     # Then the lookup finds our key: a success, and the card went to PortOne exactly once
     assert response.status == 200
+    assert response.body["card"]["last4"] == "0001"
+    assert stack.emulator.count(*ISSUE) == 1
+    assert stack.emulator.count(*LOOKUP) == 1
+
+
+def test_a_cold_containers_first_lost_answer_is_confirmed_on_portones_clock(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock
+) -> None:
+    # Given PortOne's clock a minute behind ours, and a cold container (as every test starts) holding no
+    # token yet, so not knowing that clock
+    portone_clock.advance(-60)
+    stack.emulator.add_fault("reset", "POST /subscribe/customers", after_effect=True)
+
+    # When its first request issues the key but the answer is lost
+    response = invoke(http_event(sample_body()))
+
+    # Then the key's `updated` (PortOne's clock) is compared with the request's time on PortOne's clock,
+    # learnt from the token it fetched first, not with ours: the lookup confirms the key
+    assert (response.status, response.body["status"]) == (200, "success")
     assert response.body["card"]["last4"] == "0001"
     assert stack.emulator.count(*ISSUE) == 1
     assert stack.emulator.count(*LOOKUP) == 1
@@ -78,6 +105,26 @@ def test_an_earlier_key_for_the_uid_does_not_pass_for_ours(invoke, stack: Embedd
     response = invoke(with_caller(http_event(sample_body()), "user-1"))
 
     assert response.status == 202  # the lookup shows the old card, not ours: not confirmed
+
+
+def test_the_same_card_registered_before_does_not_pass_for_a_lost_new_registration(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, monkeypatch
+) -> None:
+    # Given a signed-in customer who registered this very card on the uid a minute ago (on PortOne's clock;
+    # the next request lands on a new container, which learns that clock from its token)
+    monkeypatch.setenv("JWT_ISSUER", TEST_ISSUER)
+    assert invoke(with_caller(http_event(sample_body()), "user-1")).status == 200
+    portone_clock.advance(60)
+    new_container()
+    stack.emulator.add_fault("reset", "POST /subscribe/customers", after_effect=False)
+
+    # When they register it again and the request is lost before PortOne acts on it
+    response = invoke(with_caller(http_event(sample_body()), "user-1"))
+
+    # Then the key PortOne shows holds the card but was updated before this request: not ours, pending
+    assert (response.status, response.body["status"]) == (202, "pending")
+    assert stack.emulator.count(*ISSUE) == 2
+    assert stack.emulator.count(*LOOKUP) == 1
 
 
 def test_a_post_slower_than_the_invocation_is_pending(invoke, stack: EmbeddedStack) -> None:

@@ -9,12 +9,15 @@ import pytest
 
 from local.stack import EmbeddedStack
 from tests.integration.support import (
+    CARD,
     ENVIRONMENT,
     Containers,
+    call,
     http_event,
     load_event,
     new_container,
     sample_body,
+    schedule,
     with_caller,
 )
 
@@ -56,6 +59,42 @@ def test_a_signed_in_callers_key_with_another_body_is_a_422(invoke, stack: Embed
     response = invoke(again)
     assert (response.status, response.body["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
     assert stack.emulator.count(*ISSUE) == 1
+
+
+@pytest.mark.usefixtures("signed_in")
+def test_another_callers_same_key_and_body_is_their_own_request(invoke, stack: EmbeddedStack) -> None:
+    # Given alice's card registered under a key
+    first = invoke(with_caller(http_event(sample_body(), key="callers-key-0001"), "alice"))
+
+    # When another signed-in caller sends the very same key and body (a leaked or guessed key)
+    other = invoke(with_caller(http_event(sample_body(), key="callers-key-0001"), "mallory"))
+
+    # Then it is not a replay of alice's answer but mallory's own request: the uid is alice's, so a 404
+    assert first.status == 200
+    assert (other.status, other.body.get("code")) == (404, "CUSTOMER_NOT_FOUND")
+    assert "Idempotency-Replayed" not in other.headers
+    assert "card" not in other.body
+    assert stack.emulator.count(*ISSUE) == 1
+
+
+@pytest.mark.usefixtures("signed_in")
+@pytest.mark.parametrize("route", ["cancel", "revoke"])
+def test_another_caller_reusing_the_owners_key_on_a_delete_route_meets_the_ownership_check(
+    invoke, stack: EmbeddedStack, route: str
+) -> None:
+    # Given alice cancelled her subscription, or revoked its pending payment, under a key
+    merchant_uid = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    path = "/subscriptions/sub_alice" + (f"/schedules/{merchant_uid}" if route == "revoke" else "")
+    owners = call(invoke, "DELETE", path, key="delete-key-0001")
+
+    # When another signed-in caller sends the same DELETE under the same key (a DELETE has no body to differ)
+    other = call(invoke, "DELETE", path, key="delete-key-0001", who="mallory")
+
+    # Then it is refused as any foreign uid is, and gets nothing of alice's answer
+    assert owners.status == 200
+    assert (other.status, other.body.get("code")) == (404, "CUSTOMER_NOT_FOUND")
+    assert "Idempotency-Replayed" not in other.headers
+    assert "revoked" not in other.body
 
 
 def test_another_anonymous_client_reusing_a_key_learns_nothing_from_it(invoke, stack: EmbeddedStack) -> None:

@@ -108,6 +108,25 @@ def test_a_body_over_4_kib_is_a_413_before_it_is_parsed(invoke, body: str) -> No
     assert response.body["code"] == "PAYLOAD_TOO_LARGE"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        base64.b64encode(json.dumps({"pad": "x" * 5000}).encode()).decode(),
+        base64.b64encode(b"\xff" * 5000).decode(),  # would decode to bytes that are not UTF-8
+        "A" * 6001,  # would not decode at all (its length is no multiple of four)
+    ],
+    ids=["json", "not utf-8", "not base64"],
+)
+def test_a_base64_body_over_4_kib_is_a_413_before_it_is_decoded(invoke, stack, body: str) -> None:
+    # Sized by its encoded length: decoding first would spend the work on it, and answer 400 for the last two
+    event = load_event("issue_billing")
+    event["body"] = body
+    event["isBase64Encoded"] = True
+    response = invoke(event)
+    assert (response.status, response.body["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    assert stack.emulator.calls == ()
+
+
 def test_a_base64_body_is_decoded(invoke) -> None:
     event = load_event("issue_billing")
     event["body"] = base64.b64encode(event["body"].encode()).decode()

@@ -14,6 +14,7 @@ from billing.renewals import OVERDUE_METRIC, RESERVE_SECONDS, STOPPED_METRIC
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
+    ENVIRONMENT,
     NoticeInbox,
     ShiftedClock,
     call,
@@ -57,6 +58,30 @@ def test_a_lost_notice_is_recovered_by_the_next_run(invoke, stack, portone_clock
     [next_period] = pending_schedules(stack)
     assert next_period != first
     assert stack.emulator.count(*SCHEDULE) == 2
+
+
+def test_a_paid_amount_other_than_the_recorded_one_settles_nothing_in_a_run(
+    invoke, stack, portone_clock, inbox
+) -> None:
+    # Given a period recorded at another amount than PortOne charged, whose notice never arrived
+    first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
+    stack.client("dynamodb").update_item(
+        TableName=ENVIRONMENT["TABLE_NAME"],
+        Key={"pk": {"S": f"period#{first}"}},
+        UpdateExpression="SET amount = :n",
+        ExpressionAttributeValues={":n": {"N": "100"}},
+    )
+    first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)  # dropped
+
+    # When the reconciler learns the payment from PortOne
+    reconcile()
+
+    # Then it settles nothing from it: the period stays open and no next period is registered
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    assert (state["settled_through"], state["scheduled_through"]) == ("-1", "0")
+    assert pending_schedules(stack) == []
+    assert stack.emulator.count(*SCHEDULE) == 1
 
 
 def test_a_notice_answered_503_is_recovered_by_the_next_run(invoke, stack, portone_clock, inbox) -> None:

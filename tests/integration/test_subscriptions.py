@@ -23,9 +23,11 @@ from tests.integration.support import (
     call,
     load_event,
     new_container,
+    pending_schedules,
     portone_token,
     reconcile,
     schedule,
+    subscription_item,
     subscription_status,
     with_caller,
 )
@@ -230,6 +232,58 @@ def test_cancelling_after_portone_ran_the_next_period_says_it_was_charged(
     )
 
 
+def cancelled_before_the_notice(
+    invoke, stack: EmbeddedStack, clock: ShiftedClock, inbox: NoticeInbox
+) -> dict[str, Any]:
+    """alice's first period just ran at PortOne, and she cancelled before its notice (returned, not yet
+    delivered) arrived; PortOne failed the cancellation's revocation, so the subscription is stopped but
+    the cancellation settled nothing: the reconciler's to finish."""
+    schedule(invoke, **CARD)
+    clock.advance(10 * 60)
+    stack.emulator.run_due_schedules()
+    [notice] = inbox.take()
+    stack.emulator.add_fault("http_503", "POST /subscribe/payments/unschedule", times=None)
+    assert call(invoke, "DELETE", "/subscriptions/sub_alice").status == 503
+    stack.emulator.clear_faults()
+    return notice
+
+
+def test_a_notice_arriving_after_the_subscription_was_cancelled_schedules_nothing(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    notice = cancelled_before_the_notice(invoke, stack, portone_clock, inbox)
+
+    answer = invoke(notice)
+
+    # The paid period is settled, and nothing after it goes to PortOne
+    assert answer.body == {"status": "processed", "scheduled": []}
+    assert stack.emulator.count(*SCHEDULE) == 1
+    assert pending_schedules(stack) == []
+    assert subscription_status(stack, "sub_alice") == "cancelled"
+
+
+def test_a_cancellation_cut_short_is_finished_by_the_reconciler_though_a_notice_came_first(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    # Given a cancellation PortOne failed, and the notice of the period paid before it arriving next
+    notice = cancelled_before_the_notice(invoke, stack, portone_clock, inbox)
+    assert invoke(notice).body["status"] == "processed"
+
+    # When the reconciler runs
+    reconcile()
+
+    # Then it finishes the cancellation: the subscription ends with the paid month, its key deleted then
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    plan = load_catalog().find("basic_monthly")
+    assert plan is not None
+    paid_until = plan.due_at(datetime.fromtimestamp(int(state["anchor"]), UTC), 1)
+    assert (state["status"], state.get("ends_at")) == ("cancelled", str(int(paid_until.timestamp())))
+    view = call(invoke, "GET", "/subscriptions/sub_alice")
+    assert datetime.fromisoformat(view.body["ends_at"]) == paid_until
+    assert "sub_alice" in stack.emulator.customers  # the paid month still runs
+
+
 def test_cancel_takes_immediately_as_true_or_false_only(invoke, stack: EmbeddedStack) -> None:
     response = call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "yes"})
     assert (response.status, response.body["errors"]) == (
@@ -402,6 +456,38 @@ def test_a_pending_sign_up_whose_schedule_arrived_is_confirmed_without_registeri
 
     assert (again.status, again.body["status"]) == (200, "success")
     assert stack.emulator.count(*SCHEDULE) == 1
+
+
+def test_a_pending_sign_up_whose_payment_portone_holds_revoked_is_not_confirmed(
+    invoke, stack: EmbeddedStack
+) -> None:
+    # Given PortOne took the schedule, its answer and the lookup's were lost, and then the payment was
+    # revoked at PortOne (in its console, outside this service)
+    stack.emulator.add_fault("reset", "POST /subscribe/payments/schedule", after_effect=True)
+    stack.emulator.add_fault("http_503", "GET /subscribe/payments/schedule/", times=2)
+    body = {"customer_uid": "sub_alice", "plan_id": "basic_monthly", **CARD}
+    assert call(invoke, "POST", "/subscriptions/schedule", body, key="revoked-key").status == 202
+    [merchant_uid] = stack.emulator.schedules
+    revoked = requests.post(
+        f"{stack.emulator.url}/subscribe/payments/unschedule",
+        json={"customer_uid": "sub_alice", "merchant_uid": [merchant_uid]},
+        headers={"Authorization": f"Bearer {portone_token(stack)}"},
+        timeout=5,
+    )
+    assert revoked.json()["code"] == 0
+
+    # When the page sends the same request again
+    again = call(invoke, "POST", "/subscriptions/schedule", body, key="revoked-key")
+
+    # Then a revoked payment is not a scheduled one, neither at the lookup nor after PortOne refuses the
+    # merchant_uid again (it never takes one twice): the sign-up stays pending, nothing will be charged
+    assert (again.status, again.body["status"]) == (202, "pending")
+    assert stack.emulator.count(*SCHEDULE) == 2
+    assert stack.emulator.schedules[merchant_uid]["schedule_status"] == "revoked"
+    assert pending_schedules(stack) == []
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    assert (state["status"], state["scheduled_through"]) == ("active", "-1")  # the reconciler's work still
 
 
 def test_a_pending_sign_up_stays_pending_while_portone_cannot_tell(invoke, stack: EmbeddedStack) -> None:

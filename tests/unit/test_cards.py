@@ -1,6 +1,6 @@
 """The card rules: checksums, dates, business numbers and masks, with Hypothesis properties."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from hypothesis import given
@@ -62,6 +62,19 @@ def test_card_number_problem(number: str, reason: str | None) -> None:
 )
 def test_expiry_problem(expiry: str, reason: str | None) -> None:
     assert cards.expiry_problem(expiry, TODAY) == reason
+
+
+@pytest.mark.parametrize(
+    ("expiry", "reason"),
+    [("2026-12", None), ("2026-11", "expired")],
+    ids=["this month in Korea", "last month in Korea"],
+)
+def test_the_expiry_rule_counts_months_in_korea_not_in_utc(expiry: str, reason: str | None) -> None:
+    # 15:30 UTC on Nov 30 is 00:30 on Dec 1 in Korea: a card valid through November has just expired there
+    moment = datetime(2026, 11, 30, 15, 30, tzinfo=UTC)
+    today = cards.today_in_korea(moment)
+    assert cards.expiry_problem(expiry, today) == reason
+    assert today == date(2026, 12, 1)
 
 
 @given(st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31)))

@@ -60,3 +60,23 @@ def test_values_are_filtered_but_aws_generated_ids_are_not() -> None:
     assert line["error_fields"] == ["[PAN]"]
     assert line["retries"] == "[PAN]"
     logging.getLogger("ids-test").handlers.clear()
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (("card 9540-4900-0000-0001 declined by the issuer",), "card [PAN] declined by the issuer"),
+        (("card %s declined by the issuer", "9540490000000001"), "card [PAN] declined by the issuer"),
+    ],
+    ids=["in the text", "as an argument"],
+)
+def test_a_card_number_in_the_free_text_message_is_redacted(call: tuple[str, ...], expected: str) -> None:
+    # The message is not an allow-listed business key but Powertools' own: the filter must reach it too
+    stream = io.StringIO()
+    name = f"message-test-{len(call)}"  # a logger of its own per case (Powertools keys them by service)
+    logger = Logger(service=name, logger_formatter=AllowListFormatter(), stream=stream, name=name)
+    logger.info(*call)
+    line = json.loads(stream.getvalue())
+    assert line["message"] == expected
+    assert "9540" not in stream.getvalue()
+    logging.getLogger(name).handlers.clear()

@@ -259,7 +259,7 @@ class PortOneClient:
     ) -> bool:
         """Whether PortOne still holds a pending schedule among `merchant_uids` (None: the customer's)."""
         if merchant_uids is None:
-            start = int(self.portone_time()) - _DAY
+            start = int(self.portone_time(deadline=deadline)) - _DAY
             for window in range(start, start + _LOOKAHEAD, _LIST_SPAN):
                 try:
                     found = self.list_schedules(
@@ -293,14 +293,20 @@ class PortOneClient:
             deadline=deadline,
         )
 
-    def portone_time(self) -> float:
-        """Now on PortOne's clock (UNIX seconds), for comparing with the times PortOne reports."""
-        return time.time() + self._clock_offset
+    def portone_time(self, *, deadline: Deadline) -> float:
+        """Now on PortOne's clock (UNIX seconds), for comparing with the times PortOne reports. The clock is
+        learnt from a token's `now`: a container holding no token yet gets one first (its next call needs
+        one anyway), so its first request is timed on PortOne's clock too."""
+        self._access_token(deadline)
+        return self._now()
 
     def refresh_clock(self, *, deadline: Deadline) -> float:
         """PortOne's clock now (UNIX seconds), read from a fresh token: for deciding what PortOne has run."""
         self._access_token(deadline, force=True)
-        return self.portone_time()
+        return self._now()
+
+    def _now(self) -> float:
+        return time.time() + self._clock_offset
 
     def check_credentials(self, *, deadline: Deadline) -> None:
         """Ask PortOne for a token now, not from the cache: proves the keys work (the smoke check)."""
