@@ -380,6 +380,11 @@ class PortOneEmulator:
         with self._lock:
             return tuple(self._calls)
 
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since ``start()``: a client that keeps its connection open makes few."""
+        return self._server.accepted if self._server is not None else 0
+
     def count(self, method: str, route: str, status: int | None = None) -> int:
         """How many calls of ``method`` ``route`` (a template) were answered, with ``status`` if given."""
         return sum(

@@ -105,6 +105,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.app = app
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.accepted = 0  # connections accepted since start: clients that keep theirs open make few
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's FQDN, which can take a DNS round trip; not needed here.
@@ -115,6 +116,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
             self._connections.add(request)
+            self.accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:

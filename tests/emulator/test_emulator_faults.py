@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from local.portone_emulator import DEFAULT_CHANNEL_KEY, FakeClock, Fault, PortOneEmulator
-from tests.emulator.portone_wire import PortOneWire, ok, order, rejected
+from tests.emulator.portone_wire import IMP_KEY, IMP_SECRET, PortOneWire, ok, order, rejected
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 SCHEDULE = ("POST", "/subscribe/payments/schedule")
@@ -263,3 +263,15 @@ def test_malformed_and_latency_on_the_other_new_routes(
         broken.json()
     assert time.monotonic() - started >= 0.2
     assert slow.json()["code"] in (0, 1)
+
+
+def test_the_emulator_counts_the_connections_it_accepts(wire: PortOneWire, emulator: PortOneEmulator) -> None:
+    # wire keeps one connection open (a requests.Session); a plain requests.post opens one of its own
+    before = emulator.connections_accepted
+    wire.token()
+    wire.token()
+    requests.post(
+        f"{emulator.url}/users/getToken", json={"imp_key": IMP_KEY, "imp_secret": IMP_SECRET}, timeout=5
+    )
+
+    assert emulator.connections_accepted - before == 2
