@@ -135,7 +135,7 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], module: str
         f"{totals['equivalent']} survivors recorded as equivalent in {EQUIVALENTS}"
     )
     if totals["unrun"]:
-        lines.append(f"{totals['unrun']} mutants not run to a verdict (interrupted, or suspicious)")
+        lines.append(f"{totals['unrun']} mutants without a verdict (not run yet, interrupted, or suspicious)")
     if survivors:
         lines.append("")
         lines.append(f"surviving mutants ({len(survivors)}; `python -m local.mutate show NAME` shows one):")
