@@ -82,6 +82,17 @@ browser: $(NODE_STAMP) ## Install Debian's Chromium (and a Korean font) when mis
 e2e: $(STAMP) browser ## Run only the browser tests (tests/e2e), screenshots in test-artifacts/screenshots
 	$(BIN)/python -m pytest tests/e2e
 
+# Mutation testing, on demand only (not in `make test` or .ci/run): mutmut 3 mutates functions/billing and
+# runs, for each mutant, the unit and integration tests that reach its function ([tool.mutmut] in
+# pyproject.toml). Results accumulate in mutants/ (a later run tests only changed functions; rm -rf mutants
+# starts over); MODULE=billing.cards reruns one module's mutants. The report: python -m local.mutation_report.
+MODULE ?=
+
+.PHONY: mutate
+mutate: $(STAMP) ## Mutation testing of functions/billing, then the score (MODULE=billing.cards: one module)
+	$(BIN)/python -m local.mutate run $(if $(MODULE),'$(MODULE).*')
+	$(BIN)/python -m local.mutation_report $(if $(MODULE),--module $(MODULE))
+
 .PHONY: build bench deploy
 
 build: $(SAM_STAMP) ## Build what `sam deploy` ships, no Docker (ARCH=arm64|x86_64), print the sizes
@@ -107,4 +118,4 @@ deploy: build $(STAMP) ## Build, then `sam deploy` (--guided until samconfig.tom
 	fi
 
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) $(SAM_VENV) $(IAMPORT_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(IAMPORT_VENV) node_modules .aws-sam .pytest_cache .mypy_cache .ruff_cache mutants

@@ -1,0 +1,187 @@
+"""The mutation score of the last `make mutate`: killed / total per module, the survivors, the equivalents.
+
+Reads mutmut's results (mutants/**/*.py.meta, one per mutated file) and tests/mutation-equivalents.txt, the
+checked-in list of surviving mutants that no test can kill because they behave like the original, each with
+its reason:
+
+    billing.cards.x_shows__mutmut_8  # `<` or `<=` against a bound the input never reaches
+
+The raw score counts every mutant (killed / all mutants); equivalents are reported beside it, never
+subtracted from it. Exit status 1 when the equivalents file names an unknown mutant or gives no reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MUTANTS = Path("mutants")
+CODE_ROOT = Path("functions")  # the mutated files are under mutants/functions/billing/
+EQUIVALENTS = Path("tests/mutation-equivalents.txt")
+
+# mutmut's exit codes (mutmut/stats.py) folded into what the report shows.
+KILLED = "killed"
+SURVIVED = "survived"
+NO_TESTS = "no tests"
+TIMEOUT = "timeout"
+NOT_CHECKED = "not checked"
+OTHER = "other"  # suspicious, segfault, interrupted: look at `python -m local.mutate results`
+_STATUS_BY_EXIT_CODE: dict[int | None, str] = {
+    None: NOT_CHECKED,
+    0: SURVIVED,
+    1: KILLED,
+    3: KILLED,  # pytest's internal error: mutmut counts it as killed
+    5: NO_TESTS,
+    33: NO_TESTS,
+    36: TIMEOUT,
+    24: TIMEOUT,
+    -24: TIMEOUT,
+    152: TIMEOUT,
+    255: TIMEOUT,
+}
+
+
+def status(exit_code: int | None) -> str:
+    return _STATUS_BY_EXIT_CODE.get(exit_code, OTHER)
+
+
+@dataclass
+class ModuleResult:
+    module: str
+    statuses: dict[str, str] = field(default_factory=dict)  # mutant name -> status
+
+    def count(self, *wanted: str) -> int:
+        return sum(1 for s in self.statuses.values() if s in wanted)
+
+
+def module_name(meta: Path) -> str:
+    """mutants/functions/billing/cards.py.meta -> billing.cards (a package's __init__ -> the package)."""
+    source = meta.relative_to(MUTANTS / CODE_ROOT).with_suffix("")  # drops .meta, keeps .py
+    parts = source.with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def load_results(mutants: Path = MUTANTS) -> list[ModuleResult]:
+    results = []
+    for meta in sorted((mutants / CODE_ROOT).rglob("*.py.meta")):
+        exit_codes: dict[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        if exit_codes:
+            statuses = {name: status(code) for name, code in exit_codes.items()}
+            results.append(ModuleResult(module_name(meta), statuses))
+    return results
+
+
+def load_equivalents(path: Path = EQUIVALENTS) -> tuple[dict[str, str], list[str]]:
+    """Mutant name -> reason, and the lines that are not `name  # reason`."""
+    equivalents: dict[str, str] = {}
+    problems: list[str] = []
+    if not path.exists():
+        return equivalents, problems
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, _, reason = (part.strip() for part in text.partition("#"))
+        if not name or " " in name or not reason:
+            problems.append(f"{path}:{number}: expected `<mutant name>  # <reason>`, got {text!r}")
+        else:
+            equivalents[name] = reason
+    return equivalents, problems
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:5.1f}%" if whole else "    -"
+
+
+def report(results: list[ModuleResult], equivalents: dict[str, str], module: str | None) -> list[str]:
+    """The report's lines, and the problems with the equivalents file (unknown or no longer surviving)."""
+    if module:
+        results = [r for r in results if r.module == module or r.module.startswith(module + ".")]
+    lines = [
+        f"{'module':<32} {'killed':>6} / {'total':<6} {'raw':>6}  {'survived':>8} {'equiv.':>6} "
+        f"{'no tests':>8} {'timeout':>7} {'unrun':>5}"
+    ]
+    totals: Counter[str] = Counter()
+    survivors: list[tuple[str, str]] = []
+    for result in results:
+        killed = result.count(KILLED, TIMEOUT)
+        total = len(result.statuses)
+        equivalent = sum(1 for n, s in result.statuses.items() if n in equivalents and s == SURVIVED)
+        row = {
+            "killed": killed,
+            "total": total,
+            "survived": result.count(SURVIVED) - equivalent,
+            "equivalent": equivalent,
+            "no tests": result.count(NO_TESTS),
+            "timeout": result.count(TIMEOUT),
+            "unrun": result.count(NOT_CHECKED, OTHER),
+        }
+        totals.update(row)
+        lines.append(_row(result.module, row))
+        survivors += [
+            (name, s)
+            for name, s in sorted(result.statuses.items())
+            if s in (SURVIVED, NO_TESTS, OTHER) and name not in equivalents
+        ]
+    lines.append(_row("all", totals))
+    lines.append("")
+    lines.append(
+        f"raw score: {totals['killed']} killed / {totals['total']} mutants = "
+        f"{_percent(totals['killed'], totals['total']).strip()} (timeouts count as killed); "
+        f"{totals['equivalent']} survivors recorded as equivalent in {EQUIVALENTS}"
+    )
+    if totals["unrun"]:
+        lines.append(f"{totals['unrun']} mutants without a verdict (not run yet, interrupted, or suspicious)")
+    if survivors:
+        lines.append("")
+        lines.append(f"surviving mutants ({len(survivors)}; `python -m local.mutate show NAME` shows one):")
+        lines += [f"  {name}" + ("" if s == SURVIVED else f"  ({s})") for name, s in survivors]
+    return lines
+
+
+def _row(label: str, row: dict[str, int] | Counter[str]) -> str:
+    return (
+        f"{label:<32} {row['killed']:>6} / {row['total']:<6} {_percent(row['killed'], row['total']):>6}  "
+        f"{row['survived']:>8} {row['equivalent']:>6} {row['no tests']:>8} {row['timeout']:>7} "
+        f"{row['unrun']:>5}"
+    )
+
+
+def stale_equivalents(
+    results: list[ModuleResult], equivalents: dict[str, str], module: str | None
+) -> list[str]:
+    """Entries naming no mutant of the last run, or one the tests now kill (numbers shift with the code)."""
+    statuses = {name: s for r in results for name, s in r.statuses.items()}
+    problems = []
+    for name in equivalents:
+        if module and not name.startswith(module + "."):
+            continue
+        if name not in statuses:
+            problems.append(f"{EQUIVALENTS}: {name} is not a mutant of the last run")
+        elif statuses[name] not in (SURVIVED, NOT_CHECKED):
+            problems.append(f"{EQUIVALENTS}: {name} is {statuses[name]}, not a survivor")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", help="only this module (or package), e.g. billing.cards")
+    args = parser.parse_args(argv)
+    results = load_results()
+    if not results:
+        print("No mutation results under mutants/: run `make mutate` first.", file=sys.stderr)
+        return 1
+    equivalents, problems = load_equivalents()
+    print("\n".join(report(results, equivalents, args.module)))
+    problems += stale_equivalents(results, equivalents, args.module)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
