@@ -81,7 +81,7 @@ class _KeepAnswerPersistence(DynamoDBPersistenceLayer):
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
-    return {**response, "headers": {**response.get("headers", {}), REPLAYED_HEADER: "true"}}
+    return {**response, "headers": {**response["headers"], REPLAYED_HEADER: "true"}}  # a StoredResponse
 
 
 class IdempotencyStore:
