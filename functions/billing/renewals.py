@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from billing.deadline import Deadline
 from billing.declines import retryable
-from billing.errors import ApiError, ProviderUnavailable
+from billing.errors import ApiError, BillingKeyReplaced, ProviderUnavailable
 from billing.observability import logger, metrics
 from billing.plans import Catalog, Plan, period_merchant_uid
 from billing.portone.client import PortOneClient
@@ -179,10 +179,11 @@ class Renewals:
             )
         continues = status in ("paid", "revoked") and renewing
         # An ended subscription keeps only the work it has (deleting its key when it ends); a cancellation
-        # that could not finish at PortOne stays the reconciler's to finish.
+        # that could not finish at PortOne stays the reconciler's to finish, unless a new sign-up on the key
+        # replaced it: finishing it would revoke the new one's payments and delete the key they use.
         next_work = now + REGISTRATION_DELAY if continues else subscription.ends_at
         if subscription.status == "cancelled" and not subscription.announced and next_work is None:
-            next_work = now
+            next_work = now if self._charged_to_its_key(subscription) else None
         change = subscription.price_change
         self.store.settle(
             period.settled(status, imp_uid),
@@ -194,6 +195,14 @@ class Renewals:
             return []
         current = self.store.get(subscription.key) or subscription
         return self.register(current, plan, now, deadline) or []
+
+    def _charged_to_its_key(self, subscription: Subscription) -> bool:
+        """Whether the subscription is still the one its billing key charges (no new sign-up replaced it)."""
+        try:
+            current = self.store.for_customer(subscription.customer_uid)
+        except BillingKeyReplaced:
+            return False
+        return current is not None and current.key == subscription.key
 
     def settle_payment(
         self,

@@ -74,9 +74,12 @@ def test_a_paid_amount_other_than_the_recorded_one_settles_nothing_in_a_run(
     first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)  # dropped
 
     # When the reconciler learns the payment from PortOne
-    reconcile()
+    report = reconcile()
 
-    # Then it settles nothing from it: the period stays open and no next period is registered
+    # Then it looked the payment up, and settles nothing from it: the period stays open and no next period
+    # is registered
+    assert report["processed"] == 1
+    assert stack.emulator.count("GET", "/payments/{imp_uid}") == 1
     state = subscription_item(stack, "sub_alice")
     assert state is not None
     assert (state["settled_through"], state["scheduled_through"]) == ("-1", "0")

@@ -284,6 +284,29 @@ def test_a_cancellation_cut_short_is_finished_by_the_reconciler_though_a_notice_
     assert "sub_alice" in stack.emulator.customers  # the paid month still runs
 
 
+def test_a_sign_up_again_on_the_key_is_not_ended_by_the_old_cancellations_late_notice(
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+) -> None:
+    # Given a cancellation PortOne failed, then a new sign-up on the same key, which replaces the
+    # cancelled subscription, and then the old period's notice
+    notice = cancelled_before_the_notice(invoke, stack, portone_clock, inbox)
+    start_at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert schedule(invoke, start_at=start_at).status == 200
+    [pending] = pending_schedules(stack)
+    assert invoke(notice).body["status"] == "processed"
+
+    # When the reconciler runs, now and after the old paid month
+    reconcile()
+    portone_clock.advance(32 * 24 * 3600)
+    reconcile()
+
+    # Then the old subscription did not finish its cancellation on the key the new one uses: the new
+    # one's payment stayed scheduled (it ran) and the key is still there
+    assert stack.emulator.schedules[pending]["schedule_status"] != "revoked"
+    assert "sub_alice" in stack.emulator.customers
+    assert subscription_status(stack, "sub_alice") == "active"
+
+
 def test_cancel_takes_immediately_as_true_or_false_only(invoke, stack: EmbeddedStack) -> None:
     response = call(invoke, "DELETE", "/subscriptions/sub_alice", query={"immediately": "yes"})
     assert (response.status, response.body["errors"]) == (
