@@ -6,6 +6,7 @@ so no function here ever puts the checked value into a message.
 
 from __future__ import annotations
 
+import operator
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -88,7 +89,7 @@ def _is_real_yymmdd(value: str) -> bool:
 def business_number_valid(digits: str) -> bool:
     """The Korean business registration number (사업자등록번호) check digit."""
     numbers = [ord(c) - 48 for c in digits]
-    total = sum(n * w for n, w in zip(numbers, _BUSINESS_NUMBER_WEIGHTS, strict=False))
+    total = sum(map(operator.mul, numbers, _BUSINESS_NUMBER_WEIGHTS))  # nine weights: the tenth is the check
     total += numbers[8] * 5 // 10
     return (10 - total % 10) % 10 == numbers[9]
 
@@ -109,7 +110,9 @@ def shows(masked: str | None, number: str) -> bool | None:
     """Whether the masked card number PortOne returns can be `number`: its last four digits, and every other
     digit it shows, in its place. PGs mask differently (`52728927****2305`, `5272-****-****-2305`, ...).
     None when the last four are not shown: leading digits name the issuer's range, not the card."""
-    shown = re.sub(r"[\s.-]", "", masked or "")
+    if not masked:
+        return None
+    shown = re.sub(r"[\s.-]", "", masked)
     if not re.search(r"\d{4}$", shown):
         return None
     if len(shown) != len(number):  # another length than the number's: only the end can be placed

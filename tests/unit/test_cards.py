@@ -105,6 +105,15 @@ def test_exactly_one_check_digit_completes_a_business_number(payload: str) -> No
 
 
 @pytest.mark.parametrize(
+    ("number", "valid"),
+    [("1248100998", True), ("1248100997", False), ("1248100999", False)],
+)
+def test_a_business_number_s_check_digit(number: str, valid: bool) -> None:
+    # A real registration number (Samsung Electronics): its ninth digit's extra term, 9 x 5 // 10, counts
+    assert cards.business_number_valid(number) is valid
+
+
+@pytest.mark.parametrize(
     ("pin", "reason"), [("12", None), ("1", "two_digits"), ("123", "two_digits"), ("1a", "two_digits")]
 )
 def test_pin_problem(pin: str, reason: str | None) -> None:
@@ -133,6 +142,7 @@ def test_last4_of_something_unreadable_is_none(value: str | None) -> None:
         ("5272892***2305", True),  # another length: only the end is placed
         ("52728927****2306", False),  # the last four differ
         ("62728927****2305", False),  # another shown digit differs
+        ("5272-99**-****-2305", False),  # the same, with separators: each digit is placed without them
         ("527289**********", None),  # first six only: the issuer's range, not the card
         ("****************", None),
         ("", None),
