@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from billing.cards import KST
 
 CATALOG = Path(__file__).with_name("plans.json")
-_MERCHANT_UID = re.compile(r"sub_([0-9a-f]{16})_([0-9]{8})(?:_r[0-9])?")
+_MERCHANT_UID = re.compile(r"sub_[0-9a-f]{16}_[0-9]{8}(?:_r[0-9])?")
 # What `period_merchant_uid` makes: a 20-hex-digit subscription id, then period, attempt and card changes.
 _PERIOD_MERCHANT_UID = re.compile(r"S[0-9a-f]{20}P(?:0|[1-9][0-9]*)A(?:0|[1-9][0-9]*)C(?:0|[1-9][0-9]*)")
 
@@ -81,16 +81,10 @@ def subscription_digest(customer_uid: str, plan_id: str) -> str:
     return hashlib.sha256(f"{customer_uid}\x00{plan_id}".encode()).hexdigest()[:16]
 
 
-def parse_merchant_uid(merchant_uid: str) -> tuple[str, str] | None:
-    """(digest, YYYYMMDD) of a merchant_uid this service made, or None for anything else."""
-    match = _MERCHANT_UID.fullmatch(merchant_uid)
-    return (match.group(1), match.group(2)) if match else None
-
-
 def could_be_ours(merchant_uid: str) -> bool:
     """Whether `merchant_uid` has a form this service makes (`period_merchant_uid`, or the older
     `sub_<digest>_<YYYYMMDD>`): anything else is no period of ours, known without asking anyone."""
-    return bool(_PERIOD_MERCHANT_UID.fullmatch(merchant_uid)) or parse_merchant_uid(merchant_uid) is not None
+    return bool(_PERIOD_MERCHANT_UID.fullmatch(merchant_uid) or _MERCHANT_UID.fullmatch(merchant_uid))
 
 
 @lru_cache(maxsize=1)
