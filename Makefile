@@ -82,10 +82,11 @@ browser: $(NODE_STAMP) ## Install Debian's Chromium (and a Korean font) when mis
 e2e: $(STAMP) browser ## Run only the browser tests (tests/e2e), screenshots in test-artifacts/screenshots
 	$(BIN)/python -m pytest tests/e2e
 
-# Mutation testing, on demand only (not in `make test` or .ci/run): mutmut 3 mutates functions/billing and
-# runs, for each mutant, the unit and integration tests that reach its function ([tool.mutmut] in
-# pyproject.toml). Results accumulate in mutants/ (a later run tests only changed functions; rm -rf mutants
-# starts over); MODULE=billing.cards reruns one module's mutants. The report: python -m local.mutation_report.
+# Mutation testing, on demand only (not in `make test` or .ci/run): mutmut 3 writes the mutants of
+# functions/billing, mypy refuses some, and local/mutate.py runs each of the others in a long-lived pytest
+# session per core against the unit and integration tests that execute the statement it changed, fastest
+# first ([tool.mutmut] in pyproject.toml). Verdicts accumulate in mutants/ (rm -rf mutants starts over);
+# MODULE=billing.cards runs one module's mutants again. The report: python -m local.mutation_report.
 MODULE ?=
 
 .PHONY: mutate

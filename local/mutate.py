@@ -1,25 +1,63 @@
-"""mutmut 3 over functions/billing, under the module names the function and the tests use (`make mutate`).
+"""`make mutate`: mutation testing of functions/billing with the unit and integration tiers.
 
-mutmut names a mutant after its file's path: functions/billing/cards.py would be `functions.billing.cards`.
-The tests import the function as Lambda does, from functions/ (pytest's pythonpath, like CodeUri), so at
-run time the module is `billing.cards`, and mutmut's trampoline activates a mutant only when the two names
-agree. This runs mutmut's own command line with one change: a source path under functions/ is named from
-functions/ (as mutmut already does for a src/ layout). Every mutmut command works through it:
+mutmut 3 writes the mutants; this runs them. mutmut would run each mutant in a pytest session of its own, and
+each session of this suite starts moto's server, the PortOne emulator and the Lambda containers first: some
+6 s a mutant, hours for the whole package. So:
 
-    python -m local.mutate run ["billing.cards.*"]   # all mutants, or one module's
-    python -m local.mutate show billing.cards.x_card_brand__mutmut_3
+1. mutmut writes mutants/: the tree, with each function of functions/billing beside its mutants. Its mutants
+   are named after the module the tests import (`billing.cards`, from functions/ as Lambda's CodeUri), not
+   after the file's path (`functions.billing.cards`), since mutmut's trampoline activates a mutant only when
+   the two agree.
+2. One pytest session per core (local/mutation_worker.py) runs every test once on the original code, under
+   coverage: each test's time and the lines of functions/billing it executes (kept in mutants/measured.json
+   until a file the tests read changes).
+3. Each mutant runs in one of those sessions against the tests that execute the statement it changed
+   (local/mutation_plan.py): first those that killed its function's other mutants, then fastest first, until
+   one fails. The failing test is run again on the original code; if it fails there too, the mutant is tried
+   once more in a new session, then recorded as suspicious (not killed). A test that runs past its time
+   (15 s plus five times its measured time) ends the session, and the mutant counts as a timeout.
+4. The verdicts go to mutmut's result files (mutants/**/*.py.meta), which local/mutation_report.py reads.
+
+    python -m local.mutate run ["billing.cards.*"]   # every mutant without a verdict, or these again
+    python -m local.mutate show billing.cards.x_card_brand__mutmut_3    # mutmut's own commands
     python -m local.mutate results
 
-mutmut's configuration is [tool.mutmut] in pyproject.toml; python -m local.mutation_report prints the score.
+mutmut's configuration is [tool.mutmut] in pyproject.toml.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import fnmatch
+import hashlib
+import json
+import os
+import queue
+import socket
+import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any, ClassVar
 
-CODE_ROOT = Path("functions")  # template.yaml's CodeUri: the directory Lambda imports the function from
+from local.mutation_plan import CODE_ROOT, MutatedFile, Plan, module_of
+from local.mutation_worker import FD_VARIABLE
+
+MUTANTS = Path("mutants")
+MEASURED = MUTANTS / "measured.json"
+VERDICTS = MUTANTS / "verdicts.jsonl"
+
+# mutmut's exit codes for the verdicts (mutmut/stats.py), which its commands and the report read.
+SURVIVED, KILLED, NO_TESTS, SUSPICIOUS, TIMEOUT, TYPE_ERROR = 0, 1, 33, 35, 36, 37
+
+TEST_SECONDS = 15.0  # a test's time limit: this, plus TIMES_MEASURED times its measured time
+TIMES_MEASURED = 5.0
+SESSION_START_SECONDS = 300.0  # collecting the tests
 
 
 def _named_from_code_root(get_mutant_name: Callable[[Path, str], str]) -> Callable[[Path, str], str]:
@@ -32,8 +70,9 @@ def _named_from_code_root(get_mutant_name: Callable[[Path, str], str]) -> Callab
     return named
 
 
-def main(argv: list[str]) -> None:
-    # mutmut.__main__ is mutmut's command line as a module: importing it sets the fork start method.
+def _mutmut() -> Any:
+    """mutmut's command line as a module, naming mutants from functions/ (importing it sets the fork start
+    method its mutant generation needs)."""
     import mutmut.__main__ as mutmut_cli
     from mutmut.mutation import file_mutation
     from mutmut.utils import format_utils
@@ -44,12 +83,376 @@ def main(argv: list[str]) -> None:
         if not callable(getattr(module, "get_mutant_name", None)):
             raise SystemExit(f"{module.__name__} has no get_mutant_name: compare local/mutate.py with mutmut")
         module.get_mutant_name = named  # type: ignore[attr-defined]
-    # The tests import local.* from mutants/ (its local/template.py finds the mutated function there), not
-    # the package this module was started from.
-    for name in [name for name in sys.modules if name == "local" or name.startswith("local.")]:
-        del sys.modules[name]
-    mutmut_cli.cli.main(args=argv, prog_name="mutmut")
+    return mutmut_cli
+
+
+def generate() -> None:
+    """mutmut's first step of `mutmut run`: mutants/ with every mutant (unchanged files are kept)."""
+    mutmut_cli = _mutmut()
+    from mutmut.mutation.trampoline import set_mutant_under_test
+    from mutmut.utils import file_utils
+
+    set_mutant_under_test("mutant_generation")
+    MUTANTS.mkdir(exist_ok=True)
+    file_utils.copy_src_dir()
+    file_utils.copy_also_copy_files()
+    mutmut_cli.create_mutants(os.cpu_count() or 2)
+    set_mutant_under_test("")
+
+
+# mypy's findings that are mutmut's doing, not a mutant's: its copy of a method declares the method's
+# attributes again.
+COPYING_ARTEFACTS = {"no-redef"}
+
+
+def type_check() -> dict[str, str]:
+    """The mutants that mypy, as `make lint` runs it (strict), refuses, each with mypy's first message: `make
+    test` fails on them before any test runs."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "mypy", "--output", "json", "--no-warn-unused-ignores", "-p", "billing"],
+        cwd=MUTANTS,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode not in (0, 1):
+        raise SystemExit(f"mypy failed on mutants/:\n{completed.stderr}")
+    refused: dict[str, str] = {}
+    files: dict[str, MutatedFile] = {}
+    for line in completed.stdout.splitlines():
+        error = json.loads(line)
+        if error["severity"] != "error" or error["code"] in COPYING_ARTEFACTS:
+            continue
+        if error["file"] not in files:
+            files[error["file"]] = MutatedFile((MUTANTS / error["file"]).read_text(encoding="utf-8"))
+        mutant = files[error["file"]].mutant_at(error["line"])
+        if mutant is None:
+            raise SystemExit(
+                f"mypy: {error['file']}:{error['line']}: {error['message']} (outside any mutant)"
+            )
+        refused.setdefault(f"{module_of(Path(error['file']))}.{mutant}", error["message"])
+    return refused
+
+
+class Results:
+    """The verdicts, in mutmut's result files: one per mutated source file."""
+
+    def __init__(self) -> None:
+        from mutmut.mutation.data import SourceFileMutationData
+
+        self._files = {}
+        for meta in sorted((MUTANTS / CODE_ROOT).rglob("*.py.meta")):
+            data = SourceFileMutationData(path=meta.relative_to(MUTANTS).with_suffix(""))
+            data.load()
+            self._files.update({mutant: data for mutant in data.exit_code_by_key})
+        self._lock = threading.Lock()
+        self._unsaved: set[Any] = set()
+        self.counts: Counter[int] = Counter()
+
+    def mutants(self, patterns: list[str]) -> list[str]:
+        """The mutants these patterns name; without patterns, every mutant without a verdict."""
+        if patterns:
+            return [m for m in self._files if any(fnmatch.fnmatchcase(m, pattern) for pattern in patterns)]
+        return [m for m, data in self._files.items() if data.exit_code_by_key[m] is None]
+
+    def record(self, mutant: str, exit_code: int, details: dict[str, Any]) -> None:
+        """A mutant's verdict, and how it was reached (its killer, its time) in mutants/verdicts.jsonl."""
+        with self._lock:
+            data = self._files[mutant]
+            data.exit_code_by_key[mutant] = exit_code
+            data.durations_by_key[mutant] = details["seconds"]
+            self._unsaved.add(data)
+            self.counts[exit_code] += 1
+            with VERDICTS.open("a", encoding="utf-8") as verdicts:
+                verdicts.write(json.dumps({"mutant": mutant, "exit_code": exit_code, **details}) + "\n")
+
+    def save(self) -> None:
+        with self._lock:
+            for data in self._unsaved:
+                data.save()
+            self._unsaved.clear()
+
+
+class SessionEnded(Exception):
+    """A worker session stopped answering (past a test's time limit) or ended."""
+
+
+class Worker:
+    """A pytest session in mutants/ (local/mutation_worker.py), and the socket the two talk over."""
+
+    running: ClassVar[set[Worker]] = set()  # stopped however the run ends (its Lambda containers with them)
+
+    def __init__(self, number: int, tests: list[str]) -> None:
+        ours, theirs = socket.socketpair()
+        with (MUTANTS / f"worker-{number}.log").open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 (this interpreter, running pytest)
+                [sys.executable, "-m", "pytest", "-p", "local.mutation_worker", *tests],
+                cwd=MUTANTS,
+                env={**os.environ, FD_VARIABLE: str(theirs.fileno()), "MUTANT_UNDER_TEST": ""},
+                pass_fds=[theirs.fileno()],
+                start_new_session=True,  # its Lambda containers are stopped with it
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        Worker.running.add(self)
+        theirs.close()
+        self.connection = Connection(ours.detach())
+        self.tests: list[str] = self._receive(SESSION_START_SECONDS)[1]
+
+    def measure(self, tests: list[str]) -> tuple[dict[str, float], dict[str, bool], dict[str, Any]]:
+        self.connection.send(("measure", tests))
+        _, seconds, passed, lines = self._answer(lambda test: 120.0)
+        return seconds, passed, lines
+
+    def try_mutant(self, mutant: str, tests: list[str], seconds: dict[str, float]) -> dict[str, Any]:
+        self.connection.send(("mutant", mutant, tests))
+        verdict: dict[str, Any] = self._answer(lambda test: TEST_SECONDS + TIMES_MEASURED * seconds[test])[1]
+        return verdict
+
+    def _answer(self, limit: Callable[[str], float]) -> Any:
+        """The answer to the last message; each test it runs has `limit(test)` seconds."""
+        message = self._receive(SESSION_START_SECONDS)
+        while message[0] == "test":
+            message = self._receive(limit(message[1]))
+        return message
+
+    def _receive(self, seconds: float) -> Any:
+        try:
+            if self.connection.poll(seconds):
+                return self.connection.recv()
+        except (EOFError, OSError) as ended:
+            raise SessionEnded(f"the session ended (exit status {self.process.poll()})") from ended
+        raise SessionEnded(f"no answer within {seconds:.0f} s")
+
+    def stop(self) -> None:
+        try:
+            self.connection.send(("stop",))
+            self.process.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.kill()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, 9)
+        self.process.wait()
+        self.connection.close()
+        Worker.running.discard(self)
+
+
+def _test_selection() -> list[str]:
+    from mutmut.configuration import config
+
+    return ["-q", "--rootdir=.", "-p", "no:cacheprovider", *config().pytest_add_cli_args_test_selection]
+
+
+def _inputs_digest() -> str:
+    """What the measurement depends on: the function, the tests, and every file the tests read (but this
+    tooling, whose own unit tests execute no line of the function)."""
+    from mutmut.configuration import config
+
+    digest = hashlib.sha256()
+    roots = [*config().source_paths, "tests", *config().also_copy, "pyproject.toml"]
+    for root in sorted(Path(str(r)) for r in roots):
+        for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if path.is_file() and "__pycache__" not in path.parts and not _is_tooling(path):
+                digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _is_tooling(path: Path) -> bool:
+    return (
+        path.parent == Path("local") and path.name.startswith("mutat")
+    ) or path.name == "test_mutation_plan.py"
+
+
+def measure(workers: list[Worker]) -> tuple[dict[str, float], dict[str, Any]]:
+    """Every test on the original code, split between the sessions by file: its time and the lines it ran."""
+    digest = _inputs_digest()
+    if MEASURED.exists():
+        kept = json.loads(MEASURED.read_text(encoding="utf-8"))
+        if kept["digest"] == digest:
+            print("    the tests' times and lines: kept from the last run (nothing they read changed)")
+            return kept["seconds"], kept["lines"]
+    files: dict[str, list[str]] = {}
+    for test in workers[0].tests:
+        files.setdefault(test.split("::")[0], []).append(test)
+    shares: list[list[str]] = [[] for _ in workers]
+    for tests in sorted(files.values(), key=len, reverse=True):
+        min(shares, key=len).extend(tests)
+    measured: list[Any] = [None] * len(workers)
+
+    def run(index: int) -> None:
+        measured[index] = workers[index].measure(shares[index])
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if None in measured:
+        raise SystemExit("a session ended while measuring: see mutants/worker-*.log")
+    seconds: dict[str, float] = {}
+    lines: dict[str, dict[str, list[str]]] = {}
+    failed: list[str] = []
+    for share_seconds, passed, share_lines in measured:
+        seconds.update(share_seconds)
+        failed += [test for test, ok in passed.items() if not ok]
+        for file, by_line in share_lines.items():
+            for line, tests in by_line.items():
+                lines.setdefault(file, {}).setdefault(str(line), []).extend(tests)
+    if failed:
+        raise SystemExit("these tests fail on the original code, fix them first:\n  " + "\n  ".join(failed))
+    MEASURED.write_text(json.dumps({"digest": digest, "seconds": seconds, "lines": lines}), encoding="utf-8")
+    return seconds, lines
+
+
+def run(patterns: list[str], sessions: int) -> int:
+    try:
+        return _run(patterns, sessions)
+    finally:
+        for worker in list(Worker.running):
+            worker.kill()
+
+
+def _run(patterns: list[str], sessions: int) -> int:
+    started = time.monotonic()
+    print("Writing the mutants (mutmut)")
+    generate()
+    results = Results()
+    mutants = results.mutants(patterns)
+    if not mutants:
+        print("No mutant to run: each has a verdict (name some to run them again, or rm -rf mutants).")
+        return 0
+    print(f"Type-checking the {len(mutants)} mutants as `make lint` does ({_minutes(started)})")
+    refused = type_check()
+    for mutant in [m for m in mutants if m in refused]:
+        results.record(mutant, TYPE_ERROR, {"seconds": 0.0, "mypy": refused[mutant]})
+    print(f"    mypy refuses {results.counts[TYPE_ERROR]}")
+    mutants = [m for m in mutants if m not in refused]
+    results.counts.clear()
+    selection = _test_selection()
+    print(f"Starting {sessions} test sessions")
+    workers = _start(sessions, selection)
+    print(f"Measuring the {len(workers[0].tests)} tests on the original code ({_minutes(started)})")
+    seconds, lines = measure(workers)
+    plan = Plan(seconds, {file: {int(n): t for n, t in by.items()} for file, by in lines.items()}, MUTANTS)
+    _check_mutants_are_active(workers[0], plan)
+    print(f"Running {len(mutants)} mutants ({_minutes(started)})")
+    todo: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
+    for mutant in sorted(mutants):  # a function's mutants together: its killers are tried first
+        todo.put((mutant, 0))
+    threads = [
+        threading.Thread(target=_run_mutants, args=(worker, todo, plan, results, selection, number))
+        for number, worker in enumerate(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=30 / len(threads))
+        results.save()
+        _progress(results, len(mutants), started)
+    results.save()
+    print(f"Done: {len(mutants)} mutants in {_minutes(started)}")
+    return 0
+
+
+def _start(sessions: int, selection: list[str]) -> list[Worker]:
+    workers: list[Worker] = [None] * sessions  # type: ignore[list-item]
+
+    def start(number: int) -> None:
+        workers[number] = Worker(number, selection)
+
+    threads = [threading.Thread(target=start, args=(number,)) for number in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if None in workers:
+        raise SystemExit("a test session did not start: see mutants/worker-*.log")
+    return workers
+
+
+def _check_mutants_are_active(worker: Worker, plan: Plan) -> None:
+    """mutmut's own check: with its `fail` mutant active, every mutated function raises, so a test fails."""
+    test = plan.fastest_reaching_test()
+    if worker.try_mutant("fail", [test], plan.seconds)["killer"] is None:
+        raise SystemExit(f"{test} passed with every mutated function failing: the mutants are not active")
+
+
+def _run_mutants(
+    worker: Worker | None,
+    todo: queue.SimpleQueue[tuple[str, int]],
+    plan: Plan,
+    results: Results,
+    selection: list[str],
+    number: int,
+) -> None:
+    """Take mutants until none are left; start a new session when one ends."""
+    while True:
+        try:
+            mutant, tries = todo.get_nowait()
+        except queue.Empty:
+            break
+        tests = plan.tests(mutant)
+        if not tests:
+            results.record(mutant, NO_TESTS, {"seconds": 0.0})
+            continue
+        worker = worker or Worker(number, selection)
+        started = time.monotonic()
+        try:
+            verdict = worker.try_mutant(mutant, tests, plan.seconds)
+        except SessionEnded as ended:
+            print(f"    {mutant}: {ended}; counted as a timeout, starting a new session")
+            worker.kill()
+            worker = None
+            results.record(mutant, TIMEOUT, {"seconds": time.monotonic() - started, "ended": str(ended)})
+            continue
+        verdict["planned"] = len(tests)
+        if verdict["killer"] is None:
+            results.record(mutant, SURVIVED, verdict)
+        elif verdict["passes_on_original"]:
+            plan.killed(mutant, verdict["killer"])
+            results.record(mutant, KILLED, verdict)
+        else:
+            print(f"    {mutant}: {verdict['killer']} fails on the original code too; starting a new session")
+            worker.kill()
+            worker = None
+            if tries:
+                results.record(mutant, SUSPICIOUS, verdict)
+            else:
+                todo.put((mutant, tries + 1))
+    if worker:
+        worker.stop()
+
+
+def _progress(results: Results, total: int, started: float) -> None:
+    done = sum(results.counts.values())
+    c = results.counts
+    print(
+        f"    {done}/{total} ({_minutes(started)}): {c[KILLED]} killed, {c[SURVIVED]} survived, "
+        f"{c[NO_TESTS]} no tests, {c[TIMEOUT]} timeouts, {c[SUSPICIOUS]} suspicious",
+        flush=True,
+    )
+
+
+def _minutes(started: float) -> str:
+    elapsed = time.monotonic() - started
+    return f"{int(elapsed // 60)} min {int(elapsed % 60):02d} s"
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] != ["run"]:
+        # mutmut's other commands (show, results, apply, browse) read mutants/ as they are.
+        _mutmut().cli.main(args=argv, prog_name="mutmut")
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m local.mutate run", description=__doc__.splitlines()[0])
+    parser.add_argument("patterns", nargs="*", help="mutants to run (again), e.g. 'billing.cards.*'")
+    parser.add_argument("--sessions", type=int, default=os.cpu_count() or 2, help="test sessions at once")
+    args = parser.parse_args(argv[1:])
+    return run(args.patterns, args.sessions)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

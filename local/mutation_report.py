@@ -6,8 +6,9 @@ its reason:
 
     billing.cards.x_shows__mutmut_8  # `<` or `<=` against a bound the input never reaches
 
-The raw score counts every mutant (killed / all mutants); equivalents are reported beside it, never
-subtracted from it. Exit status 1 when the equivalents file names an unknown mutant or gives no reason.
+The raw score counts every mutant (killed / all mutants): killed by a test, refused by mypy (`make test`
+fails on it before any test runs), or a timeout; equivalents are reported beside it, never subtracted from
+it. Exit status 1 when the equivalents file names an unknown mutant or gives no reason.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ EQUIVALENTS = Path("tests/mutation-equivalents.txt")
 
 # mutmut's exit codes (mutmut/stats.py) folded into what the report shows.
 KILLED = "killed"
+TYPE_ERROR = "mypy"  # refused by mypy as `make lint` runs it: `make test` fails before any test runs
 SURVIVED = "survived"
 NO_TESTS = "no tests"
 TIMEOUT = "timeout"
@@ -38,6 +40,7 @@ _STATUS_BY_EXIT_CODE: dict[int | None, str] = {
     5: NO_TESTS,
     33: NO_TESTS,
     36: TIMEOUT,
+    37: TYPE_ERROR,
     24: TIMEOUT,
     -24: TIMEOUT,
     152: TIMEOUT,
@@ -103,12 +106,12 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], module: str
         results = [r for r in results if r.module == module or r.module.startswith(module + ".")]
     lines = [
         f"{'module':<32} {'killed':>6} / {'total':<6} {'raw':>6}  {'survived':>8} {'equiv.':>6} "
-        f"{'no tests':>8} {'timeout':>7} {'unrun':>5}"
+        f"{'no tests':>8} {'mypy':>5} {'timeout':>7} {'unrun':>5}"
     ]
     totals: Counter[str] = Counter()
     survivors: list[tuple[str, str]] = []
     for result in results:
-        killed = result.count(KILLED, TIMEOUT)
+        killed = result.count(KILLED, TYPE_ERROR, TIMEOUT)
         total = len(result.statuses)
         equivalent = sum(1 for n, s in result.statuses.items() if n in equivalents and s == SURVIVED)
         row = {
@@ -117,6 +120,7 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], module: str
             "survived": result.count(SURVIVED) - equivalent,
             "equivalent": equivalent,
             "no tests": result.count(NO_TESTS),
+            "mypy": result.count(TYPE_ERROR),
             "timeout": result.count(TIMEOUT),
             "unrun": result.count(NOT_CHECKED, OTHER),
         }
@@ -131,7 +135,8 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], module: str
     lines.append("")
     lines.append(
         f"raw score: {totals['killed']} killed / {totals['total']} mutants = "
-        f"{_percent(totals['killed'], totals['total']).strip()} (timeouts count as killed); "
+        f"{_percent(totals['killed'], totals['total']).strip()} (of them {totals['mypy']} refused by mypy, "
+        f"{totals['timeout']} timeouts); "
         f"{totals['equivalent']} survivors recorded as equivalent in {EQUIVALENTS}"
     )
     if totals["unrun"]:
@@ -146,8 +151,8 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], module: str
 def _row(label: str, row: dict[str, int] | Counter[str]) -> str:
     return (
         f"{label:<32} {row['killed']:>6} / {row['total']:<6} {_percent(row['killed'], row['total']):>6}  "
-        f"{row['survived']:>8} {row['equivalent']:>6} {row['no tests']:>8} {row['timeout']:>7} "
-        f"{row['unrun']:>5}"
+        f"{row['survived']:>8} {row['equivalent']:>6} {row['no tests']:>8} {row['mypy']:>5} "
+        f"{row['timeout']:>7} {row['unrun']:>5}"
     )
 
 

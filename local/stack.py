@@ -83,7 +83,7 @@ def embedded_stack(
             dynamodb_conflicts=conflicts,
         )
         # moto keeps its accounts in this process's memory, not in the server: a stack started after another
-        # in the same process (a second pytest session, as `make mutate` runs one per mutant) starts empty.
+        # in the same process (a second pytest session, as `pytest.main` runs one) starts empty.
         requests.post(f"{stack.aws_endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
         create_resources(stack, function, environment)
         yield stack

@@ -1,0 +1,159 @@
+"""Which tests can kill a mutant, and in which order to run them (`make mutate`).
+
+A mutant changes one place in one function. A test that never executes that place cannot tell the mutant from
+the original, so only the tests that execute the statement holding the change are run, fastest first. Which
+lines each test executes is measured once, on the original code, in mutmut's copy of the file (mutants/),
+where each function's original is `<name>__mutmut_orig` and each mutant `<name>__mutmut_<n>` beside it.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from difflib import SequenceMatcher
+from pathlib import Path
+
+CODE_ROOT = Path("functions")  # the mutated package is mutants/functions/billing
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def source_file(mutant: str) -> Path:
+    """billing.keys.xǁSecretsǁread__mutmut_1 -> functions/billing/keys.py (a package's __init__.py)."""
+    module = mutant.rpartition(".")[0]
+    path = CODE_ROOT.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def module_of(path: Path) -> str:
+    """functions/billing/portone/client.py -> billing.portone.client (a package's __init__.py: the package)"""
+    parts = path.relative_to(CODE_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def function_of(mutant: str) -> str:
+    """billing.keys.xǁSecretsǁread__mutmut_1 -> billing.keys.xǁSecretsǁread: the mutants of one function."""
+    return mutant.rpartition("__mutmut_")[0]
+
+
+class MutatedFile:
+    """One file of mutants/: the original of each mutated function and its mutants, as mutmut wrote them."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self._functions: dict[str, Function] = {
+            node.name: node
+            for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+
+    def mutant_at(self, line: int) -> str | None:
+        """The mutant (its function's name in the file) whose code holds `line`, or None outside mutants."""
+        return next(
+            (
+                name
+                for name, node in self._functions.items()
+                if "__mutmut_" in name
+                and not name.endswith("__mutmut_orig")
+                and node.lineno <= line <= _end(node)
+            ),
+            None,
+        )
+
+    def reached_by(self, mutant: str) -> set[int]:
+        """The lines of the original function of which executing any shows that the mutated code would run.
+
+        These are the lines of each statement the mutant changed, without the statements nested in it; for a
+        change in the signature (a default value), every line of the function.
+        """
+        name = mutant.rpartition(".")[2]
+        original = self._functions[name.rpartition("__mutmut_")[0] + "__mutmut_orig"]
+        reached: set[int] = set()
+        for line in self._changed_lines(original, self._functions[name]):
+            if line < original.body[0].lineno:
+                return set(range(original.lineno, _end(original) + 1))
+            reached |= _own_lines(_innermost_statement(original, line))
+        return reached
+
+    def _changed_lines(self, original: Function, mutant: Function) -> set[int]:
+        """Line numbers, in the original function, of the lines the mutant changed."""
+        before = self._text(original)
+        renamed = f"def {original.name}("
+        after = [line.replace(f"def {mutant.name}(", renamed, 1) for line in self._text(mutant)]
+        changed: set[int] = set()
+        for tag, start, end, _, _ in SequenceMatcher(None, before, after, autojunk=False).get_opcodes():
+            if tag != "equal":
+                # A pure insertion changes none of the original's lines: count the lines around it.
+                around = {max(start - 1, 0), min(start, len(before) - 1)}
+                changed |= set(range(start, end)) if end > start else around
+        return {original.lineno + index for index in changed}
+
+    def _text(self, function: Function) -> list[str]:
+        return self.lines[function.lineno - 1 : _end(function)]
+
+
+def _end(node: ast.AST) -> int:
+    end = getattr(node, "end_lineno", None)
+    assert end is not None, "ast.parse gives every statement its end"
+    return int(end)
+
+
+def _innermost_statement(function: Function, line: int) -> ast.stmt:
+    holding = [
+        node
+        for node in ast.walk(function)
+        if isinstance(node, ast.stmt) and node is not function and node.lineno <= line <= _end(node)
+    ]
+    return max(holding, key=lambda node: (node.lineno, -_end(node)))
+
+
+def _own_lines(statement: ast.stmt) -> set[int]:
+    own = set(range(statement.lineno, _end(statement) + 1))
+    for node in ast.walk(statement):
+        if isinstance(node, ast.stmt) and node is not statement:
+            own -= set(range(node.lineno, _end(node) + 1))
+    return own
+
+
+class Plan:
+    """The tests to run against each mutant, from the lines each test executed on the original code."""
+
+    def __init__(
+        self,
+        seconds: dict[str, float],
+        lines: Mapping[
+            str, Mapping[int, Iterable[str]]
+        ],  # file under functions/ -> line -> tests that ran it
+        mutants_dir: Path,
+    ) -> None:
+        self.seconds = seconds
+        self._lines = lines
+        self._mutants_dir = mutants_dir
+        self._files: dict[Path, MutatedFile] = {}
+        self._killers: dict[str, list[str]] = {}  # function -> tests that killed its mutants, latest first
+
+    def tests(self, mutant: str) -> list[str]:
+        """The tests that execute the mutated code: first those that killed this function's other mutants,
+        then the rest, fastest first. Empty when no test executes it."""
+        path = source_file(mutant)
+        executed = self._lines.get(str(path.relative_to(CODE_ROOT)), {})
+        tests = {test for line in self._file(path).reached_by(mutant) for test in executed.get(line, ())}
+        killers = [test for test in self._killers.get(function_of(mutant), []) if test in tests]
+        return killers + sorted(tests - set(killers), key=lambda test: (self.seconds[test], test))
+
+    def killed(self, mutant: str, test: str) -> None:
+        """Remember the test that killed `mutant`: a function's mutants tend to fall to the same tests."""
+        killers = self._killers.setdefault(function_of(mutant), [])
+        if test in killers:
+            killers.remove(test)
+        killers.insert(0, test)
+
+    def _file(self, path: Path) -> MutatedFile:
+        if path not in self._files:
+            self._files[path] = MutatedFile((self._mutants_dir / path).read_text(encoding="utf-8"))
+        return self._files[path]
+
+    def fastest_reaching_test(self) -> str:
+        """The fastest test that executes any mutated code."""
+        reaching = {test for by_line in self._lines.values() for tests in by_line.values() for test in tests}
+        return min(reaching, key=lambda test: (self.seconds[test], test))

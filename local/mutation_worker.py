@@ -1,0 +1,130 @@
+"""The pytest side of `make mutate`: a test session that runs the tests it is sent, under mutant after mutant.
+
+mutmut's trampolines pick the active mutant when a mutated function is called, so a session that keeps its
+fixtures (moto's server, the PortOne emulator, the Lambda containers) can switch mutants between tests, where
+a session per mutant would spend seconds starting them each time. local/mutate.py starts this as
+
+    python -m pytest -p local.mutation_worker <the unit and integration tiers>
+
+in mutants/, with MUTATION_WORKER_FD naming its end of a socket. The session collects the tests and then
+answers, one message at a time:
+
+    ("measure", [test, ...])    run each test on the original code, recording the lines of functions/billing
+                                that each one executes -> ("measured", {test: seconds}, {test: passed},
+                                {file: {line: [test, ...]}})
+    ("mutant", name, [test, ...])   run the tests in order under the mutant until one fails, then run that one
+                                again on the original code -> ("verdict", {"killer": test or None,
+                                "passes_on_original": bool, "tests_run": n, "seconds": s})
+    ("stop",)
+
+Before each test it sends ("test", test), which the supervisor's per-test timeout counts from.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+FD_VARIABLE = "MUTATION_WORKER_FD"
+CODE = Path("functions")  # template.yaml's CodeUri, where the tests import billing from
+
+
+def pytest_runtestloop(session: pytest.Session) -> bool:
+    with Connection(int(os.environ[FD_VARIABLE])) as supervisor:
+        tests = _Tests(session, supervisor)
+        supervisor.send(("collected", list(tests.items)))
+        while (message := supervisor.recv())[0] != "stop":
+            if message[0] == "measure":
+                supervisor.send(tests.measure(message[1]))
+            elif message[0] == "mutant":
+                supervisor.send(tests.under_mutant(message[1], message[2]))
+            else:
+                raise ValueError(f"unknown message {message[0]!r}")
+        tests.finish()
+    return True
+
+
+class _Tests:
+    def __init__(self, session: pytest.Session, supervisor: Connection) -> None:
+        self.session = session
+        self.supervisor = supervisor
+        self.items = {item.nodeid: item for item in session.items}
+        # Tearing down after a test as if this one came next keeps the session's fixtures up between runs.
+        self._anchors = list(session.items[:2])
+
+    def measure(self, tests: list[str]) -> tuple[str, dict[str, float], dict[str, bool], dict[str, Any]]:
+        import coverage
+
+        code = (CODE / "billing").resolve()
+        measuring = coverage.Coverage(data_file=None, include=[f"{code}/*"], config_file=False)
+        seconds: dict[str, float] = {}
+        passed: dict[str, bool] = {}
+        measuring.start()
+        try:
+            for position, test in enumerate(tests):
+                measuring.switch_context(test)
+                start = perf_counter()
+                passed[test] = self._passes(test, tests[position + 1 : position + 2])
+                seconds[test] = perf_counter() - start
+        finally:
+            measuring.stop()
+        data = measuring.get_data()
+        lines = {
+            str(Path(file).relative_to(code.parent.resolve())): {
+                line: sorted(set(contexts) - {""}) for line, contexts in data.contexts_by_lineno(file).items()
+            }
+            for file in data.measured_files()
+        }
+        return "measured", seconds, passed, lines
+
+    def under_mutant(self, mutant: str, tests: list[str]) -> tuple[str, dict[str, Any]]:
+        from mutmut.mutation.trampoline import set_mutant_under_test
+
+        start = perf_counter()
+        set_mutant_under_test(mutant)
+        try:
+            ran = 0
+            killer = None
+            for position, test in enumerate(tests):
+                ran += 1
+                if not self._passes(test, tests[position + 1 :]):
+                    killer = test
+                    break
+        finally:
+            set_mutant_under_test("")
+            _forget_warm_state()
+        verdict: dict[str, Any] = {"tests_run": ran, "seconds": perf_counter() - start, "killer": killer}
+        if killer is not None:
+            # A test that fails on the original code too was not failed by the mutant: the supervisor starts
+            # a new session rather than let one mutant's leftovers kill the next.
+            verdict["passes_on_original"] = self._passes(killer, [])
+        return "verdict", verdict
+
+    def _passes(self, test: str, following: list[str]) -> bool:
+        self.supervisor.send(("test", test))
+        item = self.items[test]
+        # pytest sets up only what the previous test's teardown left standing on the way to this one.
+        self.session._setupstate.teardown_exact(item)
+        after = next((self.items[t] for t in following[:1] if t != test), None)
+        after = after or next(anchor for anchor in self._anchors if anchor is not item)
+        reports = runtestprotocol(item, log=False, nextitem=after)
+        return not any(report.failed for report in reports)
+
+    def finish(self) -> None:
+        self.session._setupstate.teardown_exact(None)
+
+
+def _forget_warm_state() -> None:
+    """Empty every cache the function keeps between invocations (a mutant may have filled them wrongly)."""
+    for name, module in list(sys.modules.items()):
+        if name == "billing" or name.startswith("billing."):
+            for value in list(vars(module).values()):
+                if callable(getattr(value, "cache_clear", None)):
+                    value.cache_clear()

@@ -1,0 +1,110 @@
+"""`make mutate` runs on a mutant only the tests that execute the code it changed (local/mutation_plan.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local.mutation_plan import MutatedFile, Plan, function_of, source_file
+
+# A file as mutmut writes it: the original beside each mutant (the trampoline above them is left out).
+MUTATED = '''\
+def x_price__mutmut_orig(amount: int, *, tax: bool = True) -> int:
+    """The price."""
+    if tax:
+        amount = amount * 11 // 10
+    return amount
+
+
+def x_price__mutmut_1(amount: int, *, tax: bool = False) -> int:
+    """The price."""
+    if tax:
+        amount = amount * 11 // 10
+    return amount
+
+
+def x_price__mutmut_2(amount: int, *, tax: bool = True) -> int:
+    """The price."""
+    if tax:
+        amount = amount / 11 // 10
+    return amount
+
+
+def x_price__mutmut_3(amount: int, *, tax: bool = True) -> int:
+    """The price."""
+    if not tax:
+        amount = amount * 11 // 10
+    return amount
+
+
+def x_price__mutmut_4(amount: int, *, tax: bool = True) -> int:
+    """The price."""
+    if tax:
+        amount = amount * 11 // 10
+    return (
+        None
+    )
+'''
+FILE = "billing/prices.py"
+
+
+@pytest.fixture
+def mutants_dir(tmp_path: Path) -> Path:
+    (tmp_path / "functions" / "billing").mkdir(parents=True)
+    (tmp_path / "functions" / FILE).write_text(MUTATED, encoding="utf-8")
+    return tmp_path
+
+
+def test_a_change_inside_a_statement_reaches_only_that_statements_lines() -> None:
+    assert MutatedFile(MUTATED).reached_by("billing.prices.x_price__mutmut_2") == {4}
+
+
+def test_a_changed_condition_reaches_the_header_not_the_body_nested_in_it() -> None:
+    assert MutatedFile(MUTATED).reached_by("billing.prices.x_price__mutmut_3") == {3}
+
+
+def test_a_changed_default_reaches_the_whole_function() -> None:
+    assert MutatedFile(MUTATED).reached_by("billing.prices.x_price__mutmut_1") == {1, 2, 3, 4, 5}
+
+
+def test_a_change_that_spans_more_lines_reaches_the_statement_it_replaced() -> None:
+    assert MutatedFile(MUTATED).reached_by("billing.prices.x_price__mutmut_4") == {5}
+
+
+def test_a_mutant_names_its_source_file_and_function() -> None:
+    assert source_file("billing.keys.xǁSecretsǁread__mutmut_1") == Path("functions/billing/keys.py")
+    assert source_file("billing.portone.client.x_f__mutmut_2") == Path("functions/billing/portone/client.py")
+    assert function_of("billing.keys.xǁSecretsǁread__mutmut_12") == "billing.keys.xǁSecretsǁread"
+
+
+def test_only_the_tests_that_ran_the_changed_code_run_fastest_first(
+    mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(mutants_dir)  # source_file() looks for packages under functions/
+    seconds = {"slow": 2.0, "fast": 0.1, "untaxed": 0.01, "other": 0.01}
+    lines = {FILE: {3: ["slow", "fast", "untaxed"], 4: ["slow", "fast"], 5: ["slow", "fast", "untaxed"]}}
+    plan = Plan(seconds, lines, mutants_dir)
+
+    assert plan.tests("billing.prices.x_price__mutmut_2") == ["fast", "slow"]
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["untaxed", "fast", "slow"]
+    assert plan.fastest_reaching_test() == "untaxed"
+
+
+def test_the_tests_that_killed_a_functions_mutants_go_first_latest_first(
+    mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(mutants_dir)
+    plan = Plan({"slow": 2.0, "fast": 0.1, "mid": 1.0}, {FILE: {3: ["slow", "fast", "mid"]}}, mutants_dir)
+
+    plan.killed("billing.prices.x_price__mutmut_1", "mid")
+    plan.killed("billing.prices.x_price__mutmut_2", "slow")
+
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["slow", "mid", "fast"]
+
+
+def test_a_mutant_no_test_reaches_has_no_tests(mutants_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(mutants_dir)
+    plan = Plan({"fast": 0.1}, {FILE: {3: ["fast"]}}, mutants_dir)
+
+    assert plan.tests("billing.prices.x_price__mutmut_2") == []
