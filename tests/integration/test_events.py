@@ -75,6 +75,12 @@ def publish(records: list[dict[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def logged(logs: Any, message: str) -> list[dict[str, Any]]:
+    """The function's log entries with this message."""
+    entries = [json.loads(line) for line in logs.getvalue().splitlines()]
+    return [entry for entry in entries if entry["message"] == message]
+
+
 def receive_all(received: Any) -> list[dict[str, Any]]:
     everything, batch = [], received()
     while batch:
@@ -128,7 +134,7 @@ def test_every_state_change_is_published_with_its_documented_shape(
     assert past_due["data"]["retry_merchant_uid"].endswith("A1C0")
 
 
-def test_a_record_handed_over_twice_keeps_its_id(invoke, stack, merchant_rule) -> None:
+def test_a_record_handed_over_twice_keeps_its_id(invoke, stack, merchant_rule, logs) -> None:
     schedule(invoke, **CARD)
     records = stream_records(stack)
 
@@ -138,6 +144,10 @@ def test_a_record_handed_over_twice_keeps_its_id(invoke, stack, merchant_rule) -
     ids = [event["detail"]["id"] for event in receive_all(merchant_rule)]
     assert len(ids) == 2
     assert len(set(ids)) == 1  # consumers de-duplicate on it
+    published = logged(logs, "subscription events published")
+    assert [(entry["outcome"], entry.get("error_fields")) for entry in published] == [
+        ("EVENTS_PUBLISHED", None)
+    ] * 2
 
 
 def test_suspension_and_the_end_are_published(invoke, stack, portone_clock, inbox, merchant_rule) -> None:
@@ -177,7 +187,7 @@ def test_cancelling_twice_publishes_one_cancellation_with_its_end(invoke, stack,
     assert cancelled[0]["data"] == {"ends_at": ends_at}
 
 
-def test_a_failed_publication_hands_every_record_back(invoke, stack, monkeypatch, capsys) -> None:
+def test_a_failed_publication_hands_every_record_back(invoke, stack, monkeypatch, capsys, logs) -> None:
     schedule(invoke, **CARD)
     monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
     new_container()
@@ -188,3 +198,8 @@ def test_a_failed_publication_hands_every_record_back(invoke, stack, monkeypatch
     failed = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
     assert failed == [record["dynamodb"]["SequenceNumber"] for record in records]
     assert "SubscriptionEventsFailed" in emitted_metrics(capsys.readouterr().out)
+    # The log says why (the exception's class) and how many go again
+    [failure] = logged(logs, "events not published")
+    assert (failure["outcome"], failure["error_fields"]) == ("EVENTS_FAILED", ["ResourceNotFoundException"])
+    [summary] = logged(logs, "subscription events published")
+    assert (summary["outcome"], summary["error_fields"]) == ("EVENTS_PUBLISHED", [f"failed:{len(records)}"])
