@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import queue
+import shutil
 import socket
 import subprocess
 import sys
@@ -41,6 +42,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from importlib.metadata import version
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar
@@ -101,8 +103,17 @@ def generate() -> None:
 
 
 # mypy's findings that are mutmut's doing, not a mutant's: its copy of a method declares the method's
-# attributes again.
+# attributes again (no-redef), and an attribute's type comes from its first assignment in the class, which is
+# the original's in mutmut's copy, so a mutant's other value for it is refused (assignment) where the mutated
+# source alone would pass.
 COPYING_ARTEFACTS = {"no-redef"}
+
+
+def _is_copying_artefact(error: dict[str, Any], source: MutatedFile) -> bool:
+    if error["code"] in COPYING_ARTEFACTS:
+        return True
+    line: str = source.lines[error["line"] - 1]
+    return error["code"] == "assignment" and line.lstrip().startswith("self.")
 
 
 def type_check() -> dict[str, str]:
@@ -121,10 +132,10 @@ def type_check() -> dict[str, str]:
     files: dict[str, MutatedFile] = {}
     for line in completed.stdout.splitlines():
         error = json.loads(line)
-        if error["severity"] != "error" or error["code"] in COPYING_ARTEFACTS:
-            continue
         if error["file"] not in files:
             files[error["file"]] = MutatedFile((MUTANTS / error["file"]).read_text(encoding="utf-8"))
+        if error["severity"] != "error" or _is_copying_artefact(error, files[error["file"]]):
+            continue
         mutant = files[error["file"]].mutant_at(error["line"])
         if mutant is None:
             raise SystemExit(
@@ -174,7 +185,11 @@ class Results:
 
 
 class SessionEnded(Exception):
-    """A worker session stopped answering (past a test's time limit) or ended."""
+    """A worker session ended (crashed, or was stopped)."""
+
+
+class SessionTimedOut(SessionEnded):
+    """A worker session gave no answer within a test's time limit."""
 
 
 class Worker:
@@ -222,7 +237,7 @@ class Worker:
                 return self.connection.recv()
         except (EOFError, OSError) as ended:
             raise SessionEnded(f"the session ended (exit status {self.process.poll()})") from ended
-        raise SessionEnded(f"no answer within {seconds:.0f} s")
+        raise SessionTimedOut(f"no answer within {seconds:.0f} s")
 
     def stop(self) -> None:
         try:
@@ -247,33 +262,32 @@ def _test_selection() -> list[str]:
 
 
 def _inputs_digest() -> str:
-    """What the measurement depends on: the function, the tests, and every file the tests read (but this
-    tooling, whose own unit tests execute no line of the function)."""
+    """What the verdicts depend on: the function, the tests, every file they read, this tooling, and the
+    versions of the tools."""
     from mutmut.configuration import config
 
     digest = hashlib.sha256()
+    for tool in ("mutmut", "coverage", "pytest", "mypy", "hypothesis"):
+        digest.update(f"{tool} {version(tool)}\0".encode())
     roots = [*config().source_paths, "tests", *config().also_copy, "pyproject.toml"]
     for root in sorted(Path(str(r)) for r in roots):
         for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
-            if path.is_file() and "__pycache__" not in path.parts and not _is_tooling(path):
+            if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _is_tooling(path: Path) -> bool:
-    return (
-        path.parent == Path("local") and path.name.startswith("mutat")
-    ) or path.name == "test_mutation_plan.py"
-
-
-def measure(workers: list[Worker]) -> tuple[dict[str, float], dict[str, Any]]:
-    """Every test on the original code, split between the sessions by file: its time and the lines it ran."""
-    digest = _inputs_digest()
+def _measured(digest: str) -> tuple[dict[str, float], dict[str, Any]] | None:
+    """The last run's measurement, if it was of these inputs."""
     if MEASURED.exists():
         kept = json.loads(MEASURED.read_text(encoding="utf-8"))
         if kept["digest"] == digest:
-            print("    the tests' times and lines: kept from the last run (nothing they read changed)")
             return kept["seconds"], kept["lines"]
+    return None
+
+
+def measure(workers: list[Worker], digest: str) -> tuple[dict[str, float], dict[str, Any]]:
+    """Every test on the original code, split between the sessions by file: its time and the lines it ran."""
     files: dict[str, list[str]] = {}
     for test in workers[0].tests:
         files.setdefault(test.split("::")[0], []).append(test)
@@ -307,16 +321,28 @@ def measure(workers: list[Worker]) -> tuple[dict[str, float], dict[str, Any]]:
     return seconds, lines
 
 
+STOPPING = (
+    threading.Event()
+)  # set when the run ends early (Ctrl-C): sessions stop and nothing more is recorded
+
+
 def run(patterns: list[str], sessions: int) -> int:
     try:
         return _run(patterns, sessions)
     finally:
+        STOPPING.set()
         for worker in list(Worker.running):
             worker.kill()
 
 
 def _run(patterns: list[str], sessions: int) -> int:
     started = time.monotonic()
+    digest = _inputs_digest()
+    measured = _measured(digest)
+    if measured is None and MUTANTS.exists():
+        # A verdict holds for the code and tests it was reached with, and mutmut's copy keeps deleted tests.
+        print("The code, the tests or the tools changed since the last run: starting over")
+        shutil.rmtree(MUTANTS)
     print("Writing the mutants (mutmut)")
     generate()
     results = Results()
@@ -334,8 +360,12 @@ def _run(patterns: list[str], sessions: int) -> int:
     selection = _test_selection()
     print(f"Starting {sessions} test sessions")
     workers = _start(sessions, selection)
-    print(f"Measuring the {len(workers[0].tests)} tests on the original code ({_minutes(started)})")
-    seconds, lines = measure(workers)
+    if measured is None:
+        print(f"Measuring the {len(workers[0].tests)} tests on the original code ({_minutes(started)})")
+        measured = measure(workers, digest)
+    else:
+        print("The tests' times and lines: kept from the last run (nothing they depend on changed)")
+    seconds, lines = measured
     plan = Plan(seconds, {file: {int(n): t for n, t in by.items()} for file, by in lines.items()}, MUTANTS)
     _check_mutants_are_active(workers[0], plan)
     print(f"Running {len(mutants)} mutants ({_minutes(started)})")
@@ -389,8 +419,10 @@ def _run_mutants(
     selection: list[str],
     number: int,
 ) -> None:
-    """Take mutants until none are left; start a new session when one ends."""
-    while True:
+    """Take mutants until none are left or the run stops; start a new session when one ends. A mutant whose
+    session ends, or whose killing test fails on the original code too, is tried once more in a new session
+    before it is recorded as a timeout, or as suspicious."""
+    while not STOPPING.is_set():
         try:
             mutant, tries = todo.get_nowait()
         except queue.Empty:
@@ -404,10 +436,16 @@ def _run_mutants(
         try:
             verdict = worker.try_mutant(mutant, tests, plan.seconds)
         except SessionEnded as ended:
-            print(f"    {mutant}: {ended}; counted as a timeout, starting a new session")
             worker.kill()
             worker = None
-            results.record(mutant, TIMEOUT, {"seconds": time.monotonic() - started, "ended": str(ended)})
+            if STOPPING.is_set():
+                break
+            details = {"seconds": time.monotonic() - started, "ended": str(ended)}
+            if not tries:
+                print(f"    {mutant}: {ended}; trying it again in a new session")
+                todo.put((mutant, tries + 1))
+            else:
+                results.record(mutant, TIMEOUT if isinstance(ended, SessionTimedOut) else SUSPICIOUS, details)
             continue
         verdict["planned"] = len(tests)
         if verdict["killer"] is None:

@@ -22,6 +22,7 @@ Before each test it sends ("test", test), which the supervisor's per-test timeou
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from multiprocessing.connection import Connection
@@ -31,14 +32,22 @@ from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol
+from _pytest.unraisableexception import collect_unraisable
+from hypothesis import settings
 
 FD_VARIABLE = "MUTATION_WORKER_FD"
 CODE = Path("functions")  # template.yaml's CodeUri, where the tests import billing from
 
 
 def pytest_runtestloop(session: pytest.Session) -> bool:
+    if session.testsfailed:  # as pytest's own loop: a test that cannot be collected is not left out silently
+        raise session.Interrupted(f"{session.testsfailed} errors during collection")
+    # Examples that failed under one mutant are not replayed against the next (make test starts without them).
+    settings.register_profile("mutation", parent=settings(), database=None)
+    settings.load_profile("mutation")
     with Connection(int(os.environ[FD_VARIABLE])) as supervisor:
         tests = _Tests(session, supervisor)
+        tests.warm_up()
         supervisor.send(("collected", list(tests.items)))
         while (message := supervisor.recv())[0] != "stop":
             if message[0] == "measure":
@@ -58,6 +67,18 @@ class _Tests:
         self.items = {item.nodeid: item for item in session.items}
         # Tearing down after a test as if this one came next keeps the session's fixtures up between runs.
         self._anchors = list(session.items[:2])
+
+    def warm_up(self) -> None:
+        """Set up every session fixture now, on the original code, so that no test's time limit pays for it
+        (twenty Lambda containers take a minute to start on two cores)."""
+        firsts: dict[str, pytest.Item] = {}
+        for item in self.session.items:
+            for name, definitions in item._fixtureinfo.name2fixturedefs.items():  # type: ignore[attr-defined]
+                if definitions[-1].scope == "session":
+                    firsts.setdefault(name, item)
+        for item in dict.fromkeys(firsts.values()):
+            self._passes(item.nodeid, [], announce=False)
+        self._only_the_session()
 
     def measure(self, tests: list[str]) -> tuple[str, dict[str, float], dict[str, bool], dict[str, Any]]:
         import coverage
@@ -97,6 +118,15 @@ class _Tests:
                 if not self._passes(test, tests[position + 1 :]):
                     killer = test
                     break
+            # What the mutant's objects leave behind is the mutant's: module fixtures, and exceptions raised
+            # when they are collected, which pytest would otherwise pin on whichever test runs next.
+            self._only_the_session()
+            gc.collect()
+            collect_unraisable(self.session.config)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a module fixture's teardown, or a late exception, under the mutant
+            killer = killer or f"(after the tests: {type(exc).__name__})"
         finally:
             set_mutant_under_test("")
             _forget_warm_state()
@@ -104,11 +134,17 @@ class _Tests:
         if killer is not None:
             # A test that fails on the original code too was not failed by the mutant: the supervisor starts
             # a new session rather than let one mutant's leftovers kill the next.
-            verdict["passes_on_original"] = self._passes(killer, [])
+            verdict["passes_on_original"] = killer not in self.items or self._passes(killer, [])
+            self._only_the_session()
         return "verdict", verdict
 
-    def _passes(self, test: str, following: list[str]) -> bool:
-        self.supervisor.send(("test", test))
+    def _only_the_session(self) -> None:
+        """Tear down all but the session's fixtures."""
+        self.session._setupstate.teardown_exact(_SessionOnly(self.session))  # type: ignore[arg-type]
+
+    def _passes(self, test: str, following: list[str], *, announce: bool = True) -> bool:
+        if announce:
+            self.supervisor.send(("test", test))
         item = self.items[test]
         # pytest sets up only what the previous test's teardown left standing on the way to this one.
         self.session._setupstate.teardown_exact(item)
@@ -119,6 +155,16 @@ class _Tests:
 
     def finish(self) -> None:
         self.session._setupstate.teardown_exact(None)
+
+
+class _SessionOnly:
+    """Stands for a next test that needs only the session (what SetupState.teardown_exact asks of one)."""
+
+    def __init__(self, session: pytest.Session) -> None:
+        self._session = session
+
+    def listchain(self) -> list[pytest.Session]:
+        return [self._session]
 
 
 def _forget_warm_state() -> None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import requests
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -82,9 +81,6 @@ def embedded_stack(
             emulator=emulator,
             dynamodb_conflicts=conflicts,
         )
-        # moto keeps its accounts in this process's memory, not in the server: a stack started after another
-        # in the same process (a second pytest session, as `pytest.main` runs one) starts empty.
-        requests.post(f"{stack.aws_endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
         create_resources(stack, function, environment)
         yield stack
     finally:

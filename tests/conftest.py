@@ -1,7 +1,6 @@
 """Settings shared by every tier: no real AWS credentials or endpoints can leak into a test run."""
 
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -36,13 +35,3 @@ def _fresh_container() -> Iterator[None]:
     new_container()
     yield
     new_container()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _logger_on_this_sessions_stdout() -> None:
-    """The function's logger keeps the stdout it was imported under. In a second pytest session in the same
-    process (`make mutate` runs one per mutant, forked after the first) that is the first session's
-    captured stdout, closed since: point the logger at this session's, as a first session has it."""
-    from billing.observability import logger
-
-    logger.registered_handler.stream = sys.stdout  # type: ignore[attr-defined]

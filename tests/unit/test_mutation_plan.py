@@ -108,3 +108,22 @@ def test_a_mutant_no_test_reaches_has_no_tests(mutants_dir: Path, monkeypatch: p
     plan = Plan({"fast": 0.1}, {FILE: {3: ["fast"]}}, mutants_dir)
 
     assert plan.tests("billing.prices.x_price__mutmut_2") == []
+
+
+def test_a_line_belongs_to_the_mutant_whose_code_holds_it_never_to_the_original() -> None:
+    mutated = MutatedFile(MUTATED)
+
+    assert mutated.mutant_at(10) == "x_price__mutmut_1"
+    assert mutated.mutant_at(30) == "x_price__mutmut_4"
+    assert mutated.mutant_at(4) is None  # the original's
+
+
+def test_mypy_refusing_a_mutants_other_value_for_an_attribute_is_mutmuts_copying_not_the_mutant() -> None:
+    from local.mutate import _is_copying_artefact
+
+    copied = MutatedFile("class S:\n    def x(self) -> None:\n        self.age = None\n        age = None\n")
+
+    assert _is_copying_artefact({"code": "assignment", "line": 3}, copied)
+    assert not _is_copying_artefact({"code": "assignment", "line": 4}, copied)
+    assert _is_copying_artefact({"code": "no-redef", "line": 4}, copied)
+    assert not _is_copying_artefact({"code": "arg-type", "line": 3}, copied)
