@@ -329,6 +329,9 @@ STOPPING = (
 def run(patterns: list[str], sessions: int) -> int:
     try:
         return _run(patterns, sessions)
+    except KeyboardInterrupt:
+        print("Stopped: the verdicts reached so far are kept; `make mutate` goes on from them")
+        return 130
     finally:
         STOPPING.set()
         for worker in list(Worker.running):
@@ -431,12 +434,13 @@ def _run_mutants(
         if not tests:
             results.record(mutant, NO_TESTS, {"seconds": 0.0})
             continue
-        worker = worker or Worker(number, selection)
         started = time.monotonic()
         try:
+            worker = worker or Worker(number, selection)
             verdict = worker.try_mutant(mutant, tests, plan.seconds)
         except SessionEnded as ended:
-            worker.kill()
+            if worker:
+                worker.kill()
             worker = None
             if STOPPING.is_set():
                 break
