@@ -42,10 +42,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from local.mutation_plan import CODE_ROOT, MutatedFile, Plan, module_of
 from local.mutation_worker import FD_VARIABLE
@@ -60,6 +61,8 @@ SURVIVED, KILLED, NO_TESTS, SUSPICIOUS, TIMEOUT, TYPE_ERROR = 0, 1, 33, 35, 36, 
 TEST_SECONDS = 15.0  # a test's time limit: this, plus TIMES_MEASURED times its measured time
 TIMES_MEASURED = 5.0
 SESSION_START_SECONDS = 300.0  # collecting the tests
+
+T = TypeVar("T")
 
 
 def _named_from_code_root(get_mutant_name: Callable[[Path, str], str]) -> Callable[[Path, str], str]:
@@ -294,18 +297,9 @@ def measure(workers: list[Worker], digest: str) -> tuple[dict[str, float], dict[
     shares: list[list[str]] = [[] for _ in workers]
     for tests in sorted(files.values(), key=len, reverse=True):
         min(shares, key=len).extend(tests)
-    measured: list[Any] = [None] * len(workers)
-
-    def run(index: int) -> None:
-        measured[index] = workers[index].measure(shares[index])
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(workers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if None in measured:
-        raise SystemExit("a session ended while measuring: see mutants/worker-*.log")
+    measured = _in_each_session(
+        lambda index: workers[index].measure(shares[index]), len(workers), "a session ended while measuring"
+    )
     seconds: dict[str, float] = {}
     lines: dict[str, dict[str, list[str]]] = {}
     failed: list[str] = []
@@ -321,9 +315,8 @@ def measure(workers: list[Worker], digest: str) -> tuple[dict[str, float], dict[
     return seconds, lines
 
 
-STOPPING = (
-    threading.Event()
-)  # set when the run ends early (Ctrl-C): sessions stop and nothing more is recorded
+# Set when the run ends early (Ctrl-C): sessions stop and nothing more is recorded.
+STOPPING = threading.Event()
 
 
 def run(patterns: list[str], sessions: int) -> int:
@@ -392,19 +385,20 @@ def _run(patterns: list[str], sessions: int) -> int:
 
 
 def _start(sessions: int, selection: list[str]) -> list[Worker]:
-    workers: list[Worker] = [None] * sessions  # type: ignore[list-item]
+    def start(number: int) -> Worker:
+        return Worker(number, selection)
 
-    def start(number: int) -> None:
-        workers[number] = Worker(number, selection)
+    return _in_each_session(start, sessions, "a test session did not start")
 
-    threads = [threading.Thread(target=start, args=(number,)) for number in range(sessions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if None in workers:
-        raise SystemExit("a test session did not start: see mutants/worker-*.log")
-    return workers
+
+def _in_each_session(work: Callable[[int], T], sessions: int, failure: str) -> list[T]:
+    """work(0) ... work(sessions - 1) at once, one thread each; the run stops if a session ends meanwhile."""
+    with ThreadPoolExecutor(sessions) as pool:
+        futures = [pool.submit(work, number) for number in range(sessions)]
+    try:
+        return [future.result() for future in futures]
+    except SessionEnded as ended:
+        raise SystemExit(f"{failure} ({ended}): see mutants/worker-*.log") from ended
 
 
 def _check_mutants_are_active(worker: Worker, plan: Plan) -> None:

@@ -121,11 +121,11 @@ class Plan:
     def __init__(
         self,
         seconds: dict[str, float],
-        lines: Mapping[
-            str, Mapping[int, Iterable[str]]
-        ],  # file under functions/ -> line -> tests that ran it
+        lines: Mapping[str, Mapping[int, Iterable[str]]],
         mutants_dir: Path,
     ) -> None:
+        """`seconds`: each test's measured time; `lines`: for each file under functions/, the tests that ran
+        each of its lines."""
         self.seconds = seconds
         self._lines = lines
         self._mutants_dir = mutants_dir

@@ -77,7 +77,7 @@ class _Tests:
                 if definitions[-1].scope == "session":
                     firsts.setdefault(name, item)
         for item in dict.fromkeys(firsts.values()):
-            self._passes(item.nodeid, [], announce=False)
+            self._passes(item.nodeid, None, announce=False)
         self._only_the_session()
 
     def measure(self, tests: list[str]) -> tuple[str, dict[str, float], dict[str, bool], dict[str, Any]]:
@@ -92,7 +92,7 @@ class _Tests:
             for position, test in enumerate(tests):
                 measuring.switch_context(test)
                 start = perf_counter()
-                passed[test] = self._passes(test, tests[position + 1 : position + 2])
+                passed[test] = self._passes(test, _after(tests, position))
                 seconds[test] = perf_counter() - start
         finally:
             measuring.stop()
@@ -115,7 +115,7 @@ class _Tests:
             killer = None
             for position, test in enumerate(tests):
                 ran += 1
-                if not self._passes(test, tests[position + 1 :]):
+                if not self._passes(test, _after(tests, position)):
                     killer = test
                     break
             # What the mutant's objects leave behind is the mutant's: module fixtures, and exceptions raised
@@ -134,7 +134,7 @@ class _Tests:
         if killer is not None:
             # A test that fails on the original code too was not failed by the mutant: the supervisor starts
             # a new session rather than let one mutant's leftovers kill the next.
-            verdict["passes_on_original"] = killer not in self.items or self._passes(killer, [])
+            verdict["passes_on_original"] = killer not in self.items or self._passes(killer, None)
             self._only_the_session()
         return "verdict", verdict
 
@@ -142,19 +142,24 @@ class _Tests:
         """Tear down all but the session's fixtures."""
         self.session._setupstate.teardown_exact(_SessionOnly(self.session))  # type: ignore[arg-type]
 
-    def _passes(self, test: str, following: list[str], *, announce: bool = True) -> bool:
+    def _passes(self, test: str, following: str | None, *, announce: bool = True) -> bool:
         if announce:
             self.supervisor.send(("test", test))
         item = self.items[test]
         # pytest sets up only what the previous test's teardown left standing on the way to this one.
         self.session._setupstate.teardown_exact(item)
-        after = next((self.items[t] for t in following[:1] if t != test), None)
+        after = self.items[following] if following not in (None, test) else None
         after = after or next(anchor for anchor in self._anchors if anchor is not item)
         reports = runtestprotocol(item, log=False, nextitem=after)
         return not any(report.failed for report in reports)
 
     def finish(self) -> None:
         self.session._setupstate.teardown_exact(None)
+
+
+def _after(tests: list[str], position: int) -> str | None:
+    """The test that runs after tests[position], if any: pytest tears down only what it does not share."""
+    return tests[position + 1] if position + 1 < len(tests) else None
 
 
 class _SessionOnly:

@@ -1,5 +1,6 @@
 """Settings shared by every tier: no real AWS credentials or endpoints can leak into a test run."""
 
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +26,22 @@ os.environ.update(
         "POWERTOOLS_SERVICE_NAME": "billing",
     }
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _botocore_models_parsed_once() -> Iterator[None]:
+    """Every boto3 session of the test run reads botocore's service models through one loader.
+
+    Each test starts a cold container, whose new boto3 session would parse the models again: most of a typical
+    integration test's time. botocore already shares one loader, read-only, among the clients of a session;
+    sharing it among sessions changes what they load into nothing but when.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", functools.cache(botocore.loaders.create_loader))
+        yield
 
 
 @pytest.fixture(autouse=True)
