@@ -84,14 +84,16 @@ e2e: $(STAMP) browser ## Run only the browser tests (tests/e2e), screenshots in 
 
 # Mutation testing, on demand only (not in `make test` or .ci/run): mutmut 3 writes the mutants of
 # functions/billing, mypy refuses some, and local/mutate.py runs each of the others in a long-lived pytest
-# session per core against the unit and integration tests that execute the statement it changed, fastest
-# first ([tool.mutmut] in pyproject.toml). Verdicts accumulate in mutants/ (rm -rf mutants starts over);
-# MODULE=billing.cards runs one module's mutants again. The report: python -m local.mutation_report.
+# session per core against at most MOST_TESTS of the unit and integration tests that execute the statement it
+# changed, likeliest killers first ([tool.mutmut] in pyproject.toml). Verdicts accumulate in mutants/ (rm -rf
+# mutants starts over); MODULE=billing.cards runs one module's mutants again, MOST_TESTS=0 every test that
+# reaches each. The report: python -m local.mutation_report.
 MODULE ?=
+MOST_TESTS ?=
 
 .PHONY: mutate
 mutate: $(STAMP) ## Mutation testing of functions/billing, then the score (MODULE=billing.cards: one module)
-	$(BIN)/python -m local.mutate run $(if $(MODULE),'$(MODULE).*')
+	$(BIN)/python -m local.mutate run $(if $(MODULE),'$(MODULE).*') $(if $(MOST_TESTS),--most-tests $(MOST_TESTS))
 	$(BIN)/python -m local.mutation_report $(if $(MODULE),--module $(MODULE))
 
 .PHONY: build bench deploy

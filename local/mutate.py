@@ -35,6 +35,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -61,6 +62,8 @@ SURVIVED, KILLED, NO_TESTS, SUSPICIOUS, TIMEOUT, TYPE_ERROR = 0, 1, 33, 35, 36, 
 TEST_SECONDS = 15.0  # a test's time limit: this, plus TIMES_MEASURED times its measured time
 TIMES_MEASURED = 5.0
 SESSION_START_SECONDS = 300.0  # collecting the tests
+# A mutant that passes this many of the tests reaching it counts as a survivor: the score can only be too low.
+MOST_TESTS = 5
 
 T = TypeVar("T")
 
@@ -319,9 +322,13 @@ def measure(workers: list[Worker], digest: str) -> tuple[dict[str, float], dict[
 STOPPING = threading.Event()
 
 
-def run(patterns: list[str], sessions: int) -> int:
+def run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
+    # Ctrl-C, and a plain `kill`, stop the run the same way, even when it was started in the background (where
+    # the shell ignores SIGINT for it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return _run(patterns, sessions)
+        return _run(patterns, sessions, most_tests)
     except KeyboardInterrupt:
         print("Stopped: the verdicts reached so far are kept; `make mutate` goes on from them")
         return 130
@@ -331,7 +338,7 @@ def run(patterns: list[str], sessions: int) -> int:
             worker.kill()
 
 
-def _run(patterns: list[str], sessions: int) -> int:
+def _run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
     started = time.monotonic()
     digest = _inputs_digest()
     measured = _measured(digest)
@@ -362,7 +369,8 @@ def _run(patterns: list[str], sessions: int) -> int:
     else:
         print("The tests' times and lines: kept from the last run (nothing they depend on changed)")
     seconds, lines = measured
-    plan = Plan(seconds, {file: {int(n): t for n, t in by.items()} for file, by in lines.items()}, MUTANTS)
+    executed = {file: {int(number): tests for number, tests in by.items()} for file, by in lines.items()}
+    plan = Plan(seconds, executed, MUTANTS, most_tests=most_tests)
     _check_mutants_are_active(workers[0], plan)
     print(f"Running {len(mutants)} mutants ({_minutes(started)})")
     todo: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
@@ -445,7 +453,7 @@ def _run_mutants(
             else:
                 results.record(mutant, TIMEOUT if isinstance(ended, SessionTimedOut) else SUSPICIOUS, details)
             continue
-        verdict["planned"] = len(tests)
+        verdict |= {"planned": len(tests), "reaching": plan.reaching(mutant)}
         if verdict["killer"] is None:
             results.record(mutant, SURVIVED, verdict)
         elif verdict["passes_on_original"]:
@@ -486,8 +494,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.mutate run", description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", help="mutants to run (again), e.g. 'billing.cards.*'")
     parser.add_argument("--sessions", type=int, default=os.cpu_count() or 2, help="test sessions at once")
+    parser.add_argument(
+        "--most-tests",
+        type=int,
+        default=MOST_TESTS,
+        help=f"tests a mutant runs at most (default {MOST_TESTS}; 0: every test that reaches it)",
+    )
     args = parser.parse_args(argv[1:])
-    return run(args.patterns, args.sessions)
+    return run(args.patterns, args.sessions, args.most_tests or None)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,13 @@ Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 def source_file(mutant: str) -> Path:
     """billing.keys.xǁSecretsǁread__mutmut_1 -> functions/billing/keys.py (a package's __init__.py)."""
-    module = mutant.rpartition(".")[0]
-    path = CODE_ROOT.joinpath(*module.split("."))
+    path = CODE_ROOT.joinpath(*_module(mutant).split("."))
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def _module(mutant: str) -> str:
+    """billing.keys.xǁSecretsǁread__mutmut_1 -> billing.keys"""
+    return mutant.rpartition(".")[0]
 
 
 def module_of(path: Path) -> str:
@@ -123,30 +127,51 @@ class Plan:
         seconds: dict[str, float],
         lines: Mapping[str, Mapping[int, Iterable[str]]],
         mutants_dir: Path,
+        *,
+        most_tests: int | None = None,
     ) -> None:
         """`seconds`: each test's measured time; `lines`: for each file under functions/, the tests that ran
-        each of its lines."""
+        each of its lines; `most_tests`: how many tests a mutant runs at most (None: every test that reaches
+        it)."""
         self.seconds = seconds
+        self.most_tests = most_tests
         self._lines = lines
         self._mutants_dir = mutants_dir
         self._files: dict[Path, MutatedFile] = {}
         self._killers: dict[str, list[str]] = {}  # function -> tests that killed its mutants, latest first
+        self._module_killers: dict[str, set[str]] = {}  # module -> tests that killed any of its mutants
 
     def tests(self, mutant: str) -> list[str]:
-        """The tests that execute the mutated code: first those that killed this function's other mutants,
-        then the rest, fastest first. Empty when no test executes it."""
-        path = source_file(mutant)
-        executed = self._lines.get(str(path.relative_to(CODE_ROOT)), {})
-        tests = {test for line in self._file(path).reached_by(mutant) for test in executed.get(line, ())}
-        killers = [test for test in self._killers.get(function_of(mutant), []) if test in tests]
-        return killers + sorted(tests - set(killers), key=lambda test: (self.seconds[test], test))
+        """The tests that execute the mutated code, at most `most_tests` of them: first those that killed this
+        function's other mutants (latest first), then those that killed other mutants of its module, then the
+        rest, each group fastest first. Empty when no test executes it."""
+        reaching = self._reaching(mutant)
+        killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
+        neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
+        rest = reaching - set(killers) - neighbours
+        ordered = killers + sorted(neighbours, key=self._speed) + sorted(rest, key=self._speed)
+        return ordered[: self.most_tests] if self.most_tests else ordered
+
+    def reaching(self, mutant: str) -> int:
+        """How many tests execute the mutated code (more than `tests` gives when they are capped)."""
+        return len(self._reaching(mutant))
 
     def killed(self, mutant: str, test: str) -> None:
-        """Remember the test that killed `mutant`: a function's mutants tend to fall to the same tests."""
+        """Remember the test that killed `mutant`: a function's mutants, and a module's, tend to fall to the
+        same tests."""
         killers = self._killers.setdefault(function_of(mutant), [])
         if test in killers:
             killers.remove(test)
         killers.insert(0, test)
+        self._module_killers.setdefault(_module(mutant), set()).add(test)
+
+    def _reaching(self, mutant: str) -> set[str]:
+        path = source_file(mutant)
+        executed = self._lines.get(str(path.relative_to(CODE_ROOT)), {})
+        return {test for line in self._file(path).reached_by(mutant) for test in executed.get(line, ())}
+
+    def _speed(self, test: str) -> tuple[float, str]:
+        return self.seconds[test], test
 
     def _file(self, path: Path) -> MutatedFile:
         if path not in self._files:
@@ -156,4 +181,4 @@ class Plan:
     def fastest_reaching_test(self) -> str:
         """The fastest test that executes any mutated code."""
         reaching = {test for by_line in self._lines.values() for tests in by_line.values() for test in tests}
-        return min(reaching, key=lambda test: (self.seconds[test], test))
+        return min(reaching, key=self._speed)

@@ -19,10 +19,12 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MUTANTS = Path("mutants")
 CODE_ROOT = Path("functions")  # the mutated files are under mutants/functions/billing/
 EQUIVALENTS = Path("tests/mutation-equivalents.txt")
+VERDICTS = MUTANTS / "verdicts.jsonl"  # how local/mutate.py reached each verdict
 
 # mutmut's exit codes (mutmut/stats.py) folded into what the report shows.
 KILLED = "killed"
@@ -96,11 +98,31 @@ def load_equivalents(path: Path = EQUIVALENTS) -> tuple[dict[str, str], list[str
     return equivalents, problems
 
 
+def capped_survivors(verdicts: Path = VERDICTS) -> dict[str, tuple[int, int]]:
+    """Survivors that ran only some of the tests reaching them (make mutate's --most-tests): name -> (tests
+    run, tests reaching)."""
+    latest: dict[str, dict[str, Any]] = {}
+    if verdicts.exists():
+        for line in verdicts.read_text(encoding="utf-8").splitlines():
+            verdict = json.loads(line)
+            latest[verdict["mutant"]] = verdict
+    return {
+        name: (verdict["planned"], verdict["reaching"])
+        for name, verdict in latest.items()
+        if verdict["exit_code"] == 0 and verdict.get("reaching", 0) > verdict["planned"]
+    }
+
+
 def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:5.1f}%" if whole else "    -"
 
 
-def report(results: list[ModuleResult], equivalents: dict[str, str], module: str | None) -> list[str]:
+def report(
+    results: list[ModuleResult],
+    equivalents: dict[str, str],
+    module: str | None,
+    capped: dict[str, tuple[int, int]] | None = None,
+) -> list[str]:
     """The report's lines, and the problems with the equivalents file (unknown or no longer surviving)."""
     if module:
         results = [r for r in results if r.module == module or r.module.startswith(module + ".")]
@@ -141,11 +163,23 @@ def report(results: list[ModuleResult], equivalents: dict[str, str], module: str
     )
     if totals["unrun"]:
         lines.append(f"{totals['unrun']} mutants without a verdict (not run yet, interrupted, or suspicious)")
+    capped = {name: ran for name, ran in (capped or {}).items() if name in dict(survivors)}
+    if capped:
+        lines.append(
+            f"{len(capped)} survivors ran only some of the tests that reach them (make mutate's "
+            "--most-tests): the others could kill them"
+        )
     if survivors:
         lines.append("")
         lines.append(f"surviving mutants ({len(survivors)}; `python -m local.mutate show NAME` shows one):")
-        lines += [f"  {name}" + ("" if s == SURVIVED else f"  ({s})") for name, s in survivors]
+        lines += [f"  {name}{_survivor_note(s, capped.get(name))}" for name, s in survivors]
     return lines
+
+
+def _survivor_note(status: str, capped: tuple[int, int] | None) -> str:
+    if status != SURVIVED:
+        return f"  ({status})"
+    return f"  (passed {capped[0]} of the {capped[1]} tests that reach it)" if capped else ""
 
 
 def _row(label: str, row: dict[str, int] | Counter[str]) -> str:
@@ -181,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         print("No mutation results under mutants/: run `make mutate` first.", file=sys.stderr)
         return 1
     equivalents, problems = load_equivalents()
-    print("\n".join(report(results, equivalents, args.module)))
+    print("\n".join(report(results, equivalents, args.module, capped_survivors())))
     problems += stale_equivalents(results, equivalents, args.module)
     for problem in problems:
         print(problem, file=sys.stderr)

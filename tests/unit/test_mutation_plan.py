@@ -45,8 +45,17 @@ def x_price__mutmut_4(amount: int, *, tax: bool = True) -> int:
     return (
         None
     )
+
+
+def x_rate__mutmut_orig() -> int:
+    return 10
+
+
+def x_rate__mutmut_1() -> int:
+    return 11
 '''
 FILE = "billing/prices.py"
+RATE = MUTATED.splitlines().index("    return 10") + 1  # the line x_rate__mutmut_1 changed
 
 
 @pytest.fixture
@@ -101,6 +110,31 @@ def test_the_tests_that_killed_a_functions_mutants_go_first_latest_first(
     plan.killed("billing.prices.x_price__mutmut_2", "slow")
 
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["slow", "mid", "fast"]
+
+
+def test_the_tests_that_killed_other_functions_of_the_module_come_next(
+    mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(mutants_dir)
+    seconds = {"slow": 2.0, "fast": 0.1, "mid": 1.0, "rate": 0.5}
+    plan = Plan(seconds, {FILE: {3: ["slow", "fast", "mid"], RATE: ["mid", "rate"]}}, mutants_dir)
+
+    plan.killed("billing.prices.x_rate__mutmut_1", "mid")
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["mid", "fast", "slow"]
+
+    plan.killed("billing.prices.x_price__mutmut_1", "slow")
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["slow", "mid", "fast"]
+
+
+def test_a_mutant_runs_at_most_the_tests_it_is_allowed_and_knows_how_many_reach_it(
+    mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(mutants_dir)
+    lines = {FILE: {3: ["slow", "fast", "mid"]}}
+    plan = Plan({"slow": 2.0, "fast": 0.1, "mid": 1.0}, lines, mutants_dir, most_tests=2)
+
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["fast", "mid"]
+    assert plan.reaching("billing.prices.x_price__mutmut_3") == 3
 
 
 def test_a_mutant_no_test_reaches_has_no_tests(mutants_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
