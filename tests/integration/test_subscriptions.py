@@ -391,6 +391,7 @@ def test_the_client_never_sets_amount_merchant_uid_pg_or_notice_url(invoke, stac
     ],
 )
 def test_bad_schedule_requests_are_400s_naming_the_rule(invoke, stack, fields, error) -> None:
+    fields = dict(fields)  # pytest gives each run of the test the same dict
     plan = fields.pop("plan", "basic_monthly")
     response = schedule(invoke, plan=plan, **fields)
     assert response.status == 400
