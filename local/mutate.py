@@ -11,11 +11,12 @@ each session of this suite starts moto's server, the PortOne emulator and the La
 2. One pytest session per core (local/mutation_worker.py) runs every test once on the original code, under
    coverage: each test's time and the lines of functions/billing it executes (kept in mutants/measured.json
    until a file the tests read changes).
-3. Each mutant runs in one of those sessions against the tests that execute the statement it changed
-   (local/mutation_plan.py): first those that killed its function's other mutants, then fastest first, until
-   one fails. The failing test is run again on the original code; if it fails there too, the mutant is tried
-   once more in a new session, then recorded as suspicious (not killed). A test that runs past its time
-   (15 s plus five times its measured time) ends the session, and the mutant counts as a timeout.
+3. Each mutant runs in one of those sessions against at most MOST_TESTS of the tests that execute the
+   statement it changed (local/mutation_plan.py): first those that killed its function's other mutants, then
+   those that killed its module's, then the fastest, until one fails; one that passes them all is a survivor.
+   The failing test is run again on the original code; if it fails there too, the mutant is tried once more
+   in a new session, then recorded as suspicious (not killed). A test that runs past its time (15 s plus
+   five times its measured time) ends the session, and the mutant counts as a timeout.
 4. The verdicts go to mutmut's result files (mutants/**/*.py.meta), which local/mutation_report.py reads.
 
     python -m local.mutate run ["billing.cards.*"]   # every mutant without a verdict, or these again
@@ -49,12 +50,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from local.mutation_plan import CODE_ROOT, MutatedFile, Plan, module_of
+from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS, MutatedFile, Plan, module_of
 from local.mutation_worker import FD_VARIABLE
 
-MUTANTS = Path("mutants")
 MEASURED = MUTANTS / "measured.json"
-VERDICTS = MUTANTS / "verdicts.jsonl"
 
 # mutmut's exit codes for the verdicts (mutmut/stats.py), which its commands and the report read.
 SURVIVED, KILLED, NO_TESTS, SUSPICIOUS, TIMEOUT, TYPE_ERROR = 0, 1, 33, 35, 36, 37
@@ -183,6 +182,14 @@ class Results:
             with VERDICTS.open("a", encoding="utf-8") as verdicts:
                 verdicts.write(json.dumps({"mutant": mutant, "exit_code": exit_code, **details}) + "\n")
 
+    def killers(self) -> list[tuple[str, str]]:
+        """(mutant, the test that killed it) of each kill so far, as mutants/verdicts.jsonl has them."""
+        if not VERDICTS.exists():
+            return []
+        with VERDICTS.open(encoding="utf-8") as lines:
+            verdicts = [json.loads(line) for line in lines if line.endswith("\n")]  # not a cut-off last line
+        return [(v["mutant"], v["killer"]) for v in verdicts if v["exit_code"] == KILLED]
+
     def save(self) -> None:
         with self._lock:
             for data in self._unsaved:
@@ -202,6 +209,7 @@ class Worker:
     """A pytest session in mutants/ (local/mutation_worker.py), and the socket the two talk over."""
 
     running: ClassVar[set[Worker]] = set()  # stopped however the run ends (its Lambda containers with them)
+    registry: ClassVar[threading.Lock] = threading.Lock()  # guards `running` against a stop while one starts
 
     def __init__(self, number: int, tests: list[str]) -> None:
         ours, theirs = socket.socketpair()
@@ -215,8 +223,12 @@ class Worker:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        Worker.running.add(self)
         theirs.close()
+        with Worker.registry:
+            Worker.running.add(self)
+        if STOPPING.is_set():  # the run stopped while this session started: it ends now, not after a mutant
+            self.kill()
+            raise SessionEnded("the run is stopping")
         self.connection = Connection(ours.detach())
         self.tests: list[str] = self._receive(SESSION_START_SECONDS)[1]
 
@@ -258,7 +270,8 @@ class Worker:
             os.killpg(self.process.pid, 9)
         self.process.wait()
         self.connection.close()
-        Worker.running.discard(self)
+        with Worker.registry:
+            Worker.running.discard(self)
 
 
 def _test_selection() -> list[str]:
@@ -318,24 +331,36 @@ def measure(workers: list[Worker], digest: str) -> tuple[dict[str, float], dict[
     return seconds, lines
 
 
-# Set when the run ends early (Ctrl-C): sessions stop and nothing more is recorded.
+# Set when the run ends (Ctrl-C, or a session that cannot start): sessions stop, nothing more is recorded.
 STOPPING = threading.Event()
 
 
 def run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
-    # Ctrl-C, and a plain `kill`, stop the run the same way, even when it was started in the background (where
-    # the shell ignores SIGINT for it).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _run(patterns, sessions, most_tests)
     except KeyboardInterrupt:
         print("Stopped: the verdicts reached so far are kept; `make mutate` goes on from them")
         return 130
     finally:
+        _end_sessions()
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C, and a plain `kill`, stop the run the same way, even one started in the background (where the
+    shell ignores SIGINT for it). Set after mutmut's forked processes are gone: they would inherit it."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def _end_sessions() -> None:
+    """Stop every session now (their Lambda containers with them); one that starts later stops itself."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)  # a second Ctrl-C would leave sessions running
+    with Worker.registry:
         STOPPING.set()
-        for worker in list(Worker.running):
-            worker.kill()
+        running = list(Worker.running)
+    for worker in running:
+        worker.kill()
 
 
 def _run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
@@ -348,6 +373,7 @@ def _run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
         shutil.rmtree(MUTANTS)
     print("Writing the mutants (mutmut)")
     generate()
+    _stop_on_signals()
     results = Results()
     mutants = results.mutants(patterns)
     if not mutants:
@@ -371,6 +397,9 @@ def _run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
     seconds, lines = measured
     executed = {file: {int(number): tests for number, tests in by.items()} for file, by in lines.items()}
     plan = Plan(seconds, executed, MUTANTS, most_tests=most_tests)
+    for mutant, killer in results.killers():  # the last run's, of the same code and tests
+        if killer in seconds:
+            plan.killed(mutant, killer)
     _check_mutants_are_active(workers[0], plan)
     print(f"Running {len(mutants)} mutants ({_minutes(started)})")
     todo: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
@@ -382,12 +411,20 @@ def _run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
     ]
     for thread in threads:
         thread.start()
-    while any(thread.is_alive() for thread in threads):
+    try:
+        while any(thread.is_alive() for thread in threads):
+            for thread in threads:
+                thread.join(timeout=30 / len(threads))
+            results.save()
+            _progress(results, len(mutants), started)
+    finally:
+        _end_sessions()  # at the end each has stopped already; after Ctrl-C this unblocks their threads
         for thread in threads:
-            thread.join(timeout=30 / len(threads))
+            thread.join()
         results.save()
-        _progress(results, len(mutants), started)
-    results.save()
+    if sum(results.counts.values()) < len(mutants):
+        print(f"Stopped after {sum(results.counts.values())} of {len(mutants)} mutants ({_minutes(started)})")
+        return 1
     print(f"Done: {len(mutants)} mutants in {_minutes(started)}")
     return 0
 
@@ -436,13 +473,14 @@ def _run_mutants(
         if not tests:
             results.record(mutant, NO_TESTS, {"seconds": 0.0})
             continue
+        worker = worker or _new_session(number, selection)
+        if worker is None:
+            break
         started = time.monotonic()
         try:
-            worker = worker or Worker(number, selection)
             verdict = worker.try_mutant(mutant, tests, plan.seconds)
         except SessionEnded as ended:
-            if worker:
-                worker.kill()
+            worker.kill()
             worker = None
             if STOPPING.is_set():
                 break
@@ -453,7 +491,7 @@ def _run_mutants(
             else:
                 results.record(mutant, TIMEOUT if isinstance(ended, SessionTimedOut) else SUSPICIOUS, details)
             continue
-        verdict |= {"planned": len(tests), "reaching": plan.reaching(mutant)}
+        verdict |= {"planned": len(tests), "reaching": plan.reaching_count(mutant)}
         if verdict["killer"] is None:
             results.record(mutant, SURVIVED, verdict)
         elif verdict["passes_on_original"]:
@@ -471,6 +509,18 @@ def _run_mutants(
         worker.stop()
 
 
+def _new_session(number: int, selection: list[str]) -> Worker | None:
+    """A session in place of one that ended; None, and the run stops, when it cannot start (its mutant is not
+    the cause: it has none yet)."""
+    try:
+        return Worker(number, selection)
+    except SessionEnded as ended:
+        if not STOPPING.is_set():
+            print(f"    a new session did not start ({ended}), see mutants/worker-{number}.log: stopping")
+            STOPPING.set()
+        return None
+
+
 def _progress(results: Results, total: int, started: float) -> None:
     done = sum(results.counts.values())
     c = results.counts
@@ -486,6 +536,13 @@ def _minutes(started: float) -> str:
     return f"{int(elapsed // 60)} min {int(elapsed % 60):02d} s"
 
 
+def _at_least_zero(text: str) -> int:
+    number = int(text)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{number} is below 0")
+    return number
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] != ["run"]:
         # mutmut's other commands (show, results, apply, browse) read mutants/ as they are.
@@ -496,7 +553,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sessions", type=int, default=os.cpu_count() or 2, help="test sessions at once")
     parser.add_argument(
         "--most-tests",
-        type=int,
+        type=_at_least_zero,
         default=MOST_TESTS,
         help=f"tests a mutant runs at most (default {MOST_TESTS}; 0: every test that reaches it)",
     )

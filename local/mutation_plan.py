@@ -1,19 +1,23 @@
 """Which tests can kill a mutant, and in which order to run them (`make mutate`).
 
 A mutant changes one place in one function. A test that never executes that place cannot tell the mutant from
-the original, so only the tests that execute the statement holding the change are run, fastest first. Which
-lines each test executes is measured once, on the original code, in mutmut's copy of the file (mutants/),
-where each function's original is `<name>__mutmut_orig` and each mutant `<name>__mutmut_<n>` beside it.
+the original, so only the tests that execute the statement holding the change are run, and at most a few of
+them: the likeliest to kill it first (those that killed its neighbours), then the fastest. Which lines each
+test executes is measured once, on the original code, in mutmut's copy of the file (mutants/), where each
+function's original is `<name>__mutmut_orig` and each mutant `<name>__mutmut_<n>` beside it.
 """
 
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Iterable, Mapping
 from difflib import SequenceMatcher
 from pathlib import Path
 
+MUTANTS = Path("mutants")  # mutmut's copy of the project, with the mutants
 CODE_ROOT = Path("functions")  # the mutated package is mutants/functions/billing
+VERDICTS = MUTANTS / "verdicts.jsonl"  # each verdict of local/mutate.py and how it was reached, one a line
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 
@@ -140,35 +144,42 @@ class Plan:
         self._files: dict[Path, MutatedFile] = {}
         self._killers: dict[str, list[str]] = {}  # function -> tests that killed its mutants, latest first
         self._module_killers: dict[str, set[str]] = {}  # module -> tests that killed any of its mutants
+        self._reached: dict[str, set[str]] = {}  # mutant -> tests that execute its change
+        self._lock = threading.Lock()  # one plan serves every session's thread
 
     def tests(self, mutant: str) -> list[str]:
         """The tests that execute the mutated code, at most `most_tests` of them: first those that killed this
-        function's other mutants (latest first), then those that killed other mutants of its module, then the
-        rest, each group fastest first. Empty when no test executes it."""
+        function's other mutants (latest first), then those that killed other mutants of its module (fastest
+        first), then the rest (fastest first). Empty when no test executes it."""
         reaching = self._reaching(mutant)
-        killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
-        neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
+        with self._lock:
+            killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
+            neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
         rest = reaching - set(killers) - neighbours
         ordered = killers + sorted(neighbours, key=self._speed) + sorted(rest, key=self._speed)
         return ordered[: self.most_tests] if self.most_tests else ordered
 
-    def reaching(self, mutant: str) -> int:
+    def reaching_count(self, mutant: str) -> int:
         """How many tests execute the mutated code (more than `tests` gives when they are capped)."""
         return len(self._reaching(mutant))
 
     def killed(self, mutant: str, test: str) -> None:
         """Remember the test that killed `mutant`: a function's mutants, and a module's, tend to fall to the
         same tests."""
-        killers = self._killers.setdefault(function_of(mutant), [])
-        if test in killers:
-            killers.remove(test)
-        killers.insert(0, test)
-        self._module_killers.setdefault(_module(mutant), set()).add(test)
+        with self._lock:
+            killers = self._killers.setdefault(function_of(mutant), [])
+            if test in killers:
+                killers.remove(test)
+            killers.insert(0, test)
+            self._module_killers.setdefault(_module(mutant), set()).add(test)
 
     def _reaching(self, mutant: str) -> set[str]:
-        path = source_file(mutant)
-        executed = self._lines.get(str(path.relative_to(CODE_ROOT)), {})
-        return {test for line in self._file(path).reached_by(mutant) for test in executed.get(line, ())}
+        if mutant not in self._reached:
+            path = source_file(mutant)
+            executed = self._lines.get(str(path.relative_to(CODE_ROOT)), {})
+            lines = self._file(path).reached_by(mutant)
+            self._reached[mutant] = {test for line in lines for test in executed.get(line, ())}
+        return self._reached[mutant]
 
     def _speed(self, test: str) -> tuple[float, str]:
         return self.seconds[test], test

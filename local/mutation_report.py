@@ -21,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MUTANTS = Path("mutants")
-CODE_ROOT = Path("functions")  # the mutated files are under mutants/functions/billing/
+from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS
+
 EQUIVALENTS = Path("tests/mutation-equivalents.txt")
-VERDICTS = MUTANTS / "verdicts.jsonl"  # how local/mutate.py reached each verdict
 
 # mutmut's exit codes (mutmut/stats.py) folded into what the report shows.
 KILLED = "killed"
@@ -103,9 +102,10 @@ def capped_survivors(verdicts: Path = VERDICTS) -> dict[str, tuple[int, int]]:
     run, tests reaching)."""
     latest: dict[str, dict[str, Any]] = {}
     if verdicts.exists():
-        for line in verdicts.read_text(encoding="utf-8").splitlines():
-            verdict = json.loads(line)
-            latest[verdict["mutant"]] = verdict
+        for line in verdicts.read_text(encoding="utf-8").splitlines(keepends=True):
+            if line.endswith("\n"):  # not a line cut off by a run that was stopped
+                verdict = json.loads(line)
+                latest[verdict["mutant"]] = verdict
     return {
         name: (verdict["planned"], verdict["reaching"])
         for name, verdict in latest.items()
@@ -163,11 +163,12 @@ def report(
     )
     if totals["unrun"]:
         lines.append(f"{totals['unrun']} mutants without a verdict (not run yet, interrupted, or suspicious)")
-    capped = {name: ran for name, ran in (capped or {}).items() if name in dict(survivors)}
+    surviving = {name for name, _ in survivors}
+    capped = {name: ran for name, ran in (capped or {}).items() if name in surviving}
     if capped:
         lines.append(
-            f"{len(capped)} survivors ran only some of the tests that reach them (make mutate's "
-            "--most-tests): the others could kill them"
+            f"survivors that ran only some of the tests reaching them (make mutate's --most-tests): "
+            f"{len(capped)}; the others could kill them"
         )
     if survivors:
         lines.append("")
@@ -215,8 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         print("No mutation results under mutants/: run `make mutate` first.", file=sys.stderr)
         return 1
     equivalents, problems = load_equivalents()
-    print("\n".join(report(results, equivalents, args.module, capped_survivors())))
+    capped = capped_survivors()
+    print("\n".join(report(results, equivalents, args.module, capped)))
     problems += stale_equivalents(results, equivalents, args.module)
+    problems += [
+        f"{EQUIVALENTS}: {name} ran only {ran} of the {reaching} tests that reach it: run it against all of "
+        "them (MOST_TESTS=0) before calling it equivalent"
+        for name, (ran, reaching) in capped.items()
+        if name in equivalents
+    ]
     for problem in problems:
         print(problem, file=sys.stderr)
     return 1 if problems else 0

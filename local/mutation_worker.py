@@ -78,9 +78,8 @@ class _Tests:
                     firsts.setdefault(name, item)
         for item in dict.fromkeys(firsts.values()):
             self._passes(item.nodeid, None, announce=False)
-        self._only_the_session()
+        self._drain()  # raises what the warm-up's garbage raises: this session does not start
         # What the session keeps for good stays out of the collection after each mutant (a fifth of a second).
-        gc.collect()
         gc.freeze()
 
     def measure(self, tests: list[str]) -> tuple[str, dict[str, float], dict[str, bool], dict[str, Any]]:
@@ -113,33 +112,47 @@ class _Tests:
 
         start = perf_counter()
         set_mutant_under_test(mutant)
+        ran = 0
+        killer = None
         try:
-            ran = 0
-            killer = None
             for position, test in enumerate(tests):
                 ran += 1
                 if not self._passes(test, _after(tests, position)):
                     killer = test
                     break
-            # What the mutant's objects leave behind is the mutant's: module fixtures, and exceptions raised
-            # when they are collected, which pytest would otherwise pin on whichever test runs next.
-            self._only_the_session()
-            gc.collect()
-            collect_unraisable(self.session.config)
+            self._drain()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a module fixture's teardown, or a late exception, under the mutant
             killer = killer or f"(after the tests: {type(exc).__name__})"
         finally:
             set_mutant_under_test("")
-            _forget_warm_state()
         verdict: dict[str, Any] = {"tests_run": ran, "seconds": perf_counter() - start, "killer": killer}
         if killer is not None:
-            # A test that fails on the original code too was not failed by the mutant: the supervisor starts
-            # a new session rather than let one mutant's leftovers kill the next.
-            verdict["passes_on_original"] = killer not in self.items or self._passes(killer, None)
-            self._only_the_session()
+            # The kill counts only if the test that failed (after a late exception: the last one run) passes
+            # on the original code and leaves nothing behind; else one mutant's leftovers failed it, and the
+            # supervisor starts a new session rather than let them kill the next mutant.
+            verdict["passes_on_original"] = self._passes_cleanly(tests[ran - 1])
         return "verdict", verdict
+
+    def _drain(self) -> None:
+        """End what the tests run so far left behind, so that none of it is pinned on the next test: all but
+        the session's fixtures, the function's warm caches, and their garbage (an exception raised while it is
+        collected is raised here)."""
+        _forget_warm_state()
+        self._only_the_session()
+        gc.collect()
+        collect_unraisable(self.session.config)
+
+    def _passes_cleanly(self, test: str) -> bool:
+        try:
+            passed = self._passes(test, None)
+            self._drain()
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            return False
+        return passed
 
     def _only_the_session(self) -> None:
         """Tear down all but the session's fixtures."""

@@ -33,15 +33,29 @@ def _botocore_models_parsed_once() -> Iterator[None]:
     """Every boto3 session of the test run reads botocore's service models through one loader.
 
     Each test starts a cold container, whose new boto3 session would parse the models again: most of a typical
-    integration test's time. botocore already shares one loader, read-only, among the clients of a session;
-    sharing it among sessions changes what they load into nothing but when.
+    integration test's time. botocore's loader caches what it loaded for the clients of its session, which
+    never change it; shared, it serves each session the same models, parsed once.
     """
     import botocore.loaders
     import botocore.session
 
+    @functools.cache
+    def shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        loader = botocore.loaders.create_loader(search_path_string)
+        loader._search_paths = _SearchPaths(loader.search_paths)
+        return loader
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(botocore.session, "create_loader", functools.cache(botocore.loaders.create_loader))
+        patch.setattr(botocore.session, "create_loader", shared_loader)
         yield
+
+
+class _SearchPaths(list[str]):
+    """Each boto3 session appends its data directory to its loader's search paths: a shared loader's once."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
 
 
 @pytest.fixture(autouse=True)

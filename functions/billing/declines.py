@@ -29,5 +29,7 @@ _FINAL = (
 
 def retryable(fail_reason: str | None) -> bool:
     """Whether a payment declined with `fail_reason` may succeed on a later attempt."""
-    reason = (fail_reason or "").lower()
+    if not fail_reason:
+        return True
+    reason = fail_reason.lower()
     return not any(word in reason for word in _FINAL)
