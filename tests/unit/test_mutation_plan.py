@@ -91,13 +91,14 @@ def test_only_the_tests_that_ran_the_changed_code_run_fastest_first(
     mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(mutants_dir)  # source_file() looks for packages under functions/
-    seconds = {"slow": 2.0, "fast": 0.1, "untaxed": 0.01, "other": 0.01}
-    lines = {FILE: {3: ["slow", "fast", "untaxed"], 4: ["slow", "fast"], 5: ["slow", "fast", "untaxed"]}}
+    seconds = {"slow": 2.0, "fast": 0.1, "untaxed": 0.01, "imports": 0.001}
+    reached = {3: ["slow", "fast", "untaxed"], 4: ["slow", "fast"], 5: ["slow", "fast", "untaxed"]}
+    lines = {FILE: {**reached, 30: ["imports"]}}  # line 30: a mutant's code, never run in the measurement
     plan = Plan(seconds, lines, mutants_dir)
 
     assert plan.tests("billing.prices.x_price__mutmut_2") == ["fast", "slow"]
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["untaxed", "fast", "slow"]
-    assert plan.fastest_reaching_test() == "untaxed"
+    assert plan.fastest_reaching_test() == "untaxed"  # "imports" runs no mutated function's original
 
 
 def test_the_tests_that_killed_a_functions_mutants_go_first_latest_first(
