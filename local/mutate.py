@@ -50,7 +50,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS, MutatedFile, Plan, module_of
+from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS, MutatedFile, Plan, module_of, read_verdicts
 from local.mutation_worker import FD_VARIABLE
 
 MEASURED = MUTANTS / "measured.json"
@@ -184,11 +184,7 @@ class Results:
 
     def killers(self) -> list[tuple[str, str]]:
         """(mutant, the test that killed it) of each kill so far, as mutants/verdicts.jsonl has them."""
-        if not VERDICTS.exists():
-            return []
-        with VERDICTS.open(encoding="utf-8") as lines:
-            verdicts = [json.loads(line) for line in lines if line.endswith("\n")]  # not a cut-off last line
-        return [(v["mutant"], v["killer"]) for v in verdicts if v["exit_code"] == KILLED]
+        return [(v["mutant"], v["killer"]) for v in read_verdicts() if v["exit_code"] == KILLED]
 
     def save(self) -> None:
         with self._lock:

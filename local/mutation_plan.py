@@ -10,16 +10,26 @@ function's original is `<name>__mutmut_orig` and each mutant `<name>__mutmut_<n>
 from __future__ import annotations
 
 import ast
+import json
 import threading
 from collections.abc import Iterable, Mapping
 from difflib import SequenceMatcher
 from pathlib import Path
+from typing import Any
 
 MUTANTS = Path("mutants")  # mutmut's copy of the project, with the mutants
 CODE_ROOT = Path("functions")  # the mutated package is mutants/functions/billing
 VERDICTS = MUTANTS / "verdicts.jsonl"  # each verdict of local/mutate.py and how it was reached, one a line
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def read_verdicts(path: Path = VERDICTS) -> list[dict[str, Any]]:
+    """Every verdict line of a run, oldest first (a line cut off by a run that was stopped is left out)."""
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.endswith("\n")]
 
 
 def source_file(mutant: str) -> Path:

@@ -19,9 +19,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS
+from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS, read_verdicts
 
 EQUIVALENTS = Path("tests/mutation-equivalents.txt")
 
@@ -100,12 +99,7 @@ def load_equivalents(path: Path = EQUIVALENTS) -> tuple[dict[str, str], list[str
 def capped_survivors(verdicts: Path = VERDICTS) -> dict[str, tuple[int, int]]:
     """Survivors that ran only some of the tests reaching them (make mutate's --most-tests): name -> (tests
     run, tests reaching)."""
-    latest: dict[str, dict[str, Any]] = {}
-    if verdicts.exists():
-        for line in verdicts.read_text(encoding="utf-8").splitlines(keepends=True):
-            if line.endswith("\n"):  # not a line cut off by a run that was stopped
-                verdict = json.loads(line)
-                latest[verdict["mutant"]] = verdict
+    latest = {verdict["mutant"]: verdict for verdict in read_verdicts(verdicts)}
     return {
         name: (verdict["planned"], verdict["reaching"])
         for name, verdict in latest.items()
