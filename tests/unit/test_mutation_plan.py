@@ -59,9 +59,11 @@ RATE = MUTATED.splitlines().index("    return 10") + 1  # the line x_rate__mutmu
 
 
 @pytest.fixture
-def mutants_dir(tmp_path: Path) -> Path:
+def mutants_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """mutants/ with the file, as the working directory: source_file() looks under functions/."""
     (tmp_path / "functions" / "billing").mkdir(parents=True)
     (tmp_path / "functions" / FILE).write_text(MUTATED, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
@@ -87,10 +89,7 @@ def test_a_mutant_names_its_source_file_and_function() -> None:
     assert function_of("billing.keys.xǁSecretsǁread__mutmut_12") == "billing.keys.xǁSecretsǁread"
 
 
-def test_only_the_tests_that_ran_the_changed_code_run_fastest_first(
-    mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(mutants_dir)  # source_file() looks for packages under functions/
+def test_only_the_tests_that_ran_the_changed_code_run_fastest_first(mutants_dir: Path) -> None:
     seconds = {"slow": 2.0, "fast": 0.1, "untaxed": 0.01, "imports": 0.001}
     reached = {3: ["slow", "fast", "untaxed"], 4: ["slow", "fast"], 5: ["slow", "fast", "untaxed"]}
     lines = {FILE: {**reached, 30: ["imports"]}}  # line 30: a mutant's code, never run in the measurement
@@ -101,10 +100,7 @@ def test_only_the_tests_that_ran_the_changed_code_run_fastest_first(
     assert plan.fastest_reaching_test() == "untaxed"  # "imports" runs no mutated function's original
 
 
-def test_the_tests_that_killed_a_functions_mutants_go_first_latest_first(
-    mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(mutants_dir)
+def test_the_tests_that_killed_a_functions_mutants_go_first_latest_first(mutants_dir: Path) -> None:
     plan = Plan({"slow": 2.0, "fast": 0.1, "mid": 1.0}, {FILE: {3: ["slow", "fast", "mid"]}}, mutants_dir)
 
     plan.killed("billing.prices.x_price__mutmut_1", "mid")
@@ -113,10 +109,7 @@ def test_the_tests_that_killed_a_functions_mutants_go_first_latest_first(
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["slow", "mid", "fast"]
 
 
-def test_the_tests_that_killed_other_functions_of_the_module_come_next(
-    mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(mutants_dir)
+def test_the_tests_that_killed_other_functions_of_the_module_come_next(mutants_dir: Path) -> None:
     seconds = {"slow": 2.0, "fast": 0.1, "mid": 1.0, "rate": 0.5}
     plan = Plan(seconds, {FILE: {3: ["slow", "fast", "mid"], RATE: ["mid", "rate"]}}, mutants_dir)
 
@@ -127,10 +120,7 @@ def test_the_tests_that_killed_other_functions_of_the_module_come_next(
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["slow", "mid", "fast"]
 
 
-def test_a_mutant_runs_at_most_the_tests_it_is_allowed_and_knows_how_many_reach_it(
-    mutants_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(mutants_dir)
+def test_a_mutant_runs_at_most_the_tests_it_is_allowed_and_knows_how_many_reach_it(mutants_dir: Path) -> None:
     lines = {FILE: {3: ["slow", "fast", "mid"]}}
     plan = Plan({"slow": 2.0, "fast": 0.1, "mid": 1.0}, lines, mutants_dir, most_tests=2)
 
@@ -142,8 +132,7 @@ def test_a_mutant_runs_at_most_the_tests_it_is_allowed_and_knows_how_many_reach_
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["slow", "mid"]  # killers first, still two
 
 
-def test_a_mutant_no_test_reaches_has_no_tests(mutants_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(mutants_dir)
+def test_a_mutant_no_test_reaches_has_no_tests(mutants_dir: Path) -> None:
     plan = Plan({"fast": 0.1}, {FILE: {3: ["fast"]}}, mutants_dir)
 
     assert plan.tests("billing.prices.x_price__mutmut_2") == []
