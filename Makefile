@@ -85,15 +85,17 @@ e2e: $(STAMP) browser ## Run only the browser tests (tests/e2e), screenshots in 
 # Mutation testing, on demand only (not in `make test` or .ci/run): mutmut 3 writes the mutants of
 # functions/billing, mypy refuses some, and local/mutate.py runs each of the others in a long-lived pytest
 # session per core against at most MOST_TESTS of the unit and integration tests that execute the statement it
-# changed, likeliest killers first ([tool.mutmut] in pyproject.toml). Verdicts accumulate in mutants/ (rm -rf
-# mutants starts over); MODULE=billing.cards runs one module's mutants again, MOST_TESTS=0 every test that
-# reaches each. The report: python -m local.mutation_report.
+# changed, likeliest killers first ([tool.mutmut] in pyproject.toml). A verdict that still holds is taken over
+# from tests/mutation-history.jsonl (checked in) instead of run again; FRESH=1 runs the mutants again anyway.
+# MODULE=billing.cards runs one module's mutants, MOST_TESTS=0 every test that reaches each. The report:
+# python -m local.mutation_report.
 MODULE ?=
 MOST_TESTS ?=
+FRESH ?=
 
 .PHONY: mutate
 mutate: $(STAMP) ## Mutation testing of functions/billing, then the score (MODULE=billing.cards: one module)
-	$(BIN)/python -m local.mutate run $(if $(MODULE),'$(MODULE).*') $(if $(MOST_TESTS),--most-tests $(MOST_TESTS))
+	$(BIN)/python -m local.mutate run $(if $(MODULE),'$(MODULE).*') $(if $(MOST_TESTS),--most-tests $(MOST_TESTS)) $(if $(FRESH),--fresh)
 	$(BIN)/python -m local.mutation_report $(if $(MODULE),--module $(MODULE))
 
 .PHONY: build bench deploy

@@ -11,15 +11,18 @@ each session of this suite starts moto's server, the PortOne emulator and the La
 2. One pytest session per core (local/mutation_worker.py) runs every test once on the original code, under
    coverage: each test's time and the lines of functions/billing it executes (kept in mutants/measured.json
    until a file the tests read changes).
-3. Each mutant runs in one of those sessions against at most MOST_TESTS of the tests that execute the
+3. An earlier verdict that still holds is taken over from tests/mutation-history.jsonl (checked in; the rules
+   are in local/mutation_history.py), so a run after a change runs only the mutants the change concerns.
+4. Each other mutant runs in one of those sessions against at most MOST_TESTS of the tests that execute the
    statement it changed (local/mutation_plan.py): first those that killed its function's other mutants, then
    those that killed its module's, then the fastest, until one fails; one that passes them all is a survivor.
    The failing test is run again on the original code; if it fails there too, the mutant is tried once more
    in a new session, then recorded as suspicious (not killed). A test that runs past its time (15 s plus
    five times its measured time) ends the session, and the mutant counts as a timeout.
-4. The verdicts go to mutmut's result files (mutants/**/*.py.meta), which local/mutation_report.py reads.
+5. The verdicts go to mutmut's result files (mutants/**/*.py.meta), which local/mutation_report.py reads,
+   and to the history.
 
-    python -m local.mutate run ["billing.cards.*"]   # every mutant without a verdict, or these again
+    python -m local.mutate run ["billing.cards.*"] [--fresh]   # every mutant, or these (--fresh: run again)
     python -m local.mutate show billing.cards.x_card_brand__mutmut_3    # mutmut's own commands
     python -m local.mutate results
 
@@ -50,13 +53,22 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS, MutatedFile, Plan, module_of, read_verdicts
+from local import mutation_history
+from local.mutation_history import HISTORY, History
+from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS, MutatedFile, Plan, module_of
 from local.mutation_worker import FD_VARIABLE
 
 MEASURED = MUTANTS / "measured.json"
 
 # mutmut's exit codes for the verdicts (mutmut/stats.py), which its commands and the report read.
 SURVIVED, KILLED, NO_TESTS, SUSPICIOUS, TIMEOUT, TYPE_ERROR = 0, 1, 33, 35, 36, 37
+# The verdicts the history keeps; a timeout or a suspicious mutant runs again.
+KEPT = {
+    KILLED: mutation_history.KILLED,
+    SURVIVED: mutation_history.SURVIVED,
+    NO_TESTS: mutation_history.NO_TESTS,
+}
+EXIT_CODE = {verdict: exit_code for exit_code, verdict in KEPT.items()}
 
 TEST_SECONDS = 15.0  # a test's time limit: this, plus TIMES_MEASURED times its measured time
 TIMES_MEASURED = 5.0
@@ -164,15 +176,17 @@ class Results:
         self._lock = threading.Lock()
         self._unsaved: set[Any] = set()
         self.counts: Counter[int] = Counter()
+        self.history: History | None = None
 
     def mutants(self, patterns: list[str]) -> list[str]:
-        """The mutants these patterns name; without patterns, every mutant without a verdict."""
-        if patterns:
-            return [m for m in self._files if any(fnmatch.fnmatchcase(m, pattern) for pattern in patterns)]
-        return [m for m, data in self._files.items() if data.exit_code_by_key[m] is None]
+        """The mutants these patterns name; without patterns, every mutant."""
+        return [m for m in self._files if not patterns or any(fnmatch.fnmatchcase(m, p) for p in patterns)]
 
     def record(self, mutant: str, exit_code: int, details: dict[str, Any]) -> None:
-        """A mutant's verdict, and how it was reached (its killer, its time) in mutants/verdicts.jsonl."""
+        """A mutant's verdict, and how it was reached (its killer, its time) in mutants/verdicts.jsonl and,
+        once the run has its history, in tests/mutation-history.jsonl."""
+        if self.history and exit_code in KEPT:
+            self.history.add(mutant, KEPT[exit_code], details)
         with self._lock:
             data = self._files[mutant]
             data.exit_code_by_key[mutant] = exit_code
@@ -182,15 +196,13 @@ class Results:
             with VERDICTS.open("a", encoding="utf-8") as verdicts:
                 verdicts.write(json.dumps({"mutant": mutant, "exit_code": exit_code, **details}) + "\n")
 
-    def killers(self) -> list[tuple[str, str]]:
-        """(mutant, the test that killed it) of each kill so far, as mutants/verdicts.jsonl has them."""
-        return [(v["mutant"], v["killer"]) for v in read_verdicts() if v["exit_code"] == KILLED]
-
     def save(self) -> None:
         with self._lock:
             for data in self._unsaved:
                 data.save()
             self._unsaved.clear()
+        if self.history:
+            self.history.save()
 
 
 class SessionEnded(Exception):
@@ -287,9 +299,14 @@ def _inputs_digest() -> str:
     roots = [*config().source_paths, "tests", *config().also_copy, "pyproject.toml"]
     for root in sorted(Path(str(r)) for r in roots):
         for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
-            if path.is_file() and "__pycache__" not in path.parts:
+            if path.is_file() and "__pycache__" not in path.parts and not _is_history(path):
                 digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def _is_history(path: Path) -> bool:
+    """The history, or its next version being written: it changes with every run, and nothing reads it."""
+    return path.with_suffix("") == HISTORY.with_suffix("")
 
 
 def _measured(digest: str) -> tuple[dict[str, float], dict[str, Any]] | None:
@@ -331,9 +348,9 @@ def measure(workers: list[Worker], digest: str) -> tuple[dict[str, float], dict[
 STOPPING = threading.Event()
 
 
-def run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
+def run(patterns: list[str], sessions: int, most_tests: int | None, fresh: bool) -> int:
     try:
-        return _run(patterns, sessions, most_tests)
+        return _run(patterns, sessions, most_tests, fresh)
     except KeyboardInterrupt:
         print("Stopped: the verdicts reached so far are kept; `make mutate` goes on from them")
         return 130
@@ -359,29 +376,27 @@ def _end_sessions() -> None:
         worker.kill()
 
 
-def _run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
+def _run(patterns: list[str], sessions: int, most_tests: int | None, fresh: bool) -> int:
     started = time.monotonic()
     digest = _inputs_digest()
-    measured = _measured(digest)
+    measured = None if fresh else _measured(digest)
     if measured is None and MUTANTS.exists():
-        # A verdict holds for the code and tests it was reached with, and mutmut's copy keeps deleted tests.
-        print("The code, the tests or the tools changed since the last run: starting over")
+        # mutmut's copy keeps deleted tests, and the verdicts in it hold for the code they were reached on.
+        print("The code, the tests or the tools changed since the last run (or FRESH=1): new mutants/")
         shutil.rmtree(MUTANTS)
     print("Writing the mutants (mutmut)")
     generate()
     _stop_on_signals()
     results = Results()
-    mutants = results.mutants(patterns)
-    if not mutants:
-        print("No mutant to run: each has a verdict (name some to run them again, or rm -rf mutants).")
-        return 0
-    print(f"Type-checking the {len(mutants)} mutants as `make lint` does ({_minutes(started)})")
+    chosen = set(results.mutants(patterns))
+    if not chosen:
+        raise SystemExit(f"No mutant matches {' '.join(patterns)}")
+    everything = results.mutants([])
+    print(f"Type-checking the {len(everything)} mutants as `make lint` does ({_minutes(started)})")
     refused = type_check()
-    for mutant in [m for m in mutants if m in refused]:
-        results.record(mutant, TYPE_ERROR, {"seconds": 0.0, "mypy": refused[mutant]})
-    print(f"    mypy refuses {results.counts[TYPE_ERROR]}")
-    mutants = [m for m in mutants if m not in refused]
-    results.counts.clear()
+    for mutant, message in refused.items():
+        results.record(mutant, TYPE_ERROR, {"seconds": 0.0, "mypy": message})
+    print(f"    mypy refuses {len(refused)}")
     selection = _test_selection()
     print(f"Starting {sessions} test sessions")
     workers = _start(sessions, selection)
@@ -393,9 +408,18 @@ def _run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
     seconds, lines = measured
     executed = {file: {int(number): tests for number, tests in by.items()} for file, by in lines.items()}
     plan = Plan(seconds, executed, MUTANTS, most_tests=most_tests)
-    for mutant, killer in results.killers():  # the last run's, of the same code and tests
-        if killer in seconds:
-            plan.killed(mutant, killer)
+    history = History(plan)
+    # A chosen mutant of a FRESH run runs again; every other verdict that still holds is taken over.
+    tested = [m for m in everything if m not in refused]
+    taken = _take_over(history, [m for m in tested if not (fresh and m in chosen)], results, plan)
+    results.history = history  # from now on each verdict goes to the history too
+    results.save()
+    print(f"    taken over from {HISTORY} (still holding): {_counted(results.counts, KEPT)}")
+    mutants = [m for m in tested if m in chosen and m not in taken]
+    results.counts.clear()
+    if not mutants:
+        print(f"Done: no mutant to run ({_minutes(started)})")
+        return 0
     _check_mutants_are_active(workers[0], plan)
     print(f"Running {len(mutants)} mutants ({_minutes(started)})")
     todo: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
@@ -423,6 +447,24 @@ def _run(patterns: list[str], sessions: int, most_tests: int | None) -> int:
         return 1
     print(f"Done: {len(mutants)} mutants in {_minutes(started)}")
     return 0
+
+
+def _take_over(history: History, mutants: list[str], results: Results, plan: Plan) -> set[str]:
+    """Record each earlier verdict that still holds; its killer goes first against its neighbours."""
+    taken = set()
+    for mutant in mutants:
+        kept = history.take_over(mutant)
+        if kept is not None:
+            how: dict[str, Any] = {key: kept[key] for key in ("killer", "planned", "reaching") if key in kept}
+            results.record(mutant, EXIT_CODE[kept["verdict"]], {"seconds": 0.0, "taken_over": True, **how})
+            if "killer" in kept:
+                plan.killed(mutant, kept["killer"])
+            taken.add(mutant)
+    return taken
+
+
+def _counted(counts: Counter[int], names: dict[int, str]) -> str:
+    return ", ".join(f"{counts[code]} {name}" for code, name in names.items())
 
 
 def _start(sessions: int, selection: list[str]) -> list[Worker]:
@@ -553,8 +595,11 @@ def main(argv: list[str]) -> int:
         default=MOST_TESTS,
         help=f"tests a mutant runs at most (default {MOST_TESTS}; 0: every test that reaches it)",
     )
+    parser.add_argument(
+        "--fresh", action="store_true", help=f"run the mutants again, taking over nothing from {HISTORY}"
+    )
     args = parser.parse_args(argv[1:])
-    return run(args.patterns, args.sessions, args.most_tests or None)
+    return run(args.patterns, args.sessions, args.most_tests or None, args.fresh)
 
 
 if __name__ == "__main__":

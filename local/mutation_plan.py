@@ -10,6 +10,7 @@ function's original is `<name>__mutmut_orig` and each mutant `<name>__mutmut_<n>
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -102,6 +103,15 @@ class MutatedFile:
             reached |= _own_lines(_innermost_statement(original, line))
         return reached
 
+    def fingerprint(self, mutant: str) -> str:
+        """What the mutant is, whatever mutmut numbered it: a hash of its function's text under the original's
+        name (a changed function changes the text of each of its mutants)."""
+        name = mutant.rpartition(".")[2]
+        original_name = name.rpartition("__mutmut_")[0]
+        text = "\n".join(self._text(self._functions[name]))
+        text = text.replace(f"def {name}(", f"def {original_name}(", 1)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def _changed_lines(self, original: Function, mutant: Function) -> set[int]:
         """Line numbers, in the original function, of the lines the mutant changed."""
         before = self._text(original)
@@ -159,7 +169,7 @@ class Plan:
         self.seconds = seconds
         self.most_tests = most_tests
         self._lines = lines
-        self._mutants_dir = mutants_dir
+        self.mutants_dir = mutants_dir
         self._files: dict[Path, MutatedFile] = {}
         self._killers: dict[str, list[str]] = {}  # function -> tests that killed its mutants, latest first
         self._module_killers: dict[str, set[str]] = {}  # module -> tests that killed any of its mutants
@@ -181,6 +191,15 @@ class Plan:
     def reaching_count(self, mutant: str) -> int:
         """How many tests execute the mutated code (more than `tests` gives when they are capped)."""
         return len(self._reaching(mutant))
+
+    def reaching(self, mutant: str) -> frozenset[str]:
+        """Every test that executes the mutated code."""
+        return frozenset(self._reaching(mutant))
+
+    def identity(self, mutant: str) -> str:
+        """The mutant across runs: its function's name and its fingerprint (mutmut's numbers shift when the
+        function changes)."""
+        return f"{function_of(mutant)}@{self._file(source_file(mutant)).fingerprint(mutant)}"
 
     def killed(self, mutant: str, test: str) -> None:
         """Remember the test that killed `mutant`: a function's mutants, and a module's, tend to fall to the
@@ -205,7 +224,7 @@ class Plan:
 
     def _file(self, path: Path) -> MutatedFile:
         if path not in self._files:
-            self._files[path] = MutatedFile((self._mutants_dir / path).read_text(encoding="utf-8"))
+            self._files[path] = MutatedFile((self.mutants_dir / path).read_text(encoding="utf-8"))
         return self._files[path]
 
     def fastest_reaching_test(self) -> str:

@@ -1,0 +1,117 @@
+"""`make mutate` takes over an earlier verdict only while it still holds (local/mutation_history.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local.mutation_history import KILLED, SURVIVED, History
+from local.mutation_plan import Plan
+
+MUTATED = """\
+def x_fee__mutmut_orig(amount: int) -> int:
+    return amount // 10
+
+
+def x_fee__mutmut_1(amount: int) -> int:
+    return amount * 10
+
+
+def x_fee__mutmut_2(amount: int) -> int:
+    return amount // 11
+"""
+FILE = "billing/fees.py"
+LINE = 2  # the statement both mutants change
+FIRST, SECOND = "billing.fees.x_fee__mutmut_1", "billing.fees.x_fee__mutmut_2"
+FAST, SLOW = "tests/test_fees.py::test_fast", "tests/test_slow.py::test_slow"
+
+
+@pytest.fixture
+def mutants_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """mutants/ with the mutated file and two test files, as the working directory."""
+    (tmp_path / "functions" / "billing").mkdir(parents=True)
+    (tmp_path / "functions" / FILE).write_text(MUTATED, encoding="utf-8")
+    (tmp_path / "tests").mkdir()
+    for test in (FAST, SLOW):
+        (tmp_path / test.partition("::")[0]).write_text(f"def {test.partition('::')[2]}(): ...\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def plan(mutants_dir: Path, reaching: list[str], most_tests: int | None = 5) -> Plan:
+    seconds = {FAST: 0.1, SLOW: 2.0, "tests/test_new.py::test_new": 0.5}
+    return Plan(seconds, {FILE: {LINE: reaching}}, mutants_dir, most_tests=most_tests)
+
+
+def run(path: Path, plan: Plan, verdicts: dict[str, tuple[str, dict[str, object]]]) -> History:
+    """A run that reaches these verdicts and saves them."""
+    history = History(plan, path)
+    for mutant, (verdict, details) in verdicts.items():
+        history.add(mutant, verdict, details)
+    history.save()
+    return history
+
+
+def test_a_kill_holds_while_its_test_reaches_the_mutant_unchanged(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
+
+    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) == {
+        "mutant": json.loads(path.read_text())["mutant"],
+        "verdict": KILLED,
+        "killer": SLOW,
+        "file": json.loads(path.read_text())["file"],
+    }
+    assert History(plan(mutants_dir, [FAST]), path).take_over(FIRST) is None  # the killer no longer reaches it
+    (mutants_dir / "tests/test_slow.py").write_text("def test_slow(): assert False\n")
+    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is None
+
+
+def test_a_mutant_is_known_by_its_code_not_by_mutmuts_number(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    run(path, plan(mutants_dir, [FAST]), {SECOND: (KILLED, {"killer": FAST})})
+    source = mutants_dir / "functions" / FILE
+
+    source.write_text(MUTATED.replace("x_fee__mutmut_2", "x_fee__mutmut_7"))  # another mutant came before it
+    assert History(plan(mutants_dir, [FAST]), path).take_over("billing.fees.x_fee__mutmut_7") is not None
+
+    source.write_text(MUTATED.replace("amount // 11", "amount // 11 + 0"))  # the function changed
+    assert History(plan(mutants_dir, [FAST]), path).take_over(SECOND) is None
+
+
+def test_a_survivor_holds_while_the_same_unchanged_tests_reach_it_as_many_of_them(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    survived = {"planned": 2, "reaching": 2}
+    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (SURVIVED, survived)})
+
+    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is not None
+    new_test = [FAST, SLOW, "tests/test_new.py::test_new"]
+    (mutants_dir / "tests/test_new.py").write_text("def test_new(): ...\n")
+    assert History(plan(mutants_dir, new_test), path).take_over(FIRST) is None
+    assert History(plan(mutants_dir, [FAST, SLOW], most_tests=None), path).take_over(FIRST) is None
+    (mutants_dir / "tests/test_fees.py").write_text("def test_fast(): assert 1\n")
+    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is None
+
+
+def test_a_run_keeps_what_it_took_over_and_reached_and_forgets_the_rest(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    run(path, plan(mutants_dir, [FAST]), {FIRST: (KILLED, {"killer": FAST}), SECOND: (KILLED, {"killer": FAST})})
+    (mutants_dir / "tests/test_fees.py").write_text("def test_fast(): assert 1\n")  # neither kill holds
+
+    history = History(plan(mutants_dir, [FAST]), path)
+    assert history.take_over(FIRST) is None
+    history.add(SECOND, SURVIVED, {"planned": 1, "reaching": 1})
+    history.save()
+
+    [kept] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert (kept["verdict"], kept["planned"]) == (SURVIVED, 1)
+    assert kept["mutant"].startswith("billing.fees.x_fee@")
+
+
+def test_a_kill_by_a_test_that_does_not_run_the_mutated_code_is_not_kept(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    run(path, plan(mutants_dir, [FAST]), {FIRST: (KILLED, {"killer": "(after the tests: OSError)"})})
+
+    assert path.read_text() == ""
