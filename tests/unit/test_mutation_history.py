@@ -64,7 +64,8 @@ def test_a_kill_holds_while_its_test_reaches_the_mutant_unchanged(mutants_dir: P
         "killer": SLOW,
         "file": json.loads(path.read_text())["file"],
     }
-    assert History(plan(mutants_dir, [FAST]), path).take_over(FIRST) is None  # the killer no longer reaches it
+    # The killer no longer reaches it, then its file changed.
+    assert History(plan(mutants_dir, [FAST]), path).take_over(FIRST) is None
     (mutants_dir / "tests/test_slow.py").write_text("def test_slow(): assert False\n")
     assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is None
 
@@ -97,7 +98,8 @@ def test_a_survivor_holds_while_the_same_unchanged_tests_reach_it_as_many_of_the
 
 def test_a_run_keeps_what_it_took_over_and_reached_and_forgets_the_rest(mutants_dir: Path) -> None:
     path = mutants_dir / "history.jsonl"
-    run(path, plan(mutants_dir, [FAST]), {FIRST: (KILLED, {"killer": FAST}), SECOND: (KILLED, {"killer": FAST})})
+    killed = (KILLED, {"killer": FAST})
+    run(path, plan(mutants_dir, [FAST]), {FIRST: killed, SECOND: killed})
     (mutants_dir / "tests/test_fees.py").write_text("def test_fast(): assert 1\n")  # neither kill holds
 
     history = History(plan(mutants_dir, [FAST]), path)

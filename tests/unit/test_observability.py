@@ -80,3 +80,43 @@ def test_a_card_number_in_the_free_text_message_is_redacted(call: tuple[str, ...
     assert line["message"] == expected
     assert "9540" not in stream.getvalue()
     logging.getLogger(name).handlers.clear()
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["4222222222222", "6011000990139424", "6250941006528599", "4000000000000000006", "12 4242424242424242 1"],
+    ids=["13 digits", "16 digits", "UnionPay", "19 digits", "a card inside a longer run"],
+)
+def test_every_card_length_is_redacted(number: str) -> None:
+    assert cards.luhn_valid(number) or " " in number
+    assert redact_pans(f"n={number};") == "n=[PAN];"
+
+
+def test_a_twenty_digit_run_without_a_valid_window_stays() -> None:
+    run = "1" * 20  # no 13-19 digit window of it passes Luhn
+    assert not any(cards.luhn_valid(run[:length]) for length in range(13, 20))
+    assert redact_pans(run) == run
+
+
+def test_nested_values_are_filtered_and_other_values_kept_as_they_are() -> None:
+    line = json.loads(
+        AllowListFormatter().serialize(
+            {
+                "error_fields": {"pan": ["4242424242424242", ("x", 4242424242424242)], "ok": [7, True, None]},
+                "retries": 3,
+                "latency_ms": 12.5,
+            }
+        )
+    )
+    assert line == {
+        "error_fields": {"pan": ["[PAN]", ["x", "[PAN]"]], "ok": [7, True, None]},
+        "retries": 3,
+        "latency_ms": 12.5,
+    }
+
+
+def test_a_line_is_compact_json_with_korean_text_as_it_is() -> None:
+    from datetime import date
+
+    line = AllowListFormatter().serialize({"message": "카드 등록", "outcome": date(2026, 12, 1)})
+    assert line == '{"message":"카드 등록","outcome":"2026-12-01"}'
