@@ -1,0 +1,208 @@
+"""The card-testing limits and the uid claims, one AccessStore against moto's DynamoDB (access.py).
+
+The integration tier drives the same rules through the function (tests/integration/test_limits.py); these
+pin the arithmetic at its edges: the window, the time to come back, each limit's last allowed attempt, the
+moment a record expires, and a settle whose writes fail.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from billing.access import (
+    DETAILS_MISMATCHES_PER_CARD,
+    AccessStore,
+    Admission,
+    Attempt,
+    Limits,
+)
+from billing.errors import CardDetailsExhausted, CustomerNotFound, RateLimited
+
+TABLE = "billing"
+WINDOW = 600
+START = 1_795_000_200  # a window's start: a multiple of WINDOW
+LIMITS = Limits(
+    window_seconds=WINDOW,
+    attempts_per_caller=3,
+    failures_per_caller=2,
+    attempts_per_card=4,
+    failures_per_address=2,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = float(START + 10)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="ap-northeast-2")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(client: Any, clock: Clock) -> AccessStore:
+    return AccessStore(TABLE, LIMITS, client=client, clock=clock)
+
+
+def attempt(
+    number: int = 1, *, caller: str = "caller-1", card: str = "card-1", owner: str = "owner-1"
+) -> Attempt:
+    return Attempt(f"cu_{number}", owner=owner, caller=caller, address="203.0.113.0", card=card)
+
+
+def item(client: Any, pk: str) -> dict[str, Any]:
+    found: dict[str, Any] = client.get_item(TableName=TABLE, Key={"pk": {"S": pk}}, ConsistentRead=True)
+    return {name: next(iter(value.values())) for name, value in found.get("Item", {}).items()}
+
+
+def settled(store: AccessStore, admission: Admission, outcome: str, *, mismatch: bool = False) -> None:
+    admission.outcome = outcome  # type: ignore[assignment]
+    admission.details_mismatch = mismatch
+    store.settle(admission)
+
+
+def test_counters_live_for_their_window_and_a_margin(store: AccessStore, client: Any) -> None:
+    admission = store.admit(attempt())
+
+    assert admission.window == START
+    caller = item(client, f"limits#caller#caller-1#{START}")
+    assert (caller["attempts"], caller["failures"]) == ("1", "1")
+    assert caller["expires_at"] == str(START + WINDOW + 300)
+    assert caller["holds"] == [admission.ticket]
+    assert item(client, f"limits#card#card-1#{START}")["attempts"] == "1"
+
+
+def test_the_callers_last_attempt_is_allowed_and_the_next_says_when_the_window_ends(
+    store: AccessStore, clock: Clock
+) -> None:
+    for number in range(LIMITS.attempts_per_caller):
+        settled(store, store.admit(attempt(number, card=f"card-{number}")), "issued")
+    clock.now = START + 100
+
+    with pytest.raises(RateLimited) as limited:
+        store.admit(attempt(9, card="card-9"))
+
+    assert (limited.value.dimension, limited.value.retry_after) == ("caller", WINDOW - 100)
+
+
+def test_a_declined_card_keeps_its_failure_and_any_other_outcome_gives_it_back(
+    store: AccessStore, client: Any
+) -> None:
+    settled(store, store.admit(attempt(1)), "declined")
+    settled(store, store.admit(attempt(2, card="card-2")), "refused")
+
+    caller = item(client, f"limits#caller#caller-1#{START}")
+    assert (caller["attempts"], caller["failures"], caller["holds"]) == ("2", "1", [caller["holds"][0]])
+    assert item(client, f"limits#address#203.0.113.0#{START}")["failures"] == "1"
+    store.admit(attempt(3, card="card-3"))  # the one failure left, held by this attempt in flight
+    with pytest.raises(RateLimited):
+        store.admit(attempt(4, card="card-4"))
+
+
+def test_settling_twice_gives_back_once(store: AccessStore, client: Any) -> None:
+    admission = store.admit(attempt())
+    settled(store, admission, "issued")
+    settled(store, admission, "issued")
+
+    assert item(client, f"limits#caller#caller-1#{START}")["failures"] == "0"
+
+
+def test_one_card_is_limited_across_callers_and_the_refused_callers_hold_is_given_back(
+    store: AccessStore, client: Any
+) -> None:
+    for number in range(LIMITS.attempts_per_card):
+        settled(store, store.admit(attempt(number, caller=f"caller-{number}")), "issued")
+
+    with pytest.raises(RateLimited) as limited:
+        store.admit(attempt(9, caller="caller-9"))
+
+    assert limited.value.dimension == "card"
+    assert item(client, f"limits#caller#caller-9#{START}")["failures"] == "0"
+
+
+def test_behind_an_address_with_many_declines_each_caller_gets_one_failure(store: AccessStore) -> None:
+    for number in range(LIMITS.failures_per_address):
+        settled(store, store.admit(attempt(number, caller=f"tester-{number}", card=f"c{number}")), "declined")
+
+    admission = store.admit(attempt(5, caller="customer", card="c5"))  # no decline of its own: admitted
+    with pytest.raises(RateLimited):  # its one failure is held by the attempt in flight
+        store.admit(attempt(6, caller="customer", card="c6"))
+    settled(store, admission, "issued")
+    store.admit(attempt(7, caller="customer", card="c7"))
+
+
+def test_a_card_whose_details_mismatched_twice_is_stopped_until_the_record_expires(
+    store: AccessStore, clock: Clock, client: Any
+) -> None:
+    for number in range(DETAILS_MISMATCHES_PER_CARD):
+        settled(store, store.admit(attempt(number, caller=f"c{number}")), "declined", mismatch=True)
+    record = item(client, "card#card-1")
+    assert record["mismatches"] == str(DETAILS_MISMATCHES_PER_CARD)
+
+    with pytest.raises(CardDetailsExhausted):
+        store.admit(attempt(5, caller="c5"))
+
+    clock.now = float(record["expires_at"])  # expired at that very second, whether or not TTL deleted it
+    admission = store.admit(attempt(6, caller="c6"))
+    assert admission.card_mismatches == 0
+
+
+def test_a_success_clears_the_cards_mismatches(store: AccessStore, client: Any) -> None:
+    settled(store, store.admit(attempt(1, caller="c1")), "declined", mismatch=True)
+    admission = store.admit(attempt(2, caller="c2"))
+    assert admission.card_mismatches == 1
+
+    settled(store, admission, "issued")
+
+    assert item(client, "card#card-1") == {}
+
+
+def test_a_uid_is_claimed_once_and_refused_to_another_owner_without_costing_them_a_failure(
+    store: AccessStore, client: Any
+) -> None:
+    first = store.admit(attempt(1))
+    settled(store, first, "issued")
+    again = store.admit(attempt(1, card="card-2"))
+
+    assert (first.new_claim, again.new_claim) == (True, False)
+    with pytest.raises(CustomerNotFound):
+        store.admit(attempt(1, caller="caller-2", owner="owner-2", card="card-3"))
+    assert item(client, f"limits#caller#caller-2#{START}")["failures"] == "0"
+
+
+def test_a_failed_settle_is_logged_and_the_outcome_still_returns(
+    store: AccessStore, client: Any, logs: io.StringIO
+) -> None:
+    admission = store.admit(attempt())
+    client.delete_table(TableName=TABLE)
+
+    settled(store, admission, "issued")
+
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert {(line["message"], line["outcome"]) for line in lines} == {
+        ("admission not settled", "ADMISSION_NOT_SETTLED")
+    }
