@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from billing.aws import events_client
+from billing.aws import aws_clients
 from billing.deadline import invocation, invocation_deadline
 from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from billing.events import publish as publish_events
@@ -340,7 +340,10 @@ def _publish_events(event: dict[str, Any]) -> dict[str, Any]:
     """The table's stream (filtered to new `event#` items, template.yaml): publish them to EventBridge."""
     settings = get_settings()
     failed = publish_events(
-        event["Records"], client=events_client(), bus=settings.event_bus_name, source=settings.event_source
+        event["Records"],
+        client=aws_clients().events,
+        bus=settings.event_bus_name,
+        source=settings.event_source,
     )
     published = len(event["Records"]) - len(failed)
     metrics.add_metric(name="SubscriptionEventsPublished", unit=MetricUnit.Count, value=published)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import boto3
@@ -27,26 +26,25 @@ _CONFLICT_BACKOFF_SECONDS = (0.01, 0.4)  # first and largest backoff; full jitte
 _CALL_RESERVE_SECONDS = 0.5  # what one more attempt may take after its backoff
 
 
-@dataclass(frozen=True)
 class AwsClients:
-    dynamodb: Any
-    secretsmanager: Any
+    """The clients of one boto3 session."""
+
+    def __init__(self) -> None:
+        self._session = boto3.session.Session()
+        self.dynamodb = ConflictRetryingDynamoDB(self._session.client("dynamodb", config=_CONFIG))
+        self.secretsmanager = self._session.client("secretsmanager", config=_CONFIG)
+
+    @cached_property
+    def events(self) -> Any:
+        """EventBridge, only for the stream that publishes subscription events: no other path loads its
+        model. From the same session, which has loaded what the services share (endpoints, retry rules)."""
+        return self._session.client("events", config=_CONFIG)
 
 
 @lru_cache(maxsize=1)
 def aws_clients() -> AwsClients:
     """Built on first use, after the environment (region, endpoints) is final."""
-    session = boto3.session.Session()
-    return AwsClients(
-        dynamodb=ConflictRetryingDynamoDB(session.client("dynamodb", config=_CONFIG)),
-        secretsmanager=session.client("secretsmanager", config=_CONFIG),
-    )
-
-
-@lru_cache(maxsize=1)
-def events_client() -> Any:
-    """EventBridge, only for the stream that publishes subscription events: no other path loads its model."""
-    return boto3.session.Session().client("events", config=_CONFIG)
+    return AwsClients()
 
 
 class ConflictRetryingDynamoDB:
