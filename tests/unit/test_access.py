@@ -189,6 +189,9 @@ def test_a_uid_is_claimed_once_and_refused_to_another_owner_without_costing_them
     again = store.admit(attempt(1, card="card-2"))
 
     assert (first.new_claim, again.new_claim) == (True, False)
+    claim = item(client, "owner#cu_1")
+    assert (claim["owner"], claim["created_at"]) == ("owner-1", str(START + 10))
+    assert sorted(claim["admitted"]) == sorted([first.ticket, again.ticket])  # an issued key keeps its ticket
     with pytest.raises(CustomerNotFound):
         store.admit(attempt(1, caller="caller-2", owner="owner-2", card="card-3"))
     assert item(client, f"limits#caller#caller-2#{START}")["failures"] == "0"
