@@ -1,0 +1,224 @@
+"""The records Korean law keeps, one RecordsStore against moto's DynamoDB (records.py).
+
+The integration tier checks them through the routes (tests/integration/test_erasure.py and others); these pin
+each item as stored, when its five years start, what a card change moves, and what an erasure reports.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from billing.cards import KST
+from billing.errors import ConfigurationUnavailable
+from billing.records import RECORD_SECONDS, RecordsStore
+from billing.terms import Consent, Purpose
+
+TABLE = "records"
+NOW = 1_795_000_000  # 2026-11-18 20:06:40 KST
+CONTRACTS = "전자상거래법 시행령 제6조 제1항 (계약에 관한 기록, 5년)"
+PAYMENTS = "전자상거래법 시행령 제6조 제1항 (대금결제에 관한 기록, 5년)"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = float(NOW)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def client() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="ap-northeast-2")
+        client.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "customer_uid", "KeyType": "HASH"},
+                {"AttributeName": "record_id", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "customer_uid", "AttributeType": "S"},
+                {"AttributeName": "record_id", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(client: Any, clock: Clock) -> RecordsStore:
+    return RecordsStore(TABLE, client=client, clock=clock)
+
+
+def items(client: Any, customer_uid: str) -> dict[str, dict[str, Any]]:
+    """The customer's records by id, each attribute as its plain value."""
+    found = client.query(
+        TableName=TABLE,
+        KeyConditionExpression="customer_uid = :uid",
+        ExpressionAttributeValues={":uid": {"S": customer_uid}},
+    )["Items"]
+    return {
+        record["record_id"]["S"]: {name: next(iter(value.values())) for name, value in record.items()}
+        for record in found
+    }
+
+
+def consent(*purposes: Purpose) -> Consent:
+    return Consent(version="2026-11-01", items=("terms", "privacy"), purposes=frozenset(purposes))
+
+
+def pay(store: RecordsStore, customer_uid: str, merchant_uid: str, paid_at: int, **keep: bool) -> None:
+    store.record_payment(
+        customer_uid,
+        subscription="sub_1",
+        merchant_uid=merchant_uid,
+        imp_uid=f"imp_{merchant_uid}",
+        amount=9900,
+        currency="KRW",
+        paid_at=datetime.fromtimestamp(paid_at, UTC),
+        **keep,
+    )
+
+
+def test_a_consent_is_recorded_as_given_in_korea_time_with_no_end(store: RecordsStore, client: Any) -> None:
+    record_id = store.record_consent("cu_1", consent("plan", "card"), caller="caller-1")
+
+    assert record_id.startswith("consent#2026-11-18T20:06:40.000000+09:00#")
+    assert items(client, "cu_1") == {
+        record_id: {
+            "customer_uid": "cu_1",
+            "record_id": record_id,
+            "terms_version": "2026-11-01",
+            "items": [{"S": "terms"}, {"S": "privacy"}],
+            "purposes": ["card", "plan"],
+            "given_at": "2026-11-18T20:06:40+09:00",
+            "caller": "caller-1",
+        }
+    }
+
+
+def test_a_payment_is_kept_five_years_from_when_it_was_made(store: RecordsStore, client: Any) -> None:
+    pay(store, "cu_1", "m_1", NOW - 60)
+
+    assert items(client, "cu_1") == {
+        "payment#m_1": {
+            "customer_uid": "cu_1",
+            "record_id": "payment#m_1",
+            "subscription": "sub_1",
+            "imp_uid": "imp_m_1",
+            "amount": "9900",
+            "currency": "KRW",
+            "paid_at": "2026-11-18T20:05:40+09:00",
+            "expires_at": str(NOW - 60 + RECORD_SECONDS),
+        }
+    }
+
+
+def test_a_backfill_never_overwrites_a_recorded_payment(store: RecordsStore, client: Any) -> None:
+    pay(store, "cu_1", "m_1", NOW - 60)
+    pay(store, "cu_1", "m_1", NOW - 3600, keep_existing=True)
+    assert items(client, "cu_1")["payment#m_1"]["expires_at"] == str(NOW - 60 + RECORD_SECONDS)
+
+    pay(store, "cu_1", "m_1", NOW - 30)  # PortOne's own answer again: the same payment, one record
+    assert items(client, "cu_1")["payment#m_1"]["expires_at"] == str(NOW - 30 + RECORD_SECONDS)
+
+
+def test_a_closed_consent_starts_its_five_years_once(store: RecordsStore, client: Any, clock: Clock) -> None:
+    record_id = store.record_consent("cu_1", consent("card"), caller="caller-1")
+
+    store.close("cu_1", record_id)
+    clock.now += 100
+    store.close("cu_1", record_id)
+
+    assert items(client, "cu_1")[record_id]["expires_at"] == str(NOW + RECORD_SECONDS)
+    store.close("cu_2", "consent#gone")  # a record moved meanwhile: nothing is created
+    assert items(client, "cu_2") == {}
+
+
+def test_a_record_that_cannot_be_closed_is_logged_by_name_only(
+    store: RecordsStore, client: Any, logs: io.StringIO
+) -> None:
+    client.delete_table(TableName=TABLE)
+
+    store.close("cu_1", "consent#x")
+
+    [line] = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert (line["message"], line["outcome"], line["customer_uid"]) == (
+        "record not closed",
+        "RECORD_NOT_CLOSED",
+        "cu_1",
+    )
+
+
+def test_a_deleted_key_starts_its_contracts_five_years_and_says_when_the_last_record_ends(
+    store: RecordsStore, client: Any
+) -> None:
+    record_id = store.record_consent("cu_1", consent("card"), caller="caller-1")
+    pay(store, "cu_1", "m_1", NOW + 10)  # PortOne's clock a little ahead of ours
+
+    until = store.close_customer("cu_1")
+
+    assert until == datetime.fromtimestamp(NOW + 10 + RECORD_SECONDS, UTC)
+    assert items(client, "cu_1")[record_id]["expires_at"] == str(NOW + RECORD_SECONDS)
+    assert store.close_customer("cu_2") == datetime.fromtimestamp(NOW + RECORD_SECONDS, UTC)
+
+
+def test_a_card_change_moves_the_subscriptions_own_records_and_leaves_the_cards(
+    store: RecordsStore, client: Any
+) -> None:
+    plan = store.record_consent("cu_old", consent("plan", "card"), caller="caller-1")
+    card_only = store.record_consent("cu_old", consent("card"), caller="caller-1")
+    price = "price_consent#sub_1#3#2026-11-18T20:06:40+09:00"
+    client.put_item(TableName=TABLE, Item={"customer_uid": {"S": "cu_old"}, "record_id": {"S": price}})
+    closed = store.record_consent("cu_old", consent("plan"), caller="caller-1")
+    store.close("cu_old", closed)
+
+    store.move_contract("cu_old", "cu_new")
+
+    assert set(items(client, "cu_new")) == {plan, price}
+    assert set(items(client, "cu_old")) == {card_only, closed}
+    assert items(client, "cu_new")[plan]["customer_uid"] == "cu_new"
+
+
+def test_an_erasure_reports_what_is_kept_by_kind_until_when_and_why(
+    store: RecordsStore, client: Any, clock: Clock
+) -> None:
+    store.record_consent("cu_1", consent("card"), caller="caller-1")
+    pay(store, "cu_1", "m_1", NOW - 100)
+    pay(store, "cu_2", "m_2", NOW - 50)
+    pay(store, "cu_2", "m_old", NOW - RECORD_SECONDS)  # expired this very second: gone
+
+    kept = {k.record: (k.count, k.until, k.law) for k in store.kept(["cu_1", "cu_2"])}
+
+    assert kept == {
+        "consents": (1, datetime.fromtimestamp(NOW + RECORD_SECONDS, KST), CONTRACTS),
+        "payments": (2, datetime.fromtimestamp(NOW - 50 + RECORD_SECONDS, KST), PAYMENTS),
+    }
+    assert store.kept(["cu_3"]) == []
+
+
+def test_a_records_table_that_cannot_be_written_or_read_is_a_503(store: RecordsStore, client: Any) -> None:
+    client.delete_table(TableName=TABLE)
+
+    for write in (
+        lambda: store.record_consent("cu_1", consent("card"), caller="caller-1"),
+        lambda: store.close_customer("cu_1"),
+        lambda: store.move_contract("cu_1", "cu_2"),
+        lambda: store.kept(["cu_1"]),
+    ):
+        with pytest.raises(ConfigurationUnavailable, match=r"^records? not (written|closed|moved|read) \("):
+            write()
