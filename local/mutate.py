@@ -185,8 +185,8 @@ class Results:
     def record(self, mutant: str, exit_code: int, details: dict[str, Any]) -> None:
         """A mutant's verdict, and how it was reached (its killer, its time) in mutants/verdicts.jsonl and,
         once the run has its history, in tests/mutation-history.jsonl."""
-        if self.history and exit_code in KEPT:
-            self.history.add(mutant, KEPT[exit_code], details)
+        if self.history:
+            self.history.add(mutant, KEPT.get(exit_code), details)
         with self._lock:
             data = self._files[mutant]
             data.exit_code_by_key[mutant] = exit_code
@@ -409,13 +409,13 @@ def _run(patterns: list[str], sessions: int, most_tests: int | None, fresh: bool
     executed = {file: {int(number): tests for number, tests in by.items()} for file, by in lines.items()}
     plan = Plan(seconds, executed, MUTANTS, most_tests=most_tests)
     history = History(plan)
-    # A chosen mutant of a FRESH run runs again; every other verdict that still holds is taken over.
     tested = [m for m in everything if m not in refused]
-    taken = _take_over(history, [m for m in tested if not (fresh and m in chosen)], results, plan)
+    # Each verdict that still holds is taken over (and kept should a FRESH run stop before running it again).
+    taken = _take_over(history, tested, results, plan)
     results.history = history  # from now on each verdict goes to the history too
     results.save()
-    print(f"    taken over from {HISTORY} (still holding): {_counted(results.counts, KEPT)}")
-    mutants = [m for m in tested if m in chosen and m not in taken]
+    print(f"    still holding in {HISTORY}: {_counted(results.counts, KEPT)}")
+    mutants = [m for m in tested if m in chosen and (fresh or m not in taken)]
     results.counts.clear()
     if not mutants:
         print(f"Done: no mutant to run ({_minutes(started)})")

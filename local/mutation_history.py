@@ -62,22 +62,24 @@ class History:
             self._now[identity] = kept
         return kept
 
-    def add(self, mutant: str, verdict: str, details: dict[str, Any]) -> None:
+    def add(self, mutant: str, verdict: str | None, details: dict[str, Any]) -> None:
         """A verdict this run reached, with the killer of a kill or how many tests a survivor passed of how
-        many reach it. A kill by a test that does not execute the mutated code (a late exception's) is not
-        kept: nothing would tell when it stops holding."""
+        many reach it; None for one that is not kept (a timeout, a suspicious mutant), which runs again next
+        time. Neither is a kill by a test that does not execute the mutated code (a late exception's):
+        nothing would tell when it stops holding."""
         identity = self._plan.identity(mutant)
-        entry: dict[str, Any] = {"mutant": identity, "verdict": verdict}
-        if verdict == KILLED:
+        entry: dict[str, Any] | None = None
+        if verdict == KILLED and details["killer"] in self._plan.reaching(mutant):
             killer = details["killer"]
-            if killer not in self._plan.reaching(mutant):
-                return
-            entry |= {"killer": killer, "file": self._file_hash(killer)}
-        else:
-            entry |= {"tests": self._tests_hash(mutant)}
+            entry = {"mutant": identity, "verdict": KILLED, "killer": killer, "file": self._file_hash(killer)}
+        elif verdict in (SURVIVED, NO_TESTS):
+            entry = {"mutant": identity, "verdict": verdict, "tests": self._tests_hash(mutant)}
             entry |= {key: details[key] for key in ("planned", "reaching") if key in details}
         with self._lock:
-            self._now[identity] = entry
+            if entry is None:
+                self._now.pop(identity, None)
+            else:
+                self._now[identity] = entry
 
     def save(self) -> None:
         """This run's verdicts, taken over or reached (an earlier one that no longer holds is gone)."""

@@ -117,3 +117,18 @@ def test_a_kill_by_a_test_that_does_not_run_the_mutated_code_is_not_kept(mutants
     run(path, plan(mutants_dir, [FAST]), {FIRST: (KILLED, {"killer": "(after the tests: OSError)"})})
 
     assert path.read_text() == ""
+
+
+def test_a_timeout_takes_the_place_of_an_earlier_verdict_and_is_not_kept(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    killed = (KILLED, {"killer": FAST})
+    run(path, plan(mutants_dir, [FAST]), {FIRST: killed, SECOND: killed})
+
+    history = History(plan(mutants_dir, [FAST]), path)
+    assert history.take_over(FIRST) is not None
+    assert history.take_over(SECOND) is not None
+    history.add(FIRST, None, {"ended": "no answer within 20 s"})  # run again (FRESH=1): it timed out
+    history.save()
+
+    identities = [json.loads(line)["mutant"] for line in path.read_text().splitlines()]
+    assert identities == [plan(mutants_dir, [FAST]).identity(SECOND)]
