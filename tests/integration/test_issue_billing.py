@@ -168,3 +168,74 @@ def test_pg_codes_are_logged_and_pg_text_is_not(invoke, logs) -> None:
 
 def _valid_body() -> dict[str, str]:
     return json.loads(load_event("issue_billing")["body"])
+
+
+# What an operator reads (README, "Logs and metrics"): one line per PortOne call, one per outcome.
+_READ = ("level", "message", "route", "outcome", "http_status", "customer_uid", "card_last4", "card_code")
+_READ_ON_FAILURE = ("portone_code", "pg_code", "error_fields")
+_CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
+
+
+@pytest.mark.parametrize(
+    ("event", "lines"),
+    [
+        (
+            "issue_billing",
+            [
+                {**_CALL, "route": "POST /users/getToken"},
+                {**_CALL, "route": "POST /subscribe/customers/{customer_uid}"},
+                {
+                    "level": "INFO",
+                    "message": "billing key issued",
+                    "outcome": "BILLING_KEY_ISSUED",
+                    "customer_uid": "cust_0001_card_a",
+                    "card_last4": "0001",
+                    "card_code": "361",
+                },
+            ],
+        ),
+        (
+            "issue_billing_declined",
+            [
+                {**_CALL, "route": "POST /users/getToken"},
+                {**_CALL, "route": "POST /subscribe/customers/{customer_uid}"},
+                {
+                    "level": "WARNING",
+                    "message": "PortOne call failed",
+                    "outcome": "CARD_REJECTED",
+                    "customer_uid": "cust_0002_card_a",
+                    "http_status": 200,
+                    "portone_code": -1,
+                    "pg_code": "F112",
+                },
+                {
+                    "level": "INFO",
+                    "message": "request failed",
+                    "route": "POST /subscriptions/issue-billing",
+                    "outcome": "CARD_REJECTED",
+                    "http_status": 402,
+                },
+            ],
+        ),
+        (
+            "invalid_expiry",
+            [
+                {
+                    "level": "INFO",
+                    "message": "request failed",
+                    "route": "POST /subscriptions/issue-billing",
+                    "outcome": "INVALID_REQUEST",
+                    "http_status": 400,
+                    "error_fields": ["expiry:expired"],
+                }
+            ],
+        ),
+    ],
+)
+def test_each_outcome_is_logged_once_for_the_operator(invoke, logs, event: str, lines) -> None:
+    invoke(load_event(event))
+
+    logged = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert [{k: v for k, v in line.items() if k in _READ + _READ_ON_FAILURE} for line in logged] == lines
+    assert all(isinstance(line["latency_ms"], float) for line in logged if line["message"] == "PortOne call")
+    assert {line["correlation_id"] for line in logged} == {load_event(event)["requestContext"]["requestId"]}
