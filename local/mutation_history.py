@@ -5,21 +5,23 @@ is kept with what it was reached with, and a later run takes it over instead of 
 by the rules of StrykerJS's incremental mode (https://stryker-mutator.io/docs/stryker-js/incremental):
 
 - a mutant is the same when its function's text, with the mutation, is the same (mutmut's numbers shift);
-- a kill holds while the test that killed it still executes the mutated code and its file has not changed;
+- a kill holds while the test that killed it still executes the mutated code and its code has not changed
+  (its file, less the file's other test functions: a test added beside it changes nothing);
 - a survivor (or a mutant no test reaches) holds while the tests that execute the mutated code are the same
-  tests, in unchanged files, and a mutant may run as many of them as before.
+  tests, their code unchanged, and a mutant may run as many of them as before.
 
 What neither rule sees: a change elsewhere (another function, a fixture, the emulator) that makes a test blind
 to a mutant it killed. `make mutate FRESH=1` runs every mutant again and writes the history anew.
 
 One verdict a line, sorted, so that a change to the history shows as the mutants whose verdicts changed:
 
-    {"mutant": "billing.cards.x_brand@3f2a…", "verdict": "killed", "killer": "tests/…::test_a", "file": "9c…"}
+    {"mutant": "billing.cards.x_brand@3f2a…", "verdict": "killed", "killer": "tests/…::test_a", "code": "9c…"}
     {"mutant": "billing.cards.x_shows@77b0…", "verdict": "survived", "tests": "51d4…", "planned": 5, …}
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import threading
@@ -42,7 +44,7 @@ class History:
         self._path = path
         self._kept: dict[str, dict[str, Any]] = _read(path) if path.exists() else {}
         self._now: dict[str, dict[str, Any]] = {}
-        self._file_hashes: dict[str, str] = {}
+        self._test_hashes: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def take_over(self, mutant: str) -> dict[str, Any] | None:
@@ -53,7 +55,7 @@ class History:
             return None
         if kept["verdict"] == KILLED:
             killer = kept["killer"]
-            holds = killer in self._plan.reaching(mutant) and kept["file"] == self._file_hash(killer)
+            holds = killer in self._plan.reaching(mutant) and kept["code"] == self._test_hash(killer)
         else:
             holds = kept["tests"] == self._tests_hash(mutant)
         if not holds:
@@ -71,7 +73,7 @@ class History:
         entry: dict[str, Any] | None = None
         if verdict == KILLED and details["killer"] in self._plan.reaching(mutant):
             killer = details["killer"]
-            entry = {"mutant": identity, "verdict": KILLED, "killer": killer, "file": self._file_hash(killer)}
+            entry = {"mutant": identity, "verdict": KILLED, "killer": killer, "code": self._test_hash(killer)}
         elif verdict in (SURVIVED, NO_TESTS):
             entry = {"mutant": identity, "verdict": verdict, "tests": self._tests_hash(mutant)}
             entry |= {key: details[key] for key in ("planned", "reaching") if key in details}
@@ -90,19 +92,37 @@ class History:
         partial.replace(self._path)
 
     def _tests_hash(self, mutant: str) -> str:
-        """The tests that execute the mutated code, each with its file, and how many of them a mutant runs."""
+        """The tests that execute the mutated code, each with its code, and how many of them a mutant runs."""
         digest = hashlib.sha256(f"at most {self._plan.most_tests} tests\0".encode())
         for test in sorted(self._plan.reaching(mutant)):
-            digest.update(f"{test}\0{self._file_hash(test)}\0".encode())
+            digest.update(f"{test}\0{self._test_hash(test)}\0".encode())
         return digest.hexdigest()[:16]
 
-    def _file_hash(self, test: str) -> str:
-        """The test's file as this run has it, in mutants/."""
-        file = test.partition("::")[0]
-        if file not in self._file_hashes:
-            text = (self._plan.mutants_dir / file).read_bytes()
-            self._file_hashes[file] = hashlib.sha256(text).hexdigest()[:16]
-        return self._file_hashes[file]
+    def _test_hash(self, test: str) -> str:
+        """The test's code as this run has it (in mutants/): its file without the file's other test
+        functions, so that a test added beside it, or another one changed, leaves its verdicts standing."""
+        file, _, name = test.partition("::")
+        function = name.partition("[")[0]  # a parametrized test's cases share its code
+        key = f"{file}::{function}"
+        if key not in self._test_hashes:
+            code = _without_other_tests((self._plan.mutants_dir / file).read_text(encoding="utf-8"), function)
+            self._test_hashes[key] = hashlib.sha256(code.encode()).hexdigest()[:16]
+        return self._test_hashes[key]
+
+
+def _without_other_tests(text: str, test: str) -> str:
+    """The file's text without its test functions other than `test` (for a test in a class, `Class::test`:
+    without all of them, the class whole)."""
+    others: set[int] = set()
+    for node in ast.parse(text).body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if node.name.startswith("test") and node.name != test:
+            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            assert node.end_lineno is not None, "ast.parse gives every statement its end"
+            others |= set(range(first, node.end_lineno + 1))
+    kept = (line for number, line in enumerate(text.splitlines(), start=1) if number not in others)
+    return "\n".join(line for line in kept if line.strip())  # the blank lines around them went too
 
 
 def _read(path: Path) -> dict[str, dict[str, Any]]:

@@ -62,7 +62,7 @@ def test_a_kill_holds_while_its_test_reaches_the_mutant_unchanged(mutants_dir: P
         "mutant": json.loads(path.read_text())["mutant"],
         "verdict": KILLED,
         "killer": SLOW,
-        "file": json.loads(path.read_text())["file"],
+        "code": json.loads(path.read_text())["code"],
     }
     # The killer no longer reaches it, then its file changed.
     assert History(plan(mutants_dir, [FAST]), path).take_over(FIRST) is None
@@ -132,3 +132,18 @@ def test_a_timeout_takes_the_place_of_an_earlier_verdict_and_is_not_kept(mutants
 
     identities = [json.loads(line)["mutant"] for line in path.read_text().splitlines()]
     assert identities == [plan(mutants_dir, [FAST]).identity(SECOND)]
+
+
+def test_a_test_added_beside_the_killer_leaves_the_kill_standing_a_changed_helper_does_not(
+    mutants_dir: Path,
+) -> None:
+    path = mutants_dir / "history.jsonl"
+    test_file = mutants_dir / "tests/test_slow.py"
+    test_file.write_text("LIMIT = 1\n\n\ndef test_slow(): ...\n")
+    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
+
+    test_file.write_text("LIMIT = 1\n\n\n@mark\ndef test_other(): ...\n\n\ndef test_slow(): ...\n")
+    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is not None
+
+    test_file.write_text("LIMIT = 2\n\n\ndef test_slow(): ...\n")
+    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is None
