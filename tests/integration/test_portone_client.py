@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -158,30 +159,50 @@ def test_an_unknown_customer_is_not_found_whichever_way_portone_says_it(
         emulator.unknown_customer_status = 404
 
 
+ISSUE_ROUTE = "POST /subscribe/customers/{customer_uid}"
+MAY_HAVE_ARRIVED = "; the request may have reached PortOne"
+
+
 @pytest.mark.parametrize(
-    ("kind", "seconds"),
-    [("latency", 3.0), ("reset", 0.0), ("http_500", 0.0), ("http_503", 0.0), ("malformed", 0.0)],
+    ("kind", "seconds", "detail", "http_status"),
+    [
+        ("latency", 3.0, f"{ISSUE_ROUTE}: ReadTimeout{MAY_HAVE_ARRIVED}", None),
+        ("reset", 0.0, f"{ISSUE_ROUTE}: ConnectionError{MAY_HAVE_ARRIVED}", None),
+        ("http_500", 0.0, f"{ISSUE_ROUTE}: HTTP 500", 500),
+        ("http_503", 0.0, f"{ISSUE_ROUTE}: HTTP 503", 503),
+        ("malformed", 0.0, "HTTP 200 with a body that is not a PortOne envelope", 200),
+    ],
 )
-def test_a_post_that_may_have_arrived_is_never_repeated(client, emulator, kind: str, seconds: float) -> None:
+def test_a_post_that_may_have_arrived_is_never_repeated(
+    client, emulator, kind: str, seconds: float, detail: str, http_status: int | None
+) -> None:
     issue(client, "warm_up")  # take the token call out of the picture
     emulator.add_fault(kind, "POST /subscribe/customers", seconds=seconds)
-    with pytest.raises(PortOneOutcomeUnknown):
+    with pytest.raises(PortOneOutcomeUnknown) as unknown:
         issue(client)
+    assert (str(unknown.value), unknown.value.http_status) == (detail, http_status)
     assert emulator.count(*ISSUE) == 2  # the warm-up and the one attempt: no retry
     assert "cu_1" in emulator.customers  # it did arrive: only a lookup can tell (reconciliation, D6)
 
 
-def test_a_get_is_retried_once_after_a_5xx(client, emulator) -> None:
+def test_a_get_is_retried_once_after_a_5xx(client, emulator, logs) -> None:
     issue(client)
     emulator.add_fault("http_502", "GET /subscribe/customers")
     assert client.get_customer("cu_1", deadline=Deadline.after(5)).customer_uid == "cu_1"
     assert emulator.count(*GET) == 2
+    calls = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert [(c["message"], c["route"], c["http_status"]) for c in calls] == [
+        ("PortOne call", "POST /users/getToken", 200),
+        ("PortOne call", "POST /subscribe/customers/{customer_uid}", 200),
+        ("PortOne call", "GET /subscribe/customers/{customer_uid}", 502),
+        ("PortOne call", "GET /subscribe/customers/{customer_uid}", 200),
+    ]
 
 
 def test_a_garbled_answer_to_a_get_is_a_protocol_error(client, emulator) -> None:
     issue(client)
     emulator.add_fault("malformed", "GET /subscribe/customers")
-    with pytest.raises(PortOneProtocolError):
+    with pytest.raises(PortOneProtocolError, match=r"^HTTP 200 with a body that is not a PortOne envelope$"):
         client.get_customer("cu_1", deadline=Deadline.after(5))
 
 
@@ -191,14 +212,20 @@ def test_get_token_is_retried_after_a_5xx(client, emulator) -> None:
     assert emulator.count(*TOKEN) == 2
 
 
-def test_a_closed_port_is_unavailable_and_nothing_was_sent(keys) -> None:
+def test_a_closed_port_is_unavailable_and_nothing_was_sent(keys, logs) -> None:
     client = PortOneClient(keys, base_url="http://127.0.0.1:9", connect_timeout=0.5)
-    with pytest.raises(PortOneUnavailable):
+    with pytest.raises(PortOneUnavailable, match=r"^POST /users/getToken: ConnectionError$"):
         issue(client)
+    [retrying] = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert (retrying["message"], retrying["route"], retrying["retries"]) == (
+        "PortOne call failed, retrying",
+        "POST /users/getToken",
+        1,
+    )
 
 
 def test_no_call_starts_without_time_to_finish(client, emulator) -> None:
-    with pytest.raises(PortOneUnavailable):
+    with pytest.raises(PortOneUnavailable, match=r"^POST /users/getToken: no time left to call PortOne$"):
         issue(client, seconds=0.1)
     assert emulator.calls == ()
 
