@@ -9,7 +9,7 @@ import pytest
 
 from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
-from tests.integration.support import Invocation, http_event, load_event
+from tests.integration.support import Invocation, emitted_metrics, http_event, load_event
 
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 TOKEN = ("POST", "/users/getToken")
@@ -177,10 +177,11 @@ _CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
 
 
 @pytest.mark.parametrize(
-    ("event", "lines"),
+    ("event", "metric", "lines"),
     [
         (
             "issue_billing",
+            "BillingKeyIssued",
             [
                 {**_CALL, "route": "POST /users/getToken"},
                 {**_CALL, "route": "POST /subscribe/customers/{customer_uid}"},
@@ -196,6 +197,7 @@ _CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
         ),
         (
             "issue_billing_declined",
+            "CardRejected",
             [
                 {**_CALL, "route": "POST /users/getToken"},
                 {**_CALL, "route": "POST /subscribe/customers/{customer_uid}"},
@@ -219,6 +221,7 @@ _CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
         ),
         (
             "invalid_expiry",
+            "InvalidRequest",
             [
                 {
                     "level": "INFO",
@@ -232,9 +235,12 @@ _CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
         ),
     ],
 )
-def test_each_outcome_is_logged_once_for_the_operator(invoke, logs, event: str, lines) -> None:
+def test_each_outcome_is_logged_and_counted_once_for_the_operator(
+    invoke, logs, capsys, event: str, metric: str, lines
+) -> None:
     invoke(load_event(event))
 
+    assert emitted_metrics(capsys.readouterr().out) == {metric}
     logged = [json.loads(line) for line in logs.getvalue().splitlines()]
     assert [{k: v for k, v in line.items() if k in _READ + _READ_ON_FAILURE} for line in logged] == lines
     assert all(isinstance(line["latency_ms"], float) for line in logged if line["message"] == "PortOne call")
