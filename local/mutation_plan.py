@@ -178,14 +178,19 @@ class Plan:
 
     def tests(self, mutant: str) -> list[str]:
         """The tests that execute the mutated code, at most `most_tests` of them: first those that killed this
-        function's other mutants (latest first), then those that killed other mutants of its module (fastest
-        first), then the rest (fastest first). Empty when no test executes it."""
+        function's other mutants (latest first), then those that killed other mutants of its module, then
+        the module's own tests (in test_<module>.py), then the rest, each group fastest first. Empty when no
+        test executes it."""
         reaching = self._reaching(mutant)
         with self._lock:
             killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
             neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
-        rest = reaching - set(killers) - neighbours
-        ordered = killers + sorted(neighbours, key=self._speed) + sorted(rest, key=self._speed)
+        own_file = f"test_{_module(mutant).rpartition('.')[2]}.py"
+        own = {test for test in reaching if Path(test.partition("::")[0]).name == own_file}
+        own -= set(killers) | neighbours
+        rest = reaching - set(killers) - neighbours - own
+        by_speed = [sorted(group, key=self._speed) for group in (neighbours, own, rest)]
+        ordered = killers + [test for group in by_speed for test in group]
         return ordered[: self.most_tests] if self.most_tests else ordered
 
     def reaching_count(self, mutant: str) -> int:

@@ -155,3 +155,12 @@ def test_mypy_refusing_a_mutants_other_value_for_an_attribute_is_mutmuts_copying
     assert not _is_copying_artefact({"code": "assignment", "line": 4}, copied)
     assert _is_copying_artefact({"code": "no-redef", "line": 4}, copied)
     assert not _is_copying_artefact({"code": "arg-type", "line": 3}, copied)
+
+
+def test_the_modules_own_tests_come_before_the_others_reaching_it(mutants_dir: Path) -> None:
+    own, other = "tests/unit/test_prices.py::test_tax", "tests/integration/test_app.py::test_fast"
+    plan = Plan({own: 1.0, other: 0.1, "fast": 0.01}, {FILE: {3: [own, other, "fast"]}}, mutants_dir)
+    assert plan.tests("billing.prices.x_price__mutmut_3") == [own, "fast", other]
+
+    plan.killed("billing.prices.x_rate__mutmut_1", other)
+    assert plan.tests("billing.prices.x_price__mutmut_3") == [other, own, "fast"]
