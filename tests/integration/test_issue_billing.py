@@ -177,10 +177,11 @@ _CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
 
 
 @pytest.mark.parametrize(
-    ("event", "metric", "lines"),
+    ("event", "portone_down", "metric", "lines"),
     [
         (
             "issue_billing",
+            False,
             "BillingKeyIssued",
             [
                 {**_CALL, "route": "POST /users/getToken"},
@@ -197,6 +198,7 @@ _CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
         ),
         (
             "issue_billing_declined",
+            False,
             "CardRejected",
             [
                 {**_CALL, "route": "POST /users/getToken"},
@@ -221,6 +223,7 @@ _CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
         ),
         (
             "invalid_expiry",
+            False,
             "InvalidRequest",
             [
                 {
@@ -233,11 +236,36 @@ _CALL = {"level": "INFO", "message": "PortOne call", "http_status": 200}
                 }
             ],
         ),
+        (
+            "issue_billing",
+            True,  # getToken answers 503, then 503 again: a failure on the server's side, logged as an error
+            "PaymentProviderUnavailable",
+            [
+                {**_CALL, "route": "POST /users/getToken", "http_status": 503},
+                {**_CALL, "route": "POST /users/getToken", "http_status": 503},
+                {
+                    "level": "WARNING",
+                    "message": "PortOne call failed",
+                    "outcome": "PAYMENT_PROVIDER_UNAVAILABLE",
+                    "customer_uid": "cust_0001_card_a",
+                    "http_status": 503,
+                },
+                {
+                    "level": "ERROR",
+                    "message": "request failed",
+                    "route": "POST /subscriptions/issue-billing",
+                    "outcome": "PAYMENT_PROVIDER_UNAVAILABLE",
+                    "http_status": 503,
+                },
+            ],
+        ),
     ],
 )
 def test_each_outcome_is_logged_and_counted_once_for_the_operator(
-    invoke, logs, capsys, event: str, metric: str, lines
+    invoke, stack: EmbeddedStack, logs, capsys, event: str, portone_down: bool, metric: str, lines
 ) -> None:
+    if portone_down:
+        stack.emulator.add_fault("http_503", "POST /users/getToken", times=2)
     invoke(load_event(event))
 
     assert emitted_metrics(capsys.readouterr().out) == {metric}
