@@ -129,6 +129,11 @@ class MutatedFile:
         return self.lines[function.lineno - 1 : _end(function)]
 
 
+def _is_named_for(stem: str, own_name: str) -> bool:
+    """test_records.py and test_records_store.py hold billing.records's own tests, test_recordings.py not."""
+    return stem == own_name or stem.startswith(own_name + "_")
+
+
 def _end(node: ast.AST) -> int:
     end = getattr(node, "end_lineno", None)
     assert end is not None, "ast.parse gives every statement its end"
@@ -179,14 +184,14 @@ class Plan:
     def tests(self, mutant: str) -> list[str]:
         """The tests that execute the mutated code, at most `most_tests` of them: first those that killed this
         function's other mutants (latest first), then those that killed other mutants of its module, then
-        the module's own tests (in test_<module>.py), then the rest, each group fastest first. Empty when no
-        test executes it."""
+        the module's own tests (in test_<module>.py or test_<module>_*.py), then the rest, each group fastest
+        first. Empty when no test executes it."""
         reaching = self._reaching(mutant)
         with self._lock:
             killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
             neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
-        own_file = f"test_{_module(mutant).rpartition('.')[2]}.py"
-        own = {test for test in reaching if Path(test.partition("::")[0]).name == own_file}
+        own_name = f"test_{_module(mutant).rpartition('.')[2]}"
+        own = {test for test in reaching if _is_named_for(Path(test.partition("::")[0]).stem, own_name)}
         own -= set(killers) | neighbours
         rest = reaching - set(killers) - neighbours - own
         by_speed = [sorted(group, key=self._speed) for group in (neighbours, own, rest)]

@@ -1,7 +1,6 @@
 """Settings shared by every tier: no real AWS credentials or endpoints can leak into a test run."""
 
 import functools
-import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -67,14 +66,3 @@ def _fresh_container() -> Iterator[None]:
     new_container()
     yield
     new_container()
-
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    """Everything the function's logger writes during the test."""
-    from billing.observability import logger
-
-    buffer = io.StringIO()
-    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
-    yield buffer
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ is built the same way: template.yaml's variables valued from events/env.json.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -81,6 +82,17 @@ def containers() -> Iterator[Containers]:
     pool = Containers(20)
     yield pool
     pool.close()
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Everything the function's logger writes during the test."""
+    from billing.observability import logger
+
+    buffer = io.StringIO()
+    previous = logger.registered_handler.setStream(buffer)  # type: ignore[attr-defined]
+    yield buffer
+    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -158,7 +158,7 @@ def test_mypy_refusing_a_mutants_other_value_for_an_attribute_is_mutmuts_copying
 
 
 def test_the_modules_own_tests_come_before_the_others_reaching_it(mutants_dir: Path) -> None:
-    own, other = "tests/unit/test_prices.py::test_tax", "tests/integration/test_app.py::test_fast"
+    own, other = "tests/unit/test_prices_tax.py::test_tax", "tests/integration/test_pricesx.py::test_fast"
     plan = Plan({own: 1.0, other: 0.1, "fast": 0.01}, {FILE: {3: [own, other, "fast"]}}, mutants_dir)
     assert plan.tests("billing.prices.x_price__mutmut_3") == [own, "fast", other]
 

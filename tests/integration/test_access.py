@@ -1,4 +1,4 @@
-"""The card-testing limits and the uid claims, one AccessStore against moto's DynamoDB (access.py).
+"""The card-testing limits and the uid claims, one AccessStore against the stack's DynamoDB (access.py).
 
 The integration tier drives the same rules through the function (tests/integration/test_limits.py); these
 pin the arithmetic at its edges: the window, the time to come back, each limit's last allowed attempt, the
@@ -10,11 +10,10 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from contextlib import suppress
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from billing.access import (
     DETAILS_MISMATCHES_PER_CARD,
@@ -24,8 +23,9 @@ from billing.access import (
     Limits,
 )
 from billing.errors import CardDetailsExhausted, CustomerNotFound, RateLimited
+from local.stack import EmbeddedStack
 
-TABLE = "billing"
+TABLE = "access-store-test"
 WINDOW = 600
 START = 1_795_000_200  # a window's start: a multiple of WINDOW
 LIMITS = Limits(
@@ -46,16 +46,18 @@ class Clock:
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="ap-northeast-2")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
+def client(stack: EmbeddedStack) -> Iterator[Any]:
+    """A table of this test's own, shaped as the function's (its key), in the stack's moto."""
+    client = stack.client("dynamodb")
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield client
+    with suppress(client.exceptions.ResourceNotFoundException):  # a test that deleted it
+        client.delete_table(TableName=TABLE)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
-"""The records Korean law keeps, one RecordsStore against moto's DynamoDB (records.py).
+"""The records Korean law keeps, one RecordsStore against the stack's DynamoDB (records.py).
 
-The integration tier checks them through the routes (tests/integration/test_erasure.py and others); these pin
-each item as stored, when its five years start, what a card change moves, and what an erasure reports.
+test_records.py and test_erasure.py check them through the routes; these pin each item as stored, when its
+five years start, what a card change moves, and what an erasure reports.
 """
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from billing.cards import KST
 from billing.errors import ConfigurationUnavailable
 from billing.records import RECORD_SECONDS, RecordsStore
 from billing.terms import Consent, Purpose
+from local.stack import EmbeddedStack
 
-TABLE = "records"
+TABLE = "records-store-test"
 NOW = 1_795_000_000  # 2026-11-18 20:06:40 KST
 CONTRACTS = "전자상거래법 시행령 제6조 제1항 (계약에 관한 기록, 5년)"
 PAYMENTS = "전자상거래법 시행령 제6조 제1항 (대금결제에 관한 기록, 5년)"
@@ -36,22 +36,24 @@ class Clock:
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="ap-northeast-2")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "customer_uid", "KeyType": "HASH"},
-                {"AttributeName": "record_id", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "customer_uid", "AttributeType": "S"},
-                {"AttributeName": "record_id", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield client
+def client(stack: EmbeddedStack) -> Iterator[Any]:
+    """A table of this test's own, shaped as the records table (its keys), in the stack's moto."""
+    client = stack.client("dynamodb")
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "customer_uid", "KeyType": "HASH"},
+            {"AttributeName": "record_id", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "customer_uid", "AttributeType": "S"},
+            {"AttributeName": "record_id", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield client
+    with suppress(client.exceptions.ResourceNotFoundException):  # a test that deleted it
+        client.delete_table(TableName=TABLE)
 
 
 @pytest.fixture

@@ -6,20 +6,24 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from billing.errors import ConfigurationUnavailable, ProviderMisconfigured
 from billing.keys import HmacKey, PortOneKeys, Secrets
+from local.stack import EmbeddedStack
 
 IMP_SECRET = "imp_unit_secret_value"  # a canary: no error may carry it
 
 
 @pytest.fixture
-def client() -> Iterator[Any]:
-    with mock_aws():
-        yield boto3.client("secretsmanager", region_name="ap-northeast-2")
+def client(stack: EmbeddedStack) -> Iterator[Any]:
+    """The stack's Secrets Manager, left with only the secrets it had (this test's are deleted)."""
+    client = stack.client("secretsmanager")
+    before = {secret["Name"] for secret in client.list_secrets()["SecretList"]}
+    yield client
+    for secret in client.list_secrets()["SecretList"]:
+        if secret["Name"] not in before:
+            client.delete_secret(SecretId=secret["ARN"], ForceDeleteWithoutRecovery=True)
 
 
 def test_a_cached_secret_is_read_again_only_when_asked_to(client: Any) -> None:
