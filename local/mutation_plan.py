@@ -183,18 +183,19 @@ class Plan:
 
     def tests(self, mutant: str) -> list[str]:
         """The tests that execute the mutated code, at most `most_tests` of them: first those that killed this
-        function's other mutants (latest first), then those that killed other mutants of its module, then
-        the module's own tests (in test_<module>.py or test_<module>_*.py), then the rest, each group fastest
-        first. Empty when no test executes it."""
+        function's other mutants (latest first), then the module's own tests (in test_<module>.py or
+        test_<module>_*.py), then those that killed other mutants of its module, then the rest, each group
+        fastest first. Empty when no test executes it."""
         reaching = self._reaching(mutant)
         with self._lock:
             killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
             neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
         own_name = f"test_{_module(mutant).rpartition('.')[2]}"
         own = {test for test in reaching if _is_named_for(Path(test.partition("::")[0]).stem, own_name)}
-        own -= set(killers) | neighbours
+        own -= set(killers)
+        neighbours -= own
         rest = reaching - set(killers) - neighbours - own
-        by_speed = [sorted(group, key=self._speed) for group in (neighbours, own, rest)]
+        by_speed = [sorted(group, key=self._speed) for group in (own, neighbours, rest)]
         ordered = killers + [test for group in by_speed for test in group]
         return ordered[: self.most_tests] if self.most_tests else ordered
 

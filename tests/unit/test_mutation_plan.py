@@ -162,5 +162,7 @@ def test_the_modules_own_tests_come_before_the_others_reaching_it(mutants_dir: P
     plan = Plan({own: 1.0, other: 0.1, "fast": 0.01}, {FILE: {3: [own, other, "fast"]}}, mutants_dir)
     assert plan.tests("billing.prices.x_price__mutmut_3") == [own, "fast", other]
 
-    plan.killed("billing.prices.x_rate__mutmut_1", other)
-    assert plan.tests("billing.prices.x_price__mutmut_3") == [other, own, "fast"]
+    plan.killed("billing.prices.x_rate__mutmut_1", other)  # another function's killer comes after them
+    assert plan.tests("billing.prices.x_price__mutmut_3") == [own, other, "fast"]
+    plan.killed("billing.prices.x_price__mutmut_1", "fast")  # this function's killer comes first
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["fast", own, other]
