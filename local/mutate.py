@@ -233,12 +233,12 @@ class Worker:
                 stderr=subprocess.STDOUT,
             )
         theirs.close()
+        self.connection = Connection(ours.detach())
         with Worker.registry:
             Worker.running.add(self)
         if STOPPING.is_set():  # the run stopped while this session started: it ends now, not after a mutant
             self.kill()
             raise SessionEnded("the run is stopping")
-        self.connection = Connection(ours.detach())
         self.tests: list[str] = self._receive(SESSION_START_SECONDS)[1]
 
     def measure(self, tests: list[str]) -> tuple[dict[str, float], dict[str, bool], dict[str, Any]]:
@@ -275,12 +275,15 @@ class Worker:
         self.kill()
 
     def kill(self) -> None:
+        """Once, whoever comes first: a stop, or the thread whose session it ended."""
+        with Worker.registry:
+            if self not in Worker.running:
+                return
+            Worker.running.discard(self)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, 9)
         self.process.wait()
         self.connection.close()
-        with Worker.registry:
-            Worker.running.discard(self)
 
 
 def _test_selection() -> list[str]:
