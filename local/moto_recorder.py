@@ -48,6 +48,10 @@ class MotoRecorder:
         text = requests.get(f"{self._endpoint}/moto-api/recorder/download-recording", timeout=60).text
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
+    def bodies(self, target: str) -> list[Any]:
+        """The request bodies of one operation's calls, e.g. "DynamoDB_20120810.BatchGetItem"."""
+        return [_body(e) for e in self._entries() if e["headers"].get("X-Amz-Target") == target]
+
     def count(self, target: str) -> int:
         """Calls of one operation, e.g. "secretsmanager.GetSecretValue"."""
         return self.calls()[target]

@@ -129,6 +129,15 @@ def test_a_successful_card_gives_its_failure_hold_back(invoke, stack, limits) ->
     assert attempt(invoke, number=card(8), uid="h_late").status == 429
 
 
+def test_the_limits_are_read_strongly_consistent(invoke, aws_calls) -> None:
+    # An eventually consistent read may miss the declines of the last second: a card tester's burst would
+    # pass the limits together (moto is always consistent, so the request itself is what can be checked).
+    attempt(invoke, number=card(1), uid="consistent")
+
+    [read] = aws_calls.bodies("DynamoDB_20120810.BatchGetItem")
+    assert [table["ConsistentRead"] for table in read["RequestItems"].values()] == [True]
+
+
 def test_a_declined_cards_claim_on_a_uid_is_released(invoke, stack, signed_in) -> None:
     # Given a uid a client tried with a card that was declined (F5: a claim must not outlive a failure)
     assert attempt(invoke, number=magic.CARD_WRONG_PASSWORD, uid="free_uid", subject="mallory").status == 402
