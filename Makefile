@@ -86,7 +86,8 @@ e2e: $(STAMP) browser ## Run only the browser tests (tests/e2e), screenshots in 
 # functions/billing, mypy refuses some, and local/mutate.py runs each of the others in a long-lived pytest
 # session per core against at most MOST_TESTS of the unit and integration tests that execute the statement it
 # changed, likeliest killers first ([tool.mutmut] in pyproject.toml). A verdict that still holds is taken over
-# from tests/mutation-history.jsonl (checked in) instead of run again; FRESH=1 runs the mutants again anyway.
+# from tests/mutation-history.jsonl (checked in) instead of run again; FRESH=1 measures every test again and
+# runs the chosen mutants again anyway.
 # MODULE=billing.cards runs one module's mutants, MOST_TESTS=0 every test that reaches each. The report:
 # python -m local.mutation_report.
 MODULE ?=

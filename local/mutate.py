@@ -23,7 +23,7 @@ each session of this suite starts moto's server, the PortOne emulator and the La
 5. The verdicts go to mutmut's result files (mutants/**/*.py.meta), which local/mutation_report.py reads,
    and to the history.
 
-    python -m local.mutate run ["billing.cards.*"] [--fresh]   # every mutant, or these (--fresh: run again)
+    python -m local.mutate run ["billing.cards.*"] [--fresh]   # the mutants whose verdicts do not hold
     python -m local.mutate show billing.cards.x_card_brand__mutmut_3    # mutmut's own commands
     python -m local.mutate results
 
@@ -309,8 +309,8 @@ def _inputs_digest() -> str:
 
 
 def _is_history(path: Path) -> bool:
-    """The history, or its next version being written: it changes with every run, and nothing reads it."""
-    return path.with_suffix("") == HISTORY.with_suffix("")
+    """The history, or its next version being written: it changes with every run, and no test reads it."""
+    return path in (HISTORY, HISTORY.with_suffix(".partial"))
 
 
 def _measured(digest: str) -> tuple[dict[str, float], dict[str, Any]] | None:
@@ -413,13 +413,15 @@ def _run(patterns: list[str], sessions: int, most_tests: int | None, fresh: bool
     executed = {file: {int(number): tests for number, tests in by.items()} for file, by in lines.items()}
     plan = Plan(seconds, executed, MUTANTS, most_tests=most_tests)
     history = History(plan)
-    tested = [m for m in everything if m not in refused]
-    # Each verdict that still holds is taken over (and kept should a FRESH run stop before running it again).
-    taken = _take_over(history, tested, results, plan)
+    if history.unreadable:
+        print(f"    {HISTORY}: lines {history.unreadable} are not verdicts (a merge's leftovers?): left out")
+    tested = sorted(m for m in everything if m not in refused)
+    # A mutant a FRESH run chose runs again (its verdict kept until then); any other that holds is taken over.
+    taken = _take_over(history, tested, results, plan, again=chosen if fresh else set())
     results.history = history  # from now on each verdict goes to the history too
     results.save()
     print(f"    still holding in {HISTORY}: {_counted(results.counts, KEPT)}")
-    mutants = [m for m in tested if m in chosen and (fresh or m not in taken)]
+    mutants = [m for m in tested if m in chosen and m not in taken]
     results.counts.clear()
     if not mutants:
         print(f"Done: no mutant to run ({_minutes(started)})")
@@ -453,16 +455,21 @@ def _run(patterns: list[str], sessions: int, most_tests: int | None, fresh: bool
     return 0
 
 
-def _take_over(history: History, mutants: list[str], results: Results, plan: Plan) -> set[str]:
-    """Record each earlier verdict that still holds; its killer goes first against its neighbours."""
+def _take_over(
+    history: History, mutants: list[str], results: Results, plan: Plan, *, again: set[str]
+) -> set[str]:
+    """Record each earlier verdict on these mutants that still holds, but for those to run `again`. Every
+    earlier killer still among the tests goes first against its mutant's neighbours, the kill holding or
+    not: it is the likeliest killer."""
+    earlier = {mutant: kept for mutant in mutants if (kept := history.earlier(mutant)) is not None}
+    for mutant, kept in earlier.items():
+        if kept.get("verdict") == mutation_history.KILLED and kept.get("killer") in plan.seconds:
+            plan.killed(mutant, kept["killer"])
     taken = set()
-    for mutant in mutants:
-        kept = history.take_over(mutant)
-        if kept is not None:
+    for mutant, kept in earlier.items():  # after the killers: they choose a capped survivor's first tests
+        if mutant not in again and history.holds(mutant, kept):
             how: dict[str, Any] = {key: kept[key] for key in ("killer", "planned", "reaching") if key in kept}
             results.record(mutant, EXIT_CODE[kept["verdict"]], {"seconds": 0.0, "taken_over": True, **how})
-            if "killer" in kept:
-                plan.killed(mutant, kept["killer"])
             taken.add(mutant)
     return taken
 
@@ -533,7 +540,7 @@ def _run_mutants(
             else:
                 results.record(mutant, TIMEOUT if isinstance(ended, SessionTimedOut) else SUSPICIOUS, details)
             continue
-        verdict |= {"planned": len(tests), "reaching": plan.reaching_count(mutant)}
+        verdict |= {"planned": len(tests), "reaching": len(plan.reaching(mutant)), "tried": tests}
         if verdict["killer"] is None:
             results.record(mutant, SURVIVED, verdict)
         elif verdict["passes_on_original"]:
@@ -600,7 +607,9 @@ def main(argv: list[str]) -> int:
         help=f"tests a mutant runs at most (default {MOST_TESTS}; 0: every test that reaches it)",
     )
     parser.add_argument(
-        "--fresh", action="store_true", help=f"run the mutants again, taking over nothing from {HISTORY}"
+        "--fresh",
+        action="store_true",
+        help=f"run the chosen mutants again whatever {HISTORY} says, after measuring every test again",
     )
     args = parser.parse_args(argv[1:])
     return run(args.patterns, args.sessions, args.most_tests or None, args.fresh)

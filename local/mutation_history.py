@@ -8,15 +8,19 @@ by the rules of StrykerJS's incremental mode (https://stryker-mutator.io/docs/st
 - a kill holds while the test that killed it still executes the mutated code and its code has not changed
   (its file, less the file's other test functions: a test added beside it changes nothing);
 - a survivor (or a mutant no test reaches) holds while the tests that execute the mutated code are the same
-  tests, their code unchanged, and a mutant may run as many of them as before.
+  tests, their code unchanged, a mutant still runs as many of them, and, when that is fewer than reach it
+  (MOST_TESTS), they are still the tests it would run first.
 
-What neither rule sees: a change elsewhere (another function, a fixture, the emulator) that makes a test blind
-to a mutant it killed. `make mutate FRESH=1` runs every mutant again and writes the history anew.
+What the rules do not see: a change elsewhere (another function, a fixture, the emulator, this tooling, the
+tools' versions) that makes a test blind to a mutant it killed. `make mutate FRESH=1` runs the mutants again.
+A verdict stays in the history until a run reaches another for its mutant, whether or not it still holds
+(a run of one module, or one stopped half-way, leaves the others as they were); a mutant that no longer
+exists leaves with it.
 
 One verdict a line, sorted, so that a change to the history shows as the mutants whose verdicts changed:
 
     {"mutant": "billing.cards.x_brand@3f2a…", "verdict": "killed", "killer": "tests/…::test_a", "code": "9c…"}
-    {"mutant": "billing.cards.x_shows@77b0…", "verdict": "survived", "tests": "51d4…", "planned": 5, …}
+    {"mutant": "billing.cards.x_shows@77b0…", "verdict": "survived", "tests": "51d4…", "tried": "e0…", …}
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import ast
 import hashlib
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,39 +41,44 @@ KILLED, SURVIVED, NO_TESTS = "killed", "survived", "no tests"  # the verdicts th
 
 
 class History:
-    """The kept verdicts, and the verdicts of this run as it reaches them."""
+    """The verdicts kept, and the verdicts of this run as it reaches them."""
 
     def __init__(self, plan: Plan, path: Path = HISTORY) -> None:
         """`plan`: this run's mutants and the tests that reach each."""
         self._plan = plan
         self._path = path
-        self._kept: dict[str, dict[str, Any]] = _read(path) if path.exists() else {}
+        self._kept, self.unreadable = _read(path)
         self._now: dict[str, dict[str, Any]] = {}
         self._test_hashes: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def take_over(self, mutant: str) -> dict[str, Any] | None:
-        """An earlier verdict on this mutant that still holds (it now belongs to this run), or None."""
+    def earlier(self, mutant: str) -> dict[str, Any] | None:
+        """The kept verdict on this mutant, whether or not it still holds: it stays in the history until this
+        run reaches another."""
         identity = self._plan.identity(mutant)
         kept = self._kept.get(identity)
-        if kept is None:
-            return None
-        if kept["verdict"] == KILLED:
-            killer = kept["killer"]
-            holds = killer in self._plan.reaching(mutant) and kept["code"] == self._test_hash(killer)
-        else:
-            holds = kept["tests"] == self._tests_hash(mutant)
-        if not holds:
-            return None
-        with self._lock:
-            self._now[identity] = kept
+        if kept is not None:
+            with self._lock:
+                self._now.setdefault(identity, kept)
         return kept
 
+    def holds(self, mutant: str, kept: dict[str, Any]) -> bool:
+        """Whether an earlier verdict on this mutant holds for this run's code and tests (after the earlier
+        kills have been told to the plan: a capped mutant's first tests depend on them)."""
+        verdict = kept.get("verdict")
+        if verdict == KILLED:
+            killer = kept.get("killer")
+            return killer in self._plan.reaching(mutant) and kept.get("code") == self._test_hash(killer)
+        if verdict not in (SURVIVED, NO_TESTS) or kept.get("tests") != self._tests_hash(mutant):
+            return False
+        tests = self._plan.tests(mutant)
+        return kept.get("tried") == (_hash(tests) if len(tests) < len(self._plan.reaching(mutant)) else None)
+
     def add(self, mutant: str, verdict: str | None, details: dict[str, Any]) -> None:
-        """A verdict this run reached, with the killer of a kill or how many tests a survivor passed of how
-        many reach it; None for one that is not kept (a timeout, a suspicious mutant), which runs again next
-        time. Neither is a kill by a test that does not execute the mutated code (a late exception's):
-        nothing would tell when it stops holding."""
+        """A verdict this run reached: a kill with its killer, a survivor with the tests it passed (`tried`)
+        and how many reach it; None for one that is not kept (a timeout, a suspicious mutant), which runs
+        again next time. Neither is a kill by a test that does not execute the mutated code (a late
+        exception's): nothing would tell when it stops holding."""
         identity = self._plan.identity(mutant)
         entry: dict[str, Any] | None = None
         if verdict == KILLED and details["killer"] in self._plan.reaching(mutant):
@@ -76,7 +86,9 @@ class History:
             entry = {"mutant": identity, "verdict": KILLED, "killer": killer, "code": self._test_hash(killer)}
         elif verdict in (SURVIVED, NO_TESTS):
             entry = {"mutant": identity, "verdict": verdict, "tests": self._tests_hash(mutant)}
-            entry |= {key: details[key] for key in ("planned", "reaching") if key in details}
+            tried = details.get("tried", [])
+            if len(tried) < len(self._plan.reaching(mutant)):
+                entry |= {"tried": _hash(tried), "planned": len(tried), "reaching": details["reaching"]}
         with self._lock:
             if entry is None:
                 self._now.pop(identity, None)
@@ -84,7 +96,7 @@ class History:
                 self._now[identity] = entry
 
     def save(self) -> None:
-        """This run's verdicts, taken over or reached (an earlier one that no longer holds is gone)."""
+        """The verdicts of this run's mutants: reached by it, or kept (a mutant that is gone is left out)."""
         with self._lock:
             lines = [json.dumps(self._now[key], ensure_ascii=False) + "\n" for key in sorted(self._now)]
         partial = self._path.with_suffix(".partial")
@@ -93,10 +105,9 @@ class History:
 
     def _tests_hash(self, mutant: str) -> str:
         """The tests that execute the mutated code, each with its code, and how many of them a mutant runs."""
-        digest = hashlib.sha256(f"at most {self._plan.most_tests} tests\0".encode())
-        for test in sorted(self._plan.reaching(mutant)):
-            digest.update(f"{test}\0{self._test_hash(test)}\0".encode())
-        return digest.hexdigest()[:16]
+        reaching = sorted(self._plan.reaching(mutant))
+        runs = len(reaching) if self._plan.most_tests is None else min(self._plan.most_tests, len(reaching))
+        return _hash([f"runs {runs}", *(f"{test}\0{self._test_hash(test)}" for test in reaching)])
 
     def _test_hash(self, test: str) -> str:
         """The test's code as this run has it (in mutants/): its file without the file's other test
@@ -106,25 +117,45 @@ class History:
         key = f"{file}::{function}"
         if key not in self._test_hashes:
             code = _without_other_tests((self._plan.mutants_dir / file).read_text(encoding="utf-8"), function)
-            self._test_hashes[key] = hashlib.sha256(code.encode()).hexdigest()[:16]
+            self._test_hashes[key] = _hash([code])
         return self._test_hashes[key]
 
 
+def _hash(parts: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _without_other_tests(text: str, test: str) -> str:
-    """The file's text without its test functions other than `test` (for a test in a class, `Class::test`:
-    without all of them, the class whole)."""
-    others: set[int] = set()
+    """The file's text without its test functions other than `test` and the blank lines after each (for a
+    test in a class, `Class::test`: without all of them, the class whole)."""
+    lines = text.splitlines()
+    others: set[int] = set()  # indexes into lines
     for node in ast.parse(text).body:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         if node.name.startswith("test") and node.name != test:
             first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
             assert node.end_lineno is not None, "ast.parse gives every statement its end"
-            others |= set(range(first, node.end_lineno + 1))
-    kept = (line for number, line in enumerate(text.splitlines(), start=1) if number not in others)
-    return "\n".join(line for line in kept if line.strip())  # the blank lines around them went too
+            last = node.end_lineno
+            while last < len(lines) and not lines[last].strip():
+                last += 1
+            others |= set(range(first - 1, last))
+    return "\n".join(line for index, line in enumerate(lines) if index not in others).rstrip()
 
 
-def _read(path: Path) -> dict[str, dict[str, Any]]:
-    with path.open(encoding="utf-8") as lines:
-        return {entry["mutant"]: entry for entry in map(json.loads, lines)}
+def _read(path: Path) -> tuple[dict[str, dict[str, Any]], list[int]]:
+    """The kept verdicts by mutant, and the numbers of the lines that are not one (a merge's leftovers)."""
+    kept: dict[str, dict[str, Any]] = {}
+    unreadable: list[int] = []
+    if not path.exists():
+        return kept, unreadable
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            entry = json.loads(line)
+            kept[entry["mutant"]] = entry
+        except (ValueError, TypeError, KeyError):
+            unreadable.append(number)
+    return kept, unreadable

@@ -199,10 +199,6 @@ class Plan:
         ordered = killers + [test for group in by_speed for test in group]
         return ordered[: self.most_tests] if self.most_tests else ordered
 
-    def reaching_count(self, mutant: str) -> int:
-        """How many tests execute the mutated code (more than `tests` gives when they are capped)."""
-        return len(self._reaching(mutant))
-
     def reaching(self, mutant: str) -> frozenset[str]:
         """Every test that executes the mutated code."""
         return frozenset(self._reaching(mutant))

@@ -26,6 +26,7 @@ FILE = "billing/fees.py"
 LINE = 2  # the statement both mutants change
 FIRST, SECOND = "billing.fees.x_fee__mutmut_1", "billing.fees.x_fee__mutmut_2"
 FAST, SLOW = "tests/test_fees.py::test_fast", "tests/test_slow.py::test_slow"
+NEW = "tests/test_new.py::test_new"
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def mutants_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def plan(mutants_dir: Path, reaching: list[str], most_tests: int | None = 5) -> Plan:
-    seconds = {FAST: 0.1, SLOW: 2.0, "tests/test_new.py::test_new": 0.5}
+    seconds = {FAST: 0.1, SLOW: 2.0, NEW: 0.5}
     return Plan(seconds, {FILE: {LINE: reaching}}, mutants_dir, most_tests=most_tests)
 
 
@@ -54,20 +55,27 @@ def run(path: Path, plan: Plan, verdicts: dict[str, tuple[str, dict[str, object]
     return history
 
 
+def held(plan: Plan, path: Path, mutant: str) -> dict[str, object] | None:
+    """The earlier verdict on the mutant if it holds for this plan."""
+    history = History(plan, path)
+    kept = history.earlier(mutant)
+    return kept if kept is not None and history.holds(mutant, kept) else None
+
+
 def test_a_kill_holds_while_its_test_reaches_the_mutant_unchanged(mutants_dir: Path) -> None:
     path = mutants_dir / "history.jsonl"
     run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
 
-    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) == {
+    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) == {
         "mutant": json.loads(path.read_text())["mutant"],
         "verdict": KILLED,
         "killer": SLOW,
         "code": json.loads(path.read_text())["code"],
     }
     # The killer no longer reaches it, then its file changed.
-    assert History(plan(mutants_dir, [FAST]), path).take_over(FIRST) is None
+    assert held(plan(mutants_dir, [FAST]), path, FIRST) is None
     (mutants_dir / "tests/test_slow.py").write_text("def test_slow(): assert False\n")
-    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is None
+    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is None
 
 
 def test_a_mutant_is_known_by_its_code_not_by_mutmuts_number(mutants_dir: Path) -> None:
@@ -76,40 +84,58 @@ def test_a_mutant_is_known_by_its_code_not_by_mutmuts_number(mutants_dir: Path) 
     source = mutants_dir / "functions" / FILE
 
     source.write_text(MUTATED.replace("x_fee__mutmut_2", "x_fee__mutmut_7"))  # another mutant came before it
-    assert History(plan(mutants_dir, [FAST]), path).take_over("billing.fees.x_fee__mutmut_7") is not None
+    assert held(plan(mutants_dir, [FAST]), path, "billing.fees.x_fee__mutmut_7") is not None
 
     source.write_text(MUTATED.replace("amount // 11", "amount // 11 + 0"))  # the function changed
-    assert History(plan(mutants_dir, [FAST]), path).take_over(SECOND) is None
+    assert held(plan(mutants_dir, [FAST]), path, SECOND) is None
 
 
-def test_a_survivor_holds_while_the_same_unchanged_tests_reach_it_as_many_of_them(mutants_dir: Path) -> None:
+def test_a_survivor_holds_while_the_same_unchanged_tests_reach_it_and_it_runs_them_all(
+    mutants_dir: Path,
+) -> None:
     path = mutants_dir / "history.jsonl"
-    survived = {"planned": 2, "reaching": 2}
-    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (SURVIVED, survived)})
+    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (SURVIVED, {"tried": [FAST, SLOW], "reaching": 2})})
 
-    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is not None
-    new_test = [FAST, SLOW, "tests/test_new.py::test_new"]
+    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is not None
+    assert held(plan(mutants_dir, [FAST, SLOW], most_tests=None), path, FIRST) is not None  # still both
+    assert held(plan(mutants_dir, [FAST, SLOW], most_tests=1), path, FIRST) is None
     (mutants_dir / "tests/test_new.py").write_text("def test_new(): ...\n")
-    assert History(plan(mutants_dir, new_test), path).take_over(FIRST) is None
-    assert History(plan(mutants_dir, [FAST, SLOW], most_tests=None), path).take_over(FIRST) is None
+    assert held(plan(mutants_dir, [FAST, SLOW, NEW]), path, FIRST) is None
     (mutants_dir / "tests/test_fees.py").write_text("def test_fast(): assert 1\n")
-    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is None
+    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is None
 
 
-def test_a_run_keeps_what_it_took_over_and_reached_and_forgets_the_rest(mutants_dir: Path) -> None:
+def test_a_capped_survivor_holds_while_its_first_tests_would_be_the_same(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    (mutants_dir / "tests/test_new.py").write_text("def test_new(): ...\n")
+    capped = plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2)
+    tried = capped.tests(FIRST)
+    assert tried == [FAST, NEW]
+    run(path, capped, {FIRST: (SURVIVED, {"tried": tried, "reaching": 3})})
+
+    assert held(plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2), path, FIRST) is not None
+    told = plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2)
+    told.killed(SECOND, SLOW)  # its function's killer would go first now
+    history = History(told, path)
+    kept = history.earlier(FIRST)
+    assert kept is not None
+    assert (kept["planned"], kept["reaching"]) == (2, 3)
+    assert not history.holds(FIRST, kept)
+
+
+def test_a_verdict_stays_until_its_mutant_gets_another_and_goes_with_its_mutant(mutants_dir: Path) -> None:
     path = mutants_dir / "history.jsonl"
     killed = (KILLED, {"killer": FAST})
     run(path, plan(mutants_dir, [FAST]), {FIRST: killed, SECOND: killed})
     (mutants_dir / "tests/test_fees.py").write_text("def test_fast(): assert 1\n")  # neither kill holds
 
     history = History(plan(mutants_dir, [FAST]), path)
-    assert history.take_over(FIRST) is None
-    history.add(SECOND, SURVIVED, {"planned": 1, "reaching": 1})
-    history.save()
+    first = history.earlier(FIRST)  # not run this time (another module's, or the run stopped)
+    assert first is not None
+    assert not history.holds(FIRST, first)
+    history.save()  # SECOND is no mutant of this run
 
-    [kept] = [json.loads(line) for line in path.read_text().splitlines()]
-    assert (kept["verdict"], kept["planned"]) == (SURVIVED, 1)
-    assert kept["mutant"].startswith("billing.fees.x_fee@")
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [first]
 
 
 def test_a_kill_by_a_test_that_does_not_run_the_mutated_code_is_not_kept(mutants_dir: Path) -> None:
@@ -125,8 +151,8 @@ def test_a_timeout_takes_the_place_of_an_earlier_verdict_and_is_not_kept(mutants
     run(path, plan(mutants_dir, [FAST]), {FIRST: killed, SECOND: killed})
 
     history = History(plan(mutants_dir, [FAST]), path)
-    assert history.take_over(FIRST) is not None
-    assert history.take_over(SECOND) is not None
+    assert history.earlier(FIRST) is not None
+    assert history.earlier(SECOND) is not None
     history.add(FIRST, None, {"ended": "no answer within 20 s"})  # run again (FRESH=1): it timed out
     history.save()
 
@@ -139,11 +165,25 @@ def test_a_test_added_beside_the_killer_leaves_the_kill_standing_a_changed_helpe
 ) -> None:
     path = mutants_dir / "history.jsonl"
     test_file = mutants_dir / "tests/test_slow.py"
-    test_file.write_text("LIMIT = 1\n\n\ndef test_slow(): ...\n")
+    test_file.write_text('LIMIT = 1\n\n\ndef test_slow():\n    assert """a\n\nb"""\n')
     run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
 
-    test_file.write_text("LIMIT = 1\n\n\n@mark\ndef test_other(): ...\n\n\ndef test_slow(): ...\n")
-    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is not None
+    slow = 'def test_slow():\n    assert """a\n\nb"""\n'
+    test_file.write_text(f"LIMIT = 1\n\n\n@mark\ndef test_other(): ...\n\n\n{slow}\n\ndef test_z(): ...\n")
+    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is not None
 
-    test_file.write_text("LIMIT = 2\n\n\ndef test_slow(): ...\n")
-    assert History(plan(mutants_dir, [FAST, SLOW]), path).take_over(FIRST) is None
+    test_file.write_text('LIMIT = 1\n\n\ndef test_slow():\n    assert """a\nb"""\n')  # a blank line less
+    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is None
+    test_file.write_text('LIMIT = 2\n\n\ndef test_slow():\n    assert """a\n\nb"""\n')
+    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is None
+
+
+def test_lines_that_are_not_verdicts_are_left_out_and_named(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    run(path, plan(mutants_dir, [FAST]), {FIRST: (KILLED, {"killer": FAST})})
+    path.write_text("<<<<<<< HEAD\n" + path.read_text() + '{"verdict": "killed"}\n')
+
+    history = History(plan(mutants_dir, [FAST]), path)
+
+    assert history.unreadable == [1, 3]
+    assert history.earlier(FIRST) is not None
