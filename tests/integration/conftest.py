@@ -129,3 +129,22 @@ def edit_catalog(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable
 
     yield edit
     plans.load_catalog.cache_clear()
+
+
+@pytest.fixture
+def other_secret(
+    stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str, str], None]]:
+    """Point the function at a secret of the test's own making, deleted after it (a test may run twice in
+    one session: make mutate runs a killing test again on the original code)."""
+    client = stack.client("secretsmanager")
+    made: list[str] = []
+
+    def _make(name: str, value: str) -> None:
+        client.create_secret(Name=name, SecretString=value)
+        made.append(name)
+        monkeypatch.setenv("PORTONE_SECRET_ID", name)
+
+    yield _make
+    for name in made:
+        client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import boto3
 import pytest
 
 from local.portone_emulator.cards import TEST_CARD_CHECK
@@ -159,18 +158,6 @@ def test_secrets_manager_unreachable_is_a_503_and_no_portone_call(invoke, stack,
     assert response.status == 503
     assert response.body["code"] == "SERVICE_UNAVAILABLE"
     assert stack.emulator.calls == ()
-
-
-@pytest.fixture
-def other_secret(stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch):
-    """Point the function at a secret of the test's own making."""
-
-    def _make(name: str, value: str) -> None:
-        client = boto3.client("secretsmanager", endpoint_url=stack.aws_endpoint_url)
-        client.create_secret(Name=name, SecretString=value)
-        monkeypatch.setenv("PORTONE_SECRET_ID", name)
-
-    return _make
 
 
 @pytest.mark.parametrize(

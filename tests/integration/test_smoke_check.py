@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 
 from billing.errors import (
@@ -43,10 +42,8 @@ def test_an_unknown_test_customer_fails_it(monkeypatch, capsys) -> None:
     assert "SmokeCheckFailed" in emitted_metrics(capsys.readouterr().out)
 
 
-def test_rejected_keys_fail_it(stack: EmbeddedStack, monkeypatch) -> None:
-    client = boto3.client("secretsmanager", endpoint_url=stack.aws_endpoint_url)
-    client.create_secret(Name="smoke-wrong-keys", SecretString='{"imp_key": "k", "imp_secret": "s"}')
-    monkeypatch.setenv("PORTONE_SECRET_ID", "smoke-wrong-keys")
+def test_rejected_keys_fail_it(other_secret) -> None:
+    other_secret("smoke-wrong-keys", '{"imp_key": "k", "imp_secret": "s"}')
     with pytest.raises(ProviderMisconfigured):
         run_smoke_check()
 

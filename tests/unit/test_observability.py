@@ -3,6 +3,8 @@
 import io
 import json
 import logging
+import uuid
+from collections.abc import Iterator
 
 import pytest
 from aws_lambda_powertools import Logger
@@ -33,25 +35,27 @@ def test_no_luhn_valid_card_survives(payload: str, before: str, after: str) -> N
     assert number not in redact_pans(f"{before} {number} {after}")
 
 
-def test_keys_off_the_allow_list_are_dropped() -> None:
+@pytest.fixture
+def logged() -> Iterator[tuple[Logger, io.StringIO]]:
+    """A Powertools logger with the function's formatter, writing to a buffer; a new one each time (Powertools
+    sets a logger of a name up once, so one reused in a later test would write nowhere)."""
+    name = f"observability-test-{uuid.uuid4().hex}"
     stream = io.StringIO()
-    logger = Logger(
-        service="allow-list-test",
-        logger_formatter=AllowListFormatter(),
-        stream=stream,
-        name="allow-list-test",
-    )
+    yield Logger(service=name, logger_formatter=AllowListFormatter(), stream=stream, name=name), stream
+    logging.getLogger(name).handlers.clear()
+
+
+def test_keys_off_the_allow_list_are_dropped(logged: tuple[Logger, io.StringIO]) -> None:
+    logger, stream = logged
     logger.info("hello", extra={"customer_uid": "c1", "card_number": "secret", "body": "{...}"})
     line = json.loads(stream.getvalue())
     assert line["customer_uid"] == "c1"
     assert "card_number" not in line
     assert "body" not in line
-    logging.getLogger("allow-list-test").handlers.clear()
 
 
-def test_values_are_filtered_but_aws_generated_ids_are_not() -> None:
-    stream = io.StringIO()
-    logger = Logger(service="ids-test", logger_formatter=AllowListFormatter(), stream=stream, name="ids-test")
+def test_values_are_filtered_but_aws_generated_ids_are_not(logged: tuple[Logger, io.StringIO]) -> None:
+    logger, stream = logged
     request_id = "0cd42424-2424-2424-2424-bb7e6c3ef73e"  # a UUID whose digit groups pass Luhn
     logger.append_keys(function_request_id=request_id)
     logger.info("x", extra={"error_fields": ["4242424242424242"], "retries": 4242424242424242})
@@ -59,7 +63,6 @@ def test_values_are_filtered_but_aws_generated_ids_are_not() -> None:
     assert line["function_request_id"] == request_id
     assert line["error_fields"] == ["[PAN]"]
     assert line["retries"] == "[PAN]"
-    logging.getLogger("ids-test").handlers.clear()
 
 
 @pytest.mark.parametrize(
@@ -70,16 +73,15 @@ def test_values_are_filtered_but_aws_generated_ids_are_not() -> None:
     ],
     ids=["in the text", "as an argument"],
 )
-def test_a_card_number_in_the_free_text_message_is_redacted(call: tuple[str, ...], expected: str) -> None:
+def test_a_card_number_in_the_free_text_message_is_redacted(
+    logged: tuple[Logger, io.StringIO], call: tuple[str, ...], expected: str
+) -> None:
     # The message is not an allow-listed business key but Powertools' own: the filter must reach it too
-    stream = io.StringIO()
-    name = f"message-test-{len(call)}"  # a logger of its own per case (Powertools keys them by service)
-    logger = Logger(service=name, logger_formatter=AllowListFormatter(), stream=stream, name=name)
+    logger, stream = logged
     logger.info(*call)
     line = json.loads(stream.getvalue())
     assert line["message"] == expected
     assert "9540" not in stream.getvalue()
-    logging.getLogger(name).handlers.clear()
 
 
 @pytest.mark.parametrize(
