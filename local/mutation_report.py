@@ -98,12 +98,12 @@ def load_equivalents(path: Path = EQUIVALENTS) -> tuple[dict[str, str], list[str
 
 def capped_survivors(verdicts: Path = VERDICTS) -> dict[str, tuple[int, int]]:
     """Survivors that ran only some of the tests reaching them (make mutate's --most-tests): name -> (tests
-    run, tests reaching)."""
+    run, tests reaching). A verdict taken over from the history says so only when it was capped."""
     latest = {verdict["mutant"]: verdict for verdict in read_verdicts(verdicts)}
     return {
         name: (verdict["planned"], verdict["reaching"])
         for name, verdict in latest.items()
-        if verdict["exit_code"] == 0 and verdict.get("reaching", 0) > verdict["planned"]
+        if verdict["exit_code"] == 0 and verdict.get("reaching", 0) > verdict.get("planned", 0)
     }
 
 

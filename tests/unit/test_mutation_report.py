@@ -15,6 +15,7 @@ def test_a_survivor_that_ran_only_some_of_its_tests_says_how_many(tmp_path: Path
         {"mutant": "billing.cards.x_a__mutmut_2", "exit_code": 0, "planned": 10, "reaching": 274},
         {"mutant": "billing.cards.x_a__mutmut_3", "exit_code": 0, "planned": 10, "reaching": 40},
         {"mutant": "billing.cards.x_a__mutmut_3", "exit_code": 1, "planned": 10, "reaching": 40},  # run again
+        {"mutant": "billing.cards.x_a__mutmut_4", "exit_code": 0, "taken_over": True},  # it ran every test
     ]
     cut_off = '{"mutant": "billing.cards.x_a__mutmut_1", "exit_'  # the last line of a run that was stopped
     verdicts.write_text("".join(json.dumps(line) + "\n" for line in lines) + cut_off, encoding="utf-8")
