@@ -9,7 +9,9 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -389,3 +391,22 @@ def legacy_subscription(invoke: Any, stack: Any, clock: ShiftedClock, *, recorde
         dynamodb.put_item(TableName=table, Item={"pk": {"S": f"period#{merchant_uid}"}, **period})
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "subscription#sub_alice"}, **item})
     return merchant_uid
+
+
+@contextmanager
+def table_of_its_own(stack: Any, name: str, *keys: str) -> Iterator[Any]:
+    """A DynamoDB table for one test in the stack's moto, keyed by `keys` (the hash key, then any range
+    key), deleted after it unless the test did; the client that reaches it."""
+    client = stack.client("dynamodb")
+    client.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": key, "KeyType": kind}
+            for key, kind in zip(keys, ("HASH", "RANGE")[: len(keys)], strict=True)
+        ],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield client
+    with suppress(client.exceptions.ResourceNotFoundException):
+        client.delete_table(TableName=name)

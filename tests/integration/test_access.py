@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from contextlib import suppress
 from typing import Any
 
 import pytest
@@ -23,7 +22,9 @@ from billing.access import (
     Limits,
 )
 from billing.errors import CardDetailsExhausted, CustomerNotFound, RateLimited
+from local.portone_emulator import FakeClock
 from local.stack import EmbeddedStack
+from tests.integration.support import table_of_its_own
 
 TABLE = "access-store-test"
 WINDOW = 600
@@ -37,36 +38,20 @@ LIMITS = Limits(
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(START + 10)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def client(stack: EmbeddedStack) -> Iterator[Any]:
     """A table of this test's own, shaped as the function's (its key), in the stack's moto."""
-    client = stack.client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    yield client
-    with suppress(client.exceptions.ResourceNotFoundException):  # a test that deleted it
-        client.delete_table(TableName=TABLE)
+    with table_of_its_own(stack, TABLE, "pk") as client:
+        yield client
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(START + 10)
 
 
 @pytest.fixture
-def store(client: Any, clock: Clock) -> AccessStore:
+def store(client: Any, clock: FakeClock) -> AccessStore:
     return AccessStore(TABLE, LIMITS, client=client, clock=clock)
 
 
@@ -99,11 +84,11 @@ def test_counters_live_for_their_window_and_a_margin(store: AccessStore, client:
 
 
 def test_the_callers_last_attempt_is_allowed_and_the_next_says_when_the_window_ends(
-    store: AccessStore, clock: Clock
+    store: AccessStore, clock: FakeClock
 ) -> None:
     for number in range(LIMITS.attempts_per_caller):
         settled(store, store.admit(attempt(number, card=f"card-{number}")), "issued")
-    clock.now = START + 100
+    clock.advance(START + 100 - clock.now)
 
     with pytest.raises(RateLimited) as limited:
         store.admit(attempt(9, card="card-9"))
@@ -158,7 +143,7 @@ def test_behind_an_address_with_many_declines_each_caller_gets_one_failure(store
 
 
 def test_a_card_whose_details_mismatched_twice_is_stopped_until_the_record_expires(
-    store: AccessStore, clock: Clock, client: Any
+    store: AccessStore, clock: FakeClock, client: Any
 ) -> None:
     for number in range(DETAILS_MISMATCHES_PER_CARD):
         settled(store, store.admit(attempt(number, caller=f"c{number}")), "declined", mismatch=True)
@@ -168,7 +153,7 @@ def test_a_card_whose_details_mismatched_twice_is_stopped_until_the_record_expir
     with pytest.raises(CardDetailsExhausted):
         store.admit(attempt(5, caller="c5"))
 
-    clock.now = float(record["expires_at"])  # expired at that very second, whether or not TTL deleted it
+    clock.advance(float(record["expires_at"]) - clock.now)  # expired at that very second, TTL or not
     admission = store.admit(attempt(6, caller="c6"))
     assert admission.card_mismatches == 0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +18,9 @@ from billing.cards import KST
 from billing.errors import ConfigurationUnavailable
 from billing.records import RECORD_SECONDS, RecordsStore
 from billing.terms import Consent, Purpose
+from local.portone_emulator import FakeClock
 from local.stack import EmbeddedStack
+from tests.integration.support import table_of_its_own
 
 TABLE = "records-store-test"
 NOW = 1_795_000_000  # 2026-11-18 20:06:40 KST
@@ -27,42 +28,20 @@ CONTRACTS = "전자상거래법 시행령 제6조 제1항 (계약에 관한 기�
 PAYMENTS = "전자상거래법 시행령 제6조 제1항 (대금결제에 관한 기록, 5년)"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = float(NOW)
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def client(stack: EmbeddedStack) -> Iterator[Any]:
     """A table of this test's own, shaped as the records table (its keys), in the stack's moto."""
-    client = stack.client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[
-            {"AttributeName": "customer_uid", "KeyType": "HASH"},
-            {"AttributeName": "record_id", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "customer_uid", "AttributeType": "S"},
-            {"AttributeName": "record_id", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    yield client
-    with suppress(client.exceptions.ResourceNotFoundException):  # a test that deleted it
-        client.delete_table(TableName=TABLE)
+    with table_of_its_own(stack, TABLE, "customer_uid", "record_id") as client:
+        yield client
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(NOW)
 
 
 @pytest.fixture
-def store(client: Any, clock: Clock) -> RecordsStore:
+def store(client: Any, clock: FakeClock) -> RecordsStore:
     return RecordsStore(TABLE, client=client, clock=clock)
 
 
@@ -139,11 +118,13 @@ def test_a_backfill_never_overwrites_a_recorded_payment(store: RecordsStore, cli
     assert items(client, "cu_1")["payment#m_1"]["expires_at"] == str(NOW - 30 + RECORD_SECONDS)
 
 
-def test_a_closed_consent_starts_its_five_years_once(store: RecordsStore, client: Any, clock: Clock) -> None:
+def test_a_closed_consent_starts_its_five_years_once(
+    store: RecordsStore, client: Any, clock: FakeClock
+) -> None:
     record_id = store.record_consent("cu_1", consent("card"), caller="caller-1")
 
     store.close("cu_1", record_id)
-    clock.now += 100
+    clock.advance(100)
     store.close("cu_1", record_id)
 
     assert items(client, "cu_1")[record_id]["expires_at"] == str(NOW + RECORD_SECONDS)
@@ -197,7 +178,7 @@ def test_a_card_change_moves_the_subscriptions_own_records_and_leaves_the_cards(
 
 
 def test_an_erasure_reports_what_is_kept_by_kind_until_when_and_why(
-    store: RecordsStore, client: Any, clock: Clock
+    store: RecordsStore, client: Any, clock: FakeClock
 ) -> None:
     store.record_consent("cu_1", consent("card"), caller="caller-1")
     pay(store, "cu_1", "m_1", NOW - 100)
