@@ -13,6 +13,7 @@ import ast
 import hashlib
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from difflib import SequenceMatcher
 from pathlib import Path
@@ -88,16 +89,20 @@ class MutatedFile:
             for line in range(node.lineno, _end(node) + 1)
         }
 
+    def function_lines(self, mutant: str) -> range:
+        """The lines of the original of the mutant's function."""
+        original = self._original(mutant)
+        return range(original.lineno, _end(original) + 1)
+
     def reached_by(self, mutant: str) -> set[int]:
         """The lines of the original function of which executing any shows that the mutated code would run.
 
         These are the lines of each statement the mutant changed, without the statements nested in it; for a
         change in the signature (a default value), every line of the function.
         """
-        name = mutant.rpartition(".")[2]
-        original = self._functions[name.rpartition("__mutmut_")[0] + "__mutmut_orig"]
+        original = self._original(mutant)
         reached: set[int] = set()
-        for line in self._changed_lines(original, self._functions[name]):
+        for line in self._changed_lines(original, self._functions[mutant.rpartition(".")[2]]):
             if line < original.body[0].lineno:
                 return set(range(original.lineno, _end(original) + 1))
             reached |= _own_lines(_innermost_statement(original, line))
@@ -111,6 +116,9 @@ class MutatedFile:
         text = "\n".join(self._text(self._functions[name]))
         text = text.replace(f"def {name}(", f"def {original_name}(", 1)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _original(self, mutant: str) -> Function:
+        return self._functions[mutant.rpartition(".")[2].rpartition("__mutmut_")[0] + "__mutmut_orig"]
 
     def _changed_lines(self, original: Function, mutant: Function) -> set[int]:
         """Line numbers, in the original function, of the lines the mutant changed."""
@@ -129,9 +137,13 @@ class MutatedFile:
         return self.lines[function.lineno - 1 : _end(function)]
 
 
-def _is_named_for(stem: str, own_name: str) -> bool:
-    """test_records.py and test_records_store.py hold billing.records's own tests, test_recordings.py not."""
-    return stem == own_name or stem.startswith(own_name + "_")
+def _is_own(test: str, module: str) -> bool:
+    """test_records.py and test_records_store.py hold billing.records's own tests, test_recordings.py not;
+    test_portone_client.py and test_client.py hold billing.portone.client's."""
+    stem = Path(test.partition("::")[0]).stem
+    parts = module.split(".")[1:]
+    names = {"test_" + "_".join(parts[start:]) for start in range(len(parts))}
+    return any(stem == name or stem.startswith(name + "_") for name in names)
 
 
 def _end(node: ast.AST) -> int:
@@ -179,24 +191,28 @@ class Plan:
         self._killers: dict[str, list[str]] = {}  # function -> tests that killed its mutants, latest first
         self._module_killers: dict[str, set[str]] = {}  # module -> tests that killed any of its mutants
         self._reached: dict[str, set[str]] = {}  # mutant -> tests that execute its change
+        self._breadths: dict[str, Counter[str]] = {}  # function -> lines of it each test executed
         self._lock = threading.Lock()  # one plan serves every session's thread
 
     def tests(self, mutant: str) -> list[str]:
         """The tests that execute the mutated code, at most `most_tests` of them: first those that killed this
         function's other mutants (latest first), then the module's own tests (in test_<module>.py or
-        test_<module>_*.py), then those that killed other mutants of its module, then the rest, each group
-        fastest first. Empty when no test executes it."""
+        test_<module>_*.py), then those that killed other mutants of its module, then the rest. In each group
+        the tests that run more of the function's lines go first (a survivor's killer tends to be the test
+        that takes the rare branch, not the fastest one), then the fastest. Empty when no test executes it."""
         reaching = self._reaching(mutant)
         with self._lock:
             killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
             neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
-        own_name = f"test_{_module(mutant).rpartition('.')[2]}"
-        own = {test for test in reaching if _is_named_for(Path(test.partition("::")[0]).stem, own_name)}
-        own -= set(killers)
+        own = {test for test in reaching if _is_own(test, _module(mutant))} - set(killers)
         neighbours -= own
         rest = reaching - set(killers) - neighbours - own
-        by_speed = [sorted(group, key=self._speed) for group in (own, neighbours, rest)]
-        ordered = killers + [test for group in by_speed for test in group]
+        breadth = self._breadth(mutant)
+        ranked = [
+            sorted(group, key=lambda test: (-breadth[test], *self._speed(test)))
+            for group in (own, neighbours, rest)
+        ]
+        ordered = killers + [test for group in ranked for test in group]
         return ordered[: self.most_tests] if self.most_tests else ordered
 
     def reaching(self, mutant: str) -> frozenset[str]:
@@ -225,6 +241,16 @@ class Plan:
             lines = self._file(path).reached_by(mutant)
             self._reached[mutant] = {test for line in lines for test in executed.get(line, ())}
         return self._reached[mutant]
+
+    def _breadth(self, mutant: str) -> Counter[str]:
+        """How many lines of the mutant's function each test executed."""
+        function = function_of(mutant)
+        if function not in self._breadths:
+            path = source_file(mutant)
+            executed = self._lines.get(str(path.relative_to(CODE_ROOT)), {})
+            lines = self._file(path).function_lines(mutant)
+            self._breadths[function] = Counter(test for line in lines for test in executed.get(line, ()))
+        return self._breadths[function]
 
     def _speed(self, test: str) -> tuple[float, str]:
         return self.seconds[test], test

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from local.mutation_plan import MutatedFile, Plan, function_of, source_file
+from local.mutation_plan import MutatedFile, Plan, _is_own, function_of, source_file
 
 # A file as mutmut writes it: the original beside each mutant (the trampoline above them is left out).
 MUTATED = '''\
@@ -89,14 +89,16 @@ def test_a_mutant_names_its_source_file_and_function() -> None:
     assert function_of("billing.keys.xǁSecretsǁread__mutmut_12") == "billing.keys.xǁSecretsǁread"
 
 
-def test_only_the_tests_that_ran_the_changed_code_run_fastest_first(mutants_dir: Path) -> None:
+def test_only_the_tests_that_ran_the_changed_code_run_those_that_ran_more_of_the_function_first(
+    mutants_dir: Path,
+) -> None:
     seconds = {"slow": 2.0, "fast": 0.1, "untaxed": 0.01, "imports": 0.001}
     reached = {3: ["slow", "fast", "untaxed"], 4: ["slow", "fast"], 5: ["slow", "fast", "untaxed"]}
     lines = {FILE: {**reached, 30: ["imports"]}}  # line 30: a mutant's code, never run in the measurement
     plan = Plan(seconds, lines, mutants_dir)
 
-    assert plan.tests("billing.prices.x_price__mutmut_2") == ["fast", "slow"]
-    assert plan.tests("billing.prices.x_price__mutmut_3") == ["untaxed", "fast", "slow"]
+    assert plan.tests("billing.prices.x_price__mutmut_2") == ["fast", "slow"]  # as much of it: fastest first
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["fast", "slow", "untaxed"]  # untaxed: no line 4
     assert plan.fastest_reaching_test() == "untaxed"  # "imports" runs no mutated function's original
 
 
@@ -166,3 +168,10 @@ def test_the_modules_own_tests_come_before_the_others_reaching_it(mutants_dir: P
     assert plan.tests("billing.prices.x_price__mutmut_3") == [own, other, "fast"]
     plan.killed("billing.prices.x_price__mutmut_1", "fast")  # this function's killer comes first
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["fast", own, other]
+
+
+def test_a_nested_modules_own_tests_may_name_its_package() -> None:
+    assert _is_own("tests/integration/test_portone_client.py::test_a", "billing.portone.client")
+    assert _is_own("tests/unit/test_client_retries.py::test_a", "billing.portone.client")
+    assert not _is_own("tests/unit/test_portone.py::test_a", "billing.portone.client")
+    assert not _is_own("tests/unit/test_clients.py::test_a", "billing.portone.client")
