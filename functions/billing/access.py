@@ -62,6 +62,7 @@ ERASED = "erased"  # the owner of an erased customer's uid: matches no caller
 CUSTOMER_INDEX = "customer-keys"  # template.yaml BillingTable: partition `customer`, sort `created_at`
 _KEYS_LISTED = 50  # a customer's newest uids: one per card they registered
 _CUSTOMERS_BACKFILL = "migration#customer-keys"  # the progress of giving older claims their `customer`
+_BACKFILL_PAGE_ITEMS = 500  # items a backfill page reads, before its filter: bounds a run's share of the work
 
 # What became of an admitted attempt: nothing sent to PortOne; sent, with no answer known; the key issued;
 # the card declined; or refused by PortOne for a reason that is not the card (no key was issued).
@@ -222,10 +223,10 @@ class AccessStore:
         if item is None or item["owner"]["S"] != owner or _expired(item, self._clock()):
             raise CustomerNotFound("customer_uid not owned by the caller")
 
-    def backfill_customers(self, pages: int = 4) -> bool:
+    def backfill_customers(self, pages: int = 4, page_items: int = _BACKFILL_PAGE_ITEMS) -> bool:
         """Give the live claims of signed-in callers from before `customer` existed their customer, so that
-        GET /subscriptions lists them: once, a few pages of the table a call, resuming where the last call
-        stopped (the reconciler calls it). True once the whole table is done."""
+        GET /subscriptions lists them: once, a few pages of `page_items` items a call, resuming where the
+        last call stopped (the reconciler calls it). True once the whole table is done."""
         marker = self._call(
             self._client.get_item, TableName=self._table, Key={"pk": {"S": _CUSTOMERS_BACKFILL}}
         ).get("Item")
@@ -237,6 +238,7 @@ class AccessStore:
             " AND attribute_not_exists(customer) AND attribute_not_exists(expires_at)",
             "ExpressionAttributeNames": {"#owner": "owner"},
             "ExpressionAttributeValues": {":owners": {"S": "owner#"}, ":signed_in": {"S": "sub:"}},
+            "Limit": page_items,
         }
         if marker is not None:
             scan["ExclusiveStartKey"] = {"pk": marker["cursor"]}

@@ -60,6 +60,7 @@ _WORK = "due"
 # Where the one-time upgrade of older subscriptions (a place in the work index, a recorded price) keeps its
 # progress. (`migration#work-by-time` was the first upgrade's marker: done where it ran, so a new one.)
 _BACKFILL = "migration#work-and-price"
+_BACKFILL_PAGE_ITEMS = 500  # items a backfill page reads, before its filter: bounds a run's share of the work
 
 # moved: revoked at PortOne by a card change and registered again on the new key.
 PeriodStatus = Literal["scheduled", "paid", "failed", "cancelled", "revoked", "moved"]
@@ -578,11 +579,13 @@ class SubscriptionStore:
         )
         self._transact([update, self._event(subscription, "subscription.ended")])
 
-    def backfill_work(self, now: datetime, prices: dict[str, int], pages: int = 4) -> bool:
+    def backfill_work(
+        self, now: datetime, prices: dict[str, int], pages: int = 4, page_items: int = _BACKFILL_PAGE_ITEMS
+    ) -> bool:
         """Give active subscriptions from before the work index their place in it, due `now`, and those from
         before prices were recorded their plan's price in `prices` (the catalog's when this runs, its first
-        run after the upgrade): once, a few pages of the table a call, resuming where the last call
-        stopped. True once the whole table is done."""
+        run after the upgrade): once, a few pages of `page_items` items a call, resuming where the last
+        call stopped. True once the whole table is done."""
         if self.upgraded():
             return True
         marker = self._get_item(_BACKFILL)
@@ -596,6 +599,7 @@ class SubscriptionStore:
                 ":active": {"S": "active"},
                 ":past_due": {"S": "past_due"},
             },
+            "Limit": page_items,
         }
         if marker is not None and "cursor" in marker:
             scan["ExclusiveStartKey"] = {"pk": marker["cursor"]}

@@ -196,3 +196,55 @@ def test_a_failed_settle_is_logged_and_the_outcome_still_returns(
     assert {(line["message"], line["outcome"]) for line in lines} == {
         ("admission not settled", "ADMISSION_NOT_SETTLED")
     }
+
+
+def put(client: Any, pk: str, **attributes: str | int) -> None:
+    typed = {
+        name: {"N": str(value)} if isinstance(value, int) else {"S": value}
+        for name, value in attributes.items()
+    }
+    client.put_item(TableName=TABLE, Item={"pk": {"S": pk}, **typed})
+
+
+def test_older_claims_get_their_customer_a_few_pages_a_call_resuming_where_the_last_call_stopped(
+    store: AccessStore, client: Any
+) -> None:
+    # Given claims from before claims carried their customer, beside items the backfill leaves alone
+    older = {f"owner#cu_{n}": f"person-{n}" for n in range(5)}
+    for pk, person in older.items():
+        put(client, pk, owner=f"sub:{person}", created_at=START)
+    put(client, "owner#cu_by_address", owner="ip:203.0.113.0", created_at=START)  # no customer to give
+    put(client, "owner#cu_held", owner="sub:held", expires_at=START + WINDOW)  # a deleted key's hold
+    put(client, "owner#cu_listed", owner="sub:listed", customer="listed")
+    put(client, f"limits#caller#caller-1#{START}", attempts=1)
+    untouched = {pk: item(client, pk) for pk in ("owner#cu_by_address", "owner#cu_held", "owner#cu_listed")}
+
+    # When the reconciler's runs each read one page of two items
+    calls = [store.backfill_customers(pages=1, page_items=2)]
+    while not calls[-1]:
+        assert len(calls) < 9, "the backfill never finished: it does not resume where it stopped"
+        calls.append(store.backfill_customers(pages=1, page_items=2))
+
+    # Then each run went on from where the last one stopped, until the whole table was done
+    assert calls[0] is False
+    assert len(calls) >= 5  # nine items, two a run
+    assert {pk: item(client, pk).get("customer") for pk in older} == older
+    assert {pk: item(client, pk) for pk in untouched} == untouched
+    assert item(client, "migration#customer-keys") == {"pk": "migration#customer-keys", "done": True}
+
+
+def test_a_finished_backfill_reads_no_more_pages(store: AccessStore, client: Any) -> None:
+    assert store.backfill_customers() is True  # an empty table: done at once
+    put(client, "owner#cu_late", owner="sub:late", created_at=START)  # as no claim of today's code is
+
+    assert store.backfill_customers() is True
+    assert "customer" not in item(client, "owner#cu_late")
+
+
+def test_a_backfill_call_reads_four_pages(store: AccessStore, client: Any) -> None:
+    for n in range(6):
+        put(client, f"owner#cu_{n}", owner=f"sub:person-{n}", created_at=START)
+
+    assert store.backfill_customers(page_items=1) is False
+    assert sum("customer" in item(client, f"owner#cu_{n}") for n in range(6)) == 4
+    assert "cursor" in item(client, "migration#customer-keys")

@@ -1,0 +1,95 @@
+"""The subscriptions' table, one SubscriptionStore against the stack's DynamoDB (subscription_store.py).
+
+The routes and the reconciler drive it in the other integration tests; these pin the one-time upgrade of
+older subscriptions, which only a table from before it can show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from billing.subscription_store import SubscriptionStore
+from local.stack import EmbeddedStack
+from tests.integration.support import table_of_its_own
+
+TABLE = "subscription-store-test"
+NOW = datetime(2026, 11, 18, 11, 6, 40, tzinfo=UTC)
+EARLIER = "1794000000"  # a place in the work index the subscription already had
+
+
+@pytest.fixture
+def client(stack: EmbeddedStack) -> Iterator[Any]:
+    """A table of this test's own, shaped as the billing table (its key), in the stack's moto."""
+    with table_of_its_own(stack, TABLE, "pk") as client:
+        yield client
+
+
+@pytest.fixture
+def store(client: Any) -> SubscriptionStore:
+    return SubscriptionStore(TABLE, records_table="records-unused", client=client)
+
+
+def put(client: Any, subscription_id: str, **attributes: str) -> None:
+    item = {"pk": {"S": f"subscription#{subscription_id}"}, **{k: {"S": v} for k, v in attributes.items()}}
+    client.put_item(TableName=TABLE, Item=item)
+
+
+def upgrade_of(client: Any, subscription_id: str) -> tuple[str | None, str | None, str | None]:
+    """The subscription's place in the work index (its partition, its time) and its recorded price."""
+    item = client.get_item(TableName=TABLE, Key={"pk": {"S": f"subscription#{subscription_id}"}})["Item"]
+    values = {name: next(iter(value.values())) for name, value in item.items()}
+    return values.get("work"), values.get("next_work_at"), values.get("amount")
+
+
+def test_older_subscriptions_are_upgraded_a_few_pages_a_call_resuming_where_the_last_call_stopped(
+    store: SubscriptionStore, client: Any
+) -> None:
+    # Given subscriptions from before the work index and recorded prices, and some the upgrade leaves alone
+    for n in range(4):
+        put(client, f"old_{n}", status="active", plan_id="basic")
+    put(client, "old_retrying", status="past_due", plan_id="basic")
+    put(client, "old_unpriced_plan", status="active", plan_id="retired")  # a plan the catalog no longer has
+    put(client, "placed", status="active", plan_id="basic", work="due", next_work_at=EARLIER)  # no price yet
+    put(client, "priced", status="active", plan_id="basic", amount="8900")  # no place yet
+    put(client, "cancelled", status="cancelled", plan_id="basic")
+    put(client, "upgraded", status="active", plan_id="basic", work="due", next_work_at=EARLIER, amount="8900")
+
+    # When the reconciler's runs each read one page of two items
+    calls = [store.backfill_work(NOW, {"basic": 9900}, pages=1, page_items=2)]
+    while not calls[-1]:
+        assert len(calls) < 9, "the upgrade never finished: it does not resume where it stopped"
+        calls.append(store.backfill_work(NOW, {"basic": 9900}, pages=1, page_items=2))
+
+    # Then each run went on from where the last one stopped, until every subscription was upgraded
+    assert calls[0] is False
+    assert len(calls) >= 5  # ten items, two a run
+    assert store.upgraded()
+    due_now = ("due", str(int(NOW.timestamp())), "9900")
+    assert {n: upgrade_of(client, f"old_{n}") for n in range(4)} == dict.fromkeys(range(4), due_now)
+    assert upgrade_of(client, "old_retrying") == due_now
+    assert upgrade_of(client, "old_unpriced_plan") == (*due_now[:2], None)
+    assert upgrade_of(client, "placed") == ("due", EARLIER, "9900")  # its place kept, its price given
+    assert upgrade_of(client, "priced") == (*due_now[:2], "8900")  # the price it started at, kept
+    assert upgrade_of(client, "cancelled") == (None, None, None)
+    assert upgrade_of(client, "upgraded") == ("due", EARLIER, "8900")
+
+
+def test_a_finished_upgrade_reads_no_more_pages(store: SubscriptionStore, client: Any) -> None:
+    assert store.backfill_work(NOW, {"basic": 9900}) is True  # an empty table: done at once
+    put(client, "late", status="active", plan_id="basic")  # as no subscription of today's code is
+
+    assert store.backfill_work(NOW, {"basic": 9900}) is True
+    assert upgrade_of(client, "late") == (None, None, None)
+
+
+def test_an_upgrade_call_reads_four_pages(store: SubscriptionStore, client: Any) -> None:
+    for n in range(6):
+        put(client, f"old_{n}", status="active", plan_id="basic")
+
+    assert store.backfill_work(NOW, {"basic": 9900}, page_items=1) is False
+    assert sum(upgrade_of(client, f"old_{n}")[0] == "due" for n in range(6)) == 4
+    assert not store.upgraded()
