@@ -120,14 +120,16 @@ def with_caller(
     return event
 
 
-def emitted_metrics(text: str) -> set[str]:
-    """The names of the metrics in Powertools' EMF lines (the function's stdout)."""
-    names = set()
+def emitted_metrics(text: str) -> dict[str, float]:
+    """The metrics in Powertools' EMF lines (the function's stdout), each with its values added up."""
+    totals: dict[str, float] = {}
     for line in text.splitlines():
         if '"_aws"' in line:
             record = json.loads(line)
-            names |= {m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    return names
+            for name in (m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]):
+                values = record[name] if isinstance(record[name], list) else [record[name]]
+                totals[name] = totals.get(name, 0) + sum(values)
+    return totals
 
 
 @dataclass

@@ -268,7 +268,7 @@ def test_each_outcome_is_logged_and_counted_once_for_the_operator(
         stack.emulator.add_fault("http_503", "POST /users/getToken", times=2)
     invoke(load_event(event))
 
-    assert emitted_metrics(capsys.readouterr().out) == {metric}
+    assert emitted_metrics(capsys.readouterr().out) == {metric: 1}
     logged = [json.loads(line) for line in logs.getvalue().splitlines()]
     assert [{k: v for k, v in line.items() if k in _READ + _READ_ON_FAILURE} for line in logged] == lines
     assert all(isinstance(line["latency_ms"], float) for line in logged if line["message"] == "PortOne call")

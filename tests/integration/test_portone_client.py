@@ -327,3 +327,18 @@ def test_a_scheduled_payment_runs_and_can_be_read_back(client: PortOneClient, em
     payment = client.get_payment(ran["imp_uid"], deadline=Deadline.after(5))
     assert (payment.status, payment.merchant_uid, payment.customer_uid) == ("paid", "m_0", "cu_s")
     assert payment.sandbox is True  # found although the emulator hides test-channel payments by default
+
+
+def test_a_post_that_never_left_is_retried_once_and_is_unavailable_not_unknown(keys, clock, logs) -> None:
+    with PortOneEmulator({KEY: SECRET}, clock=clock) as stopping:
+        client = PortOneClient(keys, base_url=stopping.url, connect_timeout=0.5, monotonic=clock)
+        issue(client, "warm_up")  # the token is cached: the next call is the card POST itself
+    # The emulator has stopped: its port refuses the connection, so PortOne cannot have seen the card.
+    with pytest.raises(PortOneUnavailable, match=rf"^{ISSUE_ROUTE}: ConnectionError$"):
+        issue(client)
+    retried = [json.loads(line) for line in logs.getvalue().splitlines()][-1]
+    assert (retried["message"], retried["route"], retried["retries"]) == (
+        "PortOne call failed, retrying",
+        ISSUE_ROUTE,
+        1,
+    )

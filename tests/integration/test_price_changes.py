@@ -20,6 +20,7 @@ from tests.integration.support import (
     RECORDS_TABLE,
     ShiftedClock,
     call,
+    emitted_metrics,
     flat,
     legacy_subscription,
     new_container,
@@ -209,14 +210,23 @@ def test_consent_outside_its_window_or_to_other_terms_is_refused(
     assert call(invoke, "GET", "/subscriptions/sub_alice").body["price_change"]["consented_at"] is None
 
 
-def test_a_bad_price_change_order_is_answered_not_raised(edit_catalog) -> None:
+def test_a_bad_price_change_order_is_answered_not_raised(edit_catalog, logs, capsys) -> None:
     answer = change_price("no_such_plan", datetime.now(UTC) + timedelta(days=1))
-    assert (answer["code"], answer["errors"]) == (
-        "INVALID_REQUEST",
-        [{"field": "plan_id", "reason": "unknown_plan"}],
-    )
+    assert answer == {
+        "status": "failed",
+        "code": "INVALID_REQUEST",
+        "message": "The request is not valid. See errors for each field and rule.",
+        "errors": [{"field": "plan_id", "reason": "unknown_plan"}],
+    }
     past = change_price("basic_monthly", datetime.now(UTC) - timedelta(days=1))
     assert past["errors"] == [{"field": "effective_at", "reason": "not_in_the_future"}]
+
+    # The operator sees each failure in the log and in the metric
+    logged = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert [(line["level"], line["message"], line["outcome"]) for line in logged] == [
+        ("ERROR", "price change failed", "INVALID_REQUEST")
+    ] * 2
+    assert emitted_metrics(capsys.readouterr().out) == {"PriceChangeFailed": 2}
 
 
 def test_a_card_change_while_consent_is_awaited_registers_nothing_early(
@@ -324,7 +334,7 @@ def test_a_price_change_waits_until_older_subscriptions_have_a_recorded_price(
     assert events(stack)["subscription.price_change_requested"]["consent_required"] is True
 
 
-def test_a_run_cut_short_goes_on_from_its_cursor(invoke, stack, portone_clock, edit_catalog) -> None:
+def test_a_run_cut_short_goes_on_from_its_cursor(invoke, stack, portone_clock, edit_catalog, capsys) -> None:
     from billing.app import lambda_handler
 
     for uid in ("sub_a", "sub_b", "sub_c"):
@@ -335,14 +345,17 @@ def test_a_run_cut_short_goes_on_from_its_cursor(invoke, stack, portone_clock, e
     order["effective_at"] = (datetime.now(UTC) + timedelta(days=40)).isoformat()
 
     # A run with almost no time left stops before the first, and says it is not complete
+    capsys.readouterr()
     cut_short = lambda_handler(order, LocalLambdaContext(timeout_seconds=4.0))
     assert (cut_short["moved"], cut_short["complete"]) == (0, False)
+    assert emitted_metrics(capsys.readouterr().out) == {"SubscriptionsRepriced": 0}
 
     # The next run goes on from its cursor and moves all three, each once
     answer = change_price(
         "basic_monthly", datetime.fromisoformat(order["effective_at"]), cursor=cut_short["cursor"]
     )
     assert (answer["moved"], answer["complete"]) == (3, True)
+    assert emitted_metrics(capsys.readouterr().out) == {"SubscriptionsRepriced": 3}
     assert change_price("basic_monthly", datetime.fromisoformat(order["effective_at"]))["unchanged"] == 3
 
 

@@ -4,12 +4,14 @@ nothing more. PortOne's clock (the emulator's) moves forward; the reconciler rea
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 import pytest
 import requests
 
+from billing.errors import ProviderUnavailable
 from billing.renewals import OVERDUE_METRIC, RESERVE_SECONDS, STOPPED_METRIC
 from local.stack import EmbeddedStack
 from tests.integration.support import (
@@ -45,16 +47,18 @@ def first_period_runs(
     return inbox.take()
 
 
-def test_a_lost_notice_is_recovered_by_the_next_run(invoke, stack, portone_clock, inbox) -> None:
+def test_a_lost_notice_is_recovered_by_the_next_run(invoke, stack, portone_clock, inbox, capsys) -> None:
     # Given a subscription whose first payment ran, and whose notice never arrived
     first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
     first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)  # dropped
 
     # When the reconciler runs
+    capsys.readouterr()
     report = reconcile()
 
     # Then it learnt the outcome from PortOne and put the next period on the schedule
-    assert (report["processed"], report["complete"]) == (1, True)
+    assert report == {"status": "success", "processed": 1, "complete": True}
+    assert emitted_metrics(capsys.readouterr().out) == {"SubscriptionsReconciled": 1}
     [next_period] = pending_schedules(stack)
     assert next_period != first
     assert stack.emulator.count(*SCHEDULE) == 2
@@ -160,7 +164,9 @@ def test_notice_and_reconciler_in_any_order_schedule_each_period_once(
     assert reconcile()["processed"] == 0  # and nothing is left to do
 
 
-def test_a_run_out_of_time_resumes_where_it_stopped(invoke, stack, portone_clock, inbox, monkeypatch) -> None:
+def test_a_run_out_of_time_resumes_where_it_stopped(
+    invoke, stack, portone_clock, inbox, monkeypatch, capsys
+) -> None:
     # Given eight subscriptions whose notices were all lost, PortOne answering lookups slowly, and pages of
     # three subscriptions, so runs cross pages
     monkeypatch.setattr("billing.renewals.PAGE_SIZE", 3)
@@ -180,13 +186,17 @@ def test_a_run_out_of_time_resumes_where_it_stopped(invoke, stack, portone_clock
     stack.emulator.add_fault("latency", "GET /subscribe/payments/schedule", seconds=1.0, times=None)
 
     # When a run has time for only a few, and the next run has plenty
+    capsys.readouterr()
     first = reconcile(timeout_seconds=1 + RESERVE_SECONDS + 2.5)
+    cut_short = emitted_metrics(capsys.readouterr().out)
     stack.emulator.clear_faults()
     second = reconcile()
 
     # Then the first stopped early, the second did the rest, and each subscription was looked at once
     assert first["complete"] is False, (first, second)
     assert 0 < first["processed"] < len(customers)
+    assert cut_short == {"SubscriptionsReconciled": first["processed"], "ReconcilerIncomplete": 1}
+    assert "ReconcilerIncomplete" not in emitted_metrics(capsys.readouterr().out)
     assert first["processed"] + second["processed"] == len(customers)
     assert stack.emulator.count(*LOOKUP) == len(customers)
     assert all(len(pending_schedules(stack, uid)) == 1 for uid in customers)
@@ -279,3 +289,18 @@ def test_a_subscription_whose_work_fails_waits_its_turn_and_turns_overdue(
     # Then the failure did not keep it first in line, and its lateness raised RenewalOverdue
     assert (first["processed"], second["processed"]) == (1, 0)
     assert OVERDUE_METRIC in emitted_metrics(capsys.readouterr().out)
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics")  # the failed invocation is what the alarm counts
+def test_a_run_that_cannot_reach_portone_fails_loudly(stack, logs) -> None:
+    stack.emulator.add_fault("http_503", "POST /users/getToken", times=2)
+
+    with pytest.raises(ProviderUnavailable):
+        reconcile()  # the invocation fails: the Errors metric and its alarm see it
+
+    failed = [json.loads(line) for line in logs.getvalue().splitlines()][-1]
+    assert (failed["level"], failed["message"], failed["outcome"]) == (
+        "ERROR",
+        "reconciler failed",
+        "PAYMENT_PROVIDER_UNAVAILABLE",
+    )

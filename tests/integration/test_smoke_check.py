@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from billing.errors import (
@@ -25,7 +27,7 @@ def run_smoke_check() -> dict:
 def test_it_reads_the_secret_gets_a_token_and_reports_success(stack: EmbeddedStack, capsys) -> None:
     assert run_smoke_check() == {"status": "success"}
     assert stack.emulator.count("POST", "/users/getToken") == 1
-    assert "SmokeCheckPassed" in emitted_metrics(capsys.readouterr().out)
+    assert emitted_metrics(capsys.readouterr().out) == {"SmokeCheckPassed": 1}
 
 
 def test_it_looks_up_the_configured_test_customer(invoke, stack: EmbeddedStack, monkeypatch) -> None:
@@ -35,11 +37,17 @@ def test_it_looks_up_the_configured_test_customer(invoke, stack: EmbeddedStack, 
     assert stack.emulator.count("GET", "/subscribe/customers/{customer_uid}") == 1
 
 
-def test_an_unknown_test_customer_fails_it(monkeypatch, capsys) -> None:
+def test_an_unknown_test_customer_fails_it(monkeypatch, capsys, logs) -> None:
     monkeypatch.setenv("SMOKE_CUSTOMER_UID", "nobody")
     with pytest.raises(ProviderRejected):
         run_smoke_check()
-    assert "SmokeCheckFailed" in emitted_metrics(capsys.readouterr().out)
+    assert emitted_metrics(capsys.readouterr().out) == {"SmokeCheckFailed": 1}
+    failed = [json.loads(line) for line in logs.getvalue().splitlines()][-1]
+    assert (failed["level"], failed["message"], failed["outcome"]) == (
+        "ERROR",
+        "smoke check failed",
+        "PAYMENT_PROVIDER_REJECTED",
+    )
 
 
 def test_rejected_keys_fail_it(other_secret) -> None:
