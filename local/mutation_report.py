@@ -1,14 +1,16 @@
 """The mutation score of the last `make mutate`: killed / total per module, the survivors, the equivalents.
 
 Reads mutmut's results (mutants/**/*.py.meta, one per mutated file) and tests/mutation-equivalents.txt, the
-checked-in list of surviving mutants that no test can kill because they behave like the original, each with
-its reason:
+checked-in list of surviving mutants that no test can kill because they behave like the original, each named
+as tests/mutation-history.jsonl names it (its function and the hash of its code: mutmut's numbers shift, and a
+shifted number would name another mutant), with its reason:
 
-    billing.cards.x_shows__mutmut_8  # `<` or `<=` against a bound the input never reaches
+    billing.cards.x_shows@77b0c1d2e3f40516  # `<` or `<=` against a bound the input never reaches
 
 The raw score counts every mutant (killed / all mutants): killed by a test, refused by mypy (`make test`
 fails on it before any test runs), or a timeout; equivalents are reported beside it, never subtracted from
-it. Exit status 1 when the equivalents file names an unknown mutant or gives no reason.
+it. Exit status 1 when the equivalents file names an unknown mutant or gives no reason, or when the
+equivalents are more than 5% of the mutants (the most issue 14 allows).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS, read_verdicts
+from local.mutation_plan import CODE_ROOT, MUTANTS, VERDICTS, MutatedFile, function_of, read_verdicts
 
 EQUIVALENTS = Path("tests/mutation-equivalents.txt")
+MOST_EQUIVALENT = 0.05  # of all mutants
 
 # mutmut's exit codes (mutmut/stats.py) folded into what the report shows.
 KILLED = "killed"
@@ -56,6 +59,7 @@ def status(exit_code: int | None) -> str:
 class ModuleResult:
     module: str
     statuses: dict[str, str] = field(default_factory=dict)  # mutant name -> status
+    identities: dict[str, str] = field(default_factory=dict)  # mutant name -> function@hash of its code
 
     def count(self, *wanted: str) -> int:
         return sum(1 for s in self.statuses.values() if s in wanted)
@@ -74,7 +78,9 @@ def load_results(mutants: Path = MUTANTS) -> list[ModuleResult]:
         exit_codes: dict[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
         if exit_codes:
             statuses = {name: status(code) for name, code in exit_codes.items()}
-            results.append(ModuleResult(module_name(meta), statuses))
+            mutated = MutatedFile(meta.with_suffix("").read_text(encoding="utf-8"))
+            identities = {name: f"{function_of(name)}@{mutated.fingerprint(name)}" for name in exit_codes}
+            results.append(ModuleResult(module_name(meta), statuses, identities))
     return results
 
 
@@ -125,11 +131,13 @@ def report(
         f"{'no tests':>8} {'mypy':>5} {'timeout':>7} {'unrun':>5}"
     ]
     totals: Counter[str] = Counter()
-    survivors: list[tuple[str, str]] = []
+    survivors: list[tuple[str, str, str]] = []  # name, identity, status
     for result in results:
         killed = result.count(KILLED, TYPE_ERROR, TIMEOUT)
         total = len(result.statuses)
-        equivalent = sum(1 for n, s in result.statuses.items() if n in equivalents and s == SURVIVED)
+        equivalent = sum(
+            1 for n, s in result.statuses.items() if result.identities[n] in equivalents and s == SURVIVED
+        )
         row = {
             "killed": killed,
             "total": total,
@@ -143,9 +151,9 @@ def report(
         totals.update(row)
         lines.append(_row(result.module, row))
         survivors += [
-            (name, s)
+            (name, result.identities[name], s)
             for name, s in sorted(result.statuses.items())
-            if s in (SURVIVED, NO_TESTS, OTHER) and name not in equivalents
+            if s in (SURVIVED, NO_TESTS, OTHER) and result.identities[name] not in equivalents
         ]
     lines.append(_row("all", totals))
     lines.append("")
@@ -157,7 +165,7 @@ def report(
     )
     if totals["unrun"]:
         lines.append(f"{totals['unrun']} mutants without a verdict (not run yet, interrupted, or suspicious)")
-    surviving = {name for name, _ in survivors}
+    surviving = {name for name, _, _ in survivors}
     capped = {name: ran for name, ran in (capped or {}).items() if name in surviving}
     if capped:
         lines.append(
@@ -166,8 +174,13 @@ def report(
         )
     if survivors:
         lines.append("")
-        lines.append(f"surviving mutants ({len(survivors)}; `python -m local.mutate show NAME` shows one):")
-        lines += [f"  {name}{_survivor_note(s, capped.get(name))}" for name, s in survivors]
+        lines.append(
+            f"surviving mutants ({len(survivors)}; `python -m local.mutate show NAME` shows one; "
+            f"{EQUIVALENTS} takes the name after it):"
+        )
+        lines += [
+            f"  {name}  {identity}{_survivor_note(s, capped.get(name))}" for name, identity, s in survivors
+        ]
     return lines
 
 
@@ -188,16 +201,22 @@ def _row(label: str, row: dict[str, int] | Counter[str]) -> str:
 def stale_equivalents(
     results: list[ModuleResult], equivalents: dict[str, str], module: str | None
 ) -> list[str]:
-    """Entries naming no mutant of the last run, or one the tests now kill (numbers shift with the code)."""
-    statuses = {name: s for r in results for name, s in r.statuses.items()}
+    """Entries naming no mutant of the last run (its function changed), or one the tests now kill; and too
+    many of them."""
+    statuses = {r.identities[name]: s for r in results for name, s in r.statuses.items()}
     problems = []
-    for name in equivalents:
-        if module and not name.startswith(module + "."):
+    for identity in equivalents:
+        if module and not identity.startswith(module + "."):
             continue
-        if name not in statuses:
-            problems.append(f"{EQUIVALENTS}: {name} is not a mutant of the last run")
-        elif statuses[name] not in (SURVIVED, NOT_CHECKED):
-            problems.append(f"{EQUIVALENTS}: {name} is {statuses[name]}, not a survivor")
+        if identity not in statuses:
+            problems.append(f"{EQUIVALENTS}: {identity} is not a mutant of the last run")
+        elif statuses[identity] not in (SURVIVED, NOT_CHECKED):
+            problems.append(f"{EQUIVALENTS}: {identity} is {statuses[identity]}, not a survivor")
+    if len(equivalents) > MOST_EQUIVALENT * len(statuses):
+        problems.append(
+            f"{EQUIVALENTS}: {len(equivalents)} equivalents are more than {MOST_EQUIVALENT:.0%} of the "
+            f"{len(statuses)} mutants"
+        )
     return problems
 
 
@@ -213,11 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     capped = capped_survivors()
     print("\n".join(report(results, equivalents, args.module, capped)))
     problems += stale_equivalents(results, equivalents, args.module)
+    identities = {name: identity for result in results for name, identity in result.identities.items()}
     problems += [
         f"{EQUIVALENTS}: {name} ran only {ran} of the {reaching} tests that reach it: run it against all of "
         "them (MOST_TESTS=0) before calling it equivalent"
         for name, (ran, reaching) in capped.items()
-        if name in equivalents
+        if identities.get(name) in equivalents
     ]
     for problem in problems:
         print(problem, file=sys.stderr)
