@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 
 import pytest
 
+from billing.idempotency import IdempotencyStore, IdempotentRequest
+from local.lambda_context import LocalLambdaContext
 from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
@@ -18,6 +21,7 @@ from tests.integration.support import (
     new_container,
     sample_body,
     schedule,
+    table_of_its_own,
     with_caller,
 )
 
@@ -183,3 +187,31 @@ def test_ten_identical_requests_at_once_reach_portone_once(
     assert statuses == {200: 1, 409: 9}
     assert all(headers.get("Retry-After") == "2" for status, headers, _ in results if status == 409)
     assert stack.emulator.count(*ISSUE) == 1
+
+
+def test_an_answer_whose_record_cannot_be_saved_still_goes_out_and_the_operator_is_told(
+    stack: EmbeddedStack, logs
+) -> None:
+    with table_of_its_own(stack, "idempotency-save-fails", "pk") as client:
+        store = IdempotencyStore("idempotency-save-fails", client=client)
+        answer = {"status": 200, "body": {"status": "success"}, "headers": {}}
+
+        def portone_answered_then_dynamodb_failed() -> dict:
+            client.delete_table(TableName="idempotency-save-fails")
+            return answer
+
+        request = IdempotentRequest(
+            "anonymous|POST /subscriptions/issue-billing", "key-1", "hmac", anonymous=True
+        )
+        got = store.run(
+            request, context=LocalLambdaContext(), operation=portone_answered_then_dynamodb_failed
+        )
+
+    assert got == answer
+    [line] = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert (line["level"], line["message"], line["outcome"], line["error_fields"]) == (
+        "ERROR",
+        "idempotency result not saved",
+        "IDEMPOTENCY_SAVE_FAILED",
+        ["ResourceNotFoundException"],
+    )

@@ -205,3 +205,26 @@ def test_a_records_table_that_cannot_be_written_or_read_is_a_503(store: RecordsS
     ):
         with pytest.raises(ConfigurationUnavailable, match=r"^records? not (written|closed|moved|read) \("):
             write()
+
+
+def test_records_past_a_page_of_dynamodb_are_all_read(store: RecordsStore, client: Any) -> None:
+    # DynamoDB answers a query a megabyte at a time: three records of 390 KB take two pages
+    record_ids = [f"consent#2026-11-18T20:06:40.00000{n}+09:00#r{n}" for n in range(3)]
+    for record_id in record_ids:
+        item = {
+            "customer_uid": "cu_1",
+            "record_id": record_id,
+            "terms_version": "2026-11-01",
+            "note": "x" * 390_000,
+        }
+        client.put_item(TableName=TABLE, Item={name: {"S": value} for name, value in item.items()})
+
+    store.close_customer("cu_1")
+
+    [kept] = store.kept(["cu_1"])
+    assert kept.count == 3
+    for record_id in record_ids:
+        found = client.get_item(
+            TableName=TABLE, Key={"customer_uid": {"S": "cu_1"}, "record_id": {"S": record_id}}
+        )
+        assert found["Item"]["expires_at"] == {"N": str(NOW + RECORD_SECONDS)}

@@ -315,6 +315,25 @@ def test_cancel_takes_immediately_as_true_or_false_only(invoke, stack: EmbeddedS
     )
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("GET", "/subscriptions/sub.alice", "customer_uid"),  # PortOne takes letters, digits, - and _
+        ("DELETE", "/subscriptions/sub_alice/schedules/sub-1", "merchant_uid"),  # ours: letters, digits, _
+    ],
+)
+def test_a_uid_in_the_path_with_other_characters_is_a_400_naming_it(
+    invoke, stack: EmbeddedStack, method: str, path: str, field: str
+) -> None:
+    response = call(invoke, method, path)
+
+    assert (response.status, response.body["errors"]) == (
+        400,
+        [{"field": field, "reason": "invalid_characters"}],
+    )
+    assert stack.emulator.calls == ()
+
+
 def stack_schedule_at(stack: EmbeddedStack, merchant_uid: str) -> str:
     return datetime.fromtimestamp(stack.emulator.schedules[merchant_uid]["schedule_at"], UTC).isoformat()
 
