@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import multiprocessing
 import os
@@ -137,6 +138,14 @@ class Invocation:
     status: int
     headers: dict[str, str]
     body: dict[str, Any]
+
+
+def logged_with(logs: io.StringIO, outcome: str) -> dict[str, Any]:
+    """The one line the function logged with `outcome` (the `logs` fixture's buffer)."""
+    [line] = [
+        entry for entry in map(json.loads, logs.getvalue().splitlines()) if entry.get("outcome") == outcome
+    ]
+    return line
 
 
 def new_container() -> None:

@@ -15,6 +15,7 @@ from tests.integration.support import (
     CARD,
     call,
     emitted_metrics,
+    logged_with,
     pending_schedules,
     reconcile,
     retry_of,
@@ -102,15 +103,22 @@ def test_the_last_retry_failing_suspends_and_a_month_later_cancels(
     assert subscription_status(stack, "sub_alice") == "cancelled"
 
 
-def test_a_decline_no_retry_cures_suspends_at_once(invoke, stack, portone_clock, inbox, capsys) -> None:
-    schedule(invoke, **{**CARD, "card_number": magic.CARD_PAYMENT_SUSPENDED})  # payments: 거래정지카드
+def test_a_decline_no_retry_cures_suspends_at_once(invoke, stack, portone_clock, inbox, capsys, logs) -> None:
+    [first] = schedule(invoke, **{**CARD, "card_number": magic.CARD_PAYMENT_SUSPENDED}).body["schedules"]
 
     [declined] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
 
     assert declined.body["scheduled"] == []
     assert pending_schedules(stack) == []
     assert status(invoke) == "suspended"
-    assert STOPPED_METRIC in emitted_metrics(capsys.readouterr().out)
+    assert emitted_metrics(capsys.readouterr().out)[STOPPED_METRIC] == 1
+    stopped = logged_with(logs, "SUSPENDED")
+    assert (stopped["level"], stopped["message"], stopped["customer_uid"], stopped["merchant_uid"]) == (
+        "ERROR",
+        "renewal declined for good: suspended",
+        "sub_alice",
+        first["merchant_uid"],
+    )
 
 
 def test_a_declined_renewal_whose_notice_was_lost_is_retried_by_the_reconciler(

@@ -22,6 +22,7 @@ from tests.integration.support import (
     call,
     emitted_metrics,
     legacy_subscription,
+    logged_with,
     pending_schedules,
     portone_token,
     reconcile,
@@ -233,7 +234,7 @@ def test_a_period_the_customer_skipped_does_not_end_the_chain(invoke, stack, por
 
 
 def test_a_period_revoked_outside_this_service_stops_the_chain_with_an_alarm(
-    invoke, stack, portone_clock, capsys
+    invoke, stack, portone_clock, capsys, logs
 ) -> None:
     # Given someone revoked the first period in PortOne's console (straight at PortOne)
     first = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
@@ -248,8 +249,15 @@ def test_a_period_revoked_outside_this_service_stops_the_chain_with_an_alarm(
     portone_clock.advance(PAST_FIRST_SETTLE)
     reconcile()
 
-    assert STOPPED_METRIC in emitted_metrics(capsys.readouterr().out)
+    assert emitted_metrics(capsys.readouterr().out)[STOPPED_METRIC] == 1
     assert pending_schedules(stack) == []
+    stopped = logged_with(logs, "RENEWAL_REVOKED_ELSEWHERE")
+    assert (stopped["level"], stopped["message"], stopped["customer_uid"], stopped["merchant_uid"]) == (
+        "ERROR",
+        "renewal revoked outside this service",
+        "sub_alice",
+        first,
+    )
 
 
 def test_subscriptions_from_before_the_work_index_are_found_and_renewed(

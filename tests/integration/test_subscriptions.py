@@ -22,6 +22,7 @@ from tests.integration.support import (
     ShiftedClock,
     call,
     load_event,
+    logged_with,
     new_container,
     pending_schedules,
     portone_token,
@@ -187,7 +188,7 @@ def test_cancelling_immediately_revokes_every_pending_payment_and_deletes_the_ke
 
 
 def test_cancelling_stops_renewals_at_the_end_of_the_paid_period(
-    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox, logs
 ) -> None:
     # Given a subscriber whose first month is paid and whose second is on PortOne's schedule
     schedule(invoke, **CARD)
@@ -209,6 +210,12 @@ def test_cancelling_stops_renewals_at_the_end_of_the_paid_period(
     portone_clock.advance((ends_at - datetime.now(UTC)).total_seconds() + 60)
     reconcile()
     assert "sub_alice" not in stack.emulator.customers
+    ended = logged_with(logs, "BILLING_KEY_DELETED")
+    assert (ended["level"], ended["message"], ended["customer_uid"]) == (
+        "INFO",
+        "subscription ended: billing key deleted",
+        "sub_alice",
+    )
     again = call(invoke, "DELETE", "/subscriptions/sub_alice")
     assert (again.status, again.body["billing_key_deleted"], again.body["ends_at"]) == (200, True, None)
 
