@@ -8,8 +8,10 @@ by the rules of StrykerJS's incremental mode (https://stryker-mutator.io/docs/st
 - a kill holds while the test that killed it still executes the mutated code and its code has not changed
   (its file, less the file's other test functions: a test added beside it changes nothing);
 - a survivor (or a mutant no test reaches) holds while the tests that execute the mutated code are the same
-  tests, their code unchanged, a mutant still runs as many of them, and, when that is fewer than reach it
-  (MOST_TESTS), they are still the tests it would run first.
+  tests, their code unchanged, and a mutant still runs as many of them; when that is fewer than reach it
+  (MOST_TESTS), while every test that has killed another mutant of its function, and reaches it, is among the
+  tests it passed (those would go first now; which of the others it ran first follows the tests' measured
+  times, which vary from run to run, so they do not count).
 
 What the rules do not see: a change elsewhere (another function, a fixture, the emulator, this tooling, the
 tools' versions) that makes a test blind to a mutant it killed. `make mutate FRESH=1` runs the mutants again.
@@ -20,7 +22,7 @@ exists leaves with it.
 One verdict a line, sorted, so that a change to the history shows as the mutants whose verdicts changed:
 
     {"mutant": "billing.cards.x_brand@3f2a…", "verdict": "killed", "killer": "tests/…::test_a", "code": "9c…"}
-    {"mutant": "billing.cards.x_shows@77b0…", "verdict": "survived", "tests": "51d4…", "tried": "e0…", …}
+    {"mutant": "billing.cards.x_shows@77b0…", "verdict": "survived", "tests": "51d4…", "tried": ["e0…", …], …}
 """
 
 from __future__ import annotations
@@ -71,8 +73,12 @@ class History:
             return killer in self._plan.reaching(mutant) and kept.get("code") == self._test_hash(killer)
         if verdict not in (SURVIVED, NO_TESTS) or kept.get("tests") != self._tests_hash(mutant):
             return False
-        tests = self._plan.tests(mutant)
-        return kept.get("tried") == (_hash(tests) if len(tests) < len(self._plan.reaching(mutant)) else None)
+        if len(self._plan.tests(mutant)) == len(self._plan.reaching(mutant)):
+            return "tried" not in kept  # it ran every test that reaches it
+        passed = kept.get("tried")
+        return isinstance(passed, list) and all(
+            _hash([test]) in passed for test in self._plan.killers_of(mutant)
+        )
 
     def add(self, mutant: str, verdict: str | None, details: dict[str, Any]) -> None:
         """A verdict this run reached: a kill with its killer, a survivor with the tests it passed (`tried`)
@@ -88,7 +94,8 @@ class History:
             entry = {"mutant": identity, "verdict": verdict, "tests": self._tests_hash(mutant)}
             tried = details.get("tried", [])
             if len(tried) < len(self._plan.reaching(mutant)):
-                entry |= {"tried": _hash(tried), "planned": len(tried), "reaching": details["reaching"]}
+                passed = sorted(_hash([test]) for test in tried)
+                entry |= {"tried": passed, "planned": len(tried), "reaching": details["reaching"]}
         with self._lock:
             if entry is None:
                 self._now.pop(identity, None)

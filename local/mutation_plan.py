@@ -201,8 +201,8 @@ class Plan:
         the tests that run more of the function's lines go first (a survivor's killer tends to be the test
         that takes the rare branch, not the fastest one), then the fastest. Empty when no test executes it."""
         reaching = self._reaching(mutant)
+        killers = self.killers_of(mutant)
         with self._lock:
-            killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
             neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
         own = {test for test in reaching if _is_own(test, _module(mutant))} - set(killers)
         neighbours -= own
@@ -214,6 +214,12 @@ class Plan:
         ]
         ordered = killers + [test for group in ranked for test in group]
         return ordered[: self.most_tests] if self.most_tests else ordered
+
+    def killers_of(self, mutant: str) -> list[str]:
+        """The tests that killed other mutants of its function and execute its change, latest first."""
+        reaching = self._reaching(mutant)
+        with self._lock:
+            return [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
 
     def reaching(self, mutant: str) -> frozenset[str]:
         """Every test that executes the mutated code."""

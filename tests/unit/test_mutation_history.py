@@ -105,7 +105,9 @@ def test_a_survivor_holds_while_the_same_unchanged_tests_reach_it_and_it_runs_th
     assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is None
 
 
-def test_a_capped_survivor_holds_while_its_first_tests_would_be_the_same(mutants_dir: Path) -> None:
+def test_a_capped_survivor_holds_until_a_killer_of_its_function_that_it_did_not_run_appears(
+    mutants_dir: Path,
+) -> None:
     path = mutants_dir / "history.jsonl"
     (mutants_dir / "tests/test_new.py").write_text("def test_new(): ...\n")
     capped = plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2)
@@ -114,6 +116,12 @@ def test_a_capped_survivor_holds_while_its_first_tests_would_be_the_same(mutants
     run(path, capped, {FIRST: (SURVIVED, {"tried": tried, "reaching": 3})})
 
     assert held(plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2), path, FIRST) is not None
+    # Measured again, the tests take other times: other tests would go first, and it still holds
+    retimed = Plan(
+        {FAST: 3.0, SLOW: 0.2, NEW: 0.5}, {FILE: {LINE: [FAST, SLOW, NEW]}}, mutants_dir, most_tests=2
+    )
+    assert retimed.tests(FIRST) == [FAST, SLOW]  # its own test, then the fastest
+    assert held(retimed, path, FIRST) is not None
     told = plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2)
     told.killed(SECOND, SLOW)  # its function's killer would go first now
     history = History(told, path)
