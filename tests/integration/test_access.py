@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ from billing.access import (
     Limits,
 )
 from billing.errors import CardDetailsExhausted, CustomerNotFound, RateLimited
+from billing.records import RECORD_SECONDS
+from local.moto_recorder import MotoRecorder
 from local.portone_emulator import FakeClock
 from local.stack import EmbeddedStack
 from tests.integration.support import table_of_its_own
@@ -182,6 +185,44 @@ def test_a_uid_is_claimed_once_and_refused_to_another_owner_without_costing_them
     with pytest.raises(CustomerNotFound):
         store.admit(attempt(1, caller="caller-2", owner="owner-2", card="card-3"))
     assert item(client, f"limits#caller#caller-2#{START}")["failures"] == "0"
+
+
+def test_a_claim_no_key_came_from_is_released_when_its_attempt_settles_and_kept_while_another_runs(
+    store: AccessStore, client: Any, aws_calls: MotoRecorder
+) -> None:
+    first = store.admit(attempt(1))
+    meanwhile = store.admit(attempt(1, card="card-2"))  # the owner tries again before the first settles
+    aws_calls.start()
+    settled(store, first, "declined")
+    assert item(client, "owner#cu_1")["admitted"] == [meanwhile.ticket]  # a key may still come of it
+    assert aws_calls.count("DynamoDB_20120810.DeleteItem") == 0  # its ticket left: nothing more tried
+
+    lone = store.admit(attempt(2, caller="caller-3", owner="owner-3"))
+    settled(store, lone, "refused")
+    assert item(client, "owner#cu_2") == {}
+    assert store.admit(attempt(2, caller="caller-2", owner="owner-2", card="card-3")).new_claim  # free again
+
+
+def test_a_hold_claimed_again_with_no_key_is_a_hold_again_as_long_as_its_records(
+    store: AccessStore, client: Any
+) -> None:
+    # Given the owner's uid whose key was deleted: held for them until its records expire
+    alice = Attempt(
+        "cu_1", owner="sub:alice", caller="caller-1", address="203.0.113.0", card="card-1", customer="alice"
+    )
+    settled(store, store.admit(alice), "issued")
+    store.key_deleted("cu_1", datetime.fromtimestamp(START + WINDOW, UTC))
+
+    # When they claim it again and no key comes of it
+    again = store.admit(alice)
+    assert again.held_until == START + WINDOW
+    settled(store, again, "declined")
+
+    # Then it is their hold again, unlisted, for at least as long as this attempt's own records
+    claim = item(client, "owner#cu_1")
+    assert (claim["owner"], claim["expires_at"]) == ("sub:alice", str(START + 10 + RECORD_SECONDS))
+    assert "customer" not in claim
+    assert "admitted" not in claim
 
 
 def test_a_failed_settle_is_logged_and_the_outcome_still_returns(
