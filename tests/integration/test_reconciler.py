@@ -109,7 +109,7 @@ def test_a_notice_answered_503_is_recovered_by_the_next_run(invoke, stack, porto
     ["never arrived", "arrived, answer lost"],
 )
 def test_a_schedule_whose_answer_was_lost_is_registered_or_confirmed_by_the_next_run(
-    invoke, stack, portone_clock, lost
+    invoke, stack, portone_clock, logs, lost
 ) -> None:
     # Given a schedule request answered 202 pending: PortOne may or may not have the period
     if lost == "never arrived":
@@ -125,6 +125,14 @@ def test_a_schedule_whose_answer_was_lost_is_registered_or_confirmed_by_the_next
 
     # Then PortOne holds the first period exactly once, and the subscription knows it
     assert len(pending_schedules(stack)) == 1
+    if lost == "arrived, answer lost":  # the request's own lookup failed too: the operator reads why
+        failed = logged_with(logs, "PENDING")
+        assert (failed["level"], failed["message"], failed["customer_uid"], failed["http_status"]) == (
+            "WARNING",
+            "schedule lookup failed",
+            "sub_alice",
+            503,
+        )
     assert reconcile()["processed"] == 0  # nothing left to do until the period's time
 
 
