@@ -35,16 +35,26 @@ def status(invoke) -> str:
 
 
 def test_a_declined_renewal_is_retried_and_a_paid_retry_makes_it_active_again(
-    invoke, stack, portone_clock, inbox
+    invoke, stack, portone_clock, inbox, capsys, logs
 ) -> None:
     # Given a subscriber whose card declines its first payment
     first = schedule(invoke, **DECLINING).body["schedules"][0]["merchant_uid"]
+    capsys.readouterr()
     [declined] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
 
     # Then it is past_due, with one retry (a new merchant_uid) the next day and nothing else pending
     assert declined.body["scheduled"] == [retry_of(first, 1)]
     assert pending_schedules(stack) == [retry_of(first, 1)]
     assert status(invoke) == "past_due"
+    # and the operator sees the retry counted and logged
+    assert emitted_metrics(capsys.readouterr().out)["RenewalRetryScheduled"] == 1
+    retrying = logged_with(logs, "PAST_DUE")
+    assert (retrying["level"], retrying["message"], retrying["customer_uid"], retrying["merchant_uid"]) == (
+        "WARNING",
+        "renewal declined, retry scheduled",
+        "sub_alice",
+        retry_of(first, 1),
+    )
 
     # When the customer's card pays again and the retry runs
     stack.emulator.card_declines("sub_alice", None)
