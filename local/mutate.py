@@ -15,8 +15,9 @@ each session of this suite starts moto's server, the PortOne emulator and the La
    are in local/mutation_history.py), so a run after a change runs only the mutants the change concerns.
 4. Each other mutant runs in one of those sessions against at most MOST_TESTS of the tests that execute the
    statement it changed (local/mutation_plan.py): first those that killed its function's other mutants, then
-   its module's own (test_<module>[_*].py), then those that killed its module's, then the others, fastest
-   first, until one fails; one that passes them all is a survivor.
+   its module's own (test_<module>[_*].py, test_portone_client.py for billing.portone.client), then those
+   that killed its module's, then the others (in each group those that executed more of the function first,
+   then the fastest), until one fails; one that passes them all is a survivor.
    The failing test is run again on the original code; if it fails there too, the mutant is tried once more
    in a new session, then recorded as suspicious (not killed). A test that runs past its time (15 s plus
    five times its measured time) ends the session, and the mutant counts as a timeout.

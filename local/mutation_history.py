@@ -9,9 +9,11 @@ by the rules of StrykerJS's incremental mode (https://stryker-mutator.io/docs/st
   (its file, less the file's other test functions: a test added beside it changes nothing);
 - a survivor (or a mutant no test reaches) holds while the tests that execute the mutated code are the same
   tests, their code unchanged, and a mutant still runs as many of them; when that is fewer than reach it
-  (MOST_TESTS), while every test that has killed another mutant of its function, and reaches it, is among the
-  tests it passed (those would go first now; which of the others it ran first follows the tests' measured
-  times, which vary from run to run, so they do not count).
+  (MOST_TESTS), while the tests that killed other mutants of its function and that it would run now (they go
+  first, latest first, up to the cap) are among the tests it passed. The rest of its first tests are not
+  compared: their order depends on the measured times (ties), which vary from run to run, and on the
+  module's other killers, which grow with every run; a survivor that ran them once is not run again for
+  that.
 
 What the rules do not see: a change elsewhere (another function, a fixture, the emulator, this tooling, the
 tools' versions) that makes a test blind to a mutant it killed. `make mutate FRESH=1` runs the mutants again.
@@ -75,9 +77,9 @@ class History:
             return False
         if len(self._plan.tests(mutant)) == len(self._plan.reaching(mutant)):
             return "tried" not in kept  # it ran every test that reaches it
-        passed = kept.get("tried")
+        passed, runs = kept.get("tried"), len(self._plan.tests(mutant))
         return isinstance(passed, list) and all(
-            _hash([test]) in passed for test in self._plan.killers_of(mutant)
+            _hash([test]) in passed for test in self._plan.killers_of(mutant)[:runs]
         )
 
     def add(self, mutant: str, verdict: str | None, details: dict[str, Any]) -> None:

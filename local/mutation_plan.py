@@ -2,7 +2,8 @@
 
 A mutant changes one place in one function. A test that never executes that place cannot tell the mutant from
 the original, so only the tests that execute the statement holding the change are run, and at most a few of
-them: the likeliest to kill it first (those that killed its neighbours), then the fastest. Which lines each
+them: the likeliest to kill it first (those that killed its neighbours, the module's own, those that ran
+more of its function), then the fastest. Which lines each
 test executes is measured once, on the original code, in mutmut's copy of the file (mutants/), where each
 function's original is `<name>__mutmut_orig` and each mutant `<name>__mutmut_<n>` beside it.
 """
@@ -139,11 +140,11 @@ class MutatedFile:
 
 def _is_own(test: str, module: str) -> bool:
     """test_records.py and test_records_store.py hold billing.records's own tests, test_recordings.py not;
-    test_portone_client.py and test_client.py hold billing.portone.client's."""
+    test_portone_client.py holds billing.portone.client's (test_client.py would not: test_errors.py is
+    billing.errors's, not billing.portone.errors's)."""
     stem = Path(test.partition("::")[0]).stem
-    parts = module.split(".")[1:]
-    names = {"test_" + "_".join(parts[start:]) for start in range(len(parts))}
-    return any(stem == name or stem.startswith(name + "_") for name in names)
+    own = "test_" + "_".join(module.split(".")[1:])
+    return stem == own or stem.startswith(own + "_")
 
 
 def _end(node: ast.AST) -> int:
@@ -196,10 +197,12 @@ class Plan:
 
     def tests(self, mutant: str) -> list[str]:
         """The tests that execute the mutated code, at most `most_tests` of them: first those that killed this
-        function's other mutants (latest first), then the module's own tests (in test_<module>.py or
-        test_<module>_*.py), then those that killed other mutants of its module, then the rest. In each group
-        the tests that run more of the function's lines go first (a survivor's killer tends to be the test
-        that takes the rare branch, not the fastest one), then the fastest. Empty when no test executes it."""
+        function's other mutants (latest first), then the module's own tests (test_<module>.py or
+        test_<module>_*.py, the module named by its path under billing: test_portone_client.py for
+        billing.portone.client), then those that killed other mutants of its module, then the rest. In each
+        group the tests that run more of the function's lines go first (a survivor's killer tends to be the
+        test that takes the rare branch, not the fastest one), then the fastest. Empty when no test executes
+        it."""
         reaching = self._reaching(mutant)
         killers = self.killers_of(mutant)
         with self._lock:

@@ -65,9 +65,9 @@ class ModuleResult:
         return sum(1 for s in self.statuses.values() if s in wanted)
 
 
-def module_name(meta: Path) -> str:
+def module_name(meta: Path, mutants: Path = MUTANTS) -> str:
     """mutants/functions/billing/cards.py.meta -> billing.cards (a package's __init__ -> the package)."""
-    source = meta.relative_to(MUTANTS / CODE_ROOT).with_suffix("")  # drops .meta, keeps .py
+    source = meta.relative_to(mutants / CODE_ROOT).with_suffix("")  # drops .meta, keeps .py
     parts = source.with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
@@ -79,13 +79,22 @@ def load_results(mutants: Path = MUTANTS) -> list[ModuleResult]:
         if exit_codes:
             statuses = {name: status(code) for name, code in exit_codes.items()}
             mutated = MutatedFile(meta.with_suffix("").read_text(encoding="utf-8"))
-            identities = {name: f"{function_of(name)}@{mutated.fingerprint(name)}" for name in exit_codes}
-            results.append(ModuleResult(module_name(meta), statuses, identities))
+            identities = {name: _identity(mutated, name) for name in exit_codes}
+            results.append(ModuleResult(module_name(meta, mutants), statuses, identities))
     return results
 
 
+def _identity(mutated: MutatedFile, name: str) -> str:
+    """The mutant as the history and the equivalents name it; `<function>@?` for one mutmut's results name
+    but its file no longer holds (results older than the file), which no equivalent can match."""
+    try:
+        return f"{function_of(name)}@{mutated.fingerprint(name)}"
+    except KeyError:
+        return f"{function_of(name)}@?"
+
+
 def load_equivalents(path: Path = EQUIVALENTS) -> tuple[dict[str, str], list[str]]:
-    """Mutant name -> reason, and the lines that are not `name  # reason`."""
+    """Mutant (function@hash of its code) -> reason, and the lines that are not `mutant  # reason`."""
     equivalents: dict[str, str] = {}
     problems: list[str] = []
     if not path.exists():
@@ -95,8 +104,9 @@ def load_equivalents(path: Path = EQUIVALENTS) -> tuple[dict[str, str], list[str
         if not text or text.startswith("#"):
             continue
         name, _, reason = (part.strip() for part in text.partition("#"))
-        if not name or " " in name or not reason:
-            problems.append(f"{path}:{number}: expected `<mutant name>  # <reason>`, got {text!r}")
+        if not name or " " in name or "@" not in name or not reason:
+            hint = " (mutmut's name: give the one the report prints after it)" if "__mutmut_" in name else ""
+            problems.append(f"{path}:{number}: expected `<function>@<hash>  # <reason>`, got {text!r}{hint}")
         else:
             equivalents[name] = reason
     return equivalents, problems

@@ -140,11 +140,9 @@ class Invocation:
     body: dict[str, Any]
 
 
-def logged_with(logs: io.StringIO, outcome: str) -> dict[str, Any]:
-    """The one line the function logged with `outcome` (the `logs` fixture's buffer)."""
-    [line] = [
-        entry for entry in map(json.loads, logs.getvalue().splitlines()) if entry.get("outcome") == outcome
-    ]
+def logged_with(logs: io.StringIO, message: str) -> dict[str, Any]:
+    """The one line the function logged with `message` (the `logs` fixture's buffer)."""
+    [line] = [entry for entry in map(json.loads, logs.getvalue().splitlines()) if entry["message"] == message]
     return line
 
 

@@ -203,24 +203,31 @@ def test_a_claim_no_key_came_from_is_released_when_its_attempt_settles_and_kept_
     assert store.admit(attempt(2, caller="caller-2", owner="owner-2", card="card-3")).new_claim  # free again
 
 
+@pytest.mark.parametrize(
+    ("held_until", "hold_again_until"),
+    [
+        (START + WINDOW, START + 10 + RECORD_SECONDS),  # this attempt's own records outlast the hold
+        (START + 2 * RECORD_SECONDS, START + 2 * RECORD_SECONDS),  # the hold outlasts them
+    ],
+)
 def test_a_hold_claimed_again_with_no_key_is_a_hold_again_as_long_as_its_records(
-    store: AccessStore, client: Any
+    store: AccessStore, client: Any, held_until: int, hold_again_until: int
 ) -> None:
     # Given the owner's uid whose key was deleted: held for them until its records expire
     alice = Attempt(
         "cu_1", owner="sub:alice", caller="caller-1", address="203.0.113.0", card="card-1", customer="alice"
     )
     settled(store, store.admit(alice), "issued")
-    store.key_deleted("cu_1", datetime.fromtimestamp(START + WINDOW, UTC))
+    store.key_deleted("cu_1", datetime.fromtimestamp(held_until, UTC))
 
     # When they claim it again and no key comes of it
     again = store.admit(alice)
-    assert again.held_until == START + WINDOW
+    assert again.held_until == held_until
     settled(store, again, "declined")
 
-    # Then it is their hold again, unlisted, for at least as long as this attempt's own records
+    # Then it is their hold again, unlisted, until the later of its end and this attempt's own records' end
     claim = item(client, "owner#cu_1")
-    assert (claim["owner"], claim["expires_at"]) == ("sub:alice", str(START + 10 + RECORD_SECONDS))
+    assert (claim["owner"], claim["expires_at"]) == ("sub:alice", str(hold_again_until))
     assert "customer" not in claim
     assert "admitted" not in claim
 

@@ -48,10 +48,10 @@ def test_a_declined_renewal_is_retried_and_a_paid_retry_makes_it_active_again(
     assert status(invoke) == "past_due"
     # and the operator sees the retry counted and logged
     assert emitted_metrics(capsys.readouterr().out)["RenewalRetryScheduled"] == 1
-    retrying = logged_with(logs, "PAST_DUE")
-    assert (retrying["level"], retrying["message"], retrying["customer_uid"], retrying["merchant_uid"]) == (
+    retrying = logged_with(logs, "renewal declined, retry scheduled")
+    assert (retrying["level"], retrying["outcome"], retrying["customer_uid"], retrying["merchant_uid"]) == (
         "WARNING",
-        "renewal declined, retry scheduled",
+        "PAST_DUE",
         "sub_alice",
         retry_of(first, 1),
     )
@@ -122,10 +122,10 @@ def test_a_decline_no_retry_cures_suspends_at_once(invoke, stack, portone_clock,
     assert pending_schedules(stack) == []
     assert status(invoke) == "suspended"
     assert emitted_metrics(capsys.readouterr().out)[STOPPED_METRIC] == 1
-    stopped = logged_with(logs, "SUSPENDED")
-    assert (stopped["level"], stopped["message"], stopped["customer_uid"], stopped["merchant_uid"]) == (
+    stopped = logged_with(logs, "renewal declined for good: suspended")
+    assert (stopped["level"], stopped["outcome"], stopped["customer_uid"], stopped["merchant_uid"]) == (
         "ERROR",
-        "renewal declined for good: suspended",
+        "SUSPENDED",
         "sub_alice",
         first["merchant_uid"],
     )

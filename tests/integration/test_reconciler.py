@@ -4,7 +4,6 @@ nothing more. PortOne's clock (the emulator's) moves forward; the reconciler rea
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -126,10 +125,10 @@ def test_a_schedule_whose_answer_was_lost_is_registered_or_confirmed_by_the_next
     # Then PortOne holds the first period exactly once, and the subscription knows it
     assert len(pending_schedules(stack)) == 1
     if lost == "arrived, answer lost":  # the request's own lookup failed too: the operator reads why
-        failed = logged_with(logs, "PENDING")
-        assert (failed["level"], failed["message"], failed["customer_uid"], failed["http_status"]) == (
+        failed = logged_with(logs, "schedule lookup failed")
+        assert (failed["level"], failed["outcome"], failed["customer_uid"], failed["http_status"]) == (
             "WARNING",
-            "schedule lookup failed",
+            "PENDING",
             "sub_alice",
             503,
         )
@@ -259,10 +258,10 @@ def test_a_period_revoked_outside_this_service_stops_the_chain_with_an_alarm(
 
     assert emitted_metrics(capsys.readouterr().out)[STOPPED_METRIC] == 1
     assert pending_schedules(stack) == []
-    stopped = logged_with(logs, "RENEWAL_REVOKED_ELSEWHERE")
-    assert (stopped["level"], stopped["message"], stopped["customer_uid"], stopped["merchant_uid"]) == (
+    stopped = logged_with(logs, "renewal revoked outside this service")
+    assert (stopped["level"], stopped["outcome"], stopped["customer_uid"], stopped["merchant_uid"]) == (
         "ERROR",
-        "renewal revoked outside this service",
+        "RENEWAL_REVOKED_ELSEWHERE",
         "sub_alice",
         first,
     )
@@ -314,9 +313,5 @@ def test_a_run_that_cannot_reach_portone_fails_loudly(stack, logs) -> None:
     with pytest.raises(ProviderUnavailable):
         reconcile()  # the invocation fails: the Errors metric and its alarm see it
 
-    failed = [json.loads(line) for line in logs.getvalue().splitlines()][-1]
-    assert (failed["level"], failed["message"], failed["outcome"]) == (
-        "ERROR",
-        "reconciler failed",
-        "PAYMENT_PROVIDER_UNAVAILABLE",
-    )
+    failed = logged_with(logs, "reconciler failed")
+    assert (failed["level"], failed["outcome"]) == ("ERROR", "PAYMENT_PROVIDER_UNAVAILABLE")

@@ -210,10 +210,10 @@ def test_cancelling_stops_renewals_at_the_end_of_the_paid_period(
     portone_clock.advance((ends_at - datetime.now(UTC)).total_seconds() + 60)
     reconcile()
     assert "sub_alice" not in stack.emulator.customers
-    ended = logged_with(logs, "BILLING_KEY_DELETED")
-    assert (ended["level"], ended["message"], ended["customer_uid"]) == (
+    ended = logged_with(logs, "subscription ended: billing key deleted")
+    assert (ended["level"], ended["outcome"], ended["customer_uid"]) == (
         "INFO",
-        "subscription ended: billing key deleted",
+        "BILLING_KEY_DELETED",
         "sub_alice",
     )
     again = call(invoke, "DELETE", "/subscriptions/sub_alice")

@@ -122,6 +122,9 @@ def test_a_capped_survivor_holds_until_a_killer_of_its_function_that_it_did_not_
     )
     assert retimed.tests(FIRST) == [FAST, SLOW]  # its own test, then the fastest
     assert held(retimed, path, FIRST) is not None
+    # A string `tried` (how earlier runs kept it) never holds: the mutant runs once more
+    legacy = {**json.loads(path.read_text()), "tried": "0123456789abcdef"}
+    assert not History(plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2), path).holds(FIRST, legacy)
     told = plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2)
     told.killed(SECOND, SLOW)  # its function's killer would go first now
     history = History(told, path)
@@ -195,3 +198,22 @@ def test_lines_that_are_not_verdicts_are_left_out_and_named(mutants_dir: Path) -
 
     assert history.unreadable == [1, 3]
     assert history.earlier(FIRST) is not None
+
+
+def test_a_capped_survivor_whose_function_has_more_killers_than_its_cap_holds_on_the_first_ones(
+    mutants_dir: Path,
+) -> None:
+    path = mutants_dir / "history.jsonl"
+    (mutants_dir / "tests/test_new.py").write_text("def test_new(): ...\n")
+    capped = plan(mutants_dir, [FAST, SLOW, NEW], most_tests=1)
+    capped.killed(SECOND, SLOW)
+    capped.killed(SECOND, NEW)  # two killers of its function, one test a mutant: NEW, the latest, goes first
+    run(path, capped, {FIRST: (SURVIVED, {"tried": capped.tests(FIRST), "reaching": 3})})
+
+    again = plan(mutants_dir, [FAST, SLOW, NEW], most_tests=1)
+    again.killed(SECOND, SLOW)
+    again.killed(SECOND, NEW)
+    history = History(again, path)
+    kept = history.earlier(FIRST)
+    assert kept is not None
+    assert history.holds(FIRST, kept)

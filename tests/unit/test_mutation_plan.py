@@ -170,8 +170,9 @@ def test_the_modules_own_tests_come_before_the_others_reaching_it(mutants_dir: P
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["fast", own, other]
 
 
-def test_a_nested_modules_own_tests_may_name_its_package() -> None:
+def test_a_nested_modules_own_tests_name_its_package() -> None:
     assert _is_own("tests/integration/test_portone_client.py::test_a", "billing.portone.client")
-    assert _is_own("tests/unit/test_client_retries.py::test_a", "billing.portone.client")
+    assert _is_own("tests/unit/test_portone_client_retries.py::test_a", "billing.portone.client")
     assert not _is_own("tests/unit/test_portone.py::test_a", "billing.portone.client")
-    assert not _is_own("tests/unit/test_clients.py::test_a", "billing.portone.client")
+    assert not _is_own("tests/unit/test_errors.py::test_a", "billing.portone.errors")  # billing.errors's
+    assert _is_own("tests/unit/test_errors.py::test_a", "billing.errors")

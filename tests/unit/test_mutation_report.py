@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from local.mutation_report import ModuleResult, capped_survivors, report, stale_equivalents
+from local.mutation_report import (
+    ModuleResult,
+    capped_survivors,
+    load_equivalents,
+    load_results,
+    report,
+    stale_equivalents,
+)
 
 
 def test_a_survivor_that_ran_only_some_of_its_tests_says_how_many(tmp_path: Path) -> None:
@@ -66,3 +73,23 @@ def test_equivalents_are_named_by_their_code_counted_beside_the_raw_score_and_ch
     assert stale_equivalents([result], too_many, None)[-1] == (
         "tests/mutation-equivalents.txt: 3 equivalents are more than 5% of the 40 mutants"
     )
+
+
+def test_results_name_each_mutant_by_its_code_and_equivalents_must_too(tmp_path: Path) -> None:
+    mutated = tmp_path / "functions" / "billing" / "fees.py"
+    mutated.parent.mkdir(parents=True)
+    mutated.write_text("def x_fee__mutmut_orig():\n    return 1\n\n\ndef x_fee__mutmut_1():\n    return 2\n")
+    names = {"billing.fees.x_fee__mutmut_1": 0, "billing.fees.x_fee__mutmut_9": 1}  # 9: gone from the file
+    (tmp_path / "functions" / "billing" / "fees.py.meta").write_text(json.dumps({"exit_code_by_key": names}))
+    equivalents = tmp_path / "equivalents.txt"
+    equivalents.write_text("billing.fees.x_fee__mutmut_1  # returns the same\n")
+
+    [result] = load_results(tmp_path)
+
+    assert result.identities["billing.fees.x_fee__mutmut_1"].startswith("billing.fees.x_fee@")
+    assert result.identities["billing.fees.x_fee__mutmut_9"] == "billing.fees.x_fee@?"
+    assert load_equivalents(equivalents)[1] == [
+        f"{equivalents}:1: expected `<function>@<hash>  # <reason>`, got "
+        "'billing.fees.x_fee__mutmut_1  # returns the same'"
+        " (mutmut's name: give the one the report prints after it)"
+    ]
