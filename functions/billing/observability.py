@@ -52,6 +52,7 @@ LOG_KEYS = frozenset(
         "pg_code",
         "customer_uid",
         "merchant_uid",
+        "subscription_id",  # the service's own random id (secrets.token_hex), no card data
         "card_last4",
         "card_code",
         "latency_ms",

@@ -107,7 +107,7 @@ class RecordsStore:
                 extra={
                     "outcome": "RECORD_NOT_CLOSED",
                     "customer_uid": customer_uid,
-                    "error": type(exc).__name__,
+                    "error_fields": [type(exc).__name__],
                 },
             )
 

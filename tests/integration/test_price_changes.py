@@ -23,6 +23,7 @@ from tests.integration.support import (
     emitted_metrics,
     flat,
     legacy_subscription,
+    logged_with,
     new_container,
     reconcile,
     runs,
@@ -160,7 +161,7 @@ def test_silence_keeps_the_recorded_price(invoke, stack, portone_clock, inbox, e
 
 
 def test_silence_ends_the_subscription_with_its_paid_period_where_set(
-    invoke, stack, portone_clock, inbox, edit_catalog, ending_without_consent
+    invoke, stack, portone_clock, inbox, edit_catalog, ending_without_consent, logs
 ) -> None:
     # Given a stack that ends subscriptions whose price increase was not consented to
     at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
@@ -174,6 +175,12 @@ def test_silence_ends_the_subscription_with_its_paid_period_where_set(
     view = call(invoke, "GET", "/subscriptions/sub_alice").body
     assert view["subscription_status"] == "cancelled"
     assert datetime.fromisoformat(view["ends_at"]) == at
+    ended = logged_with(logs, "price increase without consent: ends with the paid period")
+    assert (ended["level"], ended["outcome"], ended["customer_uid"]) == (
+        "INFO",
+        "PRICE_CHANGE_ENDED",
+        "sub_alice",
+    )
     portone_clock.advance(3600)
     reconcile()
     assert "sub_alice" not in stack.emulator.customers

@@ -4,6 +4,7 @@ nothing more. PortOne's clock (the emulator's) moves forward; the reconciler rea
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -173,7 +174,7 @@ def test_notice_and_reconciler_in_any_order_schedule_each_period_once(
 
 
 def test_a_run_out_of_time_resumes_where_it_stopped(
-    invoke, stack, portone_clock, inbox, monkeypatch, capsys
+    invoke, stack, portone_clock, inbox, monkeypatch, capsys, logs
 ) -> None:
     # Given eight subscriptions whose notices were all lost, PortOne answering lookups slowly, and pages of
     # three subscriptions, so runs cross pages
@@ -197,6 +198,7 @@ def test_a_run_out_of_time_resumes_where_it_stopped(
     capsys.readouterr()
     first = reconcile(timeout_seconds=1 + RESERVE_SECONDS + 2.5)
     cut_short = emitted_metrics(capsys.readouterr().out)
+    assert logged_with(logs, "reconciler out of time")["outcome"] == "RECONCILE_INCOMPLETE"
     stack.emulator.clear_faults()
     second = reconcile()
 
@@ -283,7 +285,7 @@ def test_subscriptions_from_before_the_work_index_are_found_and_renewed(
 
 
 def test_a_subscription_whose_work_fails_waits_its_turn_and_turns_overdue(
-    invoke, stack, portone_clock, capsys
+    invoke, stack, portone_clock, capsys, logs
 ) -> None:
     # Given a pending first registration whose billing key is gone (the registration keeps failing)
     stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", after_effect=False)
@@ -303,7 +305,20 @@ def test_a_subscription_whose_work_fails_waits_its_turn_and_turns_overdue(
 
     # Then the failure did not keep it first in line, and its lateness raised RenewalOverdue
     assert (first["processed"], second["processed"]) == (1, 0)
-    assert OVERDUE_METRIC in emitted_metrics(capsys.readouterr().out)
+    assert emitted_metrics(capsys.readouterr().out)[OVERDUE_METRIC] == 1
+    # and the operator reads each failed run and the lateness, by subscription and period
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    failures = [line for line in lines if line["message"] == "reconciliation failed"]
+    assert [(line["level"], line["outcome"], line["subscription_id"]) for line in failures] == [
+        ("ERROR", "PAYMENT_PROVIDER_REJECTED", subscription_item(stack, "sub_alice")["id"])
+    ] * 2
+    overdue = logged_with(logs, "renewal overdue")
+    assert (overdue["level"], overdue["outcome"], overdue["customer_uid"]) == (
+        "WARNING",
+        "RENEWAL_OVERDUE",
+        "sub_alice",
+    )
+    assert overdue["merchant_uid"] == f"S{subscription_item(stack, 'sub_alice')['id']}P0A0C0"  # period 0
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics")  # the failed invocation is what the alarm counts

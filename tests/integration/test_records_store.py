@@ -140,10 +140,11 @@ def test_a_record_that_cannot_be_closed_is_logged_by_name_only(
     store.close("cu_1", "consent#x")
 
     [line] = [json.loads(line) for line in logs.getvalue().splitlines()]
-    assert (line["message"], line["outcome"], line["customer_uid"]) == (
+    assert (line["message"], line["outcome"], line["customer_uid"], line["error_fields"]) == (
         "record not closed",
         "RECORD_NOT_CLOSED",
         "cu_1",
+        ["ResourceNotFoundException"],
     )
 
 
