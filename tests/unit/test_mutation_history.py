@@ -213,7 +213,4 @@ def test_a_capped_survivor_whose_function_has_more_killers_than_its_cap_holds_on
     again = plan(mutants_dir, [FAST, SLOW, NEW], most_tests=1)
     again.killed(SECOND, SLOW)
     again.killed(SECOND, NEW)
-    history = History(again, path)
-    kept = history.earlier(FIRST)
-    assert kept is not None
-    assert history.holds(FIRST, kept)
+    assert held(again, path, FIRST) is not None
