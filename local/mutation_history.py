@@ -75,9 +75,10 @@ class History:
             return killer in self._plan.reaching(mutant) and kept.get("code") == self._test_hash(killer)
         if verdict not in (SURVIVED, NO_TESTS) or kept.get("tests") != self._tests_hash(mutant):
             return False
-        if len(self._plan.tests(mutant)) == len(self._plan.reaching(mutant)):
+        runs = len(self._plan.tests(mutant))
+        if runs == len(self._plan.reaching(mutant)):
             return "tried" not in kept  # it ran every test that reaches it
-        passed, runs = kept.get("tried"), len(self._plan.tests(mutant))
+        passed = kept.get("tried")
         return isinstance(passed, list) and all(
             _hash([test]) in passed for test in self._plan.killers_of(mutant)[:runs]
         )

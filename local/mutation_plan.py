@@ -105,7 +105,7 @@ class MutatedFile:
         reached: set[int] = set()
         for line in self._changed_lines(original, self._functions[mutant.rpartition(".")[2]]):
             if line < original.body[0].lineno:
-                return set(range(original.lineno, _end(original) + 1))
+                return set(self.function_lines(mutant))
             reached |= _own_lines(_innermost_statement(original, line))
         return reached
 
@@ -245,9 +245,8 @@ class Plan:
 
     def _reaching(self, mutant: str) -> set[str]:
         if mutant not in self._reached:
-            path = source_file(mutant)
-            executed = self._lines.get(str(path.relative_to(CODE_ROOT)), {})
-            lines = self._file(path).reached_by(mutant)
+            executed = self._executed(mutant)
+            lines = self._file(source_file(mutant)).reached_by(mutant)
             self._reached[mutant] = {test for line in lines for test in executed.get(line, ())}
         return self._reached[mutant]
 
@@ -255,11 +254,14 @@ class Plan:
         """How many lines of the mutant's function each test executed."""
         function = function_of(mutant)
         if function not in self._breadths:
-            path = source_file(mutant)
-            executed = self._lines.get(str(path.relative_to(CODE_ROOT)), {})
-            lines = self._file(path).function_lines(mutant)
+            executed = self._executed(mutant)
+            lines = self._file(source_file(mutant)).function_lines(mutant)
             self._breadths[function] = Counter(test for line in lines for test in executed.get(line, ()))
         return self._breadths[function]
+
+    def _executed(self, mutant: str) -> Mapping[int, Iterable[str]]:
+        """The tests that executed each line of the mutant's file, on the original code."""
+        return self._lines.get(str(source_file(mutant).relative_to(CODE_ROOT)), {})
 
     def _speed(self, test: str) -> tuple[float, str]:
         return self.seconds[test], test
