@@ -6,7 +6,8 @@ by the rules of StrykerJS's incremental mode (https://stryker-mutator.io/docs/st
 
 - a mutant is the same when its function's text, with the mutation, is the same (mutmut's numbers shift);
 - a kill holds while the test that killed it still executes the mutated code and its code has not changed
-  (its file, less the file's other test functions: a test added beside it changes nothing);
+  (the code it runs from its file: itself and the top-level definitions it names, so that a test, a helper
+  or an import added beside it for another test changes nothing);
 - a survivor (or a mutant no test reaches) holds while the tests that execute the mutated code are the same
   tests, their code unchanged, and a mutant still runs as many of them; when that is fewer than reach it
   (MOST_TESTS), while the tests that killed other mutants of its function and that it would run now (they go
@@ -120,13 +121,13 @@ class History:
         return _hash([f"runs {runs}", *(f"{test}\0{self._test_hash(test)}" for test in reaching)])
 
     def _test_hash(self, test: str) -> str:
-        """The test's code as this run has it (in mutants/): its file without the file's other test
-        functions, so that a test added beside it, or another one changed, leaves its verdicts standing."""
+        """The test's code as this run has it (in mutants/): what it runs from its file (_own_code), so that
+        a test or a helper added beside it, or another one changed, leaves its verdicts standing."""
         file, _, name = test.partition("::")
         function = name.partition("[")[0]  # a parametrized test's cases share its code
         key = f"{file}::{function}"
         if key not in self._test_hashes:
-            code = _without_other_tests((self._plan.mutants_dir / file).read_text(encoding="utf-8"), function)
+            code = _own_code((self._plan.mutants_dir / file).read_text(encoding="utf-8"), function)
             self._test_hashes[key] = _hash([code])
         return self._test_hashes[key]
 
@@ -138,22 +139,93 @@ def _hash(parts: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _without_other_tests(text: str, test: str) -> str:
-    """The file's text without its test functions other than `test` and the blank lines after each (for a
-    test in a class, `Class::test`: without all of them, the class whole)."""
+def _own_code(text: str, test: str) -> str:
+    """The code `test` runs from its file: the test function (for a test in a class, `Class::test`: the class
+    whole), the file's top-level definitions it names, what those name in turn, and what applies to every
+    test (`pytestmark`, an autouse fixture, a statement that defines nothing). A name counts wherever it
+    appears: in the code, as a parameter (a fixture), or as a string (`usefixtures("…")`). Each imported name
+    is a definition of its own, so an import added for another test changes nothing."""
+    definitions: dict[str, list[tuple[str, ast.stmt | None]]] = {}  # a name -> the code that binds it
+    always: list[str] = []
+    roots: list[ast.stmt] = []
+    owner = test.partition("::")[0]  # the test function, or its class
     lines = text.splitlines()
-    others: set[int] = set()  # indexes into lines
     for node in ast.parse(text).body:
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        code = "\n".join(lines[_first_line(node) - 1 : node.end_lineno])
+        bound = _bound_names(node)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # a docstring
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == owner:
+            roots.append(node)
+            always.append(code)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for name, line in _imports(node):
+                if line.startswith("from __future__ "):
+                    always.append(line)
+                else:
+                    definitions.setdefault(name, []).append((line, None))
+        elif bound is None or "pytestmark" in bound or "autouse=True" in code:
+            roots.append(node)
+            always.append(code)
+        else:
+            for name in bound:
+                definitions.setdefault(name, []).append((code, node))
+    kept: list[str] = []
+    seen: set[str] = set()
+    pending = [name for root in roots for name in _named(root)]
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in definitions:
             continue
-        if node.name.startswith("test") and node.name != test:
-            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
-            assert node.end_lineno is not None, "ast.parse gives every statement its end"
-            last = node.end_lineno
-            while last < len(lines) and not lines[last].strip():
-                last += 1
-            others |= set(range(first - 1, last))
-    return "\n".join(line for index, line in enumerate(lines) if index not in others).rstrip()
+        seen.add(name)
+        for code, definition in definitions[name]:
+            if code not in kept:
+                kept.append(code)
+                pending.extend(_named(definition) if definition is not None else ())
+    return "\n\n".join(always + sorted(kept))  # sorted: the walk's order follows set iteration
+
+
+def _imports(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
+    """Each name the import binds, with an import of that name alone."""
+    source = f"from {'.' * node.level}{node.module or ''} " if isinstance(node, ast.ImportFrom) else ""
+    return [
+        ((alias.asname or alias.name).partition(".")[0], f"{source}import {alias.name}")
+        if alias.asname is None
+        else (alias.asname, f"{source}import {alias.name} as {alias.asname}")
+        for alias in node.names
+    ]
+
+
+def _first_line(node: ast.stmt) -> int:
+    """Where the statement starts: at its first decorator, if it has any."""
+    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(decorator.lineno for decorator in decorators)])
+
+
+def _bound_names(node: ast.stmt) -> set[str] | None:
+    """The names a top-level statement binds; None for one that binds none (an `if`, a call, a docstring)."""
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    targets: list[ast.expr] = []
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+        targets = [node.target]
+    names = {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
+    return names or None
+
+
+def _named(node: ast.AST) -> set[str]:
+    """Every name the code mentions: as a name, a parameter, or a string that could name a fixture."""
+    names: set[str] = set()
+    for child in ast.walk(node):
+        if isinstance(child, ast.Name):
+            names.add(child.id)
+        elif isinstance(child, ast.arg):
+            names.add(child.arg)
+        elif isinstance(child, ast.Constant) and isinstance(child.value, str) and child.value.isidentifier():
+            names.add(child.value)
+    return names
 
 
 def _read(path: Path) -> tuple[dict[str, dict[str, Any]], list[int]]:

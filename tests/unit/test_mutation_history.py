@@ -171,22 +171,32 @@ def test_a_timeout_takes_the_place_of_an_earlier_verdict_and_is_not_kept(mutants
     assert identities == [plan(mutants_dir, [FAST]).identity(SECOND)]
 
 
-def test_a_test_added_beside_the_killer_leaves_the_kill_standing_a_changed_helper_does_not(
-    mutants_dir: Path,
-) -> None:
+def test_a_kill_holds_while_the_code_its_test_runs_from_its_file_is_unchanged(mutants_dir: Path) -> None:
     path = mutants_dir / "history.jsonl"
     test_file = mutants_dir / "tests/test_slow.py"
-    test_file.write_text('LIMIT = 1\n\n\ndef test_slow():\n    assert """a\n\nb"""\n')
+    head = "import json\nfrom pathlib import Path\n\nLIMIT = 1\n\n\ndef limit():\n    return LIMIT\n\n\n"
+    slow = '@mark.usefixtures("ready")\ndef test_slow(tmp: Path):\n    assert limit() < 2, """a\n\nb"""\n'
+    test_file.write_text(f"{head}{slow}")
     run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
 
-    slow = 'def test_slow():\n    assert """a\n\nb"""\n'
-    test_file.write_text(f"LIMIT = 1\n\n\n@mark\ndef test_other(): ...\n\n\n{slow}\n\ndef test_z(): ...\n")
-    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is not None
+    def holds_after(text: str) -> bool:
+        test_file.write_text(text)
+        return held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is not None
 
-    test_file.write_text('LIMIT = 1\n\n\ndef test_slow():\n    assert """a\nb"""\n')  # a blank line less
-    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is None
-    test_file.write_text('LIMIT = 2\n\n\ndef test_slow():\n    assert """a\n\nb"""\n')
-    assert held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is None
+    # Another test, a helper or an import added for another test, or an unused one changed: it holds
+    other = "@mark\ndef test_other(): ...\n\n\ndef helper():\n    return 3\n\n\n"
+    more_imports = head.replace("import json", "import json, re")
+    assert holds_after(f'"""Tests."""\n\nimport os\n{more_imports}{other}{slow}')
+    # What it runs from the file changed: the test (a blank line less), a helper it calls, a name that helper
+    # names, an import it uses, a fixture it names as a parameter or as a string, an autouse fixture
+    assert not holds_after(f"{head}{slow.replace(chr(10) * 2 + 'b', chr(10) + 'b')}")
+    assert not holds_after(f"{head.replace('return LIMIT', 'return LIMIT + 1')}{slow}")
+    assert not holds_after(f"{head.replace('LIMIT = 1', 'LIMIT = 0')}{slow}")
+    assert not holds_after(f"{head.replace('pathlib import Path', 'os import PathLike as Path')}{slow}")
+    assert not holds_after(f"{head}@fixture\ndef tmp(): ...\n\n\n{slow}")
+    assert not holds_after(f"{head}@fixture\ndef ready(): ...\n\n\n{slow}")
+    assert not holds_after(f"{head}@fixture(autouse=True)\ndef cleanup(): ...\n\n\n{slow}")
+    assert holds_after(f"{head}{slow}")
 
 
 def test_lines_that_are_not_verdicts_are_left_out_and_named(mutants_dir: Path) -> None:
