@@ -21,6 +21,7 @@ from tests.integration.support import (
     consents,
     emitted_metrics,
     http_event,
+    logged_with,
     sample_body,
     schedule,
     subscription_status,
@@ -144,7 +145,7 @@ def test_a_refused_request_goes_through_once_the_channel_is_fixed(invoke, stack,
 
 
 def test_a_live_stack_set_to_accept_keeps_the_key_and_still_alarms(
-    invoke, stack, live_stack, monkeypatch, capsys
+    invoke, stack, live_stack, monkeypatch, capsys, logs
 ) -> None:
     monkeypatch.setenv("PORTONE_SANDBOX_KEY_ON_LIVE", "accept")
 
@@ -152,7 +153,13 @@ def test_a_live_stack_set_to_accept_keeps_the_key_and_still_alarms(
 
     assert response.status == 200
     assert response.body["customer_uid"] in stack.emulator.customers
-    assert SANDBOX_KEY_METRIC in emitted_metrics(capsys.readouterr().out)
+    assert emitted_metrics(capsys.readouterr().out)[SANDBOX_KEY_METRIC] == 1
+    alarmed = logged_with(logs, "test-channel billing key on a live stack")
+    assert (alarmed["level"], alarmed["outcome"], alarmed["customer_uid"]) == (
+        "ERROR",
+        "SANDBOX_KEY_ACCEPTED",
+        response.body["customer_uid"],
+    )
 
 
 def test_a_live_key_on_a_live_stack_passes_the_guard(invoke, stack, live_stack, live_channel, capsys) -> None:
@@ -163,7 +170,7 @@ def test_a_live_key_on_a_live_stack_passes_the_guard(invoke, stack, live_stack, 
 
 
 def test_schedule_with_a_card_refuses_a_test_channel_key_before_scheduling_anything(
-    invoke, stack, live_stack, capsys
+    invoke, stack, live_stack, capsys, logs
 ) -> None:
     # When a live stack schedules a plan with a new card and PortOne issues the key on a test channel
     response = schedule(invoke, **CARD)
@@ -173,8 +180,14 @@ def test_schedule_with_a_card_refuses_a_test_channel_key_before_scheduling_anyth
     assert (response.status, response.body["code"]) == (503, "PAYMENT_CHANNEL_MISCONFIGURED")
     assert stack.emulator.count(*SCHEDULE) == 0
     assert stack.emulator.customers == {}
-    assert SANDBOX_KEY_METRIC in emitted_metrics(capsys.readouterr().out)
+    assert emitted_metrics(capsys.readouterr().out)[SANDBOX_KEY_METRIC] == 1
     assert subscription_status(stack, "sub_alice") == "cancelled"
+    refused = logged_with(logs, "test-channel billing key on a live stack")
+    assert (refused["level"], refused["outcome"], refused["customer_uid"]) == (
+        "ERROR",
+        "SANDBOX_KEY_REFUSED",
+        "sub_alice",
+    )
 
 
 def test_a_test_channel_card_change_revokes_what_would_run_on_it(invoke, stack, live_stack) -> None:
@@ -198,7 +211,14 @@ def test_a_failed_withdrawal_still_answers_the_configuration_error(invoke, stack
     response = invoke(with_caller(http_event(sample_body()), "alice"))
 
     assert (response.status, response.body["code"]) == (503, "PAYMENT_CHANNEL_MISCONFIGURED")
-    assert '"outcome":"SANDBOX_KEY_NOT_WITHDRAWN"' in logs.getvalue()
+    uid = logged_with(logs, "test-channel billing key on a live stack")["customer_uid"]
+    kept = logged_with(logs, "test-channel key not withdrawn")
+    assert (kept["level"], kept["outcome"], kept["customer_uid"], kept["http_status"]) == (
+        "ERROR",
+        "SANDBOX_KEY_NOT_WITHDRAWN",
+        uid,
+        503,
+    )
 
 
 def test_the_guard_is_off_on_a_test_stack(invoke, stack, capsys) -> None:

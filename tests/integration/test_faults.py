@@ -13,6 +13,7 @@ from tests.integration.support import (
     ShiftedClock,
     http_event,
     load_event,
+    logged_with,
     new_container,
     sample_body,
     with_caller,
@@ -24,7 +25,7 @@ LOOKUP = ("GET", "/subscribe/customers/{customer_uid}")
 
 @pytest.mark.parametrize("kind", ["reset", "http_500", "malformed"])
 def test_a_post_that_arrived_unanswered_is_confirmed_by_a_lookup(
-    invoke, stack: EmbeddedStack, kind: str
+    invoke, stack: EmbeddedStack, kind: str, logs
 ) -> None:
     # Given PortOne issues the key but its answer is lost
     stack.emulator.add_fault(kind, "POST /subscribe/customers", after_effect=True)
@@ -36,6 +37,12 @@ def test_a_post_that_arrived_unanswered_is_confirmed_by_a_lookup(
     assert response.body["card"]["last4"] == "0001"
     assert stack.emulator.count(*ISSUE) == 1
     assert stack.emulator.count(*LOOKUP) == 1
+    issued = logged_with(logs, "reconciled: issued")
+    assert (issued["level"], issued["outcome"], issued["customer_uid"]) == (
+        "INFO",
+        "RECONCILED_ISSUED",
+        response.body["customer_uid"],
+    )
 
 
 def test_a_cold_containers_first_lost_answer_is_confirmed_on_portones_clock(
@@ -73,7 +80,7 @@ def test_an_unconfirmed_post_is_pending_and_the_card_is_never_sent_again(invoke,
 
 
 def test_a_pending_answer_is_confirmed_on_its_retry_and_the_card_is_never_sent_again(
-    invoke, stack: EmbeddedStack
+    invoke, stack: EmbeddedStack, logs
 ) -> None:
     # Given PortOne issues the key but its answer is lost, and the lookup right after fails too
     stack.emulator.add_fault("reset", "POST /subscribe/customers", after_effect=True)
@@ -90,6 +97,21 @@ def test_a_pending_answer_is_confirmed_on_its_retry_and_the_card_is_never_sent_a
     assert again.headers["Idempotency-Replayed"] == "true"
     assert stack.emulator.count(*ISSUE) == 1
     assert stack.emulator.count(*LOOKUP, status=200) == 1
+    # And the operator can follow it: the failed lookup with PortOne's status, then the confirmation
+    uid = again.body["customer_uid"]
+    failed = logged_with(logs, "reconciliation lookup failed")
+    assert (failed["level"], failed["outcome"], failed["customer_uid"], failed["http_status"]) == (
+        "WARNING",
+        "PENDING",
+        uid,
+        503,
+    )
+    confirmed = logged_with(logs, "pending confirmed")
+    assert (confirmed["level"], confirmed["outcome"], confirmed["customer_uid"]) == (
+        "INFO",
+        "PENDING_CONFIRMED",
+        uid,
+    )
 
 
 def test_an_earlier_key_for_the_uid_does_not_pass_for_ours(invoke, stack: EmbeddedStack, monkeypatch) -> None:
@@ -107,7 +129,7 @@ def test_an_earlier_key_for_the_uid_does_not_pass_for_ours(invoke, stack: Embedd
 
 
 def test_the_same_card_registered_before_does_not_pass_for_a_lost_new_registration(
-    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, monkeypatch
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, monkeypatch, logs
 ) -> None:
     # Given a signed-in customer who registered this very card on the uid a minute ago (on PortOne's clock;
     # the next request lands on a new container, which learns that clock from its token)
@@ -124,6 +146,12 @@ def test_the_same_card_registered_before_does_not_pass_for_a_lost_new_registrati
     assert (response.status, response.body["status"]) == (202, "pending")
     assert stack.emulator.count(*ISSUE) == 2
     assert stack.emulator.count(*LOOKUP) == 1
+    unconfirmed = logged_with(logs, "reconciled: not confirmed")
+    assert (unconfirmed["level"], unconfirmed["outcome"], unconfirmed["customer_uid"]) == (
+        "WARNING",
+        "PENDING",
+        response.body["customer_uid"],
+    )
 
 
 def test_a_post_slower_than_the_invocation_is_pending(invoke, stack: EmbeddedStack) -> None:
