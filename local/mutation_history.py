@@ -9,12 +9,12 @@ by the rules of StrykerJS's incremental mode (https://stryker-mutator.io/docs/st
   (the code it runs from its file: itself and the top-level definitions it names, so that a test, a helper
   or an import added beside it for another test changes nothing);
 - a survivor (or a mutant no test reaches) holds while the tests that execute the mutated code are the same
-  tests, their code unchanged, and a mutant still runs as many of them; when that is fewer than reach it
-  (MOST_TESTS), while the tests that killed other mutants of its function and that it would run now (they go
-  first, latest first, up to the cap) are among the tests it passed. The rest of its first tests are not
-  compared: their order depends on the measured times (ties), which vary from run to run, and on the
-  module's other killers, which grow with every run; a survivor that ran them once is not run again for
-  that.
+  tests, their code unchanged: whatever the cap, when it ran every one of them; when it ran fewer (the cap,
+  MOST_TESTS), while a mutant still runs as many and the tests that killed other mutants of its function
+  and that it would run now (they go first, latest first, up to the cap) are among the tests it passed.
+  The rest of its first tests are not compared: their order depends on the measured times (ties), which
+  vary from run to run, and on the module's other killers, which grow with every run; a survivor that ran
+  them once is not run again for that.
 
 What the rules do not see: a change elsewhere (another function, a fixture, the emulator, this tooling, the
 tools' versions) that makes a test blind to a mutant it killed. `make mutate FRESH=1` runs the mutants again.
@@ -74,14 +74,17 @@ class History:
         if verdict == KILLED:
             killer = kept.get("killer")
             return killer in self._plan.reaching(mutant) and kept.get("code") == self._test_hash(killer)
-        if verdict not in (SURVIVED, NO_TESTS) or kept.get("tests") != self._tests_hash(mutant):
+        if verdict not in (SURVIVED, NO_TESTS):
             return False
-        runs = len(self._plan.tests(mutant))
-        if runs == len(self._plan.reaching(mutant)):
-            return "tried" not in kept  # it ran every test that reaches it
-        passed = kept.get("tried")
-        return isinstance(passed, list) and all(
-            _hash([test]) in passed for test in self._plan.killers_of(mutant)[:runs]
+        reaching = len(self._plan.reaching(mutant))
+        if "tried" not in kept:  # it passed every test that reaches it: whatever the cap, it would again
+            return kept.get("tests") == self._tests_hash(mutant, runs=reaching)
+        runs = len(self._plan.tests(mutant))  # fewer than reach it: a cap as high lets it run as many
+        passed = kept["tried"]
+        return (
+            kept.get("tests") == self._tests_hash(mutant, runs)
+            and isinstance(passed, list)
+            and all(_hash([test]) in passed for test in self._plan.killers_of(mutant)[:runs])
         )
 
     def add(self, mutant: str, verdict: str | None, details: dict[str, Any]) -> None:
@@ -95,8 +98,8 @@ class History:
             killer = details["killer"]
             entry = {"mutant": identity, "verdict": KILLED, "killer": killer, "code": self._test_hash(killer)}
         elif verdict in (SURVIVED, NO_TESTS):
-            entry = {"mutant": identity, "verdict": verdict, "tests": self._tests_hash(mutant)}
             tried = details.get("tried", [])
+            entry = {"mutant": identity, "verdict": verdict, "tests": self._tests_hash(mutant, len(tried))}
             if len(tried) < len(self._plan.reaching(mutant)):
                 passed = sorted(_hash([test]) for test in tried)
                 entry |= {"tried": passed, "planned": len(tried), "reaching": details["reaching"]}
@@ -114,10 +117,9 @@ class History:
         partial.write_text("".join(lines), encoding="utf-8")
         partial.replace(self._path)
 
-    def _tests_hash(self, mutant: str) -> str:
-        """The tests that execute the mutated code, each with its code, and how many of them a mutant runs."""
+    def _tests_hash(self, mutant: str, runs: int) -> str:
+        """The tests that execute the mutated code, each with its code, and how many of them it ran."""
         reaching = sorted(self._plan.reaching(mutant))
-        runs = len(reaching) if self._plan.most_tests is None else min(self._plan.most_tests, len(reaching))
         return _hash([f"runs {runs}", *(f"{test}\0{self._test_hash(test)}" for test in reaching)])
 
     def _test_hash(self, test: str) -> str:
