@@ -173,6 +173,44 @@ def test_notice_and_reconciler_in_any_order_schedule_each_period_once(
     assert reconcile()["processed"] == 0  # and nothing is left to do
 
 
+def test_a_period_portone_already_holds_is_recorded_as_scheduled_not_registered_twice(
+    invoke, stack, portone_clock, inbox, logs
+) -> None:
+    # Given PortOne already holds the next period: an earlier attempt got through, and both its answer and
+    # its record were lost
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    [notice] = first_period_runs(stack, portone_clock, inbox, seconds=PAST_FIRST_SETTLE)
+    held = first["merchant_uid"].replace("P0A0C0", "P1A0C0")
+    earlier = stack.emulator.schedules[first["merchant_uid"]]
+    registered = requests.post(
+        f"{stack.emulator.url}/subscribe/payments/schedule",
+        json={
+            "customer_uid": "sub_alice",
+            "schedules": [
+                {"merchant_uid": held, "schedule_at": earlier["schedule_at"] + 31 * 24 * 60 * MINUTE}
+                | {key: earlier[key] for key in ("amount", "currency", "name")}
+            ],
+        },
+        headers={"Authorization": f"Bearer {portone_token(stack)}"},
+        timeout=5,
+    )
+    assert registered.json()["code"] == 0
+
+    # When the paid period's notice registers the next one, and PortOne refuses its merchant_uid
+    answer = invoke(notice)
+
+    # Then the lookup shows the period is PortOne's already: recorded as scheduled, and not tried again
+    assert answer.body["status"] == "processed"
+    assert pending_schedules(stack) == [held]
+    assert stack.emulator.count(*SCHEDULE) == 3  # ours, the earlier attempt's, the refused one
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    assert (state["settled_through"], state["scheduled_through"]) == ("0", "1")
+    line = logged_with(logs, "periods were already scheduled")
+    assert (line["level"], line["customer_uid"], line["portone_code"]) == ("INFO", "sub_alice", 1)
+    assert reconcile()["processed"] == 0
+
+
 def test_a_run_out_of_time_resumes_where_it_stopped(
     invoke, stack, portone_clock, inbox, monkeypatch, capsys, logs
 ) -> None:
