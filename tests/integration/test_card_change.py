@@ -15,6 +15,7 @@ from tests.integration.support import (
     ENVIRONMENT,
     call,
     legacy_subscription,
+    logged_with,
     reconcile,
     runs,
     schedule,
@@ -178,6 +179,39 @@ def test_a_move_cut_short_is_finished_by_the_reconciler(invoke, stack, portone_c
     # And the period is charged once
     runs(invoke, stack, portone_clock, inbox, 10 * 60)
     assert paid(stack) == [(new_uid, moved)]
+
+
+def test_a_move_portone_still_refuses_is_tried_again_ten_minutes_later(
+    invoke, stack, portone_clock, logs
+) -> None:
+    # Given a card change whose move PortOne refused, and still refuses when the reconciler comes
+    [first] = schedule(invoke, **CARD).body["schedules"]
+    stack.emulator.add_fault(
+        "http_503", "POST /subscribe/payments/unschedule", times=None, after_effect=False
+    )
+    response = change_card(invoke)
+    new_uid = response.body["customer_uid"]
+    changed = logged_with(logs, "card changed")
+    unfinished = logged_with(logs, "card change not finished yet")
+    before = portone_clock()
+    reconcile()
+    after = portone_clock()
+
+    # Then the change is made, the operator is told the move is left, and the reconciler, refused again,
+    # comes back ten minutes later (on PortOne's clock, as it reads time), never leaving the move behind
+    assert (changed["outcome"], changed["customer_uid"]) == ("CARD_CHANGED", new_uid)
+    assert (unfinished["level"], unfinished["outcome"], unfinished["customer_uid"]) == (
+        "WARNING",
+        "PAYMENT_PROVIDER_UNAVAILABLE",
+        new_uid,
+    )
+    assert changed["subscription_id"] is not None
+    assert unfinished["subscription_id"] == changed["subscription_id"]
+    state = subscription_item(stack, new_uid)
+    assert state is not None
+    assert "moving" in state
+    assert int(before) + 10 * 60 <= int(state["next_work_at"]) <= after + 10 * 60
+    assert pending(stack) == [("sub_alice", first["merchant_uid"], 9900)]
 
 
 def test_a_declined_new_card_changes_nothing(invoke, stack) -> None:

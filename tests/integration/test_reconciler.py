@@ -136,6 +136,27 @@ def test_a_schedule_whose_answer_was_lost_is_registered_or_confirmed_by_the_next
     assert reconcile()["processed"] == 0  # nothing left to do until the period's time
 
 
+def test_a_registration_portone_still_cannot_confirm_is_tried_again_five_minutes_later(
+    invoke, stack, portone_clock
+) -> None:
+    # Given a schedule request answered 202 pending, and PortOne still failing when the reconciler comes
+    stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", times=None, after_effect=False)
+    stack.emulator.add_fault("http_503", "GET /subscribe/payments/schedule", times=None)
+    assert schedule(invoke, **CARD).status == 202
+    portone_clock.advance(6 * MINUTE)
+
+    before = portone_clock()
+    reconcile()
+    after = portone_clock()
+
+    # Then it is neither dropped nor retried at once: the reconciler looks again five minutes later
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    assert state["scheduled_through"] == "-1"
+    assert int(before) + 5 * MINUTE <= int(state["next_work_at"]) <= after + 5 * MINUTE
+    assert pending_schedules(stack) == []
+
+
 @pytest.mark.parametrize("order", ["notice first", "reconciler first", "together"])
 def test_notice_and_reconciler_in_any_order_schedule_each_period_once(
     invoke, stack, portone_clock, inbox, order
