@@ -301,6 +301,32 @@ def test_a_period_the_customer_skipped_does_not_end_the_chain(invoke, stack, por
     assert next_period != first
 
 
+def test_a_subscription_whose_plan_left_the_catalog_stops_with_an_alarm(
+    invoke, stack, portone_clock, capsys, logs, edit_catalog
+) -> None:
+    # Given a subscriber whose plan a later deployment took out of the catalog
+    schedule(invoke, **CARD)
+    edit_catalog(basic_monthly={"id": "basic_monthly_retired"})
+
+    # When the reconciler comes to it
+    portone_clock.advance(PAST_FIRST_SETTLE)
+    capsys.readouterr()
+    reconcile()
+
+    # Then the chain stops loudly (its alarm, the operator's line) and the reconciler stops looking at it
+    assert emitted_metrics(capsys.readouterr().out)[STOPPED_METRIC] == 1
+    stopped = logged_with(logs, "plan not in the catalog")
+    assert (stopped["level"], stopped["outcome"], stopped["customer_uid"]) == (
+        "ERROR",
+        "PLAN_MISSING",
+        "sub_alice",
+    )
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    assert "next_work_at" not in state
+    assert reconcile()["processed"] == 0
+
+
 def test_a_period_revoked_outside_this_service_stops_the_chain_with_an_alarm(
     invoke, stack, portone_clock, capsys, logs
 ) -> None:
