@@ -133,10 +133,21 @@ def test_rotated_keys_are_read_again_once(client, emulator, keys: KeyStore) -> N
 def test_wrong_keys_fail_as_auth_after_one_reread(emulator, clock) -> None:
     keys = KeyStore(secret="wrong")
     client = PortOneClient(keys, base_url=emulator.url, monotonic=clock)
-    with pytest.raises(PortOneAuthFailed):
+    with pytest.raises(PortOneAuthFailed) as caught:
         issue(client)
     assert keys.refreshes == 1
     assert emulator.count(*ISSUE) == 0
+    # What the operator reads (the cause, PortOne's status), never the secret
+    assert (str(caught.value), caught.value.http_status) == ("getToken refused imp_key/imp_secret", 401)
+
+
+def test_a_freshly_issued_token_refused_too_is_an_auth_failure_after_one_refresh(client, emulator) -> None:
+    emulator.add_fault("expire_tokens", "POST /subscribe/customers", times=2)
+    with pytest.raises(PortOneAuthFailed) as caught:
+        issue(client)
+    assert (str(caught.value), caught.value.http_status) == ("PortOne refused a freshly issued token", 401)
+    assert emulator.count(*ISSUE, status=401) == 2
+    assert emulator.count(*TOKEN) == 2
 
 
 def test_a_rejected_card_carries_portones_code_and_pg_code(client) -> None:

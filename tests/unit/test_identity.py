@@ -33,21 +33,25 @@ def test_a_verified_token_names_the_caller(scope_claim: dict[str, str]) -> None:
     assert caller.subject == "alice"
 
 
+UNVERIFIED, UNSCOPED = "no verified JWT claims for this route", "the token lacks the route's scope"
+
+
 @pytest.mark.parametrize(
-    ("claims", "error"),
+    ("claims", "error", "why"),
     [
-        (None, Unauthorized),
-        ({"iss": ISSUER, "scope": "billing/write"}, Unauthorized),
-        ({"sub": "alice", "iss": "https://other.test/", "scope": "billing/write"}, Unauthorized),
-        ({"sub": "alice", "iss": ISSUER, "scope": "billing/read"}, Forbidden),
-        ({"sub": "alice", "iss": ISSUER}, Forbidden),
+        (None, Unauthorized, UNVERIFIED),
+        ({"iss": ISSUER, "scope": "billing/write"}, Unauthorized, UNVERIFIED),
+        ({"sub": "alice", "iss": "https://other.test/", "scope": "billing/write"}, Unauthorized, UNVERIFIED),
+        ({"sub": "alice", "iss": ISSUER, "scope": "billing/read"}, Forbidden, UNSCOPED),
+        ({"sub": "alice", "iss": ISSUER}, Forbidden, UNSCOPED),
     ],
 )
-def test_anything_short_of_a_verified_scoped_token_is_refused(
-    claims: dict[str, Any] | None, error: type
+def test_anything_short_of_a_verified_scoped_token_is_refused_saying_which_check_failed(
+    claims: dict[str, Any] | None, error: type, why: str
 ) -> None:
-    with pytest.raises(error):
+    with pytest.raises(error) as caught:
         caller_from_event(event(claims), issuer=ISSUER, scope="billing/write")
+    assert str(caught.value) == why  # for the traceback: the answer itself names only the code
 
 
 @pytest.mark.parametrize(
