@@ -31,27 +31,31 @@ def publish(records: list[dict[str, Any]], *, client: Any, bus: str, source: str
     sequence numbers), for the stream to hand them over again."""
     failed: list[str] = []
     for start in range(0, len(records), _BATCH):
-        batch = records[start : start + _BATCH]
-        entries = [_entry(record["dynamodb"]["NewImage"], bus, source) for record in batch]
-        try:
-            results = client.put_events(Entries=entries)["Entries"]
-        except (ClientError, BotoCoreError) as exc:
-            # The whole call failed (throttled, unreachable, no such bus): every record of it goes again.
-            logger.error(
-                "events not published",
-                extra={"outcome": "EVENTS_FAILED", "error_fields": [type(exc).__name__]},
-            )
-            results = [{"ErrorCode": "CallFailed"}] * len(batch)
-        failed += [
-            r["dynamodb"]["SequenceNumber"]
-            for r, result in zip(batch, results, strict=True)
-            if "ErrorCode" in result
-        ]
+        failed += _put(records[start : start + _BATCH], client=client, bus=bus, source=source)
     logger.info(
         "subscription events published",
         extra={"outcome": "EVENTS_PUBLISHED", "error_fields": [f"failed:{len(failed)}"] if failed else None},
     )
     return failed
+
+
+def _put(batch: list[dict[str, Any]], *, client: Any, bus: str, source: str) -> list[str]:
+    """One PutEvents call; the records of the batch that failed."""
+    entries = [_entry(record["dynamodb"]["NewImage"], bus, source) for record in batch]
+    try:
+        results = client.put_events(Entries=entries)["Entries"]
+    except (ClientError, BotoCoreError) as exc:
+        # The whole call failed (throttled, unreachable, no such bus): every record of it goes again.
+        logger.error(
+            "events not published",
+            extra={"outcome": "EVENTS_FAILED", "error_fields": [type(exc).__name__]},
+        )
+        return [record["dynamodb"]["SequenceNumber"] for record in batch]
+    return [
+        record["dynamodb"]["SequenceNumber"]
+        for record, result in zip(batch, results, strict=True)
+        if "ErrorCode" in result
+    ]
 
 
 def _entry(image: dict[str, Any], bus: str, source: str) -> dict[str, Any]:

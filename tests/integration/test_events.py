@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from billing.cards import KST
 from local.lambda_context import LocalLambdaContext
 from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
@@ -106,7 +107,9 @@ def test_every_state_change_is_published_with_its_documented_shape(
     assert call(invoke, "DELETE", f"/subscriptions/{new_uid}").status == 200
 
     # When the table's stream hands the new records to the function
-    answer = publish(stream_records(stack))
+    started = datetime.now(KST)
+    records = stream_records(stack)
+    answer = publish(records)
 
     # Then each change reached the merchant's rule once, with its id, type, customer and time
     assert answer == {"batchItemFailures": []}
@@ -127,6 +130,11 @@ def test_every_state_change_is_published_with_its_documented_shape(
         assert detail["type"] == event["detail-type"]
         assert detail["customer_uid"] == (new_uid if detail["type"] in on_new_card else "sub_alice")
         assert detail["occurred_at"].endswith("+09:00")
+        # within the test's run, on PortOne's clock (a day ahead by the end)
+        assert started - timedelta(minutes=10) < datetime.fromisoformat(detail["occurred_at"])
+        assert datetime.fromisoformat(detail["occurred_at"]) < datetime.now(KST) + timedelta(days=2)
+    written = {record["dynamodb"]["NewImage"]["pk"]["S"] for record in records}
+    assert {f"event#{event['detail']['id']}" for event in delivered} == written  # the record's own id
     assert len({event["detail"]["subscription_id"] for event in delivered}) == 1
     card_changed = next(e["detail"] for e in delivered if e["detail-type"] == "subscription.card_changed")
     assert card_changed["data"] == {"previous_customer_uid": "sub_alice", "price_consent_withdrawn": False}
@@ -191,7 +199,9 @@ def test_a_failed_publication_hands_every_record_back(invoke, stack, monkeypatch
     schedule(invoke, **CARD)
     monkeypatch.setenv("EVENT_BUS_NAME", "no-such-bus")
     new_container()
-    records = stream_records(stack)
+    # The stream may hand a record over again: twelve, two PutEvents calls of at most ten entries
+    [record] = stream_records(stack)
+    records = [{**record, "dynamodb": {**record["dynamodb"], "SequenceNumber": str(n)}} for n in range(12)]
 
     answer = publish(records)
 
@@ -199,7 +209,9 @@ def test_a_failed_publication_hands_every_record_back(invoke, stack, monkeypatch
     assert failed == [record["dynamodb"]["SequenceNumber"] for record in records]
     assert "SubscriptionEventsFailed" in emitted_metrics(capsys.readouterr().out)
     # The log says why (the exception's class) and how many go again
-    [failure] = logged(logs, "events not published")
-    assert (failure["outcome"], failure["error_fields"]) == ("EVENTS_FAILED", ["ResourceNotFoundException"])
+    failures = logged(logs, "events not published")
+    assert [(f["outcome"], f["error_fields"]) for f in failures] == [
+        ("EVENTS_FAILED", ["ResourceNotFoundException"])
+    ] * 2
     [summary] = logged(logs, "subscription events published")
     assert (summary["outcome"], summary["error_fields"]) == ("EVENTS_PUBLISHED", [f"failed:{len(records)}"])
