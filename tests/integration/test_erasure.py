@@ -13,6 +13,7 @@ from local.stack import EmbeddedStack
 from tests.integration.support import (
     CARD,
     ENVIRONMENT,
+    RECORDS_TABLE,
     call,
     law_records,
     runs,
@@ -57,7 +58,9 @@ def test_an_erasure_ends_everything_at_portone_first_and_keeps_only_what_the_law
     assert "sub_alice" not in stack.emulator.customers
     # the live data is gone, and the uid is nobody's: not hers, nor anyone else's to claim
     assert live_items(stack) == []
-    assert table_item(stack, "owner#sub_alice")["owner"] == "erased"  # type: ignore[index]
+    tombstone = table_item(stack, "owner#sub_alice")
+    assert tombstone is not None
+    assert tombstone["owner"] == "erased"
     assert call(invoke, "GET", "/subscriptions/sub_alice").status == 404
     claim = call(
         invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "sub_alice"}, who="bob"
@@ -75,6 +78,9 @@ def test_an_erasure_ends_everything_at_portone_first_and_keeps_only_what_the_law
     assert FIVE_YEARS[0] <= until.timestamp() - payment["paid_at"] <= FIVE_YEARS[1]
     consents_kept = datetime.fromisoformat(kept["consents"]["until"]).timestamp() - time.time()
     assert FIVE_YEARS[0] <= consents_kept <= FIVE_YEARS[1]
+    # the tombstone lasts as long as the last record naming the uid, and DynamoDB's TTL removes it then
+    last = max(datetime.fromisoformat(k["until"]) for k in body["kept"])
+    assert int(tombstone["expires_at"]) == int(last.timestamp())
     # and the records kept hold no card data
     records = json.dumps(law_records(stack, "sub_alice"))
     assert CARD["card_number"].replace("-", "") not in records
@@ -93,6 +99,23 @@ def test_an_erasure_of_a_card_without_a_plan_deletes_the_key_and_keeps_the_conse
     )
     assert [k["record"] for k in response.body["kept"]] == ["consents"]
     assert stack.emulator.customers == {}
+
+
+def test_an_erasure_with_no_record_to_keep_leaves_no_tombstone(invoke, stack) -> None:
+    # Given a card whose consent record is gone (from before this service kept records)
+    call(invoke, "POST", "/subscriptions/issue-billing", {**CARD, "customer_uid": "sub_alice"})
+    dynamodb = stack.client("dynamodb")
+    schema = dynamodb.describe_table(TableName=RECORDS_TABLE)["Table"]["KeySchema"]
+    keys = [key["AttributeName"] for key in schema]
+    for record in law_records(stack, "sub_alice"):
+        dynamodb.delete_item(TableName=RECORDS_TABLE, Key={key: record[key] for key in keys})
+
+    response = call(invoke, "POST", ERASE)
+
+    # Then nothing names the uid any more, so nothing holds it: the owner record goes, not a tombstone
+    assert response.status == 200
+    assert (response.body["deleted"], response.body["kept"]) == (["billing_key", "owner"], [])
+    assert table_item(stack, "owner#sub_alice") is None
 
 
 def test_a_repeated_erasure_replays_its_answer_and_another_is_a_404(invoke) -> None:
