@@ -142,13 +142,15 @@ def test_every_state_change_is_published_with_its_documented_shape(
     assert past_due["data"]["retry_merchant_uid"].endswith("A1C0")
 
 
-def test_a_record_handed_over_twice_keeps_its_id(invoke, stack, merchant_rule, logs) -> None:
+def test_a_record_handed_over_twice_keeps_its_id(invoke, stack, merchant_rule, logs, capsys) -> None:
     schedule(invoke, **CARD)
     records = stream_records(stack)
+    capsys.readouterr()
 
     publish(records)
     publish(records)  # the stream may hand a record over again: at least once
 
+    assert emitted_metrics(capsys.readouterr().out) == {"SubscriptionEventsPublished": 2}
     ids = [event["detail"]["id"] for event in receive_all(merchant_rule)]
     assert len(ids) == 2
     assert len(set(ids)) == 1  # consumers de-duplicate on it
@@ -202,12 +204,16 @@ def test_a_failed_publication_hands_every_record_back(invoke, stack, monkeypatch
     # The stream may hand a record over again: twelve, two PutEvents calls of at most ten entries
     [record] = stream_records(stack)
     records = [{**record, "dynamodb": {**record["dynamodb"], "SequenceNumber": str(n)}} for n in range(12)]
+    capsys.readouterr()
 
     answer = publish(records)
 
     failed = [item["itemIdentifier"] for item in answer["batchItemFailures"]]
     assert failed == [record["dynamodb"]["SequenceNumber"] for record in records]
-    assert "SubscriptionEventsFailed" in emitted_metrics(capsys.readouterr().out)
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "SubscriptionEventsPublished": 0,
+        "SubscriptionEventsFailed": 12,
+    }
     # The log says why (the exception's class) and how many go again
     failures = logged(logs, "events not published")
     assert [(f["outcome"], f["error_fields"]) for f in failures] == [

@@ -98,7 +98,18 @@ def test_a_form_body_is_a_415(invoke) -> None:
 def test_hostile_json_is_a_400(invoke, body: str, reason: str) -> None:
     response = invoke(http_event(body))
     assert response.status == 400
-    assert [e["reason"] for e in response.body["errors"]] == [reason]
+    assert response.body["errors"] == [{"field": "body", "reason": reason}]
+
+
+@pytest.mark.parametrize("body", ["not base64!", base64.b64encode(b"\xff\xfe{}").decode()])
+def test_a_base64_body_that_does_not_decode_to_text_is_a_400(invoke, stack, body: str) -> None:
+    event = load_event("issue_billing")
+    event["body"] = body
+    event["isBase64Encoded"] = True
+    response = invoke(event)
+    assert response.status == 400
+    assert response.body["errors"] == [{"field": "body", "reason": "malformed_json"}]
+    assert stack.emulator.calls == ()
 
 
 @pytest.mark.parametrize("body", ["[" * 100_000, '{"n": ' + "9" * 5000 + "}", " " * 4097])

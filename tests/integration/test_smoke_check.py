@@ -10,6 +10,7 @@ from billing.errors import (
     ProviderMisconfigured,
     ProviderRejected,
 )
+from billing.settings import ConfigurationError
 from local.lambda_context import LocalLambdaContext
 from local.portone_emulator import DEFAULT_CHANNEL_KEY
 from local.stack import EmbeddedStack
@@ -42,6 +43,15 @@ def test_an_unknown_test_customer_fails_it(monkeypatch, capsys, logs) -> None:
     assert emitted_metrics(capsys.readouterr().out) == {"SmokeCheckFailed": 1}
     failed = logged_with(logs, "smoke check failed")
     assert (failed["level"], failed["outcome"]) == ("ERROR", "PAYMENT_PROVIDER_REJECTED")
+
+
+def test_a_fault_of_the_function_itself_fails_it_as_an_internal_error(monkeypatch, capsys, logs) -> None:
+    monkeypatch.setenv("PORTONE_READ_TIMEOUT", "forever")  # settings the function cannot read
+    with pytest.raises(ConfigurationError):
+        run_smoke_check()
+    assert emitted_metrics(capsys.readouterr().out) == {"SmokeCheckFailed": 1}
+    failed = logged_with(logs, "smoke check failed")
+    assert (failed["level"], failed["outcome"]) == ("ERROR", "INTERNAL_ERROR")
 
 
 def test_rejected_keys_fail_it(other_secret) -> None:

@@ -169,6 +169,19 @@ def test_a_form_encoded_notice_is_read_too(invoke, stack, portone_clock, inbox) 
     assert len(invoke(event).body["scheduled"]) == 1
 
 
+def test_a_form_notices_empty_field_is_empty_not_missing(invoke, stack, portone_clock, inbox) -> None:
+    # The notice's status is only a hint (the payment is looked up): an empty one is no reason to refuse it
+    first = schedule(invoke, **CARD)
+    portone_clock.advance(10 * 60)
+    [ran] = stack.emulator.run_due_schedules()
+    inbox.take()
+    event = load_event("portone_notice_form")
+    form = f"imp_uid={ran['imp_uid']}&merchant_uid={first.body['schedules'][0]['merchant_uid']}&status="
+    event["body"] = base64.b64encode(form.encode()).decode()
+    answer = invoke(event)
+    assert (answer.status, len(answer.body["scheduled"])) == (200, 1)
+
+
 def test_cancelling_immediately_revokes_every_pending_payment_and_deletes_the_key(
     invoke, stack: EmbeddedStack
 ) -> None:
