@@ -192,20 +192,21 @@ def parse_schedule_request(payload: Any) -> ScheduleOrder:
         return ScheduleOrder(parse_model(ScheduleRequest, payload), None)
     card_part = {key: value for key, value in payload.items() if key in CardFields.model_fields}
     rest = {key: value for key, value in payload.items() if key not in CardFields.model_fields}
-    errors: list[FieldError] = []
-    card = request = None
-    if card_part:
-        try:
-            card = parse_model(CardFields, card_part)
-        except InvalidRequest as exc:
-            errors += exc.field_errors
-    try:
-        request = parse_model(ScheduleRequest, rest)
-    except InvalidRequest as exc:
-        errors += exc.field_errors
+    errors: list[FieldError] = []  # both parts' errors, listed together
+    card = _parsed(CardFields, card_part, errors) if card_part else None
+    request = _parsed(ScheduleRequest, rest, errors)
     if errors or request is None:
         raise InvalidRequest(errors)
     return ScheduleOrder(request, card)
+
+
+def _parsed(model: type[Model], payload: dict[str, Any], errors: list[FieldError]) -> Model | None:
+    """`payload` as `model`; or None, its errors added to `errors`."""
+    try:
+        return parse_model(model, payload)
+    except InvalidRequest as exc:
+        errors.extend(exc.field_errors)
+        return None
 
 
 class CardSummary(BaseModel):

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.errors import FieldError, InvalidRequest
-from billing.models import IssueBillingKeyRequest, parse_model
+from billing.models import IssueBillingKeyRequest, parse_model, parse_schedule_request
 
 VALID = {
     "customer_uid": "cust_0001",
@@ -74,6 +74,15 @@ def test_a_personal_card_needs_the_pin_digits_and_a_corporate_card_does_not() ->
 
 def test_an_unknown_key_that_could_hold_digits_is_not_named() -> None:
     assert errors_for({**VALID, "4111111111111111": "x"}) == [FieldError("(unnamed)", "unknown_field")]
+
+
+def test_a_plan_request_lists_the_cards_errors_and_the_plans_together() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_schedule_request({**VALID, "expiry": "2030-13", "plan_id": "NOT A PLAN"})
+    assert caught.value.field_errors == [
+        FieldError("expiry", "month_1_to_12"),
+        FieldError("plan_id", "invalid_characters"),
+    ]
 
 
 def test_a_body_that_is_not_an_object_is_reported_as_the_body() -> None:
