@@ -173,8 +173,12 @@ def test_a_move_cut_short_is_finished_by_the_reconciler(invoke, stack, portone_c
     [(uid, moved, _)] = pending(stack)
     assert uid == new_uid
     assert "sub_alice" not in stack.emulator.customers
-    assert subscription_item(stack, new_uid)["customer_uid"] == new_uid
-    assert "moving" not in subscription_item(stack, new_uid)
+    state = subscription_item(stack, new_uid)
+    assert state is not None
+    assert state["customer_uid"] == new_uid
+    assert "moving" not in state
+    # and comes back once the moved period's outcome is due
+    assert int(state["next_work_at"]) == stack.emulator.schedules[moved]["schedule_at"] + 10 * 60
 
     # And the period is charged once
     runs(invoke, stack, portone_clock, inbox, 10 * 60)

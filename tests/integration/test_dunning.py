@@ -5,6 +5,7 @@ period has at most one live attempt at PortOne at any time."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from tests.integration.support import (
     retry_of,
     runs,
     schedule,
+    subscription_item,
     subscription_status,
 )
 
@@ -121,6 +123,12 @@ def test_a_decline_no_retry_cures_suspends_at_once(invoke, stack, portone_clock,
     assert declined.body["scheduled"] == []
     assert pending_schedules(stack) == []
     assert status(invoke) == "suspended"
+    # cancelled thirty days later (SUSPENDED_CANCEL_DAYS) unless the customer comes back: the reconciler's
+    # work then
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    assert state["ends_at"] == state["next_work_at"]
+    assert time.time() + 30 * DAY - 60 <= int(state["ends_at"]) <= time.time() + 30 * DAY
     assert emitted_metrics(capsys.readouterr().out)[STOPPED_METRIC] == 1
     stopped = logged_with(logs, "renewal declined for good: suspended")
     assert (stopped["level"], stopped["outcome"], stopped["customer_uid"], stopped["merchant_uid"]) == (
@@ -231,6 +239,10 @@ def test_a_retry_whose_registration_was_lost_is_registered_before_its_time(
     stack.emulator.add_fault("http_500", "POST /subscribe/payments/schedule", after_effect=False)
     [declined] = runs(invoke, stack, portone_clock, inbox, 10 * 60)
     assert declined.body["scheduled"] == []
+    # the reconciler is due five minutes later (on this service's clock, as the notice read it)
+    state = subscription_item(stack, "sub_alice")
+    assert state is not None
+    assert time.time() + 5 * 60 - 60 <= int(state["next_work_at"]) <= time.time() + 5 * 60
 
     # When the reconciler runs minutes later
     portone_clock.advance(6 * 60)

@@ -80,14 +80,16 @@ def test_a_paid_amount_other_than_the_recorded_one_settles_nothing_in_a_run(
 
     # When the reconciler learns the payment from PortOne
     report = reconcile()
+    after = portone_clock()
 
     # Then it looked the payment up, and settles nothing from it: the period stays open and no next period
-    # is registered
+    # is registered; it looks again in ten minutes
     assert report["processed"] == 1
     assert stack.emulator.count("GET", "/payments/{imp_uid}") == 1
     state = subscription_item(stack, "sub_alice")
     assert state is not None
     assert (state["settled_through"], state["scheduled_through"]) == ("-1", "0")
+    assert after + 10 * MINUTE - 60 <= int(state["next_work_at"]) <= after + 10 * MINUTE
     assert pending_schedules(stack) == []
     assert stack.emulator.count(*SCHEDULE) == 1
 
