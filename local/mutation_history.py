@@ -10,8 +10,8 @@ by the rules of StrykerJS's incremental mode (https://stryker-mutator.io/docs/st
   or an import added beside it for another test changes nothing);
 - a survivor (or a mutant no test reaches) holds while the tests that execute the mutated code are the same
   tests, their code unchanged: whatever the cap, when it ran every one of them; when it ran fewer (the cap,
-  MOST_TESTS), while a mutant still runs as many and the tests that killed other mutants of its function
-  and that it would run now (they go first, latest first, up to the cap) are among the tests it passed.
+  MOST_TESTS), while the cap is no higher than it ran under and the tests that killed other mutants of its
+  function and that it would run now (they go first, latest first, up to the cap) are among those it passed.
   The rest of its first tests are not compared: their order depends on the measured times (ties), which
   vary from run to run, and on the module's other killers, which grow with every run; a survivor that ran
   them once is not run again for that.
@@ -76,13 +76,13 @@ class History:
             return killer in self._plan.reaching(mutant) and kept.get("code") == self._test_hash(killer)
         if verdict not in (SURVIVED, NO_TESTS):
             return False
-        reaching = len(self._plan.reaching(mutant))
-        if "tried" not in kept:  # it passed every test that reaches it: whatever the cap, it would again
-            return kept.get("tests") == self._tests_hash(mutant, runs=reaching)
-        runs = len(self._plan.tests(mutant))  # fewer than reach it: a cap as high lets it run as many
-        passed = kept["tried"]
+        passed = kept.get("tried")
+        if passed is None:  # it passed every test that reaches it: whatever the cap, it would again
+            return kept.get("tests") == self._tests_hash(mutant, len(self._plan.reaching(mutant)))
+        ran, runs = kept.get("planned", 0), len(self._plan.tests(mutant))
         return (
-            kept.get("tests") == self._tests_hash(mutant, runs)
+            ran >= runs  # a cap as high as the one it ran under, or lower
+            and kept.get("tests") == self._tests_hash(mutant, ran)
             and isinstance(passed, list)
             and all(_hash([test]) in passed for test in self._plan.killers_of(mutant)[:runs])
         )

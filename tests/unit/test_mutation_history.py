@@ -117,6 +117,7 @@ def test_a_capped_survivor_holds_until_a_killer_of_its_function_that_it_did_not_
 
     assert held(plan(mutants_dir, [FAST, SLOW, NEW], most_tests=2), path, FIRST) is not None
     assert held(plan(mutants_dir, [FAST, SLOW, NEW], most_tests=None), path, FIRST) is None  # SLOW may kill
+    assert held(plan(mutants_dir, [FAST, SLOW, NEW], most_tests=1), path, FIRST) is not None  # it ran more
     # Measured again, the tests take other times: other tests would go first, and it still holds
     retimed = Plan(
         {FAST: 3.0, SLOW: 0.2, NEW: 0.5}, {FILE: {LINE: [FAST, SLOW, NEW]}}, mutants_dir, most_tests=2
