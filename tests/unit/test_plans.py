@@ -1,11 +1,12 @@
-"""The plans' merchant_uids of subscriptions from before subscription ids, which keep renewing under them."""
+"""The plans: when each period is due, and the merchant_uids of subscriptions from before subscription ids."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from billing.plans import could_be_ours, load_catalog
+from billing.cards import KST
+from billing.plans import Plan, could_be_ours, load_catalog
 
 
 def test_a_subscription_from_before_ids_keeps_its_merchant_uids() -> None:
@@ -19,3 +20,29 @@ def test_a_subscription_from_before_ids_keeps_its_merchant_uids() -> None:
     assert plan.merchant_uid("cu_2", due) != plan.merchant_uid("cu_1", due)
     assert could_be_ours(plan.merchant_uid("cu_1", due, attempt=2))
     assert not could_be_ours(f"sub_{digest}_2026120")
+
+
+def plan_every(interval: str) -> Plan:
+    return Plan(id=f"p_{interval}", name="플랜", amount=9900, interval=interval)
+
+
+def test_periods_fall_on_the_anchors_korean_day_and_a_short_month_ends_early() -> None:
+    # Jan 31, 09:00 in Korea, stored in UTC (midnight)
+    anchor = datetime(2026, 1, 31, 0, 0, tzinfo=UTC)
+    monthly = [plan_every("month").due_at(anchor, period) for period in range(4)]
+    assert [(due.month, due.day, due.hour) for due in monthly] == [
+        (1, 31, 9),
+        (2, 28, 9),
+        (3, 31, 9),
+        (4, 30, 9),
+    ]
+    assert all(due.utcoffset() == timedelta(hours=9) for due in monthly)
+    assert plan_every("month").due_at(anchor, 13) == datetime(2027, 2, 28, 9, 0, tzinfo=KST)
+    assert plan_every("year").due_at(anchor, 2) == datetime(2028, 1, 31, 9, 0, tzinfo=KST)
+    assert plan_every("week").due_at(anchor, 3) == datetime(2026, 2, 21, 9, 0, tzinfo=KST)
+
+
+def test_a_leap_day_anchor_renews_on_the_last_day_of_february() -> None:
+    anchor = datetime(2028, 2, 29, 3, 0, tzinfo=KST)
+    assert plan_every("year").due_at(anchor, 1) == datetime(2029, 2, 28, 3, 0, tzinfo=KST)
+    assert plan_every("year").due_at(anchor, 4) == datetime(2032, 2, 29, 3, 0, tzinfo=KST)
