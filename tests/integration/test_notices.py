@@ -25,6 +25,7 @@ from tests.integration.support import (
     reconcile,
     schedule,
     subscription_item,
+    table_of_its_own,
 )
 
 LOOKUP = ("GET", "/payments/{imp_uid}")
@@ -223,3 +224,24 @@ def test_a_malformed_allow_list_is_a_configuration_error(monkeypatch) -> None:
         get_settings.cache_clear()
         with pytest.raises(ConfigurationError):
             get_settings()
+
+
+def test_the_lookup_budget_counts_each_minute_on_its_own_and_its_count_expires(stack: EmbeddedStack) -> None:
+    from billing.notices import LookupBudget
+
+    with table_of_its_own(stack, "lookup-budget", "pk") as client:
+        now = [1_796_000_099.5]  # the last half second of the minute that 1_796_000_040 starts
+        budget = LookupBudget("lookup-budget", 2, client=client, clock=lambda: now[0])
+
+        spent = [budget.take(), budget.take(), budget.take()]
+        now[0] += 1  # the next minute
+        fresh = [budget.take(), budget.take(), budget.take()]
+
+        assert (spent, fresh) == ([True, True, False], [True, True, False])
+        items = client.scan(TableName="lookup-budget")["Items"]
+        windows = {item["pk"]["S"]: (item["lookups"]["N"], item["expires_at"]["N"]) for item in items}
+        # each kept until five minutes after its minute ends (DynamoDB's TTL deletes late)
+        assert windows == {
+            "notice-lookups#1796000040": ("2", str(1_796_000_100 + 300)),
+            "notice-lookups#1796000100": ("2", str(1_796_000_160 + 300)),
+        }
