@@ -1,4 +1,5 @@
-"""The DynamoDB client's conflict retries: only conflicts are sent again, and only while there is time."""
+"""The container's AWS clients, and DynamoDB's conflict retries: only conflicts are sent again, and only while
+there is time."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from billing.aws import ConflictRetryingDynamoDB
+from billing.aws import AwsClients, ConflictRetryingDynamoDB
 from billing.deadline import invocation
 from local.lambda_context import LocalLambdaContext
 
@@ -75,3 +76,29 @@ def test_reads_pass_through_untouched() -> None:
             return "read"
 
     assert ConflictRetryingDynamoDB(Reads()).get_item(Key={}) == "read"
+
+
+def test_conflicts_end_after_ten_attempts_each_backoff_up_to_twice_the_last_and_never_over_0_4_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = DynamoDB(*[CONFLICT] * 11)
+    ceilings: list[float] = []
+    monkeypatch.setattr("billing.aws.random.uniform", lambda low, high: ceilings.append(high) or high)
+    slept: list[float] = []
+    with pytest.raises(ClientError):
+        ConflictRetryingDynamoDB(client, sleep=slept.append).update_item(Key={})
+    assert client.writes == 10
+    # full jitter between 0 and 0.02, 0.04, ... doubling from 0.01 s, at most 0.4 s
+    assert ceilings == [0.02, 0.04, 0.08, 0.16, 0.32, 0.4, 0.4, 0.4, 0.4, 0.4]
+    assert slept == ceilings[:9]  # none after the last attempt
+
+
+def test_the_containers_clients_share_one_session_and_fail_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
+    clients = AwsClients()
+    services = [clients.dynamodb.meta, clients.secretsmanager.meta, clients.events.meta]
+    assert [meta.service_model.service_name for meta in services] == ["dynamodb", "secretsmanager", "events"]
+    assert {(meta.config.connect_timeout, meta.config.read_timeout) for meta in services} == {(2, 3)}
+    # botocore's standard retries, two after the first attempt
+    assert all(meta.config.retries == {"mode": "standard", "total_max_attempts": 3} for meta in services)
+    assert isinstance(clients.dynamodb, ConflictRetryingDynamoDB)
