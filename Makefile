@@ -84,8 +84,8 @@ e2e: $(STAMP) browser ## Run only the browser tests (tests/e2e), screenshots in 
 
 # Mutation testing, on demand only (not in `make test` or .ci/run): mutmut 3 writes the mutants of
 # functions/billing, mypy refuses some, and local/mutate.py runs each of the others in a long-lived pytest
-# session per core against at most MOST_TESTS of the unit and integration tests that execute the statement it
-# changed, likeliest killers first ([tool.mutmut] in pyproject.toml). A verdict that still holds is taken over
+# session per core against the unit and integration tests that execute the statement it changed: its module's
+# own, and at most MOST_TESTS others, likeliest killers first ([tool.mutmut] in pyproject.toml). A verdict that still holds is taken over
 # from tests/mutation-history.jsonl (checked in) instead of run again; FRESH=1 measures every test again and
 # runs the chosen mutants again anyway.
 # MODULE=billing.cards runs one module's mutants, MOST_TESTS=0 every test that reaches each. The report:

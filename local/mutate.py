@@ -13,11 +13,12 @@ each session of this suite starts moto's server, the PortOne emulator and the La
    until a file the tests read changes).
 3. An earlier verdict that still holds is taken over from tests/mutation-history.jsonl (checked in; the rules
    are in local/mutation_history.py), so a run after a change runs only the mutants the change concerns.
-4. Each other mutant runs in one of those sessions against at most MOST_TESTS of the tests that execute the
-   statement it changed (local/mutation_plan.py): first those that killed its function's other mutants, then
-   its module's own (test_<module>[_*].py, test_portone_client.py for billing.portone.client), then those
-   that killed its module's, then the others (in each group those that executed more of the function first,
-   then the fastest), until one fails; one that passes them all is a survivor.
+4. Each other mutant runs in one of those sessions against the tests that execute the statement it changed
+   (local/mutation_plan.py): its module's own, and at most MOST_TESTS others. First those that killed its
+   function's other mutants, then its module's own (test_<module>[_*].py, test_portone_client.py for
+   billing.portone.client), then those that killed its module's, then the others (in each group those that
+   executed more of the function first, then the fastest), until one fails; one that passes them all is a
+   survivor.
    The failing test is run again on the original code; if it fails there too, the mutant is tried once more
    in a new session, then recorded as suspicious (not killed). A test that runs past its time (15 s plus
    five times its measured time) ends the session, and the mutant counts as a timeout.
@@ -605,7 +606,7 @@ def main(argv: list[str]) -> int:
         "--most-tests",
         type=_at_least_zero,
         default=MOST_TESTS,
-        help=f"tests a mutant runs at most (default {MOST_TESTS}; 0: every test that reaches it)",
+        help=f"tests a mutant runs at most beside its module's own (default {MOST_TESTS}; 0: every test)",
     )
     parser.add_argument(
         "--fresh",

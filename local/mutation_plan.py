@@ -196,13 +196,13 @@ class Plan:
         self._lock = threading.Lock()  # one plan serves every session's thread
 
     def tests(self, mutant: str) -> list[str]:
-        """The tests that execute the mutated code, at most `most_tests` of them: first those that killed this
-        function's other mutants (latest first), then the module's own tests (test_<module>.py or
-        test_<module>_*.py, the module named by its path under billing: test_portone_client.py for
-        billing.portone.client), then those that killed other mutants of its module, then the rest. In each
-        group the tests that run more of the function's lines go first (a survivor's killer tends to be the
-        test that takes the rare branch, not the fastest one), then the fastest. Empty when no test executes
-        it."""
+        """The tests that execute the mutated code: first those that killed this function's other mutants
+        (latest first), then the module's own tests (test_<module>.py or test_<module>_*.py, the module named
+        by its path under billing: test_portone_client.py for billing.portone.client), then those that killed
+        other mutants of its module, then the rest. Every one of its own tests (they are written for it, and
+        a unit test takes milliseconds), and at most `most_tests` others. In each group the tests that run
+        more of the function's lines go first (a survivor's killer tends to be the test that takes the rare
+        branch, not the fastest one), then the fastest. Empty when no test executes it."""
         reaching = self._reaching(mutant)
         killers = self.killers_of(mutant)
         with self._lock:
@@ -216,7 +216,7 @@ class Plan:
             for group in (own, neighbours, rest)
         ]
         ordered = killers + [test for group in ranked for test in group]
-        return ordered[: self.most_tests] if self.most_tests else ordered
+        return ordered[: self.most_tests + len(own)] if self.most_tests else ordered
 
     def killers_of(self, mutant: str) -> list[str]:
         """The tests that killed other mutants of its function and execute its change, latest first."""

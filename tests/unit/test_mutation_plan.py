@@ -170,6 +170,16 @@ def test_the_modules_own_tests_come_before_the_others_reaching_it(mutants_dir: P
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["fast", own, other]
 
 
+def test_a_mutant_runs_every_one_of_its_modules_own_tests_beyond_the_cap(mutants_dir: Path) -> None:
+    own = [f"tests/unit/test_prices.py::test_{n}" for n in range(3)]
+    seconds = {**dict.fromkeys(own, 0.001), "slow": 2.0, "fast": 0.1}
+    plan = Plan(seconds, {FILE: {3: [*own, "slow", "fast"]}}, mutants_dir, most_tests=1)
+    assert plan.tests("billing.prices.x_price__mutmut_3") == [*own, "fast"]
+
+    plan.killed("billing.prices.x_price__mutmut_1", "slow")
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["slow", *own]
+
+
 def test_a_nested_modules_own_tests_name_its_package() -> None:
     assert _is_own("tests/integration/test_portone_client.py::test_a", "billing.portone.client")
     assert _is_own("tests/unit/test_portone_client_retries.py::test_a", "billing.portone.client")
