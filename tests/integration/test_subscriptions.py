@@ -21,6 +21,7 @@ from tests.integration.support import (
     NoticeInbox,
     ShiftedClock,
     call,
+    emitted_metrics,
     load_event,
     logged_with,
     new_container,
@@ -567,7 +568,7 @@ def test_a_pending_sign_up_stays_pending_while_portone_cannot_tell(invoke, stack
 
 
 def test_with_a_card_check_a_card_that_cannot_pay_is_refused_at_sign_up(
-    invoke, stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch
+    invoke, stack: EmbeddedStack, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     # Given the merchant checks cards with 1,000원 (authorised and cancelled at once by PortOne)
     monkeypatch.setenv("PORTONE_CHECKING_AMOUNT", "1000")
@@ -588,6 +589,8 @@ def test_with_a_card_check_a_card_that_cannot_pay_is_refused_at_sign_up(
     counters = stack.client("dynamodb").scan(TableName=ENVIRONMENT["TABLE_NAME"])["Items"]
     [caller] = [c for c in counters if c["pk"]["S"].startswith("limits#caller#sub:alice#")]
     assert caller["failures"]["N"] == "1"
+    # and the operator counts a decline no category names (its PG code says nothing of the details typed)
+    assert emitted_metrics(capsys.readouterr().out)["DeclineUncategorised"] == 1
     # and a card that can pay is checked, the check cancelled, and subscribed
     assert schedule(invoke, uid="sub_bob", **CARD).status == 200
     checks = [p for p in stack.emulator.payments.values() if p["customer_uid"] == "sub_bob"]
