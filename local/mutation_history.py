@@ -84,7 +84,7 @@ class History:
             ran >= runs  # a cap as high as the one it ran under, or lower
             and kept.get("tests") == self._tests_hash(mutant, ran)
             and isinstance(passed, list)
-            and all(_hash([test]) in passed for test in self._plan.killers_of(mutant)[:runs])
+            and all(_hash([test]) in passed for test in self._plan.first_killers(mutant))
         )
 
     def add(self, mutant: str, verdict: str | None, details: dict[str, Any]) -> None:
@@ -144,51 +144,66 @@ def _hash(parts: Iterable[str]) -> str:
 def _own_code(text: str, test: str) -> str:
     """The code `test` runs from its file: the test function (for a test in a class, `Class::test`: the class
     whole), the file's top-level definitions it names, what those name in turn, and what applies to every
-    test (`pytestmark`, an autouse fixture, a statement that defines nothing). A name counts wherever it
-    appears: in the code, as a parameter (a fixture), or as a string (`usefixtures("…")`). Each imported name
-    is a definition of its own, so an import added for another test changes nothing."""
-    definitions: dict[str, list[tuple[str, ast.stmt | None]]] = {}  # a name -> the code that binds it
-    always: list[str] = []
-    roots: list[ast.stmt] = []
+    test: `pytestmark`, pytest's hooks (`pytest_*`, `setup_*`, `teardown_*`), an autouse fixture, a star
+    import, a statement that binds no plain name. A name counts wherever it appears: in the code, as a
+    parameter (a fixture, also by its `name=`), or as a string (`usefixtures("…")`). Each imported name is a
+    definition of its own, so an import added for another test changes nothing. In the file's order; the
+    whole file when the test is no `def` or `class` of it."""
+    definitions: dict[str, list[ast.stmt | str]] = {}  # a name -> the statements (or import lines) binding it
+    always: list[ast.stmt | str] = []
     owner = test.partition("::")[0]  # the test function, or its class
-    lines = text.splitlines()
-    for node in ast.parse(text).body:
-        code = "\n".join(lines[_first_line(node) - 1 : node.end_lineno])
+    tree = ast.parse(text)
+    for node in tree.body:
         bound = _bound_names(node)
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # a docstring
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == owner:
-            roots.append(node)
-            always.append(code)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
+        if isinstance(node, ast.Import | ast.ImportFrom):
             for name, line in _imports(node):
-                if line.startswith("from __future__ "):
+                if name == "*" or line.startswith("from __future__ "):
                     always.append(line)
                 else:
-                    definitions.setdefault(name, []).append((line, None))
-        elif bound is None or "pytestmark" in bound or "autouse=True" in code:
-            roots.append(node)
-            always.append(code)
+                    definitions.setdefault(name, []).append(line)
+        elif bound is None or bound & {owner, "pytestmark"} or _applies_to_every_test(node, bound):
+            always.append(node)
         else:
             for name in bound:
-                definitions.setdefault(name, []).append((code, node))
-    kept: list[str] = []
-    seen: set[str] = set()
-    pending = [name for root in roots for name in _named(root)]
+                definitions.setdefault(name, []).append(node)
+    if not any(getattr(node, "name", None) == owner for node in always):
+        return text  # a test bound otherwise (an assignment, an import): all of it
+    kept: list[ast.stmt | str] = [*always]
+    pending = [name for node in always if not isinstance(node, str) for name in _named(node)]
     while pending:
-        name = pending.pop()
-        if name in seen or name not in definitions:
-            continue
-        seen.add(name)
-        for code, definition in definitions[name]:
-            if code not in kept:
-                kept.append(code)
-                pending.extend(_named(definition) if definition is not None else ())
-    return "\n\n".join(always + sorted(kept))  # sorted: the walk's order follows set iteration
+        for definition in definitions.pop(pending.pop(), []):
+            if definition not in kept:
+                kept.append(definition)
+                pending.extend(_named(definition) if not isinstance(definition, str) else ())
+    lines = text.splitlines()
+    placed = sorted((_source(item, lines), index) for index, item in enumerate(kept))
+    return "\n\n".join(code for (_, code), _ in placed)
+
+
+def _source(item: ast.stmt | str, lines: list[str]) -> tuple[int, str]:
+    """Where a kept statement starts (an import line: before the rest), and its text."""
+    if isinstance(item, str):
+        return 0, item
+    first = min([item.lineno, *(decorator.lineno for decorator in getattr(item, "decorator_list", []))])
+    return first, "\n".join(lines[first - 1 : item.end_lineno])
+
+
+def _applies_to_every_test(node: ast.stmt, bound: set[str]) -> bool:
+    """pytest calls it for every test of the file by its name (a hook), or it is an autouse fixture."""
+    if any(name.startswith(("pytest_", "setup_", "teardown_")) for name in bound):
+        return True
+    return any(
+        keyword.arg == "autouse" and not (isinstance(keyword.value, ast.Constant) and not keyword.value.value)
+        for decorator in getattr(node, "decorator_list", [])
+        if isinstance(decorator, ast.Call)
+        for keyword in decorator.keywords
+    )
 
 
 def _imports(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
-    """Each name the import binds, with an import of that name alone."""
+    """Each name the import binds, with an import of that name alone (`*` for a star import)."""
     source = f"from {'.' * node.level}{node.module or ''} " if isinstance(node, ast.ImportFrom) else ""
     return [
         ((alias.asname or alias.name).partition(".")[0], f"{source}import {alias.name}")
@@ -198,23 +213,28 @@ def _imports(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
     ]
 
 
-def _first_line(node: ast.stmt) -> int:
-    """Where the statement starts: at its first decorator, if it has any."""
-    decorators: list[ast.expr] = getattr(node, "decorator_list", [])
-    return min([node.lineno, *(decorator.lineno for decorator in decorators)])
-
-
 def _bound_names(node: ast.stmt) -> set[str] | None:
-    """The names a top-level statement binds; None for one that binds none (an `if`, a call, a docstring)."""
+    """The plain names a top-level statement binds (a fixture also by its `name=`); None for one that binds
+    none, or binds more than names (an `if`, a call, `os.environ[...] = ...`): it applies to every test."""
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return {node.name}
+        aliases = {
+            keyword.value.value
+            for decorator in node.decorator_list
+            if isinstance(decorator, ast.Call)
+            for keyword in decorator.keywords
+            if keyword.arg == "name" and isinstance(keyword.value, ast.Constant)
+        }
+        return {node.name, *(alias for alias in aliases if isinstance(alias, str))}
     targets: list[ast.expr] = []
     if isinstance(node, ast.Assign):
         targets = node.targets
     elif isinstance(node, ast.AnnAssign | ast.AugAssign):
         targets = [node.target]
-    names = {name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)}
-    return names or None
+    parts = [part for target in targets for part in ast.walk(target) if isinstance(part, ast.expr)]
+    plain = ast.Name | ast.Tuple | ast.List | ast.Starred
+    if not parts or not all(isinstance(part, plain) for part in parts):
+        return None
+    return {part.id for part in parts if isinstance(part, ast.Name)}
 
 
 def _named(node: ast.AST) -> set[str]:

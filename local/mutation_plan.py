@@ -1,11 +1,11 @@
 """Which tests can kill a mutant, and in which order to run them (`make mutate`).
 
 A mutant changes one place in one function. A test that never executes that place cannot tell the mutant from
-the original, so only the tests that execute the statement holding the change are run, and at most a few of
-them: the likeliest to kill it first (those that killed its neighbours, the module's own, those that ran
-more of its function), then the fastest. Which lines each
-test executes is measured once, on the original code, in mutmut's copy of the file (mutants/), where each
-function's original is `<name>__mutmut_orig` and each mutant `<name>__mutmut_<n>` beside it.
+the original, so only the tests that execute the statement holding the change are run: the module's own tests,
+and at most a few others; the likeliest to kill it first (those that killed its neighbours, the module's own,
+those that ran more of its function), then the fastest. Which lines each test executes is measured once, on
+the original code, in mutmut's copy of the file (mutants/), where each function's original is
+`<name>__mutmut_orig` and each mutant `<name>__mutmut_<n>` beside it.
 """
 
 from __future__ import annotations
@@ -182,8 +182,8 @@ class Plan:
         most_tests: int | None = None,
     ) -> None:
         """`seconds`: each test's measured time; `lines`: for each file under functions/, the tests that ran
-        each of its lines; `most_tests`: how many tests a mutant runs at most (None: every test that reaches
-        it)."""
+        each of its lines; `most_tests`: how many tests beside its module's own a mutant runs at most (None:
+        every test that reaches it)."""
         self.seconds = seconds
         self.most_tests = most_tests
         self._lines = lines
@@ -199,30 +199,33 @@ class Plan:
         """The tests that execute the mutated code: first those that killed this function's other mutants
         (latest first), then the module's own tests (test_<module>.py or test_<module>_*.py, the module named
         by its path under billing: test_portone_client.py for billing.portone.client), then those that killed
-        other mutants of its module, then the rest. Every one of its own tests (they are written for it, and
-        a unit test takes milliseconds), and at most `most_tests` others. In each group the tests that run
-        more of the function's lines go first (a survivor's killer tends to be the test that takes the rare
-        branch, not the fastest one), then the fastest. Empty when no test executes it."""
+        other mutants of its module, then the rest. Every one of its own tests (written for it, and usually
+        quick), and at most `most_tests` others, its function's killers first. In each group the tests that
+        run more of the function's lines go first (a survivor's killer tends to be the test that takes the
+        rare branch, not the fastest one), then the fastest. Empty when no test executes it."""
         reaching = self._reaching(mutant)
-        killers = self.killers_of(mutant)
+        first = self.first_killers(mutant)
+        own = {test for test in reaching if _is_own(test, _module(mutant))} - set(first)
         with self._lock:
-            neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(killers)
-        own = {test for test in reaching if _is_own(test, _module(mutant))} - set(killers)
-        neighbours -= own
-        rest = reaching - set(killers) - neighbours - own
+            neighbours = self._module_killers.get(_module(mutant), set()) & reaching - set(first) - own
+        rest = reaching - set(first) - own - neighbours
         breadth = self._breadth(mutant)
-        ranked = [
+        own_ranked, neighbours_ranked, rest_ranked = (
             sorted(group, key=lambda test: (-breadth[test], *self._speed(test)))
             for group in (own, neighbours, rest)
-        ]
-        ordered = killers + [test for group in ranked for test in group]
-        return ordered[: self.most_tests + len(own)] if self.most_tests else ordered
+        )
+        others = neighbours_ranked + rest_ranked
+        if self.most_tests:
+            others = others[: self.most_tests - len(first)]
+        return first + own_ranked + others
 
-    def killers_of(self, mutant: str) -> list[str]:
-        """The tests that killed other mutants of its function and execute its change, latest first."""
+    def first_killers(self, mutant: str) -> list[str]:
+        """The tests that killed other mutants of its function and execute its change, latest first, as many
+        as the cap lets it run."""
         reaching = self._reaching(mutant)
         with self._lock:
-            return [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
+            killers = [test for test in self._killers.get(function_of(mutant), []) if test in reaching]
+        return killers[: self.most_tests] if self.most_tests else killers
 
     def reaching(self, mutant: str) -> frozenset[str]:
         """Every test that executes the mutated code."""

@@ -93,7 +93,7 @@ def test_conflicts_end_after_ten_attempts_each_backoff_up_to_twice_the_last_and_
     assert slept == ceilings[:9]  # none after the last attempt
 
 
-def test_the_containers_clients_share_one_session_and_fail_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_containers_clients_are_one_of_each_service_failing_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
     clients = AwsClients()
     services = [clients.dynamodb.meta, clients.secretsmanager.meta, clients.events.meta]
@@ -102,3 +102,4 @@ def test_the_containers_clients_share_one_session_and_fail_fast(monkeypatch: pyt
     # botocore's standard retries, two after the first attempt
     assert all(meta.config.retries == {"mode": "standard", "total_max_attempts": 3} for meta in services)
     assert isinstance(clients.dynamodb, ConflictRetryingDynamoDB)
+    assert clients.events is clients.events  # built once, on first use

@@ -201,6 +201,38 @@ def test_a_kill_holds_while_the_code_its_test_runs_from_its_file_is_unchanged(mu
     assert holds_after(f"{head}{slow}")
 
 
+def test_what_pytest_runs_for_every_test_or_by_another_name_counts_too(mutants_dir: Path) -> None:
+    path = mutants_dir / "history.jsonl"
+    test_file = mutants_dir / "tests/test_slow.py"
+    helpers = "def limit():\n    return 1\n\n\ndef limit():\n    return 2\n\n\n"  # the later one counts
+    slow = "def test_slow(tmp):\n    assert limit()\n"
+    test_file.write_text(f"{helpers}{slow}")
+    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
+
+    def holds_after(text: str) -> bool:
+        test_file.write_text(text)
+        return held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is not None
+
+    assert holds_after(f"{helpers}def unused():\n    return 3\n\n\n{slow}")
+    assert not holds_after(f"{helpers.replace('return 1', 'return 0')}{slow}".replace("return 2", "return 1"))
+    swapped = "def limit():\n    return 2\n\n\ndef limit():\n    return 1\n\n\n"
+    assert not holds_after(f"{swapped}{slow}")
+    for every_test in (
+        'os.environ["MODE"] = "a"',
+        "from helpers import *",
+        "def setup_module():\n    pass",
+        "def pytest_generate_tests(metafunc):\n    pass",
+        "@fixture(autouse=AUTO)\ndef reset():\n    pass",
+        '@fixture(name="tmp")\ndef made_here():\n    pass',
+    ):
+        assert not holds_after(f"{helpers}{every_test}\n\n\n{slow}"), every_test
+    assert holds_after(f"{helpers}@fixture(autouse=False)\ndef reset():\n    pass\n\n\n{slow}")
+    # A test that is no def or class of its file: all of the file counts
+    test_file.write_text("test_slow = make(1)\n")
+    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
+    assert not holds_after("test_slow = make(1)\nOTHER = 2\n")
+
+
 def test_lines_that_are_not_verdicts_are_left_out_and_named(mutants_dir: Path) -> None:
     path = mutants_dir / "history.jsonl"
     run(path, plan(mutants_dir, [FAST]), {FIRST: (KILLED, {"killer": FAST})})

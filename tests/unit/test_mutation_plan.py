@@ -178,6 +178,10 @@ def test_a_mutant_runs_every_one_of_its_modules_own_tests_beyond_the_cap(mutants
 
     plan.killed("billing.prices.x_price__mutmut_1", "slow")
     assert plan.tests("billing.prices.x_price__mutmut_3") == ["slow", *own]
+    # More killers than the cap: the latest ones, and still every own test (one of them a killer too)
+    plan.killed("billing.prices.x_price__mutmut_2", own[2])
+    plan.killed("billing.prices.x_price__mutmut_4", "fast")
+    assert plan.tests("billing.prices.x_price__mutmut_3") == ["fast", *own]
 
 
 def test_a_nested_modules_own_tests_name_its_package() -> None:
