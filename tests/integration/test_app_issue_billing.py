@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from billing.errors import ProviderUnavailable
+from local.lambda_context import LocalLambdaContext
 from local.portone_emulator import cards as magic
 from local.stack import EmbeddedStack
 from tests.integration.support import Invocation, emitted_metrics, http_event, load_event
@@ -284,3 +286,31 @@ def test_each_outcome_is_logged_and_counted_once_for_the_operator(
     assert [{k: v for k, v in line.items() if k in _READ + _READ_ON_FAILURE} for line in logged] == lines
     assert all(isinstance(line["latency_ms"], float) for line in logged if line["message"] == "PortOne call")
     assert {line["correlation_id"] for line in logged} == {load_event(event)["requestContext"]["requestId"]}
+
+
+def test_every_answer_is_compact_utf8_json_with_its_headers(stack: EmbeddedStack) -> None:
+    from billing.app import lambda_handler
+
+    event = load_event("issue_billing")
+    # An error: the error shape, and when to try again
+    stack.emulator.add_fault("http_503", "POST /users/getToken", times=2)
+    failed = lambda_handler(event, LocalLambdaContext())
+    assert failed["statusCode"] == 503
+    assert json.loads(failed["body"]) == {
+        "status": "failed",
+        "code": "PAYMENT_PROVIDER_UNAVAILABLE",
+        "message": ProviderUnavailable.message,
+        "request_id": event["requestContext"]["requestId"],
+    }
+    assert failed["headers"]["Retry-After"] == "5"
+
+    # Its retry, a success: the card's Korean name as it is, not \u escapes, and no spaces
+    issued = lambda_handler(event, LocalLambdaContext())
+    body = json.loads(issued["body"])
+    assert issued["body"] == json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    assert body["card"]["name"] in issued["body"]
+    assert issued["headers"] == {
+        "Content-Type": "application/json",
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
