@@ -31,3 +31,13 @@ def test_an_answer_with_fewer_results_than_events_is_an_error_never_a_silent_los
         stubber.add_response("put_events", short, {"Entries": ANY})
         with pytest.raises(ValueError, match="zip"):
             publish([stream_record(1), stream_record(2)], client=client, bus="bus", source="portone-billing")
+
+
+def test_the_entries_eventbridge_refused_go_back_by_their_sequence_numbers() -> None:
+    client = boto3.client("events", region_name="ap-northeast-2")
+    with Stubber(client) as stubber:
+        partly = {"FailedEntryCount": 1, "Entries": [{"EventId": "1"}, {"ErrorCode": "InternalFailure"}]}
+        stubber.add_response("put_events", partly, {"Entries": ANY})
+        records = [stream_record(1), stream_record(2)]
+        failed = publish(records, client=client, bus="bus", source="portone-billing")
+    assert failed == ["2"]
