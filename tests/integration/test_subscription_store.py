@@ -1,6 +1,7 @@
 """The subscriptions' table, one SubscriptionStore against the stack's DynamoDB (subscription_store.py).
 
-The routes and the reconciler drive it in the other integration tests; these pin the one-time upgrade of
+The routes and the reconciler drive it in the other integration tests; these pin how its items read back
+(every attribute, and the defaults of items from before an attribute existed) and the one-time upgrade of
 older subscriptions, which only a table from before it can show.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from billing.subscription_store import SubscriptionStore
+from billing.subscription_store import Period, PriceChange, Subscription, SubscriptionStore
 from local.stack import EmbeddedStack
 from tests.integration.support import table_of_its_own
 
@@ -93,3 +94,121 @@ def test_an_upgrade_call_reads_four_pages(store: SubscriptionStore, client: Any)
     assert store.backfill_work(NOW, {"basic": 9900}, page_items=1) is False
     assert sum(upgrade_of(client, f"old_{n}")[0] == "due" for n in range(6)) == 4
     assert not store.upgraded()
+
+
+def test_a_subscription_is_read_back_as_written_and_one_from_before_each_attribute_with_its_default(
+    store: SubscriptionStore, client: Any
+) -> None:
+    def at(seconds: int) -> dict[str, str]:
+        return {"N": str(seconds)}
+
+    full = {
+        "pk": {"S": "subscription#s1"},
+        "id": {"S": "0123456789abcdef0123"},
+        "customer_uid": {"S": "cu_now"},
+        "plan_id": {"S": "basic_monthly"},
+        "anchor": at(1_796_000_000),
+        "status": {"S": "past_due"},
+        "scheduled_through": at(3),
+        "settled_through": at(2),
+        "amount": at(9900),
+        "currency": {"S": "KRW"},
+        "ends_at": at(1_797_000_000),
+        "attempt": at(2),
+        "card": at(1),
+        "moving": {"SS": ["S1P3A0C0"]},
+        "retired": {"SS": ["cu_before"]},
+        "former": {"SS": ["cu_first"]},
+        "price_change": {"M": {"amount": at(12900), "period": at(4), "at": at(1_798_000_000)}},
+        "announced": {"BOOL": True},
+    }
+    client.put_item(TableName=TABLE, Item=full)
+    client.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "subscription#cu_legacy"},
+            "plan_id": {"S": "basic_monthly"},
+            "anchor": at(1_796_000_000),
+            "status": {"S": "active"},
+            "scheduled_through": at(0),
+        },
+    )
+
+    def moment(seconds: int) -> datetime:
+        return datetime.fromtimestamp(seconds, UTC)
+
+    assert store.get("s1") == Subscription(
+        key="s1",
+        id="0123456789abcdef0123",
+        customer_uid="cu_now",
+        plan_id="basic_monthly",
+        anchor=moment(1_796_000_000),
+        status="past_due",
+        scheduled_through=3,
+        settled_through=2,
+        amount=9900,
+        currency="KRW",
+        ends_at=moment(1_797_000_000),
+        attempt=2,
+        card=1,
+        moving=frozenset({"S1P3A0C0"}),
+        retired=frozenset({"cu_before"}),
+        former=frozenset({"cu_first"}),
+        price_change=PriceChange(amount=12900, period=4, at=moment(1_798_000_000)),
+        announced=True,
+    )
+    assert store.get("cu_legacy") == Subscription(
+        key="cu_legacy",
+        id=None,
+        customer_uid="cu_legacy",
+        plan_id="basic_monthly",
+        anchor=moment(1_796_000_000),
+        status="active",
+        scheduled_through=0,
+        settled_through=None,
+        amount=None,
+        currency="KRW",
+    )
+    assert store.get("nobody") is None
+
+
+def test_a_period_is_read_back_as_written_and_one_from_before_ids_belongs_to_its_customer_uid(
+    store: SubscriptionStore, client: Any
+) -> None:
+    common = {"customer_uid": {"S": "cu_1"}, "period": {"N": "2"}, "amount": {"N": "9900"}}
+    common |= {"currency": {"S": "KRW"}, "schedule_at": {"N": "1796000000"}}
+    client.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "period#S1P2A1C0"},
+            "subscription": {"S": "s1"},
+            "status": {"S": "paid"},
+            "imp_uid": {"S": "imp_1"},
+            "attempt": {"N": "1"},
+            **common,
+        },
+    )
+    client.put_item(TableName=TABLE, Item={"pk": {"S": "period#sub_legacy_20261201"}, **common})
+
+    due = datetime.fromtimestamp(1_796_000_000, UTC)
+    assert store.period("S1P2A1C0") == Period(
+        merchant_uid="S1P2A1C0",
+        subscription="s1",
+        customer_uid="cu_1",
+        index=2,
+        amount=9900,
+        currency="KRW",
+        schedule_at=due,
+        status="paid",
+        imp_uid="imp_1",
+        attempt=1,
+    )
+    assert store.period("sub_legacy_20261201") == Period(
+        merchant_uid="sub_legacy_20261201",
+        subscription="cu_1",
+        customer_uid="cu_1",
+        index=2,
+        amount=9900,
+        currency="KRW",
+        schedule_at=due,
+    )
