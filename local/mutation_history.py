@@ -55,6 +55,7 @@ class History:
         self._kept, self.unreadable = _read(path)
         self._now: dict[str, dict[str, Any]] = {}
         self._test_hashes: dict[str, str] = {}
+        self._test_files: dict[str, _TestFile] = {}  # each test file parsed once
         self._lock = threading.Lock()
 
     def earlier(self, mutant: str) -> dict[str, Any] | None:
@@ -123,14 +124,16 @@ class History:
         return _hash([f"runs {runs}", *(f"{test}\0{self._test_hash(test)}" for test in reaching)])
 
     def _test_hash(self, test: str) -> str:
-        """The test's code as this run has it (in mutants/): what it runs from its file (_own_code), so that
-        a test or a helper added beside it, or another one changed, leaves its verdicts standing."""
+        """The test's code as this run has it (in mutants/): what it runs from its file (`own_code`), so
+        that a test or a helper added beside it, or another one changed, leaves its verdicts standing."""
         file, _, name = test.partition("::")
         function = name.partition("[")[0]  # a parametrized test's cases share its code
         key = f"{file}::{function}"
         if key not in self._test_hashes:
-            code = _own_code((self._plan.mutants_dir / file).read_text(encoding="utf-8"), function)
-            self._test_hashes[key] = _hash([code])
+            if file not in self._test_files:
+                text = (self._plan.mutants_dir / file).read_text(encoding="utf-8")
+                self._test_files[file] = _TestFile(text)
+            self._test_hashes[key] = _hash([self._test_files[file].own_code(function)])
         return self._test_hashes[key]
 
 
@@ -141,45 +144,57 @@ def _hash(parts: Iterable[str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _own_code(text: str, test: str) -> str:
-    """The code `test` runs from its file: the test function (for a test in a class, `Class::test`: the class
-    whole), the file's top-level definitions it names, what those name in turn, and what applies to every
-    test: `pytestmark`, pytest's hooks (`pytest_*`, `setup_*`, `teardown_*`), an autouse fixture, a star
-    import, a statement that binds no plain name. A name counts wherever it appears: in the code, as a
-    parameter (a fixture, also by its `name=`), or as a string (`usefixtures("…")`). Each imported name is a
-    definition of its own, so an import added for another test changes nothing. In the file's order; the
-    whole file when the test is no `def` or `class` of it."""
-    definitions: dict[str, list[ast.stmt | str]] = {}  # a name -> the statements (or import lines) binding it
-    always: list[ast.stmt | str] = []
-    owner = test.partition("::")[0]  # the test function, or its class
-    tree = ast.parse(text)
-    for node in tree.body:
-        bound = _bound_names(node)
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue  # a docstring
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            for name, line in _imports(node):
-                if name == "*" or line.startswith("from __future__ "):
-                    always.append(line)
-                else:
-                    definitions.setdefault(name, []).append(line)
-        elif bound is None or bound & {owner, "pytestmark"} or _applies_to_every_test(node, bound):
-            always.append(node)
-        else:
-            for name in bound:
-                definitions.setdefault(name, []).append(node)
-    if not any(getattr(node, "name", None) == owner for node in always):
-        return text  # a test bound otherwise (an assignment, an import): all of it
-    kept: list[ast.stmt | str] = [*always]
-    pending = [name for node in always if not isinstance(node, str) for name in _named(node)]
-    while pending:
-        for definition in definitions.pop(pending.pop(), []):
-            if definition not in kept:
-                kept.append(definition)
-                pending.extend(_named(definition) if not isinstance(definition, str) else ())
-    lines = text.splitlines()
-    placed = sorted((_source(item, lines), index) for index, item in enumerate(kept))
-    return "\n\n".join(code for (_, code), _ in placed)
+class _TestFile:
+    """A test file's top-level statements, read once for all its tests: what each binds, and what applies to
+    every test."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._lines = text.splitlines()
+        self._definitions: dict[str, list[ast.stmt | str]] = {}  # a name -> what binds it
+        self._always: list[ast.stmt | str] = []
+        for node in ast.parse(text).body:
+            bound = _bound_names(node)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                continue  # a docstring
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for name, line in _imports(node):
+                    if name == "*" or line.startswith("from __future__ "):
+                        self._always.append(line)
+                    else:
+                        self._definitions.setdefault(name, []).append(line)
+            elif bound is None or "pytestmark" in bound or _applies_to_every_test(node, bound):
+                self._always.append(node)
+            else:
+                for name in bound:
+                    self._definitions.setdefault(name, []).append(node)
+
+    def own_code(self, test: str) -> str:
+        """The code `test` runs from the file: the test function (for a test in a class, `Class::test`: the
+        class whole), the file's top-level definitions it names, what those name in turn, and what applies to
+        every test: `pytestmark`, pytest's hooks (`pytest_*`, `setup_*`, `teardown_*`), an autouse fixture, a
+        star import, a statement that binds no plain name. A name counts wherever it appears: in the code, as
+        a parameter (a fixture, also by its `name=`), or as a string (`usefixtures("…")`). Each imported name
+        is a definition of its own, so an import added for another test changes nothing. In the file's order;
+        the whole file when the test is no `def` or `class` of it."""
+        owner = test.partition("::")[0]  # the test function, or its class
+        roots = self._definitions.get(owner, [])
+        if not any(getattr(node, "name", None) == owner for node in roots):
+            return self._text  # a test bound otherwise (an assignment, an import): all of it
+        kept: list[ast.stmt | str] = [*self._always, *roots]
+        pending = [name for node in kept if not isinstance(node, str) for name in _named(node)]
+        seen = {owner}
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            for definition in self._definitions.get(name, []):
+                if definition not in kept:
+                    kept.append(definition)
+                    pending.extend(_named(definition) if not isinstance(definition, str) else ())
+        placed = sorted((_source(item, self._lines), index) for index, item in enumerate(kept))
+        return "\n\n".join(code for (_, code), _ in placed)
 
 
 def _source(item: ast.stmt | str, lines: list[str]) -> tuple[int, str]:
