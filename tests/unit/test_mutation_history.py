@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -173,17 +174,25 @@ def test_a_timeout_takes_the_place_of_an_earlier_verdict_and_is_not_kept(mutants
     assert identities == [plan(mutants_dir, [FAST]).identity(SECOND)]
 
 
-def test_a_kill_holds_while_the_code_its_test_runs_from_its_file_is_unchanged(mutants_dir: Path) -> None:
+def slow_kill(mutants_dir: Path, text: str) -> Callable[[str], bool]:
+    """A run in which SLOW killed FIRST, its file reading `text`; then whether that kill holds once the file
+    reads another text."""
     path = mutants_dir / "history.jsonl"
     test_file = mutants_dir / "tests/test_slow.py"
-    head = "import json\nfrom pathlib import Path\n\nLIMIT = 1\n\n\ndef limit():\n    return LIMIT\n\n\n"
-    slow = '@mark.usefixtures("ready")\ndef test_slow(tmp: Path):\n    assert limit() < 2, """a\n\nb"""\n'
-    test_file.write_text(f"{head}{slow}")
+    test_file.write_text(text)
     run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
 
-    def holds_after(text: str) -> bool:
-        test_file.write_text(text)
+    def holds_after(changed: str) -> bool:
+        test_file.write_text(changed)
         return held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is not None
+
+    return holds_after
+
+
+def test_a_kill_holds_while_the_code_its_test_runs_from_its_file_is_unchanged(mutants_dir: Path) -> None:
+    head = "import json\nfrom pathlib import Path\n\nLIMIT = 1\n\n\ndef limit():\n    return LIMIT\n\n\n"
+    slow = '@mark.usefixtures("ready")\ndef test_slow(tmp: Path):\n    assert limit() < 2, """a\n\nb"""\n'
+    holds_after = slow_kill(mutants_dir, f"{head}{slow}")
 
     # Another test, a helper or an import added for another test, or an unused one changed: it holds
     other = "@mark\ndef test_other(): ...\n\n\ndef helper():\n    return 3\n\n\n"
@@ -202,22 +211,16 @@ def test_a_kill_holds_while_the_code_its_test_runs_from_its_file_is_unchanged(mu
 
 
 def test_what_pytest_runs_for_every_test_or_by_another_name_counts_too(mutants_dir: Path) -> None:
-    path = mutants_dir / "history.jsonl"
-    test_file = mutants_dir / "tests/test_slow.py"
     helpers = "def limit():\n    return 1\n\n\ndef limit():\n    return 2\n\n\n"  # the later one counts
     slow = "def test_slow(tmp):\n    assert limit()\n"
-    test_file.write_text(f"{helpers}{slow}")
-    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
-
-    def holds_after(text: str) -> bool:
-        test_file.write_text(text)
-        return held(plan(mutants_dir, [FAST, SLOW]), path, FIRST) is not None
+    holds_after = slow_kill(mutants_dir, f"{helpers}{slow}")
 
     assert holds_after(f"{helpers}def unused():\n    return 3\n\n\n{slow}")
     assert not holds_after(f"{helpers.replace('return 1', 'return 0')}{slow}".replace("return 2", "return 1"))
     swapped = "def limit():\n    return 2\n\n\ndef limit():\n    return 1\n\n\n"
     assert not holds_after(f"{swapped}{slow}")
     for every_test in (
+        'pytestmark = mark.usefixtures("db")',
         'os.environ["MODE"] = "a"',
         "from helpers import *",
         "def setup_module():\n    pass",
@@ -228,9 +231,7 @@ def test_what_pytest_runs_for_every_test_or_by_another_name_counts_too(mutants_d
         assert not holds_after(f"{helpers}{every_test}\n\n\n{slow}"), every_test
     assert holds_after(f"{helpers}@fixture(autouse=False)\ndef reset():\n    pass\n\n\n{slow}")
     # A test that is no def or class of its file: all of the file counts
-    test_file.write_text("test_slow = make(1)\n")
-    run(path, plan(mutants_dir, [FAST, SLOW]), {FIRST: (KILLED, {"killer": SLOW})})
-    assert not holds_after("test_slow = make(1)\nOTHER = 2\n")
+    assert not slow_kill(mutants_dir, "test_slow = make(1)\n")("test_slow = make(1)\nOTHER = 2\n")
 
 
 def test_lines_that_are_not_verdicts_are_left_out_and_named(mutants_dir: Path) -> None:
