@@ -74,15 +74,13 @@ def birth_problem(value: str) -> str | None:
 
 
 def _is_real_yymmdd(value: str) -> bool:
-    yy, month, day = int(value[:2]), int(value[2:4]), int(value[4:])
-    # The century is not given: accept the date if it exists in either (29 Feb 00 exists in 2000).
-    for century in (1900, 2000):
-        try:
-            date(century + yy, month, day)
-        except ValueError:
-            continue
-        return True
-    return False
+    # The century is not given, and 20yy decides: a day that exists in 19yy exists in 20yy too (2000 was a
+    # leap year, 1900 was not), and 29 Feb 00 exists only in 2000.
+    try:
+        date(2000 + int(value[:2]), int(value[2:4]), int(value[4:]))
+    except ValueError:
+        return False
+    return True
 
 
 def business_number_valid(digits: str) -> bool:

@@ -766,11 +766,7 @@ class SubscriptionStore:
             values = {":at": {"N": _epoch(ends_at)}, ":work": {"S": _WORK}}
         values[":cancelled"] = {"S": "cancelled"}
         # `announced` makes the event once per cancellation (a new start replaces the whole item).
-        announce = (
-            "SET announced = :true, " + ending[4:]
-            if ending.startswith("SET ")
-            else "SET announced = :true " + ending
-        )
+        announce = "SET announced = :true, " + ending.removeprefix("SET ")
         first = self._subscription_update(
             subscription.key,
             announce,

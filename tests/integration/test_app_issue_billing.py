@@ -147,6 +147,17 @@ def test_a_base64_body_is_decoded(invoke) -> None:
     assert invoke(event).status == 200
 
 
+@pytest.mark.parametrize(("encoded", "size"), [(False, 4096), (True, 4095)], ids=["text", "base64"])
+def test_a_body_of_4_kib_is_read(invoke, encoded: bool, size: int) -> None:
+    # The limit is the body's own size: 4096 bytes of text, or base64 sized by what it decodes to (4095
+    # bytes, a multiple of three, encode to 5460 characters and no padding)
+    event = load_event("issue_billing")
+    body = event["body"] + " " * (size - len(event["body"].encode()))
+    event["body"] = base64.b64encode(body.encode()).decode() if encoded else body
+    event["isBase64Encoded"] = encoded
+    assert invoke(event).status == 200
+
+
 def test_an_unknown_route_is_a_404_in_the_error_shape(invoke) -> None:
     event = load_event("issue_billing")
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/nope"

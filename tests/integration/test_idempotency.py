@@ -16,6 +16,7 @@ from tests.integration.support import (
     ENVIRONMENT,
     Containers,
     call,
+    emitted_metrics,
     http_event,
     load_event,
     new_container,
@@ -28,16 +29,18 @@ from tests.integration.support import (
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 
 
-def test_a_repeat_replays_the_first_answer_and_says_so(invoke, stack: EmbeddedStack) -> None:
+def test_a_repeat_replays_the_first_answer_and_says_so(invoke, stack: EmbeddedStack, capsys) -> None:
     event = http_event(sample_body())
 
     first = invoke(event)
+    assert "IdempotentReplay" not in emitted_metrics(capsys.readouterr().out)
     second = invoke(event)
 
     assert first.status == second.status == 200
     assert second.body == first.body
     assert "Idempotency-Replayed" not in first.headers
     assert second.headers["Idempotency-Replayed"] == "true"
+    assert emitted_metrics(capsys.readouterr().out)["IdempotentReplay"] == 1  # counted for the operator
     assert stack.emulator.count(*ISSUE) == 1
 
 

@@ -37,6 +37,26 @@ def test_a_cached_secret_is_read_again_only_when_asked_to(client: Any) -> None:
     assert keys(refresh=True).imp_key == "k2"  # after PortOne refused the old keys
 
 
+def test_a_secret_is_kept_no_longer_than_its_max_age(client: Any) -> None:
+    client.create_secret(Name="portone", SecretString=json.dumps({"imp_key": "k1", "imp_secret": IMP_SECRET}))
+    keys = PortOneKeys(Secrets(max_age=0, client=client), "portone")  # SECRET_MAX_AGE_SECONDS=0: no cache
+    assert keys(refresh=False).imp_key == "k1"
+
+    client.put_secret_value(SecretId="portone", SecretString=json.dumps({"imp_key": "k2", "imp_secret": "s"}))
+
+    assert keys(refresh=False).imp_key == "k2"
+
+
+def test_the_hmac_key_is_read_from_the_cache(client: Any) -> None:
+    client.create_secret(Name="hmac", SecretString="k" * 32)
+    key = HmacKey(Secrets(max_age=300, client=client), "hmac")
+    assert key() == b"k" * 32
+
+    client.put_secret_value(SecretId="hmac", SecretString="j" * 32)
+
+    assert key() == b"k" * 32  # each request hashes with it: one read per max_age, not one per request
+
+
 def test_a_secret_that_cannot_be_read_is_a_temporary_failure_naming_only_the_cause(client: Any) -> None:
     with pytest.raises(ConfigurationUnavailable) as raised:
         Secrets(max_age=300, client=client).read("missing")

@@ -28,6 +28,7 @@ from local.portone_emulator import cards as magic
 KEY, SECRET = "imp_client_test", "imp_client_test_secret"
 ISSUE = ("POST", "/subscribe/customers/{customer_uid}")
 GET = ("GET", "/subscribe/customers/{customer_uid}")
+GET_ROUTE = " ".join(GET)
 TOKEN = ("POST", "/users/getToken")
 
 CHANNEL = {"channel_key": DEFAULT_CHANNEL_KEY}  # the service sends its configured channel (issue_extras)
@@ -208,6 +209,22 @@ def test_a_get_is_retried_once_after_a_5xx(client, emulator, logs) -> None:
         ("PortOne call", "GET /subscribe/customers/{customer_uid}", 502),
         ("PortOne call", "GET /subscribe/customers/{customer_uid}", 200),
     ]
+
+
+def test_each_call_is_logged_with_its_route_its_status_and_its_latency_in_milliseconds(
+    keys, emulator, logs
+) -> None:
+    client = PortOneClient(keys, base_url=emulator.url, read_timeout=2.0)  # the real clock: a real latency
+    issue(client)
+    emulator.add_fault("latency", "GET /subscribe/customers", seconds=0.2)
+
+    client.get_customer("cu_1", deadline=Deadline.after(5))
+
+    (call,) = [json.loads(line) for line in logs.getvalue().splitlines() if '"GET /subscribe' in line]
+    assert (call["message"], call["route"], call["http_status"]) == ("PortOne call", GET_ROUTE, 200)
+    assert isinstance(call["latency_ms"], float)
+    assert 200 <= call["latency_ms"] < 2000
+    assert call["latency_ms"] == round(call["latency_ms"], 1)  # a tenth of a millisecond is enough
 
 
 def test_a_garbled_answer_to_a_get_is_a_protocol_error(client, emulator) -> None:

@@ -1,19 +1,24 @@
 """The subscriptions' table, one SubscriptionStore against the stack's DynamoDB (subscription_store.py).
 
 The routes and the reconciler drive it in the other integration tests; these pin how its items read back
-(every attribute, and the defaults of items from before an attribute existed) and the one-time upgrade of
-older subscriptions, which only a table from before it can show.
+(every attribute, and the defaults of items from before an attribute existed), the one-time upgrade of
+older subscriptions, which only a table from before it can show, the outbox item a state change leaves for
+the publisher, a plan's subscribers read page by page from a cursor, and a table that fails.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from billing.subscription_store import Period, PriceChange, Subscription, SubscriptionStore
+from billing.errors import ConfigurationUnavailable
+from billing.subscription_store import EVENT_RETENTION, Period, PriceChange, Subscription, SubscriptionStore
 from local.stack import EmbeddedStack
 from tests.integration.support import table_of_its_own
 
@@ -112,7 +117,7 @@ def test_a_subscription_is_read_back_as_written_and_one_from_before_each_attribu
         "scheduled_through": at(3),
         "settled_through": at(2),
         "amount": at(9900),
-        "currency": {"S": "KRW"},
+        "currency": {"S": "USD"},  # read as written, not the default
         "ends_at": at(1_797_000_000),
         "attempt": at(2),
         "card": at(1),
@@ -147,7 +152,7 @@ def test_a_subscription_is_read_back_as_written_and_one_from_before_each_attribu
         scheduled_through=3,
         settled_through=2,
         amount=9900,
-        currency="KRW",
+        currency="USD",
         ends_at=moment(1_797_000_000),
         attempt=2,
         card=1,
@@ -212,3 +217,115 @@ def test_a_period_is_read_back_as_written_and_one_from_before_ids_belongs_to_its
         currency="KRW",
         schedule_at=due,
     )
+
+
+def test_a_plans_renewing_subscriptions_are_read_page_by_page_and_from_the_one_after_a_cursor(
+    store: SubscriptionStore, client: Any
+) -> None:
+    def subscription(key: str, plan_id: str, status: str) -> None:
+        item = {"pk": {"S": f"subscription#{key}"}, "plan_id": {"S": plan_id}, "status": {"S": status}}
+        item |= {"anchor": {"N": "1796000000"}, "scheduled_through": {"N": "0"}}
+        client.put_item(TableName=TABLE, Item=item)
+
+    for n in range(3):
+        subscription(f"active_{n}", "basic", "active")
+    subscription("retrying", "basic", "past_due")
+    subscription("stopped", "basic", "cancelled")
+    subscription("elsewhere", "premium", "active")
+
+    listed = [s.key for s in store.renewing_on("basic", None, page_size=2)]
+
+    assert sorted(listed) == ["active_0", "active_1", "active_2", "retrying"]  # each once, over three pages
+    # A price change cut short goes on from the last subscription it dealt with (its cursor)
+    assert [s.key for s in store.renewing_on("basic", listed[1], page_size=2)] == listed[2:]
+    assert [s.key for s in store.renewing_on("basic", listed[-1])] == []
+
+
+def test_a_state_change_leaves_the_outbox_item_the_publisher_reads_for_a_week(
+    store: SubscriptionStore, client: Any
+) -> None:
+    put(client, "s1", customer_uid="cu_1", plan_id="basic_monthly", status="active")
+    client.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "subscription#s1"}},
+        UpdateExpression="SET anchor = :anchor, scheduled_through = :through",
+        ExpressionAttributeValues={":anchor": {"N": "1796000000"}, ":through": {"N": "2"}},
+    )
+    subscription = store.get("s1")
+    assert subscription is not None
+    change = PriceChange(amount=12900, period=4, at=datetime(2027, 1, 18, tzinfo=UTC))
+    before = time.time()
+
+    assert store.change_price(subscription, change, 9900)
+
+    after = time.time()
+    events = client.scan(
+        TableName=TABLE,
+        FilterExpression="begins_with(pk, :event)",
+        ExpressionAttributeValues={":event": {"S": "event#"}},
+    )["Items"]
+    (event,) = events
+    assert re.fullmatch(r"event#[0-9a-f]{32}", event.pop("pk")["S"])  # its id, what consumers de-duplicate on
+    occurred_ms = int(event.pop("occurred_at")["N"])
+    assert int(before * 1000) <= occurred_ms <= int(after * 1000)  # milliseconds: events come unordered
+    assert int(event.pop("expires_at")["N"]) == occurred_ms // 1000 + EVENT_RETENTION.total_seconds()
+    data = {  # compact, its keys sorted
+        "amount": 12900,
+        "consent_from": int(change.consent_from.timestamp()),
+        "consent_required": True,
+        "consent_until": int(change.consent_until.timestamp()),
+        "period_at": int(change.at.timestamp()),
+        "previous_amount": 9900,
+    }
+    assert event == {
+        "type": {"S": "subscription.price_change_requested"},
+        "subscription_id": {"S": "s1"},
+        "customer_uid": {"S": "cu_1"},
+        "data": {"S": json.dumps(data, separators=(",", ":"))},
+    }
+
+
+def test_a_period_reads_back_as_recorded_and_only_if_new_keeps_an_outcome_recorded_meanwhile(
+    store: SubscriptionStore,
+) -> None:
+    due = datetime(2026, 12, 18, tzinfo=UTC)
+    scheduled = Period("S1P2A1C0", "s1", "cu_1", 2, amount=9900, currency="KRW", schedule_at=due, attempt=1)
+    paid = scheduled.settled("paid", "imp_1")
+    assert (paid.status, paid.imp_uid, paid.merchant_uid) == ("paid", "imp_1", "S1P2A1C0")
+
+    store.record(paid)
+    store.record(scheduled, only_if_new=True)  # registered again, while its outcome was recorded: kept
+
+    assert store.period("S1P2A1C0") == paid
+    store.record(scheduled)
+    assert store.period("S1P2A1C0") == scheduled
+
+
+def test_a_table_that_cannot_be_read_or_written_is_unavailable_naming_only_the_cause(
+    store: SubscriptionStore, client: Any
+) -> None:
+    put(client, "s1", plan_id="basic", status="active")
+    client.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "subscription#s1"}},
+        UpdateExpression="SET anchor = :anchor, scheduled_through = :through",
+        ExpressionAttributeValues={":anchor": {"N": "1796000000"}, ":through": {"N": "0"}},
+    )
+    subscription = store.get("s1")
+    assert subscription is not None
+    due = datetime(2026, 12, 18, tzinfo=UTC)
+    period = Period("S1P0A0C0", "s1", "cu_1", index=0, amount=9900, currency="KRW", schedule_at=due)
+    client.delete_table(TableName=TABLE)
+
+    for call in (
+        lambda: store.get("s1"),
+        lambda: store.periods_of(subscription),
+        lambda: list(store.renewing_on("basic", None)),
+        lambda: list(store.with_work_due(NOW)),
+        lambda: store.backfill_work(NOW, {"basic": 9900}),
+        lambda: store.record(period),
+        lambda: store.close(subscription),
+    ):
+        with pytest.raises(ConfigurationUnavailable) as raised:
+            call()
+        assert str(raised.value) == "DynamoDB unreachable (ResourceNotFoundException)"

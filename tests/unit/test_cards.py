@@ -36,6 +36,8 @@ def test_luhn_rejects_every_other_last_digit(payload: str, shift: int) -> None:
         ("36227206271667", None),  # 14-digit Diners
         ("4242424242424241", "checksum"),
         ("4242", "length_14_to_16"),
+        ("4222222222222", "length_14_to_16"),  # 13 digits, its check digit right
+        ("42424242424242426", "length_14_to_16"),  # 17 digits, its check digit right
         ("42424242424242424242", "length_14_to_16"),
         ("٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢", "digits_only"),  # Arabic-Indic digits: isdigit() would say yes
         ("4242x42424242424", "digits_only"),
@@ -57,6 +59,7 @@ def test_card_number_problem(number: str, reason: str | None) -> None:
         ("2026/11", "format_yyyy_mm"),
         ("11/26", "format_yyyy_mm"),
         ("202611", "format_yyyy_mm"),
+        ("2046-12", None),  # twenty years ahead, the furthest
         ("2047-01", "too_far_ahead"),
     ],
 )

@@ -24,7 +24,12 @@ def test_without_an_issuer_everyone_is_anonymous_even_with_claims() -> None:
 
 
 @pytest.mark.parametrize(
-    "scope_claim", [{"scope": "openid billing/write"}, {"scp": "[billing/write profile]"}]
+    "scope_claim",
+    [
+        {"scope": "openid billing/write"},
+        {"scp": "[billing/write profile]"},  # a list, as API Gateway flattens it
+        {"scp": "[profile,billing/write]"},
+    ],
 )
 def test_a_verified_token_names_the_caller(scope_claim: dict[str, str]) -> None:
     caller = caller_from_event(
