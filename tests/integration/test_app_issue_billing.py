@@ -83,6 +83,13 @@ def test_missing_fields_are_each_listed(invoke) -> None:
     assert {e["field"] for e in response.body["errors"]} == {"card_number", "expiry", "birth", "consents"}
 
 
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_is_read_whatever_its_parameters_and_case(invoke, content_type: str) -> None:
+    event = load_event("issue_billing")
+    event["headers"]["content-type"] = content_type
+    assert invoke(event).status == 200
+
+
 def test_a_form_body_is_a_415(invoke) -> None:
     response = invoke(load_event("invalid_content_type"))
     assert response.status == 415
@@ -314,6 +321,9 @@ def test_every_answer_is_compact_utf8_json_with_its_headers(stack: EmbeddedStack
         "request_id": event["requestContext"]["requestId"],
     }
     assert failed["headers"]["Retry-After"] == "5"
+    # A client's mistake: no Retry-After, the same request would fail the same way
+    mistaken = lambda_handler({**event, "body": "{}"}, LocalLambdaContext())
+    assert (mistaken["statusCode"], "Retry-After" in mistaken["headers"]) == (400, False)
 
     # Its retry, a success: the card's Korean name as it is, not \u escapes, and no spaces
     issued = lambda_handler(event, LocalLambdaContext())

@@ -107,6 +107,15 @@ def test_the_customer_comes_back_masked(client: PortOneClient) -> None:
     assert customer.inserted == customer.updated
 
 
+def test_portones_time_is_read_on_its_clock_from_the_cached_token(client, emulator, clock: FakeClock) -> None:
+    issue(client)  # PortOne's clock (the emulator's) is months from ours
+
+    portone_now = client.portone_time(deadline=Deadline.after(5))
+
+    assert portone_now == pytest.approx(clock.now, abs=5)  # ours, plus the offset its token's `now` gave
+    assert emulator.count(*TOKEN) == 1  # the cached token's: no second token for it
+
+
 def test_a_token_is_renewed_shortly_before_it_expires(client, emulator, clock: FakeClock) -> None:
     issue(client)
     clock.advance(29 * 60 + 1)  # inside the refresh margin, before PortOne's expiry
@@ -165,10 +174,11 @@ def test_an_unknown_customer_is_not_found_whichever_way_portone_says_it(
 ) -> None:
     emulator.unknown_customer_status = status
     try:
-        with pytest.raises(PortOneNotFound):
+        with pytest.raises(PortOneNotFound) as raised:
             client.get_customer("nobody", deadline=Deadline.after(5))
     finally:
         emulator.unknown_customer_status = 404
+    assert (raised.value.http_status, raised.value.code) == (status, 1)  # as PortOne said it
 
 
 ISSUE_ROUTE = "POST /subscribe/customers/{customer_uid}"
@@ -335,10 +345,11 @@ def test_a_code_1_that_leaves_a_payment_scheduled_is_a_refusal(
 def test_deleting_an_unknown_key_is_not_found_however_portone_says_it(client, emulator, status: int) -> None:
     emulator.unknown_customer_status = status
     try:
-        with pytest.raises(PortOneNotFound):
+        with pytest.raises(PortOneNotFound) as raised:
             client.delete_customer("nobody", deadline=Deadline.after(5))
     finally:
         emulator.unknown_customer_status = 404
+    assert (raised.value.http_status, raised.value.code) == (status, 1)  # as PortOne said it
 
 
 def test_unknown_schedules_and_payments_are_not_found(client: PortOneClient) -> None:

@@ -329,3 +329,19 @@ def test_a_table_that_cannot_be_read_or_written_is_unavailable_naming_only_the_c
         with pytest.raises(ConfigurationUnavailable) as raised:
             call()
         assert str(raised.value) == "DynamoDB unreachable (ResourceNotFoundException)"
+
+
+def test_a_started_subscription_reads_back_as_started_and_starting_it_again_returns_it(
+    store: SubscriptionStore,
+) -> None:
+    anchor = datetime(2026, 12, 1, tzinfo=UTC)
+
+    started, new = store.start("cu_1", "basic", anchor, amount=9900, currency="KRW", next_work_at=anchor)
+
+    assert new
+    assert store.get(started.key) == store.for_customer("cu_1") == started
+    assert (started.status, started.scheduled_through, started.settled_through) == ("active", -1, -1)
+    assert (started.amount, started.currency, started.anchor) == (9900, "KRW", anchor)
+    # Again (a retried sign-up), at another price: the one it has, at the price it started with
+    again = store.start("cu_1", "basic", anchor, amount=12900, currency="KRW", next_work_at=anchor)
+    assert again == (started, False)
