@@ -443,8 +443,8 @@ def _body_text() -> str | None:
     """The body as text, refused before decoding when it is too large (base64 grows a body by a third)."""
     event = app.current_event
     raw = event.body or ""
-    # Checked before decoding or parsing anything: base64 grows a body by a third.
-    size = len(raw) * 3 // 4 if event.is_base64_encoded else len(raw.encode())
+    # Checked before decoding or parsing anything: base64 grows a body by a third, and its padding is none.
+    size = len(raw.rstrip("=")) * 3 // 4 if event.is_base64_encoded else len(raw.encode())
     if size > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"{size} bytes")
     try:

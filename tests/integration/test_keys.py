@@ -37,7 +37,7 @@ def test_a_cached_secret_is_read_again_only_when_asked_to(client: Any) -> None:
     assert keys(refresh=True).imp_key == "k2"  # after PortOne refused the old keys
 
 
-def test_a_secret_is_kept_no_longer_than_its_max_age(client: Any) -> None:
+def test_a_max_age_of_0_reads_the_secret_every_time(client: Any) -> None:
     client.create_secret(Name="portone", SecretString=json.dumps({"imp_key": "k1", "imp_secret": IMP_SECRET}))
     keys = PortOneKeys(Secrets(max_age=0, client=client), "portone")  # SECRET_MAX_AGE_SECONDS=0: no cache
     assert keys(refresh=False).imp_key == "k1"

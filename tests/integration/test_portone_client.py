@@ -233,7 +233,7 @@ def test_each_call_is_logged_with_its_route_its_status_and_its_latency_in_millis
     (call,) = [json.loads(line) for line in logs.getvalue().splitlines() if '"GET /subscribe' in line]
     assert (call["message"], call["route"], call["http_status"]) == ("PortOne call", GET_ROUTE, 200)
     assert isinstance(call["latency_ms"], float)
-    assert 200 <= call["latency_ms"] < 2000
+    assert 200 <= call["latency_ms"] < 5000  # the fault's wait, inside the call's deadline
     assert call["latency_ms"] == round(call["latency_ms"], 1)  # a tenth of a millisecond is enough
 
 

@@ -39,9 +39,10 @@ def store(client: Any) -> SubscriptionStore:
     return SubscriptionStore(TABLE, records_table="records-unused", client=client)
 
 
-def put(client: Any, subscription_id: str, **attributes: str) -> None:
-    item = {"pk": {"S": f"subscription#{subscription_id}"}, **{k: {"S": v} for k, v in attributes.items()}}
-    client.put_item(TableName=TABLE, Item=item)
+def put(client: Any, subscription_id: str, **attributes: str | int) -> None:
+    """A subscription item as written: each attribute a string, or a number for an int."""
+    values = {k: {"N": str(v)} if isinstance(v, int) else {"S": v} for k, v in attributes.items()}
+    client.put_item(TableName=TABLE, Item={"pk": {"S": f"subscription#{subscription_id}"}, **values})
 
 
 def upgrade_of(client: Any, subscription_id: str) -> tuple[str | None, str | None, str | None]:
@@ -222,16 +223,12 @@ def test_a_period_is_read_back_as_written_and_one_from_before_ids_belongs_to_its
 def test_a_plans_renewing_subscriptions_are_read_page_by_page_and_from_the_one_after_a_cursor(
     store: SubscriptionStore, client: Any
 ) -> None:
-    def subscription(key: str, plan_id: str, status: str) -> None:
-        item = {"pk": {"S": f"subscription#{key}"}, "plan_id": {"S": plan_id}, "status": {"S": status}}
-        item |= {"anchor": {"N": "1796000000"}, "scheduled_through": {"N": "0"}}
-        client.put_item(TableName=TABLE, Item=item)
-
+    read = {"anchor": 1_796_000_000, "scheduled_through": 0}
     for n in range(3):
-        subscription(f"active_{n}", "basic", "active")
-    subscription("retrying", "basic", "past_due")
-    subscription("stopped", "basic", "cancelled")
-    subscription("elsewhere", "premium", "active")
+        put(client, f"active_{n}", plan_id="basic", status="active", **read)
+    put(client, "retrying", plan_id="basic", status="past_due", **read)
+    put(client, "stopped", plan_id="basic", status="cancelled", **read)
+    put(client, "elsewhere", plan_id="premium", status="active", **read)
 
     listed = [s.key for s in store.renewing_on("basic", None, page_size=2)]
 
@@ -241,16 +238,11 @@ def test_a_plans_renewing_subscriptions_are_read_page_by_page_and_from_the_one_a
     assert [s.key for s in store.renewing_on("basic", listed[-1])] == []
 
 
-def test_a_state_change_leaves_the_outbox_item_the_publisher_reads_for_a_week(
+def test_a_state_change_leaves_the_outbox_item_the_publisher_reads_expiring_a_week_later(
     store: SubscriptionStore, client: Any
 ) -> None:
-    put(client, "s1", customer_uid="cu_1", plan_id="basic_monthly", status="active")
-    client.update_item(
-        TableName=TABLE,
-        Key={"pk": {"S": "subscription#s1"}},
-        UpdateExpression="SET anchor = :anchor, scheduled_through = :through",
-        ExpressionAttributeValues={":anchor": {"N": "1796000000"}, ":through": {"N": "2"}},
-    )
+    read = {"anchor": 1_796_000_000, "scheduled_through": 2}
+    put(client, "s1", customer_uid="cu_1", plan_id="basic_monthly", status="active", **read)
     subscription = store.get("s1")
     assert subscription is not None
     change = PriceChange(amount=12900, period=4, at=datetime(2027, 1, 18, tzinfo=UTC))
@@ -289,7 +281,9 @@ def test_a_period_reads_back_as_recorded_and_only_if_new_keeps_an_outcome_record
     store: SubscriptionStore,
 ) -> None:
     due = datetime(2026, 12, 18, tzinfo=UTC)
-    scheduled = Period("S1P2A1C0", "s1", "cu_1", 2, amount=9900, currency="KRW", schedule_at=due, attempt=1)
+    scheduled = Period(
+        "S1P2A1C0", "s1", "cu_1", index=2, amount=9900, currency="KRW", schedule_at=due, attempt=1
+    )
     paid = scheduled.settled("paid", "imp_1")
     assert (paid.status, paid.imp_uid, paid.merchant_uid) == ("paid", "imp_1", "S1P2A1C0")
 
@@ -304,13 +298,7 @@ def test_a_period_reads_back_as_recorded_and_only_if_new_keeps_an_outcome_record
 def test_a_table_that_cannot_be_read_or_written_is_unavailable_naming_only_the_cause(
     store: SubscriptionStore, client: Any
 ) -> None:
-    put(client, "s1", plan_id="basic", status="active")
-    client.update_item(
-        TableName=TABLE,
-        Key={"pk": {"S": "subscription#s1"}},
-        UpdateExpression="SET anchor = :anchor, scheduled_through = :through",
-        ExpressionAttributeValues={":anchor": {"N": "1796000000"}, ":through": {"N": "0"}},
-    )
+    put(client, "s1", plan_id="basic", status="active", anchor=1_796_000_000, scheduled_through=0)
     subscription = store.get("s1")
     assert subscription is not None
     due = datetime(2026, 12, 18, tzinfo=UTC)
