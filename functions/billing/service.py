@@ -137,9 +137,9 @@ class BillingService:
             record = self.records.record_consent(customer_uid, consent, attempt.caller)
             yield admission
         finally:
-            self.access.settle(admission)
             if record is not None and admission.issued_nothing:  # the contract never began
-                self.records.close(customer_uid, record)
+                self.records.close(customer_uid, record)  # first: a uid held for it outlasts its five years
+            self.access.settle(admission)
 
     def issue_key(
         self, admission: Admission, card: CardFields, customer: CustomerFields, deadline: Deadline
