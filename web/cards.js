@@ -65,13 +65,10 @@ function isRealYymmdd(value) {
   const yy = Number(value.slice(0, 2));
   const month = Number(value.slice(2, 4));
   const day = Number(value.slice(4, 6));
-  // The century is not given: accept the date if it exists in either (29 Feb 00 exists in 2000).
-  return [1900, 2000].some((century) => {
-    const date = new Date(Date.UTC(century + yy, month - 1, day));
-    return (
-      date.getUTCFullYear() === century + yy && date.getUTCMonth() === month - 1 && date.getUTCDate() === day
-    );
-  });
+  // The century is not given, and 20yy decides: a day that exists in 19yy exists in 20yy too (2000 was a
+  // leap year, 1900 was not), and 29 Feb 00 exists only in 2000 (as billing/cards.py decides it).
+  const date = new Date(Date.UTC(2000 + yy, month - 1, day));
+  return date.getUTCFullYear() === 2000 + yy && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
 /** The Korean business registration number (사업자등록번호) check digit. */

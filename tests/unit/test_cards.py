@@ -91,6 +91,7 @@ def test_every_real_date_is_a_valid_birth(day: date) -> None:
         ("880101", None),
         ("000229", None),  # 2000 was a leap year
         ("010229", "invalid_date"),  # neither 1901 nor 2001 was
+        ("020229", "invalid_date"),  # nor 2002, though 2020 was (the year is the first two digits only)
         ("881332", "invalid_date"),
         ("1208147521", None),  # a valid business registration number
         ("1208147520", "business_number_checksum"),
