@@ -345,7 +345,10 @@ def measure(workers: list[Worker], digest: str) -> tuple[dict[str, float], dict[
             for line, tests in by_line.items():
                 lines.setdefault(file, {}).setdefault(str(line), []).extend(tests)
     if failed:
-        raise SystemExit("these tests fail on the original code, fix them first:\n  " + "\n  ".join(failed))
+        raise SystemExit(
+            "these tests fail on the original code, fix them first (why: mutants/worker-*.log):\n  "
+            + "\n  ".join(failed)
+        )
     MEASURED.write_text(json.dumps({"digest": digest, "seconds": seconds, "lines": lines}), encoding="utf-8")
     return seconds, lines
 

@@ -94,7 +94,7 @@ class _Tests:
             for position, test in enumerate(tests):
                 measuring.switch_context(test)
                 start = perf_counter()
-                passed[test] = self._passes(test, _after(tests, position))
+                passed[test] = self._passes(test, _after(tests, position), report_failure=True)
                 seconds[test] = perf_counter() - start
         finally:
             measuring.stop()
@@ -158,7 +158,9 @@ class _Tests:
         """Tear down all but the session's fixtures."""
         self.session._setupstate.teardown_exact(_SessionOnly(self.session))  # type: ignore[arg-type]
 
-    def _passes(self, test: str, following: str | None, *, announce: bool = True) -> bool:
+    def _passes(
+        self, test: str, following: str | None, *, announce: bool = True, report_failure: bool = False
+    ) -> bool:
         if announce:
             self.supervisor.send(("test", test))
         item = self.items[test]
@@ -167,7 +169,10 @@ class _Tests:
         after = self.items[following] if following not in (None, test) else None
         after = after or next(anchor for anchor in self._anchors if anchor is not item)
         reports = runtestprotocol(item, log=False, nextitem=after)
-        return not any(report.failed for report in reports)
+        failures = [report for report in reports if report.failed]
+        for report in failures if report_failure else []:  # to mutants/worker-<n>.log: why it failed
+            print(f"{test} failed in its {report.when}:\n{report.longreprtext}", file=sys.stderr, flush=True)
+        return not failures
 
     def finish(self) -> None:
         self.session._setupstate.teardown_exact(None)
