@@ -416,6 +416,8 @@ def table_of_its_own(stack: Any, name: str, *keys: str) -> Iterator[Any]:
         AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
         BillingMode="PAY_PER_REQUEST",
     )
-    yield client
-    with suppress(client.exceptions.ResourceNotFoundException):
-        client.delete_table(TableName=name)
+    try:
+        yield client
+    finally:  # a failed test's table too: the next one creates it afresh
+        with suppress(client.exceptions.ResourceNotFoundException):
+            client.delete_table(TableName=name)
