@@ -146,6 +146,17 @@ def logged_with(logs: io.StringIO, message: str) -> dict[str, Any]:
     return line
 
 
+def ignored_notices(logs: io.StringIO) -> list[str]:
+    """Why the function ignored each notice, in order: the reason its warning names for the operator."""
+    lines = map(json.loads, logs.getvalue().splitlines())
+    return [
+        reason
+        for line in lines
+        if line["message"] == "notice not verified"
+        for reason in line["error_fields"]
+    ]
+
+
 def new_container() -> None:
     """Forget what a warm container keeps (settings, clients, cached secrets), as a cold start would."""
     from billing.aws import aws_clients

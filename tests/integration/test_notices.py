@@ -20,6 +20,7 @@ from tests.integration.support import (
     NoticeInbox,
     ShiftedClock,
     emitted_metrics,
+    ignored_notices,
     load_event,
     pending_schedules,
     reconcile,
@@ -63,7 +64,7 @@ def first_payment_ran(
 
 
 def test_notices_naming_impossible_merchant_uids_cost_no_portone_call(
-    invoke, stack, portone_clock, inbox
+    invoke, stack, portone_clock, inbox, logs
 ) -> None:
     # Given a payment that really ran (so its imp_uid is one PortOne knows)
     ran = first_payment_ran(invoke, stack, portone_clock, inbox)
@@ -88,10 +89,11 @@ def test_notices_naming_impossible_merchant_uids_cost_no_portone_call(
     # Then each is answered as any ignored notice is, and PortOne was not asked
     assert [(a.status, a.body) for a in answers] == [(200, IGNORED)] * len(impossible)
     assert len(stack.emulator.calls) == calls
+    assert ignored_notices(logs) == ["not a merchant_uid of this service"] * len(impossible)
 
 
 def test_a_well_formed_merchant_uid_nobody_recorded_costs_no_portone_call(
-    invoke, stack, portone_clock, inbox, capsys
+    invoke, stack, portone_clock, inbox, capsys, logs
 ) -> None:
     ran = first_payment_ran(invoke, stack, portone_clock, inbox)
     # The answer PortOne gets today for a notice of ours whose payment is unknown (looked up: 404)
@@ -116,9 +118,13 @@ def test_a_well_formed_merchant_uid_nobody_recorded_costs_no_portone_call(
     assert [(a.status, a.headers, a.body) for a in answers] == [(today.status, today.headers, IGNORED)] * 4
     assert today.body == IGNORED
     assert "NoticeIgnored" in emitted_metrics(capsys.readouterr().out)
+    # (the operator's log tells them apart)
+    assert ignored_notices(logs) == ["unknown imp_uid"] + ["no period recorded under this merchant_uid"] * 4
 
 
-def test_a_subscriber_naming_their_own_period_cannot_spend_the_bound(invoke, stack: EmbeddedStack) -> None:
+def test_a_subscriber_naming_their_own_period_cannot_spend_the_bound(
+    invoke, stack: EmbeddedStack, logs
+) -> None:
     # Given a subscriber who knows their own period's merchant_uid (the schedule's answer names it)
     [merchant_uid] = [s["merchant_uid"] for s in schedule(invoke, **CARD).body["schedules"]]
 
@@ -131,6 +137,7 @@ def test_a_subscriber_naming_their_own_period_cannot_spend_the_bound(invoke, sta
     # Then PortOne is asked once: a period costs at most one lookup a minute
     assert [(a.status, a.body) for a in answers] == [(200, IGNORED)] * 20
     assert stack.emulator.count(*LOOKUP) == 1
+    assert ignored_notices(logs) == ["unknown imp_uid"] + ["the period was looked up a moment ago"] * 19
 
 
 def test_a_burst_over_the_bound_is_deferred_and_the_reconciler_settles_every_one(
@@ -190,7 +197,7 @@ def test_a_burst_over_the_bound_is_deferred_and_the_reconciler_settles_every_one
 
 
 def test_the_allow_list_refuses_other_addresses_and_admits_the_published_ones(
-    invoke, stack: EmbeddedStack, portone_clock, inbox, monkeypatch, aws_calls: MotoRecorder
+    invoke, stack: EmbeddedStack, portone_clock, inbox, monkeypatch, aws_calls: MotoRecorder, logs
 ) -> None:
     # Given a stack that admits PortOne's published addresses only, and a real notice
     monkeypatch.setenv("NOTICE_SOURCE_IPS", ",".join(PUBLISHED))
@@ -214,6 +221,10 @@ def test_the_allow_list_refuses_other_addresses_and_admits_the_published_ones(
     assert [a.body["status"] for a in answers] == ["processed", "ignored", "ignored"]
     assert len(answers[0].body["scheduled"]) == 1
     assert stack.emulator.count(*LOOKUP) == 1
+    assert (
+        ignored_notices(logs)
+        == ["not from an allowed address"] + ["the period's outcome is known already"] * 2
+    )
 
 
 def test_a_malformed_allow_list_is_a_configuration_error(monkeypatch) -> None:

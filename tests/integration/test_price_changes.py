@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from billing.cards import KST
 from billing.plans import load_catalog
 from local.lambda_context import LocalLambdaContext
 from local.stack import EmbeddedStack
@@ -29,6 +30,7 @@ from tests.integration.support import (
     runs,
     schedule,
     subscription_item,
+    table_item,
 )
 
 DAY = 86_400
@@ -215,6 +217,48 @@ def test_consent_outside_its_window_or_to_other_terms_is_refused(
     refusal = consent(invoke, at, agree=False)
     assert refusal.status == 400
     assert call(invoke, "GET", "/subscriptions/sub_alice").body["price_change"]["consented_at"] is None
+
+
+def test_a_consent_is_recorded_with_the_terms_the_card_and_the_moment_it_was_given(
+    invoke, stack, portone_clock, inbox, edit_catalog, logs
+) -> None:
+    """The record is the merchant's evidence of the consent: what was agreed, by whom, for which card and
+    when (PortOne's time, as the window is); the answer gives the times in Korea's."""
+    at = subscribed_then_raised(invoke, stack, portone_clock, inbox, edit_catalog)
+    portone_clock.advance(until(portone_clock, at - timedelta(days=2)))
+    before = int(portone_clock())
+
+    answer = consent(invoke, at)
+
+    consented_at = datetime.fromisoformat(answer.body["consented_at"])
+    assert before <= consented_at.timestamp() <= portone_clock()
+    assert answer.body == {
+        "status": "success",
+        "customer_uid": "sub_alice",
+        "amount": 12900,
+        "period_at": at.astimezone(KST).isoformat(),
+        "consented_at": consented_at.astimezone(KST).isoformat(),
+    }
+    assert answer.body["consented_at"].endswith("+09:00")
+    subscription = table_item(stack, "customer#sub_alice")["subscription"]
+    [record] = consent_records(stack)
+    assert record == {
+        "record_id": f"price_consent#{subscription}#1#{int(consented_at.timestamp())}",
+        "subscription": subscription,
+        "customer_uid": "sub_alice",
+        "subject": "alice",
+        "previous_amount": "9900",
+        "amount": "12900",
+        "period_at": str(int(at.timestamp())),
+        "card_last4": CARD["card_number"][-4:],
+        "card_name": stack.emulator.customers["sub_alice"]["card_name"],  # PortOne's name for the card
+        "without_consent": "keep",
+        "consented_at": str(int(consented_at.timestamp())),
+    }
+    accepted = events(stack)["subscription.price_change_accepted"]
+    assert (accepted["amount"], accepted["period_at"]) == (12900, int(at.timestamp()))
+    logged = logged_with(logs, "price change consented")
+    assert (logged["outcome"], logged["customer_uid"]) == ("PRICE_CONSENTED", "sub_alice")
 
 
 def test_a_bad_price_change_order_is_answered_not_raised(edit_catalog, logs, capsys) -> None:

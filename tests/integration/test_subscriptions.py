@@ -4,6 +4,7 @@ and PortOne's notice, against moto and the emulator."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from tests.integration.support import (
     ShiftedClock,
     call,
     emitted_metrics,
+    ignored_notices,
     load_event,
     logged_with,
     new_container,
@@ -101,7 +103,7 @@ def test_a_new_card_is_issued_then_its_first_period_scheduled(invoke, stack: Emb
 
 
 def test_the_full_cycle_schedules_exactly_one_next_period(
-    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox
+    invoke, stack: EmbeddedStack, portone_clock: ShiftedClock, inbox: NoticeInbox, logs
 ) -> None:
     # Given a plan scheduled for a new card in one call
     first = schedule(invoke, **CARD)
@@ -121,6 +123,12 @@ def test_the_full_cycle_schedules_exactly_one_next_period(
     assert answers[0].body["status"] == "processed"
     [next_uid] = answers[0].body["scheduled"]
     assert answers[1].body == {"status": "ignored", "scheduled": []}  # its outcome is known: no lookup
+    processed = logged_with(logs, "notice processed")
+    assert (processed["outcome"], processed["customer_uid"], processed["merchant_uid"]) == (
+        "NOTICE_PAID",
+        "sub_alice",
+        merchant_uid,
+    )
     assert stack.emulator.count(*SCHEDULE) == 2
     view = call(invoke, "GET", "/subscriptions/sub_alice")
     statuses = {s["merchant_uid"]: s["status"] for s in view.body["schedules"]}
@@ -129,7 +137,7 @@ def test_the_full_cycle_schedules_exactly_one_next_period(
     assert timedelta(days=28) <= due[next_uid] - due[merchant_uid] <= timedelta(days=31)
 
 
-def test_a_forged_notice_changes_nothing(invoke, stack, portone_clock, inbox) -> None:
+def test_a_forged_notice_changes_nothing(invoke, stack, portone_clock, inbox, logs) -> None:
     first = schedule(invoke, **CARD)
     merchant_uid = first.body["schedules"][0]["merchant_uid"]
     portone_clock.advance(10 * 60)
@@ -145,9 +153,10 @@ def test_a_forged_notice_changes_nothing(invoke, stack, portone_clock, inbox) ->
         event["body"] = json.dumps(body)
         assert invoke(event).body == {"status": "ignored", "scheduled": []}
     assert stack.emulator.count(*SCHEDULE) == 1
+    assert ignored_notices(logs) == ["unknown imp_uid", "no period recorded under this merchant_uid"]
 
 
-def test_a_notice_for_a_payment_this_service_did_not_schedule_is_ignored(invoke, stack) -> None:
+def test_a_notice_for_a_payment_this_service_did_not_schedule_is_ignored(invoke, stack, logs) -> None:
     schedule(invoke, **CARD)
     payment = pay_directly(stack, "sub_alice", "someone_elses_order")  # paid outside this service
     event = load_event("portone_notice")
@@ -155,6 +164,7 @@ def test_a_notice_for_a_payment_this_service_did_not_schedule_is_ignored(invoke,
     event["body"] = json.dumps(body)
     assert invoke(event).body["status"] == "ignored"
     assert stack.emulator.count(*SCHEDULE) == 1
+    assert ignored_notices(logs) == ["not a merchant_uid of this service"]
 
 
 # A notice's status is only a hint (the payment is looked up): an empty one is no reason to refuse it
@@ -174,8 +184,18 @@ def test_a_form_encoded_notice_is_read_too(invoke, stack, portone_clock, inbox, 
     assert (answer.status, len(answer.body["scheduled"])) == (200, 1)
 
 
+def cancellations(logs: io.StringIO) -> list[tuple[str, str, str]]:
+    """The cancellations the function logged: message, outcome and customer."""
+    lines = map(json.loads, logs.getvalue().splitlines())
+    return [
+        (line["message"], line["outcome"], line["customer_uid"])
+        for line in lines
+        if line["message"].startswith("subscription cancelled")
+    ]
+
+
 def test_cancelling_immediately_revokes_every_pending_payment_and_deletes_the_key(
-    invoke, stack: EmbeddedStack
+    invoke, stack: EmbeddedStack, logs
 ) -> None:
     schedule(invoke, **CARD)
     now = {"immediately": "true"}
@@ -190,6 +210,7 @@ def test_cancelling_immediately_revokes_every_pending_payment_and_deletes_the_ke
     assert again.body["revoked"] == []
     assert "sub_alice" not in stack.emulator.customers
     assert all(s["schedule_status"] == "revoked" for s in stack.emulator.schedules.values())
+    assert cancellations(logs) == [("subscription cancelled", "CANCELLED", "sub_alice")] * 2
 
 
 def test_cancelling_stops_renewals_at_the_end_of_the_paid_period(
@@ -223,6 +244,10 @@ def test_cancelling_stops_renewals_at_the_end_of_the_paid_period(
     )
     again = call(invoke, "DELETE", "/subscriptions/sub_alice")
     assert (again.status, again.body["billing_key_deleted"], again.body["ends_at"]) == (200, True, None)
+    assert cancellations(logs) == [
+        ("subscription cancelled at the end of its paid period", "CANCELLED_AT_PERIOD_END", "sub_alice"),
+        ("subscription cancelled", "CANCELLED", "sub_alice"),
+    ]
 
 
 def test_cancelling_after_portone_ran_the_next_period_says_it_was_charged(
@@ -643,7 +668,9 @@ def test_a_catalog_price_change_keeps_existing_subscribers_at_their_price(
     assert [p["amount"] for p in bob_answer.body["schedules"]] == [12900]
 
 
-def test_a_paid_amount_other_than_the_recorded_one_is_ignored(invoke, stack, portone_clock, inbox) -> None:
+def test_a_paid_amount_other_than_the_recorded_one_is_ignored(
+    invoke, stack, portone_clock, inbox, logs
+) -> None:
     # Given a period recorded at another amount than PortOne charged (the catalog agrees with PortOne)
     merchant_uid = schedule(invoke, **CARD).body["schedules"][0]["merchant_uid"]
     stack.client("dynamodb").update_item(
@@ -656,3 +683,4 @@ def test_a_paid_amount_other_than_the_recorded_one_is_ignored(invoke, stack, por
     # When its notice arrives, then it renews nothing
     [answer] = run_and_notify(invoke, stack, portone_clock, inbox, 10 * 60)
     assert answer.body == {"status": "ignored", "scheduled": []}
+    assert ignored_notices(logs) == ["not a period this service scheduled"]  # not at that amount
