@@ -216,11 +216,29 @@ def parameters_from_environment(
     return found
 
 
+def resolve(
+    value: Any,
+    parameters: Mapping[str, str],
+    attributes: Mapping[str, str],
+    template: Mapping[str, Any] | None = None,
+) -> Any:
+    """A template expression with `parameters` (by name) over their defaults, and resources' attributes as
+    `attributes` gives them (`{"BillingApi.ApiEndpoint": url}`)."""
+    template = template if template is not None else load_template()
+    return _Resolver(template, parameters, attributes).resolve(value)
+
+
 class _Resolver:
     """Just enough of CloudFormation's intrinsic functions for the API's resources."""
 
-    def __init__(self, template: Mapping[str, Any], given: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        given: Mapping[str, str],
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
         self._template = template
+        self._attributes = dict(attributes or {})
         self.parameters: dict[str, Any] = {}
         for name, spec in template.get("Parameters", {}).items():
             raw = str(given.get(name, spec.get("Default", "")))
@@ -258,7 +276,14 @@ class _Resolver:
     def sub(self, argument: Any) -> str:
         text, extra = (argument, {}) if isinstance(argument, str) else argument
         values = {k: self.resolve(v) for k, v in extra.items()}
-        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(values.get(m[1], self.ref(m[1]))), text)
+        return re.sub(r"\$\{([^}!]+)\}", lambda m: str(values.get(m[1], self._named(m[1]))), text)
+
+    def _named(self, name: str) -> Any:
+        """`${Name}` or `${Resource.Attribute}` in a Fn::Sub."""
+        return self.get_att(name) if "." in name else self.ref(name)
+
+    def get_att(self, name: str) -> str:
+        return self._attributes.get(name, f"local-{name}")
 
 
 _INTRINSICS: dict[str, Callable[[_Resolver, Any], Any]] = {
@@ -272,7 +297,7 @@ _INTRINSICS: dict[str, Callable[[_Resolver, Any], Any]] = {
     "Fn::Split": lambda r, a: str(r.resolve(a[1])).split(a[0]),
     "Fn::Join": lambda r, a: a[0].join(str(v) for v in r.resolve(a[1])),
     "Fn::Sub": lambda r, a: r.sub(a),
-    "Fn::GetAtt": lambda r, a: f"local-{a[0] if isinstance(a, list) else a}",
+    "Fn::GetAtt": lambda r, a: r.get_att(".".join(a) if isinstance(a, list) else a),
 }
 
 

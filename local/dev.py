@@ -33,8 +33,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
+
+import boto3
 
 from local.api import (
     API_RESOURCE,
@@ -48,7 +50,10 @@ from local.api import (
     QuietHandler,
     api_definition,
     parameters_from_environment,
+    resolve,
 )
+from local.edge import ADMIN_PATH as EDGE_ADMIN_PATH
+from local.edge import EdgeHandler, LocalEdge
 from local.invoke import FUNCTION, function_environment
 from local.jwt_issuer import DEFAULT_AUDIENCE, TOKEN_PATH, DevIssuer
 from local.portone_emulator.cards import CARD_INVALID_NUMBER, TEST_CARD_OK
@@ -60,7 +65,13 @@ DEFAULT_ENV_FILE = ROOT / "events" / "env.json"
 DEFAULT_WEB_PORT = 8080
 DEFAULT_API_PORT = 3000
 DEFAULT_ISSUER_PORT = 3001
+# The local edge's stand-ins for what edge.yaml and the template make in AWS.
+LOCAL_WEB_ACL_ARN = (
+    "arn:aws:wafv2:us-east-1:123456789012:global/webacl/local-edge/00000000-0000-0000-0000-000000000000"
+)
+LOCAL_ORIGIN_SECRET_ID = "portone/billing/origin-secret/local"  # noqa: S105 (its name)
 _CONFIG_URL = re.compile(r"^(export const (API_BASE_URL|DEV_TOKEN_URL) = ).*;$", re.MULTILINE)
+SAME_ORIGIN = ""  # an API on the page's own origin: its URLs are paths
 _CSP_META = re.compile(r'(<meta http-equiv="Content-Security-Policy" content=")[^"]*(")')
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -81,7 +92,8 @@ def origin_of(url: str) -> str:
 
 
 def content_security_policy(connect_to: Sequence[str], *, meta: bool = False) -> str:
-    """The page's policy: its own scripts and styles only, requests only to the API (and the dev issuer).
+    """The page's policy: its own scripts and styles only, requests only to the API (and the dev issuer),
+    each named by its URL, or SAME_ORIGIN when it is on the page's own origin (the edge).
 
     `frame-ancestors` only works as a header (a <meta> policy may not carry it), so the meta form omits it.
     """
@@ -90,7 +102,7 @@ def content_security_policy(connect_to: Sequence[str], *, meta: bool = False) ->
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self'",
-        "connect-src " + " ".join(dict.fromkeys(origin_of(u) for u in connect_to)),
+        "connect-src " + " ".join(dict.fromkeys(origin_of(u) if u else "'self'" for u in connect_to)),
         "base-uri 'none'",
         "form-action 'none'",
         "require-trusted-types-for 'script'",
@@ -117,7 +129,7 @@ class StaticSite:
         return (header + local).encode()
 
     def policy(self, *, meta: bool = False) -> str:
-        return content_security_policy([u for u in (self.api_url, self.token_url) if u], meta=meta)
+        return content_security_policy([self.api_url, *filter(None, [self.token_url])], meta=meta)
 
     def handle(self, method: str, target: str) -> HttpResponse:
         headers = {
@@ -170,21 +182,29 @@ def page_origins(port: int) -> list[str]:
 # --- running it all ---
 
 
-def api_endpoint_variables(
-    function: FunctionDefinition, environment: dict[str, str], api_url: str
+def endpoint_variables(
+    function: FunctionDefinition,
+    environment: dict[str, str],
+    parameters: dict[str, str],
+    addresses: dict[str, str],
 ) -> dict[str, str]:
-    """Variables the template builds from the API's URL (`!Sub ${BillingApi.ApiEndpoint}/webhooks/portone`),
-    valued with the local API's URL where the env file leaves them empty, as the deployed stack values them.
-    """
+    """Variables the template builds from its resources' addresses (NOTICE_URL: the API's webhook, on the
+    edge's domain with the edge), valued with the local servers' `addresses` (`{"BillingApi.ApiEndpoint":
+    url}`) where the env file leaves them empty, as the deployed stack values them."""
     variables = load_template()["Resources"][function.logical_id]["Properties"]
     variables = variables.get("Environment", {}).get("Variables", {})
-    endpoint = "${" + API_RESOURCE + ".ApiEndpoint}"
-    found = {}
-    for name, value in variables.items():
-        text = value.get("Fn::Sub") if isinstance(value, dict) else None
-        if isinstance(text, str) and endpoint in text and not environment.get(name):
-            found[name] = text.replace(endpoint, api_url)
-    return found
+    return {
+        name: str(resolve(value, parameters, addresses))
+        for name, value in variables.items()
+        if not environment.get(name) and any("${" + a + "}" in json.dumps(value) for a in addresses)
+    }
+
+
+def _current_origin_secret(client: Any, secret_id: str) -> str:
+    """The origin secret's current value, as CloudFront's origin header carries it (AWS's, without the
+    embedded stack: the env file names a deployed secret)."""
+    client = client or boto3.client("secretsmanager")
+    return str(json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])["current"])
 
 
 def _bind(what: str, flag: str, factory: Callable[[], Server]) -> Server:
@@ -210,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--issuer-port", type=int, default=DEFAULT_ISSUER_PORT, help="the dev issuer (--jwt)")
     parser.add_argument("--env-vars", type=Path, default=DEFAULT_ENV_FILE, help="as for make invoke")
     parser.add_argument(
+        "--edge", action="store_true", help="the public edge: the page and the API on one origin (--web-port)"
+    )
+    parser.add_argument(
         "--allowed-origins",
         help="the API's CORS origins, comma-separated (default: the page's, on localhost and 127.0.0.1)",
     )
@@ -222,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     environment = function_environment(function, args.env_vars)
 
     with contextlib.ExitStack() as stack:
-        site = _bind("page", "--web-port", lambda: LoopbackServer(SiteHandler, args.web_port))
+        front = EdgeHandler if args.edge else SiteHandler
+        site = _bind("page", "--web-port", lambda: LoopbackServer(front, args.web_port))
         stack.callback(site.stop)
         api_server = _bind("API", "--api-port", lambda: LoopbackServer(ApiHandler, args.api_port))
         stack.callback(api_server.stop)
@@ -239,12 +263,31 @@ def main(argv: list[str] | None = None) -> int:
             stack.callback(issuer.stop)
             environment |= {"JWT_ISSUER": issuer.url, "JWT_AUDIENCE": audience, "JWT_SCOPE": scope}
 
-        environment |= api_endpoint_variables(function, environment, api_server.url)
+        # With the edge, the template's EdgeWebAclArn is set (UseEdge) and the function has an origin secret.
+        edge_parameters = {"EdgeWebAclArn": LOCAL_WEB_ACL_ARN} if args.edge else {}
+        if args.edge and not environment.get("ORIGIN_SECRET_ID"):
+            environment["ORIGIN_SECRET_ID"] = LOCAL_ORIGIN_SECRET_ID
+        addresses = {f"{API_RESOURCE}.ApiEndpoint": api_server.url}
+        edge_host = urlsplit(site.url).netloc
+        if args.edge:
+            addresses["Distribution.DomainName"] = edge_host
+        found = endpoint_variables(
+            function,
+            environment,
+            parameters_from_environment(function, environment) | edge_parameters,
+            addresses,
+        )
+        # Loopback has no TLS: the local edge is plain HTTP.
+        environment |= {
+            name: value.replace(f"https://{edge_host}", site.url) for name, value in found.items()
+        }
         emulator_url = aws_url = ""
+        secretsmanager = None
         if not environment.get("PORTONE_BASE_URL"):
             local = stack.enter_context(embedded_stack(function, environment))
             environment.update(local.environment())
             emulator_url, aws_url = local.emulator.url, local.aws_endpoint_url
+            secretsmanager = local.client("secretsmanager")
 
         parameters = parameters_from_environment(function, environment) | {
             "AllowedOrigins": ",".join(origins)
@@ -268,9 +311,24 @@ def main(argv: list[str] | None = None) -> int:
             issuer.start()
         api_server.start(api)
         token_url = issuer.url + TOKEN_PATH if issuer is not None else ""
-        site.start(StaticSite(WEB_ROOT, api_server.url, token_url))
+        if args.edge:
+            secret = _current_origin_secret(secretsmanager, environment["ORIGIN_SECRET_ID"])
+            site.start(
+                LocalEdge(StaticSite(WEB_ROOT, SAME_ORIGIN, token_url), api_server.url, lambda: secret)
+            )
+        else:
+            site.start(StaticSite(WEB_ROOT, api_server.url, token_url))
 
-        _print_banner(site.url, api_server.url, emulator_url, aws_url, issuer, definition.routes, environment)
+        _print_banner(
+            site.url,
+            api_server.url,
+            emulator_url,
+            aws_url,
+            issuer,
+            definition.routes,
+            environment,
+            edge=args.edge,
+        )
         # A timed wait: a signal delivered to another thread runs its handler only when the main thread
         # next runs Python code, which an untimed wait would never do.
         while not stop.wait(0.25):
@@ -287,6 +345,8 @@ def _print_banner(
     issuer: DevIssuer | None,
     routes: Sequence[object],
     environment: dict[str, str],
+    *,
+    edge: bool,
 ) -> None:
     expiry = datetime.date.today().replace(day=1) + datetime.timedelta(days=3 * 366)
     lines = [
@@ -294,7 +354,16 @@ def _print_banner(
         "Local stack is up:",
         f"  page      {page}/",
         f"  account   {page}/account.html   (a signed-in customer's subscription: run with --jwt)",
-        f"  API       {api}",
+        *(
+            [
+                f"  edge      {page}/subscriptions..., {page}/webhooks/...   (the API on the page's origin, "
+                f"as CloudFront serves it; WAF's token switch: POST {page}{EDGE_ADMIN_PATH})"
+            ]
+            if edge
+            else []
+        ),
+        f"  API       {api}"
+        + ("   (its own port refuses what did not come through the edge)" if edge else ""),
         *(f"              {getattr(route, 'key', route)}" for route in routes),
     ]
     if emulator:

@@ -8,7 +8,15 @@
 // customer_uid, and the page keeps none.
 // Card values stay in the form's fields and, while a card change's outcome is unknown, in memory only.
 
-import { accessToken, forgetToken, newIdempotencyKey, readJson, retryAfterSeconds, sleep } from "./api.js";
+import {
+  accessToken,
+  answeredByWaf,
+  forgetToken,
+  newIdempotencyKey,
+  readJson,
+  retryAfterSeconds,
+  sleep,
+} from "./api.js";
 import { API_BASE_URL } from "./config.js";
 import * as cards from "./cards.js";
 import { cycle, kstDateTime, money, toDate } from "./format.js";
@@ -158,7 +166,7 @@ async function send(method, path, { key = null, body = null } = {}) {
       method,
       headers,
       body,
-      credentials: "omit",
+      credentials: "same-origin", // AWS WAF's token cookie, behind the edge; no cookie elsewhere
       cache: "no-store",
       signal: AbortSignal.timeout(key ? REQUEST_TIMEOUT_MS : GET_TIMEOUT_MS),
     });
@@ -167,7 +175,8 @@ async function send(method, path, { key = null, body = null } = {}) {
       await sleep(Math.min(wait, MAX_RETRY_WAIT_S) * 1000 + Math.random() * 250);
       continue;
     }
-    return { status: response.status, body: await readJson(response) };
+    const answer = await readJson(response);
+    return { status: response.status, body: answer, byWaf: answeredByWaf(response, answer) };
   }
 }
 
@@ -837,6 +846,12 @@ async function submitCard() {
   await change(async () => {
     const answer = await send("PUT", subscriptionPath("/card"), { key, body: bodyText });
     const body = answer.body || {};
+    if (answer.byWaf) {
+      // Stopped at the edge before the API: nothing changed, and a reload earns a new WAF token.
+      state.unsettled = null;
+      showResult("error", messages.WAF_CHECK);
+      return;
+    }
     if (answer.status === 202) {
       // The new card could not be confirmed, so the server withdrew it: nothing changed, and trying
       // again is a new request (a new key); the card stays in the form for it.

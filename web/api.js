@@ -57,6 +57,15 @@ export function sleep(ms) {
   });
 }
 
+/**
+ * Whether AWS WAF answered instead of the API (the public edge): its challenge (202) and its CAPTCHA (405)
+ * name their action in x-amzn-waf-action and carry no answer of the API's. The API's own 202 always has a
+ * `status`, so a 202 without one is WAF's too, should a browser not show the page the header.
+ */
+export function answeredByWaf(response, body) {
+  return response.headers.has("x-amzn-waf-action") || (response.status === 202 && !(body && body.status));
+}
+
 export async function readJson(response) {
   try {
     return await response.json();

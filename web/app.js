@@ -8,6 +8,7 @@
 
 import {
   accessToken,
+  answeredByWaf,
   forgetToken,
   newIdempotencyKey,
   readJson,
@@ -245,7 +246,7 @@ async function postOnce(path, bodyText, key) {
       method: "POST",
       headers,
       body: bodyText,
-      credentials: "omit",
+      credentials: "same-origin", // AWS WAF's token cookie, behind the edge; no cookie elsewhere
       cache: "no-store",
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
@@ -254,7 +255,8 @@ async function postOnce(path, bodyText, key) {
       await sleep(Math.min(wait, MAX_RETRY_WAIT_S) * 1000 + Math.random() * 250);
       continue;
     }
-    return { status: response.status, body: await readJson(response), retryAfter: wait };
+    const body = await readJson(response);
+    return { status: response.status, body, retryAfter: wait, byWaf: answeredByWaf(response, body) };
   }
 }
 
@@ -266,7 +268,7 @@ async function getJson(path) {
     if (token) headers.Authorization = `Bearer ${token}`;
     const response = await fetch(API_BASE_URL + path, {
       headers,
-      credentials: "omit",
+      credentials: "same-origin", // AWS WAF's token cookie, behind the edge; no cookie elsewhere
       cache: "no-store",
       signal: AbortSignal.timeout(GET_TIMEOUT_MS),
     });
@@ -800,6 +802,13 @@ function handleAnswer(answer, sent) {
     clearCardFields(); // the card leaves the page as soon as it is registered
     resetConsents(); // another card is another registration, agreed to again
     showSuccess(body, sent.plan);
+    return;
+  }
+  if (answer.byWaf) {
+    // Stopped at the edge before the API: nothing was registered, and a reload earns a new WAF token.
+    state.unsettled = null;
+    showMessage("error", messages.WAF_CHECK);
+    moveFocus(result);
     return;
   }
   if (answer.status === 202) {

@@ -61,6 +61,7 @@ export const CODE_MESSAGES = {
   PAYLOAD_TOO_LARGE: "요청이 너무 큽니다.",
   UNSUPPORTED_MEDIA_TYPE: "요청을 처리할 수 없습니다. 페이지를 새로 고친 뒤 다시 시도해 주세요.",
   INTERNAL_ERROR: "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.",
+  EDGE_REQUIRED: "이 주소로는 요청할 수 없습니다. 사이트 주소로 다시 접속해 주세요.",
 };
 // API Gateway's own answers ({"message": "Unauthorized"}, ...) carry no code.
 export const STATUS_CODES = {
@@ -76,6 +77,8 @@ export const STATUS_CODES = {
 };
 
 export const NETWORK_MESSAGE = "서버에 연결할 수 없습니다.";
+// AWS WAF stopped the request at the edge (its challenge: the page's security token is missing or expired).
+export const WAF_CHECK = "보안 확인이 필요합니다. 페이지를 새로 고친 뒤 다시 시도해 주세요. 요청은 처리되지 않았습니다.";
 export const TERMS_UNAVAILABLE = "약관을 불러오지 못했습니다. 잠시 후 새로 고침해 주세요.";
 export const TERMS_CHANGED = "약관이 변경되었습니다. 변경된 내용을 확인하고 다시 동의해 주세요.";
 export const CONSENT_KINDS = { required: "(필수)", optional: "(선택)", notice: "안내" };

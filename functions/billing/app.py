@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 
 from billing.aws import aws_clients
 from billing.deadline import invocation, invocation_deadline
+from billing.edge import client_address, get_origin_secret
 from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from billing.events import publish as publish_events
 from billing.idempotency import REPLAYED_HEADER, IdempotentRequest, StoredResponse
@@ -71,6 +73,19 @@ _NOTICE_METRICS = {"processed": "NoticeProcessed", "ignored": "NoticeIgnored", "
 _SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 app = APIGatewayHttpResolver()
+
+
+def _through_the_edge(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
+    """Before any route: with the edge on, refuse a request that went around it (only PortOne's notices may,
+    edge.py), and keep the client's address for the route."""
+    event = resolver.current_event
+    direct_allowed = event.path == WEBHOOK_PATH
+    address = client_address(event.raw_event, get_origin_secret(), direct_allowed=direct_allowed)
+    resolver.context["client_ip"] = address  # cleared by the resolver after each request
+    return next_middleware(resolver)
+
+
+app.use(middlewares=[_through_the_edge])
 
 
 @app.post(ISSUE_BILLING_PATH)
@@ -183,8 +198,7 @@ def erase_customer(customer_uid: str) -> Response[str]:
 def portone_notice() -> Response[str]:
     # PortOne cannot send a token or an Idempotency-Key: the notice is verified by looking the payment up.
     notice = parse_model(Notice, _json_or_form_body())
-    source_ip = str(app.current_event.request_context.http.source_ip or "")
-    result = get_subscription_service().handle_notice(notice, source_ip, invocation_deadline())
+    result = get_subscription_service().handle_notice(notice, _client_ip(), invocation_deadline())
     return _ok(result, _NOTICE_METRICS[result.status])
 
 
@@ -383,8 +397,16 @@ def _change_price(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 def _caller() -> Caller:
     settings = get_settings()
     return caller_from_event(
-        app.current_event.raw_event, issuer=settings.jwt_issuer, scope=settings.jwt_scope
+        app.current_event.raw_event,
+        issuer=settings.jwt_issuer,
+        scope=settings.jwt_scope,
+        client_ip=_client_ip(),
     )
+
+
+def _client_ip() -> str:
+    """The client's address, as `_through_the_edge` found it for this request."""
+    return str(app.context["client_ip"])
 
 
 def _consent(consents: Consents, *purposes: Purpose) -> Consent:

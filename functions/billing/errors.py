@@ -81,6 +81,15 @@ class Forbidden(ApiError):
     message = "The token does not allow this."
 
 
+class NotThroughTheEdge(ApiError):
+    """The stack has its public edge (CloudFront and AWS WAF), and this request went around it, to the HTTP
+    API's own URL: without the origin secret CloudFront adds, it passed no WAF rule (billing/edge.py)."""
+
+    status = 403
+    code = "EDGE_REQUIRED"
+    message = "Use the site's own address for this request."
+
+
 class CustomerNotFound(ApiError):
     """The customer_uid belongs to another caller, or may not be touched by this one (design.md D8).
 

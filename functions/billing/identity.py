@@ -43,10 +43,10 @@ class Caller:
         return str(ip)
 
 
-def caller_from_event(event: dict[str, Any], *, issuer: str, scope: str) -> Caller:
-    """The verified caller, checked again here so a misconfigured route cannot skip the authorizer."""
+def caller_from_event(event: dict[str, Any], *, issuer: str, scope: str, client_ip: str) -> Caller:
+    """The verified caller, checked again here so a misconfigured route cannot skip the authorizer.
+    `client_ip` is the client's address as the edge tells it (edge.py)."""
     context = event.get("requestContext") or {}
-    client_ip = str((context.get("http") or {}).get("sourceIp") or "unknown")
     if not issuer:
         return Caller(subject=None, client_ip=client_ip)
     claims = ((context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}

@@ -55,6 +55,9 @@ class Settings(BaseModel):
     def notice_sources(self) -> frozenset[str]:
         return frozenset(filter(None, self.notice_source_ips.split(",")))
 
+    # The secret CloudFront adds to each request it forwards (edge.py); empty: the stack has no edge.
+    origin_secret_id: str = ""
+
     # Retries of a declined renewal (dunning): days after the period's time, one per retry, e.g. "1,3,7".
     retry_days: Annotated[str, Field(pattern=r"^[1-9][0-9]?(,[1-9][0-9]?){0,4}$")] = "1,3,7"
 

@@ -22,7 +22,7 @@ from local.api import (
     api_definition,
     parameters_from_environment,
 )
-from local.dev import WEB_ROOT, StaticSite, api_endpoint_variables
+from local.dev import LOCAL_WEB_ACL_ARN, WEB_ROOT, StaticSite, endpoint_variables
 from local.invoke import FUNCTION, function_environment
 from local.jwt_issuer import DevIssuer
 from local.template import ROOT, function_definition, load_template
@@ -372,14 +372,19 @@ def test_template_parameters_are_recovered_from_the_functions_environment() -> N
     assert parameters["JwtScope"] == environment["JWT_SCOPE"]
 
 
-def test_variables_built_from_the_api_url_get_the_local_api() -> None:
+def test_variables_built_from_the_api_url_get_the_local_api_or_the_local_edge() -> None:
     function = function_definition(FUNCTION)
     variables = load_template()["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
     from_api = {n for n, v in variables.items() if isinstance(v, dict) and "ApiEndpoint" in str(v)}
-    found = api_endpoint_variables(function, dict.fromkeys(from_api, ""), "http://localhost:3000")
-    assert set(found) == from_api
-    assert all(value.startswith("http://localhost:3000/") for value in found.values())
-    assert api_endpoint_variables(function, dict.fromkeys(from_api, "https://set"), "http://x") == {}
+    api = {"BillingApi.ApiEndpoint": "http://localhost:3000"}
+    found = endpoint_variables(function, dict.fromkeys(from_api, ""), {}, api)
+    assert found == {"NOTICE_URL": "http://localhost:3000/webhooks/portone"}
+    # With the edge, on the edge's domain
+    edge = {"EdgeWebAclArn": LOCAL_WEB_ACL_ARN}
+    found = endpoint_variables(function, {}, edge, api | {"Distribution.DomainName": "localhost:8080"})
+    assert found == {"NOTICE_URL": "https://localhost:8080/webhooks/portone"}
+    # An env file's own value is kept
+    assert endpoint_variables(function, dict.fromkeys(from_api, "https://set"), {}, api) == {}
 
 
 def test_the_page_is_served_with_its_policy_and_this_stacks_config() -> None:

@@ -160,11 +160,13 @@ def ignored_notices(logs: io.StringIO) -> list[str]:
 def new_container() -> None:
     """Forget what a warm container keeps (settings, clients, cached secrets), as a cold start would."""
     from billing.aws import aws_clients
+    from billing.edge import get_origin_secret
     from billing.service import get_service
     from billing.settings import get_settings
     from billing.subscriptions import get_subscription_service
 
     aws_clients.cache_clear()
+    get_origin_secret.cache_clear()
     get_settings.cache_clear()
     get_service.cache_clear()
     get_subscription_service.cache_clear()

@@ -10,15 +10,17 @@ from billing.identity import Caller, caller_from_event
 ISSUER = "https://issuer.test/"
 
 
-def event(claims: dict[str, Any] | None = None, ip: str = "203.0.113.7") -> dict[str, Any]:
-    context: dict[str, Any] = {"http": {"sourceIp": ip}}
+def event(claims: dict[str, Any] | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {"http": {"sourceIp": "198.51.100.1"}}
     if claims is not None:
         context["authorizer"] = {"jwt": {"claims": claims}}
     return {"requestContext": context, "headers": {"x-user": "alice"}}
 
 
 def test_without_an_issuer_everyone_is_anonymous_even_with_claims() -> None:
-    caller = caller_from_event(event({"sub": "alice", "iss": ISSUER}), issuer="", scope="")
+    caller = caller_from_event(
+        event({"sub": "alice", "iss": ISSUER}), issuer="", scope="", client_ip="203.0.113.7"
+    )
     assert caller == Caller(subject=None, client_ip="203.0.113.7")
     assert caller.anonymous
 
@@ -33,7 +35,10 @@ def test_without_an_issuer_everyone_is_anonymous_even_with_claims() -> None:
 )
 def test_a_verified_token_names_the_caller(scope_claim: dict[str, str]) -> None:
     caller = caller_from_event(
-        event({"sub": "alice", "iss": ISSUER, **scope_claim}), issuer=ISSUER, scope="billing/write"
+        event({"sub": "alice", "iss": ISSUER, **scope_claim}),
+        issuer=ISSUER,
+        scope="billing/write",
+        client_ip="203.0.113.7",
     )
     assert caller.subject == "alice"
 
@@ -55,7 +60,7 @@ def test_anything_short_of_a_verified_scoped_token_is_refused_saying_which_check
     claims: dict[str, Any] | None, error: type, why: str
 ) -> None:
     with pytest.raises(error) as caught:
-        caller_from_event(event(claims), issuer=ISSUER, scope="billing/write")
+        caller_from_event(event(claims), issuer=ISSUER, scope="billing/write", client_ip="203.0.113.7")
     assert str(caught.value) == why  # for the traceback: the answer itself names only the code
 
 
