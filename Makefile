@@ -113,8 +113,20 @@ bench: build $(STAMP) ## Cold start, warm path, size, memory vs targets (RECORD=
 # names a stack, later deploys reuse them and only ask to confirm the change set.
 # A layer built for one architecture never goes to a stack deployed for the other (local/deploy_arch.py);
 # the guided first deploy offers the architecture built as the stack's.
-deploy: build $(STAMP) ## Build, then `sam deploy` (--guided until samconfig.toml names a stack)
-	@if grep -Eq '^[[:space:]]*stack_name[[:space:]]*=' samconfig.toml; then \
+# EDGE=1: the public edge too (local/deploy.py): edge.yaml in us-east-1, the stack with its outputs, and the
+# page uploaded to it (EDGE_DOMAIN=pay.example.com [HOSTED_ZONE=Z...]; STACK= and REGION= the first time).
+EDGE ?=
+EDGE_DOMAIN ?=
+HOSTED_ZONE ?=
+STACK ?=
+REGION ?=
+
+deploy: build $(STAMP) ## Build, then `sam deploy` (--guided until samconfig.toml names a stack; EDGE=1: with the edge)
+	@if [ -n "$(EDGE)" ]; then \
+	  $(BIN)/python -m local.deploy --template-file $(BUILD_DIR)/template.yaml --sam $(SAM) --arch $(ARCH) \
+	    $(if $(STACK),--stack-name $(STACK)) $(if $(REGION),--region $(REGION)) \
+	    $(if $(EDGE_DOMAIN),--domain $(EDGE_DOMAIN)) $(if $(HOSTED_ZONE),--hosted-zone $(HOSTED_ZONE)); \
+	elif grep -Eq '^[[:space:]]*stack_name[[:space:]]*=' samconfig.toml; then \
 	  $(BIN)/python -m local.deploy_arch --arch $(ARCH) || exit 2; \
 	  echo "$(SAM) deploy --template-file $(BUILD_DIR)/template.yaml"; \
 	  $(SAM) deploy --template-file $(BUILD_DIR)/template.yaml; \

@@ -14,21 +14,38 @@ import argparse
 import shlex
 import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from local.template import ROOT, load_template
 
 
+@dataclass(frozen=True)
+class SavedDeploySettings:
+    """What samconfig.toml saved for `sam deploy`: the stack, its region, its parameters."""
+
+    stack_name: str
+    region: str
+    parameters: dict[str, str]
+
+
+def saved_deploy_settings(samconfig: Path) -> SavedDeploySettings:
+    config = tomllib.loads(samconfig.read_text(encoding="utf-8")) if samconfig.exists() else {}
+    default = config.get("default", {})
+    deploy = default.get("deploy", {}).get("parameters", {})
+    overrides = deploy.get("parameter_overrides", "")
+    pairs = overrides if isinstance(overrides, list) else shlex.split(overrides)
+    return SavedDeploySettings(
+        stack_name=str(deploy.get("stack_name", "")),
+        region=str(deploy.get("region") or default.get("global", {}).get("parameters", {}).get("region", "")),
+        parameters=dict(pair.split("=", 1) for pair in pairs if "=" in pair),
+    )
+
+
 def deployed_architecture(samconfig: Path) -> str:
     """The `Architecture` the saved deploy parameters name, or the template's default."""
-    config = tomllib.loads(samconfig.read_text(encoding="utf-8")) if samconfig.exists() else {}
-    overrides = (
-        config.get("default", {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
-    )
-    pairs = overrides if isinstance(overrides, list) else shlex.split(overrides)
-    values = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
     default: str = load_template()["Parameters"]["Architecture"]["Default"]
-    return values.get("Architecture", default)
+    return saved_deploy_settings(samconfig).parameters.get("Architecture", default)
 
 
 def main(argv: list[str] | None = None) -> int:

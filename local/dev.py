@@ -25,7 +25,6 @@ import gc
 import json
 import logging
 import mimetypes
-import re
 import signal
 import sys
 import threading
@@ -56,6 +55,7 @@ from local.edge import ADMIN_PATH as EDGE_ADMIN_PATH
 from local.edge import EdgeHandler, LocalEdge
 from local.invoke import FUNCTION, function_environment
 from local.jwt_issuer import DEFAULT_AUDIENCE, TOKEN_PATH, DevIssuer
+from local.page import CONTENT_TYPES, SAME_ORIGIN, ship
 from local.portone_emulator.cards import CARD_INVALID_NUMBER, TEST_CARD_OK
 from local.stack import embedded_stack
 from local.template import ROOT, FunctionDefinition, function_definition, load_template
@@ -70,100 +70,42 @@ LOCAL_WEB_ACL_ARN = (
     "arn:aws:wafv2:us-east-1:123456789012:global/webacl/local-edge/00000000-0000-0000-0000-000000000000"
 )
 LOCAL_ORIGIN_SECRET_ID = "portone/billing/origin-secret/local"  # noqa: S105 (its name)
-_CONFIG_URL = re.compile(r"^(export const (API_BASE_URL|DEV_TOKEN_URL) = ).*;$", re.MULTILINE)
-SAME_ORIGIN = ""  # an API on the page's own origin: its URLs are paths
-_CSP_META = re.compile(r'(<meta http-equiv="Content-Security-Policy" content=")[^"]*(")')
-_CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".json": "application/json",
-}
 Server = TypeVar("Server")
 
 
 # --- the card page ---
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def content_security_policy(connect_to: Sequence[str], *, meta: bool = False) -> str:
-    """The page's policy: its own scripts and styles only, requests only to the API (and the dev issuer),
-    each named by its URL, or SAME_ORIGIN when it is on the page's own origin (the edge).
-
-    `frame-ancestors` only works as a header (a <meta> policy may not carry it), so the meta form omits it.
-    """
-    directives = [
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "connect-src " + " ".join(dict.fromkeys(origin_of(u) if u else "'self'" for u in connect_to)),
-        "base-uri 'none'",
-        "form-action 'none'",
-        "require-trusted-types-for 'script'",
-    ]
-    if not meta:
-        directives.append("frame-ancestors 'none'")
-    return "; ".join(directives)
-
-
 @dataclass(frozen=True)
 class StaticSite:
-    """web/ as a static host would serve it, with config.js and the CSP made for this stack."""
+    """web/ as a static host serves it, made for this stack (local/page.py: its API, its policy, every
+    script pinned by its hash), afresh for each request so an edit to web/ shows at once."""
 
     root: Path
     api_url: str
     token_url: str = ""
 
-    def config_js(self) -> bytes:
-        """web/config.js with this stack's URLs in its constants; its functions are served as they are."""
-        values = {"API_BASE_URL": self.api_url, "DEV_TOKEN_URL": self.token_url}
-        deployed = (self.root / "config.js").read_text(encoding="utf-8")
-        local = _CONFIG_URL.sub(lambda m: f"{m[1]}{json.dumps(values[m[2]])};", deployed)
-        header = "// Written by `make dev` (local/dev.py) for this stack from web/config.js.\n"
-        return (header + local).encode()
-
-    def policy(self, *, meta: bool = False) -> str:
-        return content_security_policy([self.api_url, *filter(None, [self.token_url])], meta=meta)
-
     def handle(self, method: str, target: str) -> HttpResponse:
+        page = ship(self.root, self.api_url, self.token_url)
         headers = {
-            "content-security-policy": self.policy(),
+            "content-security-policy": page.policy,
             "x-content-type-options": "nosniff",
             "referrer-policy": "no-referrer",
             "cache-control": "no-store",
         }
         if method not in ("GET", "HEAD"):
             return HttpResponse(405, {**headers, "allow": "GET, HEAD"})
-        path = unquote(urlsplit(target).path)
-        if path.endswith("/"):
+        path = unquote(urlsplit(target).path).lstrip("/")
+        if path == "" or path.endswith("/"):
             path += "index.html"
-        if path == "/config.js":
-            return HttpResponse(200, {**headers, "content-type": _CONTENT_TYPES[".js"]}, self.config_js())
-        file = self._file(path)
-        if file is None:
+        body = page.files.get(path)
+        if body is None:
             return HttpResponse(404, {**headers, "content-type": "text/plain; charset=utf-8"}, b"Not Found\n")
-        body = file.read_bytes()
-        if file.suffix == ".html":
-            # The page's own <meta> policy is the deployed one; here it must name this stack's API.
-            meta = self.policy(meta=True)
-            body = _CSP_META.sub(lambda m: m[1] + meta + m[2], body.decode()).encode()
-        content_type = _CONTENT_TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0]
-        return HttpResponse(
-            200, {**headers, "content-type": content_type or "application/octet-stream"}, body
+        suffix = Path(path).suffix
+        content_type = (
+            CONTENT_TYPES.get(suffix) or mimetypes.guess_type(path)[0] or "application/octet-stream"
         )
-
-    def _file(self, path: str) -> Path | None:
-        root = self.root.resolve()
-        candidate = (root / path.lstrip("/")).resolve()
-        if not candidate.is_relative_to(root) or not candidate.is_file() or candidate.name.startswith("."):
-            return None
-        return candidate
+        return HttpResponse(200, {**headers, "content-type": content_type}, body)
 
 
 class SiteHandler(QuietHandler):

@@ -23,7 +23,14 @@ from pydantic import BaseModel
 from billing.aws import aws_clients
 from billing.deadline import invocation, invocation_deadline
 from billing.edge import client_address, get_origin_secret
-from billing.errors import ApiError, FieldError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from billing.errors import (
+    ApiError,
+    ConfigurationUnavailable,
+    FieldError,
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from billing.events import publish as publish_events
 from billing.idempotency import REPLAYED_HEADER, IdempotentRequest, StoredResponse
 from billing.identity import Caller, caller_from_event
@@ -39,6 +46,7 @@ from billing.models import (
     parse_schedule_request,
 )
 from billing.observability import logger, metrics
+from billing.page_check import PAGE_CHANGED_METRIC, check_page, fetch_file, read_inventory
 from billing.service import get_service
 from billing.settings import get_settings
 from billing.subscriptions import get_subscription_service
@@ -48,6 +56,7 @@ ISSUE_BILLING_PATH = "/subscriptions/issue-billing"
 # What the template's ScheduleV2 events send (template.yaml, SmokeCheck and Reconcile); no route runs them.
 SMOKE_CHECK_EVENT = {"action": "smoke-check"}
 RECONCILE_EVENT = {"action": "reconcile"}
+PAGE_CHECK_EVENT = {"action": "page-check"}
 # What an operator sends to move a plan's subscribers to its catalog price (README, "Price changes").
 PRICE_CHANGE_ACTION = "change-price"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -321,6 +330,8 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return _smoke_check(context)
     if event == RECONCILE_EVENT:
         return _reconcile(context)
+    if event == PAGE_CHECK_EVENT:
+        return _page_check()
     if event.get("action") == PRICE_CHANGE_ACTION:
         return _change_price(event, context)
     if _from_the_table_stream(event):
@@ -378,6 +389,26 @@ def _reconcile(context: LambdaContext) -> dict[str, Any]:
     if not report.complete:
         metrics.add_metric(name="ReconcilerIncomplete", unit=MetricUnit.Count, value=1)
     return {"status": "success", "processed": report.processed, "complete": report.complete}
+
+
+def _page_check() -> dict[str, Any]:
+    """The scheduled page check (PCI DSS 11.6.1, page_check.py). A change it finds is the metric PageChanged,
+    sent on every run (0 when nothing changed) so that its alarm also sees a check that stopped running; a
+    check that could not run fails the invocation."""
+    settings = get_settings()
+    try:
+        if not (settings.page_url and settings.page_bucket):
+            raise ConfigurationUnavailable("the stack has no edge: no page to check")
+        if not settings.page_manifest_digest:
+            raise ConfigurationUnavailable("no page deployed: make deploy EDGE=1 sets PageManifestDigest")
+        inventory = read_inventory(aws_clients().s3, settings.page_bucket)
+        digest, deadline = settings.page_manifest_digest, invocation_deadline()
+        report = check_page(settings.page_url, inventory, digest, deadline, fetch_file)
+    except ApiError as error:
+        logger.error("page check failed", extra={"outcome": error.code})
+        raise  # fail the invocation so the failed-invocations alarm sees it
+    metrics.add_metric(name=PAGE_CHANGED_METRIC, unit=MetricUnit.Count, value=len(report.changed))
+    return {"status": "success", **report.model_dump()}
 
 
 def _change_price(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

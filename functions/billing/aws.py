@@ -35,6 +35,11 @@ class AwsClients:
         self.secretsmanager = self._session.client("secretsmanager", config=_CONFIG)
 
     @cached_property
+    def s3(self) -> Any:
+        """S3, only for the page check's inventory (page_check.py): no request path loads its model."""
+        return self._session.client("s3", config=_CONFIG)
+
+    @cached_property
     def events(self) -> Any:
         """EventBridge, only for the stream that publishes subscription events: no other path loads its
         model. From the same session, which has loaded what the services share (endpoints, retry rules)."""

@@ -46,6 +46,7 @@ _AWS_GENERATED_KEYS = frozenset({"function_request_id", "correlation_id", "xray_
 LOG_KEYS = frozenset(
     {
         "route",
+        "path",  # a file of the card page (the page check), never a request's
         "outcome",
         "http_status",
         "portone_code",

@@ -57,6 +57,11 @@ class Settings(BaseModel):
 
     # The secret CloudFront adds to each request it forwards (edge.py); empty: the stack has no edge.
     origin_secret_id: str = ""
+    # The page check (page_check.py): the edge's origin, and the bucket holding the page and its inventory.
+    page_url: Annotated[str, Field(pattern=r"^(https?://[^\s/]+)?$")] = ""
+    page_bucket: str = ""
+    # The hash of the page's inventory make deploy uploaded (local/page.py), kept apart from its bucket.
+    page_manifest_digest: Annotated[str, Field(pattern=r"^$|^sha384-[A-Za-z0-9+/]{64}$")] = ""
 
     # Retries of a declined renewal (dunning): days after the period's time, one per retry, e.g. "1,3,7".
     retry_days: Annotated[str, Field(pattern=r"^[1-9][0-9]?(,[1-9][0-9]?){0,4}$")] = "1,3,7"

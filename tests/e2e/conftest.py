@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -63,6 +64,12 @@ class DevStack:
     process: subprocess.Popen[bytes]
     log: Path
     urls: dict[str, str] = field(default_factory=dict)
+    edge: bool = False  # `--edge`: the page and the API on one origin
+
+    @property
+    def api_base(self) -> str:
+        """Where the page sends its API requests: the API's own origin, or behind the edge the page's."""
+        return self.urls["page"] if self.edge else self.api_url
 
     @property
     def page_url(self) -> str:
@@ -115,7 +122,7 @@ def start_dev(name: str, env_file: Path, *args: str) -> DevStack:
     command += ["--issuer-port", "0", "--env-vars", str(env_file), *args]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
-    stack = DevStack(process, log)
+    stack = DevStack(process, log, edge="--edge" in args)
     deadline = time.monotonic() + START_TIMEOUT_S
     while "Ctrl-C to stop." not in stack.output():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -143,13 +150,27 @@ def dev_stack(dev_env_file: Path) -> Iterator[DevStack]:
     assert stack.stop() == 0, stack.output()[-3000:]
 
 
+@pytest.fixture(scope="session")
+def edge_stack(dev_env_file: Path) -> Iterator[DevStack]:
+    """`make dev ARGS=--edge`: the page and the API on one origin, as the public edge serves them."""
+    stack = start_dev("edge", dev_env_file, "--edge")
+    yield stack
+    assert stack.stop() == 0, stack.output()[-3000:]
+
+
+@contextmanager
+def emptied(stack: DevStack) -> Iterator[DevStack]:
+    """A shared stack with an empty emulator; what the test made the product send PortOne, and what the
+    emulator answered, must keep PortOne's published schema."""
+    stack.reset_emulator()
+    yield stack
+    assert stack.emulator_stats()["contract_violations"] == []
+
+
 @pytest.fixture
 def stack(dev_stack: DevStack) -> Iterator[DevStack]:
-    """The shared stack with an empty emulator; what the test made the product send PortOne, and what the
-    emulator answered, must keep PortOne's published schema."""
-    dev_stack.reset_emulator()
-    yield dev_stack
-    assert dev_stack.emulator_stats()["contract_violations"] == []
+    with emptied(dev_stack) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,9 +13,27 @@ from playwright.sync_api import Page, Request, Route, expect
 
 from local.api import LoopbackServer
 from local.dev import WEB_ROOT, SiteHandler, StaticSite
-from tests.e2e.conftest import CARD_VALUES, TERMS_UNAVAILABLE, CardForm, Console, DevStack, screenshot
+from tests.e2e.conftest import (
+    CARD_VALUES,
+    TERMS_UNAVAILABLE,
+    CardForm,
+    Console,
+    DevStack,
+    emptied,
+    screenshot,
+)
 
 pytestmark = pytest.mark.xdist_group("e2e")
+
+
+@pytest.fixture(params=["api-origin", "edge"])
+def stack(request: pytest.FixtureRequest) -> Iterator[DevStack]:
+    """Each test of the card form twice: the page calling the API on its own origin (make dev), and behind
+    the local edge, on the page's origin (make dev ARGS=--edge)."""
+    shared = request.getfixturevalue("dev_stack" if request.param == "api-origin" else "edge_stack")
+    with emptied(shared) as running:
+        yield running
+
 
 DECLINED_CARD = "9540 4900 0011 2004"  # the emulator's [F112] card
 WRONG_PIN_CARD = "9540 4900 0011 3002"  # the emulator's F113 card: wrong PIN digits
@@ -24,7 +43,8 @@ LOCKED_PIN_CARD = "9540 4900 0011 3101"  # F113 too: too many wrong PINs (each d
 def api_requests(page: Page, stack: DevStack) -> list[Request]:
     """Every request the page sends to the API from now on (preflights included)."""
     sent: list[Request] = []
-    page.on("request", lambda r: sent.append(r) if r.url.startswith(stack.api_url) else None)
+    api = f"{stack.api_base}/subscriptions"
+    page.on("request", lambda r: sent.append(r) if r.url.startswith(api) else None)
     return sent
 
 
@@ -181,6 +201,8 @@ def test_the_button_is_disabled_while_a_request_is_in_flight(card_form: CardForm
     assert stack.billing_key_posts() == 1
 
 
+# Cross-origin only: behind the edge the page is on the API's origin.
+@pytest.mark.parametrize("stack", ["api-origin"], indirect=True)
 def test_a_page_on_an_origin_that_is_not_allowed_is_blocked_by_the_browser(
     page: Page, stack: DevStack
 ) -> None:
@@ -276,7 +298,7 @@ def test_a_503_is_retried_with_the_same_idempotency_key(card_form: CardForm, sta
         else:
             route.fallback()
 
-    card_form.page.route(f"{stack.api_url}/subscriptions/issue-billing", first_unavailable)
+    card_form.page.route(f"{stack.api_base}/subscriptions/issue-billing", first_unavailable)
     card_form.fill().agree_all()
     card_form.button.click()
     # Then the page tried again by itself, with the same key, and the card was issued once
@@ -358,8 +380,8 @@ def test_plans_light_up_when_the_api_has_them(card_form: CardForm, stack: DevSta
         }
         route.fulfill(status=200, headers=cors, body=json.dumps(body))
 
-    page.route(f"{stack.api_url}/subscriptions/plans", plans)
-    page.route(f"{stack.api_url}/subscriptions/schedule", schedule)
+    page.route(f"{stack.api_base}/subscriptions/plans", plans)
+    page.route(f"{stack.api_base}/subscriptions/schedule", schedule)
     card_form.open()
     # Then the page offers the plans, with "card only" first and chosen
     expect(page.get_by_role("radio", name="카드만 등록")).to_be_checked()
@@ -396,7 +418,7 @@ def test_without_plans_the_page_is_the_card_form(page: Page, stack: DevStack, an
         }
         route.fulfill(status=status, headers=headers, body=json.dumps({"message": message}))
 
-    page.route(f"{stack.api_url}/subscriptions/plans", plans)
+    page.route(f"{stack.api_base}/subscriptions/plans", plans)
     form = CardForm(page, stack.page_url).open()
     page.wait_for_load_state("networkidle")
     # Then the page offers the card form only, which still works
@@ -461,7 +483,7 @@ def test_every_control_is_locked_while_the_card_is_sent(card_form: CardForm, sta
         else:
             held.append(route)
 
-    page.route(f"{stack.api_url}/subscriptions/issue-billing", hold)
+    page.route(f"{stack.api_base}/subscriptions/issue-billing", hold)
     card_form.fill().agree_all()
     card_form.button.click()
     # Then every field, box, choice and button is locked, and focus is on the status message
@@ -509,7 +531,7 @@ def test_a_pending_answer_has_its_own_screen_and_checks_again_with_the_same_subm
         }
         route.fulfill(status=202, headers=cors(stack), body=json.dumps(body))
 
-    page.route(f"{stack.api_url}/subscriptions/issue-billing", issue)
+    page.route(f"{stack.api_base}/subscriptions/issue-billing", issue)
     card_form.fill().agree_all()
     card_form.button.click()
     # Then a screen in the form's place says what happened and offers one next step, focused on its heading

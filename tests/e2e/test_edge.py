@@ -4,33 +4,25 @@ CloudFront serves them, and the page's answer to AWS WAF's challenge."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.conftest import CardForm, DevStack, screenshot, start_dev
+from local.page import integrity
+from tests.e2e.conftest import CardForm, Console, DevStack, emptied, screenshot
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
 WAF_CHECK = "보안 확인이 필요합니다. 페이지를 새로 고친 뒤 다시 시도해 주세요. 요청은 처리되지 않았습니다."
 
 
-@pytest.fixture(scope="session")
-def edge_stack(dev_env_file: Path) -> Iterator[DevStack]:
-    stack = start_dev("edge", dev_env_file, "--edge")
-    yield stack
-    assert stack.stop() == 0, stack.output()[-3000:]
-
-
 @pytest.fixture
 def edge(edge_stack: DevStack) -> Iterator[DevStack]:
     """The edge with an empty emulator; browsers hold WAF tokens unless the test says otherwise."""
-    edge_stack.reset_emulator()
-    yield edge_stack
-    tokens(edge_stack, held=True)
-    assert edge_stack.emulator_stats()["contract_violations"] == []
+    with emptied(edge_stack) as running:
+        yield running
+        tokens(running, held=True)
 
 
 def tokens(stack: DevStack, *, held: bool) -> None:
@@ -89,6 +81,40 @@ def test_wafs_challenge_is_explained_and_nothing_is_registered(page: Page, edge:
     card_form.open().fill().agree_all()
     card_form.button.click()
     expect(card_form.outcome_title).to_have_text("카드가 등록되었습니다")
+
+
+def test_every_script_the_page_runs_is_pinned_by_its_hash(page: Page, edge: DevStack) -> None:
+    loaded: list[str] = []
+    page.on(
+        "request", lambda r: loaded.append(r.url) if r.resource_type in ("script", "stylesheet") else None
+    )
+    CardForm(page, edge.page_url).open()
+    pinned = dict(
+        page.evaluate(
+            """[...document.querySelectorAll("script[src], link[rel=modulepreload], link[rel=stylesheet]")]
+               .map((e) => [new URL(e.getAttribute("src") || e.getAttribute("href"), location.href).href,
+                            e.integrity])"""
+        )
+    )
+    # The inventory (PCI DSS 6.4.3): every script and stylesheet loaded, each with the hash of what was served
+    assert loaded
+    assert set(loaded) <= set(pinned)
+    for url in loaded:
+        assert pinned[url] == integrity(requests.get(url, timeout=10).content), url
+
+
+def test_a_script_changed_after_it_was_pinned_is_not_run(
+    page: Page, edge: DevStack, console: Console
+) -> None:
+    # Given a module changed on its way to the browser (a compromised host, a tampering proxy)
+    page.route("**/format.js", lambda route: route.fulfill(body=route.fetch().body() + b"\n// changed\n"))
+
+    # When the page loads, then the browser refuses it, and the form never comes to life
+    page.goto(edge.page_url)
+    expect(page.locator("#submit")).to_be_disabled()
+    page.wait_for_timeout(500)
+    assert "integrity" in console.text()
+    console.messages.clear()  # the refusal is what this test expects
 
 
 def test_the_apis_own_address_refuses_what_did_not_come_through_the_edge(edge: DevStack) -> None:

@@ -25,6 +25,7 @@ from local.api import (
 from local.dev import LOCAL_WEB_ACL_ARN, WEB_ROOT, StaticSite, endpoint_variables
 from local.invoke import FUNCTION, function_environment
 from local.jwt_issuer import DevIssuer
+from local.page import content_security_policy
 from local.template import ROOT, function_definition, load_template
 
 ORIGIN = "http://localhost:8080"
@@ -382,7 +383,10 @@ def test_variables_built_from_the_api_url_get_the_local_api_or_the_local_edge() 
     # With the edge, on the edge's domain
     edge = {"EdgeWebAclArn": LOCAL_WEB_ACL_ARN}
     found = endpoint_variables(function, {}, edge, api | {"Distribution.DomainName": "localhost:8080"})
-    assert found == {"NOTICE_URL": "https://localhost:8080/webhooks/portone"}
+    assert found == {
+        "NOTICE_URL": "https://localhost:8080/webhooks/portone",
+        "PAGE_URL": "https://localhost:8080",
+    }
     # An env file's own value is kept
     assert endpoint_variables(function, dict.fromkeys(from_api, "https://set"), {}, api) == {}
 
@@ -397,7 +401,9 @@ def test_the_page_is_served_with_its_policy_and_this_stacks_config() -> None:
     html = page.body.decode()
     meta = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html)
     assert meta is not None
-    assert meta[1] == site.policy(meta=True)
+    assert meta[1] == content_security_policy(
+        ["http://localhost:3000", "http://localhost:3001/dev/token"], meta=True
+    )
     assert "frame-ancestors" not in meta[1]  # not allowed in a <meta> policy
     assert "<script>" not in html  # no inline scripts
     assert "style=" not in html  # nor inline styles

@@ -18,8 +18,8 @@ from cfnlint.decode import cfn_yaml
 
 from billing.app import ISSUE_BILLING_PATH, WEBHOOK_PATH
 from billing.edge import ORIGIN_SECRET_HEADER, VIEWER_ADDRESS_HEADER
-from local.dev import SAME_ORIGIN, content_security_policy
 from local.edge import waf_matches
+from local.page import SAME_ORIGIN, content_security_policy
 from local.template import ROOT, load_template
 from tests.unit.test_template import EXPECTED_ROUTES
 
@@ -32,6 +32,8 @@ EDGE_RESOURCES = {
     "ViewerAddressFunction",
     "EdgeHeadersPolicy",
     "Distribution",
+    "PageChangedAlarm",
+    "PageCheckMissingAlarm",
 }
 # AWS's managed CloudFront policies (docs/edge-evidence.md §1)
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -345,7 +347,14 @@ def test_card_requests_are_rate_limited_per_viewer_address(
     edge: dict[str, Any], web_acl: dict[str, Any]
 ) -> None:
     rule = _rule(web_acl, "CardRequestsPerAddress")
-    assert rule["Action"] == {"Block": {}}
+    # Blocked with the API's own 429 shape, which the page explains (web/messages.js TOO_MANY_ATTEMPTS)
+    for name in ("CardRequestsPerAddress", "RequestsPerAddress"):
+        response = _rule(web_acl, name)["Action"]["Block"]["CustomResponse"]
+        assert response["ResponseCode"] == 429
+        body = web_acl["CustomResponseBodies"][response["CustomResponseBodyKey"]]
+        assert body["ContentType"] == "APPLICATION_JSON"
+        assert json.loads(body["Content"])["code"] == "TOO_MANY_ATTEMPTS"
+        assert _rule(web_acl, name)["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
     rate = rule["Statement"]["RateBasedStatement"]
     # WAF on CloudFront sees the viewer's own connection: a forwarded header would be the client's to write
     assert rate["AggregateKeyType"] == "IP"

@@ -909,6 +909,8 @@ EXPECTED_ALARMS = {
     "NoticeIgnoredAlarm",
     "SubscriptionEventsFailedAlarm",
     "FailedInvocationsAlarm",
+    "PageChangedAlarm",
+    "PageCheckMissingAlarm",
 }
 ALARM_ACTIONS = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], NO_VALUE]}
 
@@ -993,6 +995,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
     # Powertools EMF: the namespace and a `service` dimension from the Globals' environment.
     from billing.app import _OUTCOME_METRICS, _metric_name
     from billing.errors import CardRejected
+    from billing.page_check import PAGE_CHANGED_METRIC
     from billing.renewals import OVERDUE_METRIC, STOPPED_METRIC
     from billing.service import SANDBOX_KEY_METRIC
 
@@ -1006,6 +1009,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
         OVERDUE_METRIC,
         STOPPED_METRIC,
         "NoticeIgnored",
+        PAGE_CHANGED_METRIC,
     }
     read = []
     for name, alarm in alarms.items():
@@ -1029,6 +1033,7 @@ def test_function_metrics_are_read_where_powertools_writes_them(
         OVERDUE_METRIC,
         STOPPED_METRIC,
         "NoticeIgnored",
+        PAGE_CHANGED_METRIC,
     }
 
 
