@@ -699,6 +699,11 @@ class AppServer(ThreadingHTTPServer):
         host, self.server_port = self.server_address[:2]
         self.server_name = str(host)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up before its answer was written (a timeout, a closed tab) is not an error here.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 class QuietHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive, no version banner, and one access line per request at DEBUG."""

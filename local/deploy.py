@@ -90,6 +90,18 @@ def stack_outputs(stack: str, region: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
 
 
+def sam_deploy(
+    sam: str, template: Path, stack: str, region: str, options: list[str], parameters: list[str]
+) -> list[str]:
+    """A `sam deploy` command line; samconfig.toml's deploy settings apply to both stacks (the IAM
+    capability, a change set shown and confirmed, SAM's own artifact bucket in the stack's region)."""
+    return [
+        *(sam, "deploy", "--template-file", str(template), "--stack-name", stack, "--region", region),
+        *options,
+        *("--parameter-overrides", *parameters),
+    ]
+
+
 def _run(command: list[str]) -> None:
     print("$ " + shlex.join(command), flush=True)
     subprocess.run(command, check=True)  # noqa: S603 (our own sam, our own arguments)
@@ -123,33 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     edge_overrides = {"BillingStackName": stack} | {
         name: value for name, value in edge_given.items() if value
     }
-    _run(
-        [
-            *(args.sam, "deploy", "--template-file", str(EDGE_TEMPLATE), "--stack-name", edge_stack),
-            *(
-                "--region",
-                EDGE_REGION,
-                "--resolve-s3",
-                "--no-fail-on-empty-changeset",
-                "--no-confirm-changeset",
-            ),
-            *("--parameter-overrides", *overrides(edge_overrides)),
-        ]
-    )
+    _run(sam_deploy(args.sam, EDGE_TEMPLATE, edge_stack, EDGE_REGION, [], overrides(edge_overrides)))
     edge = edge_parameters(stack_outputs(edge_stack, EDGE_REGION), args.domain)
     # The page's inventory is pinned by the stack (PageManifestDigest): the page check refuses another.
     page = ship(WEB_ROOT, SAME_ORIGIN)
     pinned = {"PageManifestDigest": page.manifest_digest()}
-    _run(
-        [
-            *(args.sam, "deploy", "--template-file", str(args.template_file), "--stack-name", stack),
-            *("--region", region, *(["--guided"] if guided else [])),
-            *(
-                "--parameter-overrides",
-                *overrides({"Architecture": args.arch}, settings.parameters, edge, pinned),
-            ),
-        ]
-    )
+    parameters = overrides({"Architecture": args.arch}, settings.parameters, edge, pinned)
+    _run(sam_deploy(args.sam, args.template_file, stack, region, ["--guided"] if guided else [], parameters))
 
     outputs = stack_outputs(stack, region)
     uploaded = publish_page(

@@ -72,18 +72,18 @@ def client_address(event: dict[str, Any], origin_secret: OriginSecret | None, *,
     presented = headers.get(ORIGIN_SECRET_HEADER)
     # No header, no Secrets Manager read: a stranger's requests to the execute-api URL cost nothing.
     if presented and origin_secret.matches(presented):
-        viewer = str(headers.get(VIEWER_ADDRESS_HEADER) or "")
+        viewer = headers.get(VIEWER_ADDRESS_HEADER)
         if not _is_address(viewer):
             raise ConfigurationUnavailable("CloudFront sent no viewer address (the edge's viewer function)")
-        return viewer
+        return str(viewer)
     if direct_allowed:
         return connection
     raise NotThroughTheEdge("no valid origin secret")
 
 
-def _is_address(value: str) -> bool:
+def _is_address(value: object) -> bool:
     try:
-        ipaddress.ip_address(value)
+        ipaddress.ip_address(str(value))  # str(None) is no address either
     except ValueError:
         return False
     return True

@@ -94,5 +94,6 @@ def read_inventory(s3: Any, bucket: str) -> bytes:
 
 
 def fetch_file(url: str, timeout: float) -> requests.Response:
-    # Not text/html: WAF challenges a page load that accepts HTML (edge.yaml), and this is no browser.
-    return requests.get(url, timeout=timeout, headers={"Accept": "*/*"}, allow_redirects=False)
+    # requests asks for `*/*`, not text/html: WAF challenges a page load that accepts HTML (edge.yaml), and
+    # this is no browser. A redirect is an answer of its own: a file the edge sends elsewhere has changed.
+    return requests.get(url, timeout=timeout, allow_redirects=False)

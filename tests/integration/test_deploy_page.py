@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from local.deploy import CACHE_CONTROL, edge_parameters, overrides, publish_page
+from local.deploy import CACHE_CONTROL, edge_parameters, overrides, publish_page, sam_deploy
 from local.deploy_arch import saved_deploy_settings
 from local.page import MANIFEST, SAME_ORIGIN, ship
 from local.page import main as page_main
@@ -70,9 +70,12 @@ def test_the_page_is_uploaded_with_its_inventory_old_files_go_and_the_edge_is_in
     s3.delete_bucket(Bucket=bucket)
 
 
+SAM = Path(os.environ.get("SAM_CLI", str(ROOT / ".venv-sam" / "bin" / "sam")))  # make test names it
+
+
 def sam_reads(values: list[str]) -> dict[str, str]:
     """`--parameter-overrides` values as SAM CLI's own parser reads them (the SAM CLI's virtualenv)."""
-    sam_python = Path(os.environ.get("SAM_CLI", str(ROOT / ".venv-sam" / "bin" / "sam"))).parent / "python"
+    sam_python = SAM.parent / "python"
     code = (
         "import json, sys; from samcli.cli.types import CfnParameterOverridesType; "
         "print(json.dumps(CfnParameterOverridesType().convert(tuple(json.loads(sys.argv[1])), None, None)))"
@@ -147,3 +150,18 @@ def test_a_script_no_page_pins_is_never_shipped(tmp_path: Path) -> None:
     # Then making it refuses, naming the script
     with pytest.raises(ValueError, match=r"not pinned by any page: side\.js"):
         ship(root, SAME_ORIGIN)
+
+
+def test_every_option_make_deploy_passes_is_one_sam_deploy_takes() -> None:
+    # The deploys themselves need AWS; the options they pass SAM CLI can be checked against its own help
+    command = sam_deploy("sam", Path("template.yaml"), "billing", "ap-northeast-2", ["--guided"], [])
+    options = [part for part in command if part.startswith("--")]
+    help_text = subprocess.run(
+        [str(SAM), "deploy", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    ).stdout
+    assert [option for option in options if f"{option} " not in help_text] == []

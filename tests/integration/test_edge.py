@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from billing.edge import ORIGIN_SECRET_HEADER, VIEWER_ADDRESS_HEADER
+from billing.errors import ConfigurationUnavailable, NotThroughTheEdge
 from local.moto_recorder import MotoRecorder
 from tests.integration.support import (
     CARD,
@@ -229,3 +230,25 @@ def test_notices_arrive_through_the_edge_and_around_it(
     # Then PortOne's are processed, both ways, and the forgeries ignored before anything is looked up
     assert [a.body["status"] for a in answers] == ["ignored", "ignored", "processed", "processed"]
     assert ignored_notices(logs) == ["not from an allowed address"] * 2
+
+
+def test_each_refusal_says_why_in_its_traceback(stack, edge: OriginSecretAtAws) -> None:
+    from billing.edge import client_address, get_origin_secret
+
+    edge.on()
+    secret = get_origin_secret()
+    direct = {"headers": {}, "requestContext": {"http": {"sourceIp": "203.0.113.7"}}}
+    with pytest.raises(NotThroughTheEdge) as around:
+        client_address(direct, secret, direct_allowed=False)
+    assert str(around.value) == "no valid origin secret"
+    with pytest.raises(ConfigurationUnavailable) as no_viewer:
+        client_address({"headers": {ORIGIN_SECRET_HEADER: CURRENT}}, secret, direct_allowed=False)
+    assert str(no_viewer.value) == "CloudFront sent no viewer address (the edge's viewer function)"
+    edge.write("not json")
+    with pytest.raises(ConfigurationUnavailable) as unusable:
+        client_address(
+            {"headers": {ORIGIN_SECRET_HEADER: CURRENT}}, get_origin_secret(), direct_allowed=False
+        )
+    assert str(unusable.value) == "the origin secret is not {current, previous} JSON"
+    # An event without a source address (never API Gateway's) is one unknown client, not an error
+    assert client_address({}, None, direct_allowed=True) == "unknown"

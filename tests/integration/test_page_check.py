@@ -5,12 +5,14 @@ changed on its way out where a test says so."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 
 from billing.app import PAGE_CHECK_EVENT
+from billing.errors import ConfigurationUnavailable
 from local.api import HttpResponse, LoopbackServer
 from local.dev import WEB_ROOT, SiteHandler, StaticSite
 from local.lambda_context import LocalLambdaContext
@@ -54,16 +56,18 @@ def edge(stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Edge]:
     s3.delete_bucket(Bucket=BUCKET)
 
 
-def check() -> dict[str, object]:
+def check(timeout_seconds: float = 25) -> dict[str, object]:
     from billing.app import lambda_handler
 
-    result: dict[str, object] = lambda_handler(dict(PAGE_CHECK_EVENT), LocalLambdaContext(timeout_seconds=25))
+    context = LocalLambdaContext(timeout_seconds=timeout_seconds)
+    result: dict[str, object] = lambda_handler(dict(PAGE_CHECK_EVENT), context)
     return result
 
 
 def changed_lines(logs) -> list[tuple[str, list[str]]]:
-    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
-    return [(line["path"], line["error_fields"]) for line in lines if line["message"] == "page changed"]
+    lines = [json.loads(line) for line in logs.getvalue().splitlines() if '"page changed"' in line]
+    assert {(line["level"], line["outcome"]) for line in lines} <= {("ERROR", "PAGE_CHANGED")}
+    return [(line["path"], line["error_fields"]) for line in lines]
 
 
 def test_the_page_as_deployed_passes_and_says_so(edge: Edge, capsys, logs) -> None:
@@ -119,26 +123,55 @@ def test_an_inventory_rewritten_with_the_page_is_found(edge: Edge, stack, capsys
     assert changed_lines(logs) == [(MANIFEST, ["content"])]
 
 
+def test_a_file_the_edge_sends_elsewhere_is_found(edge: Edge, logs) -> None:
+    # The same bytes one redirect away are still not what was deployed at that address
+    def elsewhere(answer: HttpResponse) -> None:
+        answer.status, answer.headers["location"] = 302, "/index.html?moved"
+
+    edge.changes["index.html"] = elsewhere
+    assert check()["changed"] == ["index.html"]
+    assert changed_lines(logs) == [("index.html", ["status 302"])]
+
+
+def test_an_edge_too_slow_for_the_invocation_fails_it(edge: Edge) -> None:
+    def slow(answer: HttpResponse) -> None:
+        time.sleep(3)
+
+    edge.changes["app.js"] = slow
+    # Three seconds of invocation (one kept in reserve): each fetch may take what is left, not more
+    with pytest.raises(ConfigurationUnavailable, match=r"^the edge did not answer \(ReadTimeout\)$"):
+        check(timeout_seconds=3)
+
+
+def test_an_inventory_that_is_not_one_fails_the_check(edge: Edge, stack, monkeypatch) -> None:
+    garbage = b'{"files": "none"}'
+    stack.client("s3").put_object(Bucket=BUCKET, Key=MANIFEST, Body=garbage)
+    monkeypatch.setenv("PAGE_MANIFEST_DIGEST", integrity(garbage))  # pinned, yet no inventory
+    new_container()
+    with pytest.raises(ConfigurationUnavailable, match=r"^the page's manifest is not local/page.py's$"):
+        check()
+
+
 def test_a_check_that_cannot_run_fails_the_invocation(edge: Edge, stack, monkeypatch, logs) -> None:
     # No inventory in the bucket (the page was never deployed with make deploy EDGE=1)
     stack.client("s3").delete_object(Bucket=BUCKET, Key=MANIFEST)
-    with pytest.raises(Exception, match="manifest"):
+    with pytest.raises(ConfigurationUnavailable, match=r"^cannot read the page's manifest \(NoSuchKey\)$"):
         check()
     # The edge does not answer
     stack.client("s3").put_object(Bucket=BUCKET, Key=MANIFEST, Body=ship(WEB_ROOT, SAME_ORIGIN).manifest())
     monkeypatch.setenv("PAGE_URL", "http://127.0.0.1:9")
     new_container()
-    with pytest.raises(Exception, match="did not answer"):
+    with pytest.raises(ConfigurationUnavailable, match=r"^the edge did not answer \(ConnectionError\)$"):
         check()
     # No hash of the inventory in the stack (the page was not deployed with make deploy EDGE=1)
     monkeypatch.setenv("PAGE_MANIFEST_DIGEST", "")
     new_container()
-    with pytest.raises(Exception, match="no page deployed"):
+    with pytest.raises(ConfigurationUnavailable, match="no page deployed"):
         check()
     # A stack without the edge has no page to check
     monkeypatch.setenv("PAGE_URL", "")
     new_container()
-    with pytest.raises(Exception, match="no edge"):
+    with pytest.raises(ConfigurationUnavailable, match="no edge"):
         check()
     failures = [json.loads(line) for line in logs.getvalue().splitlines()]
     assert [f["outcome"] for f in failures if f["message"] == "page check failed"] == [
