@@ -123,11 +123,9 @@ class LocalEdge:
         return self._forward(request)
 
     def _forward(self, request: HttpRequest) -> HttpResponse:
-        headers = {k: v for k, v in request.headers if k.lower() not in _NOT_FORWARDED}
-        # Written over the client's own: CloudFront's origin header, and the viewer function's.
-        headers = {
-            k: v for k, v in headers.items() if k.lower() not in (self.secret_header, self.viewer_header)
-        }
+        # CloudFront's origin header and the viewer function's are written over the client's own.
+        dropped = _NOT_FORWARDED | {self.secret_header, self.viewer_header}
+        headers = {k: v for k, v in request.headers if k.lower() not in dropped}
         headers |= {self.secret_header: self.origin_secret(), self.viewer_header: request.source_ip}
         origin = urlsplit(self.api_url)
         connection = http.client.HTTPConnection(origin.hostname or "127.0.0.1", origin.port, timeout=60)
